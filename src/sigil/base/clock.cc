@@ -1,0 +1,22 @@
+#include "sigil/base/clock.h"
+
+#include <ctime>
+#include <string>
+
+namespace sigil {
+
+Clock* Clock::Real() {
+  static RealClock clock;
+  return &clock;
+}
+
+std::string FormatRfc3339(Clock::TimePoint t) {
+  std::time_t tt = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+}  // namespace sigil

@@ -1,0 +1,68 @@
+#include "sigil/base/encoding.h"
+
+#include <sodium.h>
+
+namespace sigil {
+namespace {
+
+// Decodes into `out` (already sized to the maximum); returns the decoded length or -1.
+long long DecodeInto(std::string_view text, unsigned char* out, size_t cap) {
+  size_t bin_len = 0;
+  const char* end = nullptr;
+  if (sodium_base642bin(out, cap, text.data(), text.size(), nullptr, &bin_len, &end,
+                        sodium_base64_VARIANT_ORIGINAL) != 0) {
+    return -1;
+  }
+  if (end != text.data() + text.size()) return -1;
+  return static_cast<long long>(bin_len);
+}
+
+}  // namespace
+
+std::string Base64Encode(std::string_view bytes) {
+  std::string out(sodium_base64_encoded_len(bytes.size(), sodium_base64_VARIANT_ORIGINAL), '\0');
+  sodium_bin2base64(out.data(), out.size(), reinterpret_cast<const unsigned char*>(bytes.data()),
+                    bytes.size(), sodium_base64_VARIANT_ORIGINAL);
+  out.resize(out.size() - 1);  // drop the NUL terminator
+  return out;
+}
+
+Result<std::string> Base64Decode(std::string_view text) {
+  std::string out(text.size() / 4 * 3 + 3, '\0');
+  long long n = DecodeInto(text, reinterpret_cast<unsigned char*>(out.data()), out.size());
+  if (n < 0) return InvalidArgumentError("illegal base64 data");
+  out.resize(static_cast<size_t>(n));
+  return out;
+}
+
+Result<SecretBytes> Base64DecodeSecret(std::string_view text) {
+  SecretBytes out(text.size() / 4 * 3 + 3);
+  long long n = DecodeInto(text, out.data(), out.size());
+  if (n < 0) return InvalidArgumentError("illegal base64 data");
+  out.resize(static_cast<size_t>(n));
+  return out;
+}
+
+std::string HexEncode(std::string_view bytes) {
+  std::string out(bytes.size() * 2 + 1, '\0');
+  sodium_bin2hex(out.data(), out.size(), reinterpret_cast<const unsigned char*>(bytes.data()),
+                 bytes.size());
+  out.resize(bytes.size() * 2);
+  return out;
+}
+
+Result<std::string> HexDecode(std::string_view text) {
+  if (text.size() % 2 != 0) return InvalidArgumentError("hex string has odd length");
+  std::string out(text.size() / 2, '\0');
+  size_t n = 0;
+  const char* end = nullptr;
+  if (sodium_hex2bin(reinterpret_cast<unsigned char*>(out.data()), out.size(), text.data(),
+                     text.size(), nullptr, &n, &end) != 0 ||
+      end != text.data() + text.size()) {
+    return InvalidArgumentError("illegal hex data");
+  }
+  out.resize(n);
+  return out;
+}
+
+}  // namespace sigil

@@ -1,0 +1,22 @@
+// base/encoding.h: base64 (standard alphabet, padded, strict) and hex. Thread-safe, pure.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "sigil/base/result.h"
+#include "sigil/base/secret_bytes.h"
+
+namespace sigil {
+
+std::string Base64Encode(std::string_view bytes);
+// Strict RFC 4648 decoding with padding; kInvalidArgument on anything else. The error message
+// never contains the input.
+Result<std::string> Base64Decode(std::string_view text);
+// As Base64Decode, into a zeroing buffer (for key material).
+Result<SecretBytes> Base64DecodeSecret(std::string_view text);
+
+std::string HexEncode(std::string_view bytes);
+Result<std::string> HexDecode(std::string_view text);
+
+}  // namespace sigil

@@ -1,0 +1,37 @@
+#include "sigil/base/logging.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+namespace sigil::log {
+namespace {
+
+TEST(LoggingTest, JsonLineIsValidJsonWithFields) {
+  std::string line = FormatLine(Level::kWarn, "storage slow", {{"path", "/x \"y\""}, {"ms", 12}}, true);
+  auto j = nlohmann::json::parse(line);
+  EXPECT_EQ(j["level"], "warn");
+  EXPECT_EQ(j["msg"], "storage slow");
+  EXPECT_EQ(j["path"], "/x \"y\"");
+  EXPECT_EQ(j["ms"], "12");
+}
+
+TEST(LoggingTest, TextLineQuotesValuesWithSpaces) {
+  std::string line = FormatLine(Level::kInfo, "listening", {{"addr", "127.0.0.1:8200"}, {"note", "a b"}}, false);
+  EXPECT_NE(line.find(" info listening addr=127.0.0.1:8200 note=\"a b\""), std::string::npos);
+}
+
+TEST(LoggingTest, InvalidUtf8DoesNotThrow) {
+  std::string line = FormatLine(Level::kInfo, "m", {{"k", std::string("\xff\xfe")}}, true);
+  EXPECT_TRUE(nlohmann::json::accept(line));
+}
+
+TEST(LoggingTest, ParseLevel) {
+  Level l;
+  EXPECT_TRUE(ParseLevel("debug", &l));
+  EXPECT_EQ(l, Level::kDebug);
+  EXPECT_FALSE(ParseLevel("loud", &l));
+}
+
+}  // namespace
+}  // namespace sigil::log

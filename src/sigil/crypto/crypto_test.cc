@@ -1,0 +1,144 @@
+// Known-answer tests from the published specifications (NIST SP 800-38A/38D vectors, RFC 4231,
+// RFC 5869, FIPS 180-2), plus tamper and misuse cases.
+#include <gtest/gtest.h>
+
+#include "sigil/base/encoding.h"
+#include "sigil/crypto/aes.h"
+#include "sigil/crypto/hash.h"
+#include "sigil/crypto/random.h"
+#include "sigil/crypto/secretbox.h"
+#include "sigil/testing/status_matchers.h"
+
+namespace sigil::crypto {
+namespace {
+
+using ::sigil::testing::StatusIs;
+
+std::string H(std::string_view hex) { return *HexDecode(hex); }
+SecretBytes K(std::string_view hex) { return SecretBytes(H(hex)); }
+
+TEST(AesGcmTest, NistTestCase14) {
+  // GCM spec test case 14: AES-256, zero key, zero IV, one zero block.
+  SecretBytes key = K(std::string(64, '0'));
+  auto sealed = AesGcmSeal(key, H(std::string(24, '0')), H(std::string(32, '0')), "");
+  ASSERT_TRUE(sealed.ok());
+  EXPECT_EQ(HexEncode(*sealed), "cea7403d4d606b6e074ec5d3baf39d18d0d1c8a799996bf0265b98b5d48ab919");
+}
+
+TEST(AesGcmTest, NistTestCase13EmptyPlaintext) {
+  SecretBytes key = K(std::string(64, '0'));
+  auto sealed = AesGcmSeal(key, H(std::string(24, '0')), "", "");
+  ASSERT_TRUE(sealed.ok());
+  EXPECT_EQ(HexEncode(*sealed), "530f8afbc74536b9a963b4f1c4cb738b");
+}
+
+TEST(AesGcmTest, AadBindsAndTamperFails) {
+  SecretBytes key = RandomKey(32);
+  std::string nonce = RandomBytes(kGcmNonceSize);
+  auto sealed = AesGcmSeal(key, nonce, "plaintext", "/registry/secrets/a/b");
+  ASSERT_TRUE(sealed.ok());
+  auto opened = AesGcmOpen(key, nonce, *sealed, "/registry/secrets/a/b");
+  ASSERT_TRUE(opened.ok());
+  EXPECT_EQ(opened->view(), "plaintext");
+  EXPECT_THAT(AesGcmOpen(key, nonce, *sealed, "/registry/secrets/a/c"), StatusIs(StatusCode::kDataLoss));
+  std::string flipped = *sealed;
+  flipped[0] ^= 1;
+  EXPECT_THAT(AesGcmOpen(key, nonce, flipped, "/registry/secrets/a/b"), StatusIs(StatusCode::kDataLoss));
+  EXPECT_THAT(AesGcmOpen(key, nonce, sealed->substr(0, 5), "/registry/secrets/a/b"),
+              StatusIs(StatusCode::kDataLoss));
+  EXPECT_THAT(AesGcmOpen(RandomKey(32), nonce, *sealed, "/registry/secrets/a/b"),
+              StatusIs(StatusCode::kDataLoss));
+}
+
+TEST(AesGcmTest, RejectsBadSizes) {
+  EXPECT_THAT(AesGcmSeal(RandomKey(31), RandomBytes(12), "x", ""), StatusIs(StatusCode::kInvalidArgument));
+  EXPECT_THAT(AesGcmSeal(RandomKey(32), RandomBytes(8), "x", ""), StatusIs(StatusCode::kInvalidArgument));
+  for (size_t n : {16u, 24u, 32u}) {
+    SecretBytes key = RandomKey(n);
+    std::string nonce = RandomBytes(12);
+    auto sealed = AesGcmSeal(key, nonce, "v", "");
+    ASSERT_TRUE(sealed.ok());
+    EXPECT_EQ(AesGcmOpen(key, nonce, *sealed, "")->view(), "v");
+  }
+}
+
+TEST(AesCbcTest, NistSp80038aF25FirstBlock) {
+  SecretBytes key = K("603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4");
+  std::string iv = H("000102030405060708090a0b0c0d0e0f");
+  auto ct = AesCbcEncrypt(key, iv, H("6bc1bee22e409f96e93d7e117393172a"));
+  ASSERT_TRUE(ct.ok());
+  // An aligned plaintext gets a full block of PKCS#7 padding.
+  ASSERT_EQ(ct->size(), 32u);
+  EXPECT_EQ(HexEncode(ct->substr(0, 16)), "f58c4c04d6e5f1ba779eabfb5f7bfbd6");
+  auto pt = AesCbcDecrypt(key, iv, *ct);
+  ASSERT_TRUE(pt.ok());
+  EXPECT_EQ(HexEncode(pt->view()), "6bc1bee22e409f96e93d7e117393172a");
+}
+
+TEST(AesCbcTest, PaddingAndTamper) {
+  SecretBytes key = RandomKey(32);
+  std::string iv = RandomBytes(16);
+  for (size_t n : {0u, 1u, 15u, 16u, 17u, 100u}) {
+    std::string p(n, 'x');
+    auto ct = AesCbcEncrypt(key, iv, p);
+    ASSERT_TRUE(ct.ok());
+    EXPECT_EQ(ct->size(), (n / 16 + 1) * 16);
+    EXPECT_EQ(AesCbcDecrypt(key, iv, *ct)->view(), p);
+  }
+  auto ct = AesCbcEncrypt(key, iv, "value");
+  EXPECT_THAT(AesCbcDecrypt(key, iv, ct->substr(0, 15)), StatusIs(StatusCode::kDataLoss));
+  EXPECT_THAT(AesCbcDecrypt(key, iv, ""), StatusIs(StatusCode::kDataLoss));
+  // A wrong key almost always yields bad padding; it must never crash.
+  (void)AesCbcDecrypt(RandomKey(32), iv, *ct);
+}
+
+TEST(SecretboxTest, RoundTripAndTamper) {
+  SecretBytes key = RandomKey(32);
+  std::string nonce = RandomBytes(kSecretboxNonceSize);
+  auto sealed = SecretboxSeal(key, nonce, "secret");
+  ASSERT_TRUE(sealed.ok());
+  EXPECT_EQ(sealed->size(), 6 + kSecretboxTagSize);
+  EXPECT_EQ(SecretboxOpen(key, nonce, *sealed)->view(), "secret");
+  std::string flipped = *sealed;
+  flipped.back() ^= 0x80;
+  EXPECT_THAT(SecretboxOpen(key, nonce, flipped), StatusIs(StatusCode::kDataLoss));
+  EXPECT_THAT(SecretboxOpen(key, nonce, "short"), StatusIs(StatusCode::kDataLoss));
+  EXPECT_THAT(SecretboxSeal(RandomKey(16), nonce, "x"), StatusIs(StatusCode::kInvalidArgument));
+}
+
+TEST(HashTest, Sha256Fips180) {
+  EXPECT_EQ(HexEncode(Sha256("abc")), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+TEST(HashTest, HmacSha256Rfc4231Case1And2) {
+  EXPECT_EQ(HexEncode(HmacSha256(SecretBytes(std::string(20, '\x0b')), "Hi There")),
+            "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+  EXPECT_EQ(HexEncode(HmacSha256(SecretBytes(std::string_view("Jefe")), "what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+}
+
+TEST(HashTest, HkdfRfc5869Case1) {
+  SecretBytes ikm(std::string(22, '\x0b'));
+  std::string salt = H("000102030405060708090a0b0c");
+  std::string info = H("f0f1f2f3f4f5f6f7f8f9");
+  const char* okm = "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865";
+  auto out = HkdfSha256(ikm, salt, info, 42);
+  ASSERT_TRUE(out.ok());
+  EXPECT_EQ(HexEncode(out->view()), okm);
+  auto expanded = HkdfExpandSha256(K("077709362c2e32df0ddc3f0dc47bba6390b6c73bb50f9c3122ec844ad7c2b3e5"), info, 42);
+  ASSERT_TRUE(expanded.ok());
+  EXPECT_EQ(HexEncode(expanded->view()), okm);
+  EXPECT_THAT(HkdfSha256(ikm, salt, info, 255 * 32 + 1), StatusIs(StatusCode::kInvalidArgument));
+}
+
+TEST(RandomTest, ConstantTimeEqualsAndRandomness) {
+  EXPECT_TRUE(ConstantTimeEquals("abc", "abc"));
+  EXPECT_FALSE(ConstantTimeEquals("abc", "abd"));
+  EXPECT_FALSE(ConstantTimeEquals("abc", "abcd"));
+  EXPECT_TRUE(ConstantTimeEquals("", ""));
+  EXPECT_NE(RandomBytes(16), RandomBytes(16));
+  EXPECT_EQ(RandomKey(32).size(), 32u);
+}
+
+}  // namespace
+}  // namespace sigil::crypto

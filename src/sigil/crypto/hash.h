@@ -1,0 +1,26 @@
+// crypto/hash.h: SHA-256, HMAC-SHA256 and HKDF-SHA256 (RFC 5869). Thread-safe.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "sigil/base/result.h"
+#include "sigil/base/secret_bytes.h"
+
+namespace sigil::crypto {
+
+inline constexpr size_t kSha256Size = 32;
+
+// 32-byte digests.
+std::string Sha256(std::string_view data);
+std::string HmacSha256(const SecretBytes& key, std::string_view data);
+
+// HKDF-Extract then Expand. `salt` may be empty (RFC 5869: a string of zeros). Output holds key
+// material. kInvalidArgument if length > 255*32.
+Result<SecretBytes> HkdfSha256(const SecretBytes& ikm, std::string_view salt, std::string_view info,
+                               size_t length);
+// HKDF-Expand only, with `prk` used directly as the pseudorandom key (as kube-apiserver's KMS v2
+// derives DEKs from a seed).
+Result<SecretBytes> HkdfExpandSha256(const SecretBytes& prk, std::string_view info, size_t length);
+
+}  // namespace sigil::crypto

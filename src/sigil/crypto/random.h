@@ -1,0 +1,30 @@
+// crypto/random.h: the CSPRNG (libsodium randombytes, backed by getrandom(2)) and
+// constant-time comparison. Thread-safe.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "sigil/base/secret_bytes.h"
+
+namespace sigil::crypto {
+
+// Must be called once before any other crypto function (idempotent, thread-safe). Aborts if
+// libsodium cannot initialise, since nothing secure can happen without randomness.
+void Init();
+
+void RandomFill(std::span<uint8_t> out);
+// n random bytes in a zeroing buffer (use for keys).
+SecretBytes RandomKey(size_t n);
+// n random bytes (use for nonces, IVs, identifiers: not secret once used).
+std::string RandomBytes(size_t n);
+uint64_t RandomUint64();
+
+// True when a and b have the same length and contents. The time taken depends only on the
+// lengths, never on where the first difference is. Use for tokens, MACs and hashes.
+bool ConstantTimeEquals(std::string_view a, std::string_view b);
+
+}  // namespace sigil::crypto
