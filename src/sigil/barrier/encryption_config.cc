@@ -1,0 +1,241 @@
+#include "sigil/barrier/encryption_config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <set>
+
+#include "sigil/base/encoding.h"
+#include "sigil/base/file.h"
+
+namespace sigil::barrier {
+namespace {
+
+// Storage resource -> API group, for the resources sigil stores under /registry/.
+std::string GroupOf(std::string_view resource) {
+  static const char* kRbac[] = {"roles", "rolebindings", "clusterroles", "clusterrolebindings"};
+  for (const char* r : kRbac) {
+    if (resource == r) return "rbac.authorization.k8s.io";
+  }
+  return "";
+}
+
+class Errors {
+ public:
+  void Add(std::string path, std::string msg) { list_.push_back(std::move(path) + ": " + std::move(msg)); }
+  bool empty() const { return list_.empty(); }
+  Status ToStatus() const {
+    std::string m = "invalid EncryptionConfiguration: ";
+    for (size_t i = 0; i < list_.size(); ++i) {
+      if (i > 0) m += "; ";
+      m += list_[i];
+    }
+    return InvalidArgumentError(std::move(m));
+  }
+
+ private:
+  std::vector<std::string> list_;
+};
+
+void AddKeyedProvider(const YAML::Node& node, const std::string& path, const std::string& provider,
+                      EncryptionConfig::Rule* rule, Errors* errors) {
+  YAML::Node keys = node["keys"];
+  if (!keys || !keys.IsSequence() || keys.size() == 0) {
+    errors->Add(path + ".keys", "Required value");
+    return;
+  }
+  std::set<std::string> names;
+  for (size_t k = 0; k < keys.size(); ++k) {
+    std::string kpath = path + ".keys[" + std::to_string(k) + "]";
+    const YAML::Node& key = keys[k];
+    if (!key.IsMap()) {
+      errors->Add(kpath, "Invalid value: must be a mapping with name and secret");
+      continue;
+    }
+    std::string name = key["name"] && key["name"].IsScalar() ? key["name"].as<std::string>() : "";
+    std::string secret = key["secret"] && key["secret"].IsScalar() ? key["secret"].as<std::string>() : "";
+    if (name.empty()) errors->Add(kpath + ".name", "Required value");
+    if (name.find(':') != std::string::npos) errors->Add(kpath + ".name", "Invalid value: \"" + name + "\": must not contain ':'");
+    if (!names.insert(name).second) errors->Add(kpath + ".name", "Duplicate value: \"" + name + "\"");
+    if (secret.empty()) {
+      errors->Add(kpath + ".secret", "Required value");
+      continue;
+    }
+    auto decoded = Base64DecodeSecret(secret);
+    if (!decoded.ok()) {
+      errors->Add(kpath + ".secret", "Invalid value: \"REDACTED\": secrets must be base64 encoded");
+      continue;
+    }
+    SecretBytes bytes = std::move(decoded).value();
+    bool aes = provider != "secretbox";
+    bool ok_len = aes ? (bytes.size() == 16 || bytes.size() == 24 || bytes.size() == 32) : bytes.size() == 32;
+    if (!ok_len) {
+      errors->Add(kpath + ".secret", "Invalid value: \"REDACTED\": secret is not of the expected length, got " +
+                                         std::to_string(bytes.size()) + ", expected one of " +
+                                         (aes ? "[16 24 32]" : "[32]"));
+      continue;
+    }
+    Result<std::unique_ptr<Transformer>> t =
+        provider == "aescbc"   ? NewAesCbcTransformer(name, std::move(bytes))
+        : provider == "aesgcm" ? NewAesGcmTransformer(name, std::move(bytes))
+                               : NewSecretboxTransformer(name, std::move(bytes));
+    if (!t.ok()) {
+      errors->Add(kpath + ".secret", t.error().message());
+      continue;
+    }
+    rule->transformers.push_back(std::move(t).value());
+  }
+}
+
+void ValidateResource(const std::string& r, const std::string& path, Errors* errors) {
+  if (r.empty()) {
+    errors->Add(path, "Required value");
+  } else if (r == "*") {
+    errors->Add(path, "Invalid value: \"*\": use '*.' to encrypt all the resources from core API group or *.* to encrypt all resources");
+  } else if (std::any_of(r.begin(), r.end(), [](char c) { return c >= 'A' && c <= 'Z'; })) {
+    errors->Add(path, "Invalid value: \"" + r + "\": resource name should not contain capital letters");
+  } else if (r.find('*') != std::string::npos && !r.starts_with("*.")) {
+    errors->Add(path, "Invalid value: \"" + r + "\": wildcard is only allowed as '*.' or '*.<group>'");
+  }
+}
+
+Status ParseInto(const YAML::Node& root, std::vector<EncryptionConfig::Rule>* rules) {
+  Errors errors;
+  if (!root.IsMap()) return InvalidArgumentError("invalid EncryptionConfiguration: not a YAML mapping");
+  std::string api = root["apiVersion"] && root["apiVersion"].IsScalar() ? root["apiVersion"].as<std::string>() : "";
+  std::string kind = root["kind"] && root["kind"].IsScalar() ? root["kind"].as<std::string>() : "";
+  bool current = api == "apiserver.config.k8s.io/v1" && kind == "EncryptionConfiguration";
+  bool legacy = api == "v1" && kind == "EncryptionConfig";
+  if (!current && !legacy) {
+    return InvalidArgumentError("invalid EncryptionConfiguration: apiVersion/kind must be apiserver.config.k8s.io/v1 "
+                                "EncryptionConfiguration (or v1 EncryptionConfig), got \"" + api + "\" \"" + kind + "\"");
+  }
+  YAML::Node resources = root["resources"];
+  if (!resources || !resources.IsSequence() || resources.size() == 0) {
+    errors.Add("resources", "Required value: EncryptionConfiguration.Resources must contain at least one resource");
+    return errors.ToStatus();
+  }
+  std::set<std::string> seen;
+  for (size_t i = 0; i < resources.size(); ++i) {
+    std::string rpath = "resources[" + std::to_string(i) + "]";
+    const YAML::Node& entry = resources[i];
+    EncryptionConfig::Rule rule;
+    YAML::Node names = entry["resources"];
+    if (!names || !names.IsSequence() || names.size() == 0) {
+      errors.Add(rpath + ".resources", "Required value");
+    } else {
+      for (size_t j = 0; j < names.size(); ++j) {
+        std::string p = rpath + ".resources[" + std::to_string(j) + "]";
+        std::string r = names[j].IsScalar() ? names[j].as<std::string>() : "";
+        ValidateResource(r, p, &errors);
+        if (!seen.insert(r).second) errors.Add(p, "Duplicate value: \"" + r + "\": the same resource cannot be specified multiple times");
+        rule.resources.push_back(r);
+      }
+      for (const std::string& r : rule.resources) {
+        bool star_core = std::find(rule.resources.begin(), rule.resources.end(), "*.") != rule.resources.end();
+        bool star_all = std::find(rule.resources.begin(), rule.resources.end(), "*.*") != rule.resources.end();
+        bool core = r.find('.') == std::string::npos;
+        if ((star_all && r != "*.*") || (star_core && core && r != "*.")) {
+          errors.Add(rpath + ".resources", "Invalid value: \"" + r + "\": using overlapping resources such as 'secrets' and '*.' in the same resource list is not allowed as they will be masked");
+          break;
+        }
+      }
+    }
+    YAML::Node providers = entry["providers"];
+    if (!providers || !providers.IsSequence() || providers.size() == 0) {
+      errors.Add(rpath + ".providers", "Required value");
+      continue;
+    }
+    for (size_t j = 0; j < providers.size(); ++j) {
+      std::string ppath = rpath + ".providers[" + std::to_string(j) + "]";
+      const YAML::Node& p = providers[j];
+      if (!p.IsMap()) {
+        errors.Add(ppath, "Invalid value: must be a mapping");
+        continue;
+      }
+      std::vector<std::string> present;
+      for (const char* name : {"aesgcm", "aescbc", "secretbox", "identity", "kms"}) {
+        if (p[name]) present.push_back(name);
+      }
+      if (present.size() > 1) {
+        errors.Add(ppath, "Invalid value: more than one provider specified in a single element, should split into different list elements");
+        continue;
+      }
+      if (present.empty()) {
+        errors.Add(ppath, "Invalid value: provider does not contain any of the expected providers: KMS, secretbox, aesgcm, aescbc, identity");
+        continue;
+      }
+      const std::string& name = present[0];
+      if (name == "identity") {
+        rule.transformers.push_back(NewIdentityTransformer());
+        rule.has_identity = true;
+      } else if (name == "kms") {
+        errors.Add(ppath + ".kms", "Unsupported value: the kms provider is not implemented by sigil yet");
+      } else {
+        AddKeyedProvider(p[name], ppath + "." + name, name, &rule, &errors);
+      }
+    }
+    rules->push_back(std::move(rule));
+  }
+  if (!errors.empty()) return errors.ToStatus();
+  return OkStatus();
+}
+
+}  // namespace
+
+std::string GroupResourceForKey(std::string_view key) {
+  constexpr std::string_view kRegistry = "/registry/";
+  if (!key.starts_with(kRegistry)) return "";
+  std::string_view rest = key.substr(kRegistry.size());
+  std::string resource(rest.substr(0, rest.find('/')));
+  std::string group = GroupOf(resource);
+  return group.empty() ? resource : resource + "." + group;
+}
+
+Result<std::unique_ptr<EncryptionConfig>> EncryptionConfig::Parse(std::string_view text) {
+  auto config = std::make_unique<EncryptionConfig>();
+  try {
+    YAML::Node root = YAML::Load(std::string(text));
+    SIGIL_RETURN_IF_ERROR(ParseInto(root, &config->rules_));
+  } catch (const YAML::Exception& e) {
+    // yaml-cpp messages carry a position and a reason, not the document's contents.
+    return InvalidArgumentError(std::string("invalid EncryptionConfiguration: ") + e.what());
+  }
+  return config;
+}
+
+Result<std::unique_ptr<EncryptionConfig>> EncryptionConfig::LoadFile(const std::string& path) {
+  SIGIL_ASSIGN_OR_RETURN(SecretBytes text, file::ReadPrivateFile(path));
+  auto r = Parse(text.view());
+  if (!r.ok()) return r.error().WithContext(path);
+  return r;
+}
+
+const EncryptionConfig::Rule* EncryptionConfig::RuleForKey(std::string_view storage_key) const {
+  std::string gr = GroupResourceForKey(storage_key);
+  if (gr.empty()) return nullptr;
+  size_t dot = gr.find('.');
+  std::string group = dot == std::string::npos ? "" : gr.substr(dot + 1);
+  std::string group_wildcard = "*." + group;
+  for (const std::string* want : {&gr, &group_wildcard}) {
+    for (const Rule& rule : rules_) {
+      if (std::find(rule.resources.begin(), rule.resources.end(), *want) != rule.resources.end()) return &rule;
+    }
+  }
+  for (const Rule& rule : rules_) {
+    if (std::find(rule.resources.begin(), rule.resources.end(), "*.*") != rule.resources.end()) return &rule;
+  }
+  return nullptr;
+}
+
+std::vector<std::string> EncryptionConfig::IdentityWriteResources() const {
+  std::vector<std::string> out;
+  for (const Rule& rule : rules_) {
+    if (!rule.transformers.empty() && rule.transformers.front()->prefix().empty()) {
+      out.insert(out.end(), rule.resources.begin(), rule.resources.end());
+    }
+  }
+  return out;
+}
+
+}  // namespace sigil::barrier

@@ -1,0 +1,75 @@
+#include "sigil/barrier/seal.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "sigil/base/encoding.h"
+#include "sigil/base/file.h"
+#include "sigil/crypto/random.h"
+
+namespace sigil::barrier {
+namespace {
+
+class DevSeal final : public Seal {
+ public:
+  DevSeal() : key_(crypto::RandomKey(kRootKeySize)) { key_.Lock(); }
+  std::string name() const override { return "dev"; }
+  Result<SecretBytes> RootKey() override {
+    SecretBytes copy = key_.Clone();
+    copy.Lock();
+    return copy;
+  }
+
+ private:
+  SecretBytes key_;
+};
+
+bool IsSpace(uint8_t c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
+
+class KeyFileSeal final : public Seal {
+ public:
+  explicit KeyFileSeal(std::string path) : path_(std::move(path)) {}
+  std::string name() const override { return "key-file " + path_; }
+  Result<SecretBytes> RootKey() override {
+    SIGIL_ASSIGN_OR_RETURN(SecretBytes raw, file::ReadPrivateFile(path_, 4096));
+    SecretBytes key;
+    if (raw.size() == kRootKeySize) {
+      key = std::move(raw);
+    } else {
+      size_t b = 0, e = raw.size();
+      while (b < e && IsSpace(raw.data()[b])) ++b;
+      while (e > b && IsSpace(raw.data()[e - 1])) --e;
+      auto decoded = Base64DecodeSecret(raw.view().substr(b, e - b));
+      if (!decoded.ok()) {
+        return InvalidArgumentError(path_ + ": key file must hold 32 raw bytes or their base64");
+      }
+      key = std::move(decoded).value();
+    }
+    if (key.size() != kRootKeySize) {
+      return InvalidArgumentError(path_ + ": root key must be 32 bytes, got " + std::to_string(key.size()));
+    }
+    key.Lock();
+    return key;
+  }
+
+ private:
+  std::string path_;
+};
+
+}  // namespace
+
+std::unique_ptr<Seal> NewDevSeal() { return std::make_unique<DevSeal>(); }
+std::unique_ptr<Seal> NewKeyFileSeal(std::string path) { return std::make_unique<KeyFileSeal>(std::move(path)); }
+
+Status GenerateKeyFile(const std::string& path) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return file::ErrnoStatus(errno, path);
+  ::close(fd);
+  SecretBytes key = crypto::RandomKey(kRootKeySize);
+  std::string text = Base64Encode(key.view()) + "\n";
+  Status s = file::WriteFileAtomic(path, text, 0600);
+  internal::SecureZero(text.data(), text.size());
+  return s;
+}
+
+}  // namespace sigil::barrier
