@@ -1,0 +1,372 @@
+#include "sigil/api/http/server.h"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/ssl.hpp>
+#include <condition_variable>
+#include <list>
+#include <mutex>
+#include <thread>
+
+#include "sigil/api/http/errors.h"
+#include "sigil/base/logging.h"
+#include "sigil/base/metrics.h"
+
+namespace sigil::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+
+const Handler* Router::Find(std::string_view path) const {
+  if (auto it = exact_.find(path); it != exact_.end()) return &it->second;
+  const Handler* best = nullptr;
+  size_t best_len = 0;
+  for (const auto& [prefix, handler] : prefix_) {
+    if (path.starts_with(prefix) && prefix.size() >= best_len) {
+      best = &handler;
+      best_len = prefix.size();
+    }
+  }
+  return best;
+}
+
+namespace {
+
+using Buffer = beast::basic_flat_buffer<internal::ZeroingAllocator<char>>;
+
+metrics::Counter* RequestCounter(unsigned code, std::string_view method) {
+  return metrics::Registry::Global().GetCounter(
+      "sigil_http_requests_total", "HTTP requests by status code and method.",
+      "code=\"" + std::to_string(code) + "\",method=\"" + std::string(method) + "\"");
+}
+
+metrics::Histogram* RequestSeconds() {
+  static metrics::Histogram* h =
+      metrics::Registry::Global().GetHistogram("sigil_http_request_duration_seconds", "HTTP request latency.");
+  return h;
+}
+
+metrics::Gauge* OpenConnections() {
+  static metrics::Gauge* g = metrics::Registry::Global().GetGauge("sigil_http_open_connections", "Open connections.");
+  return g;
+}
+
+}  // namespace
+
+class Server::Impl {
+ public:
+  class Session;
+
+  Impl(ServerOptions options, Router router, const CertificateSet& certs)
+      : options_(std::move(options)),
+        router_(std::move(router)),
+        ssl_(asio::ssl::context::tls_server),
+        acceptor_(io_),
+        certs_ok_(LoadCertificates(certs)) {}
+
+  Status LoadCertificates(const CertificateSet& certs) {
+    boost::system::error_code ec;
+    ssl_.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                     asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1 |
+                     asio::ssl::context::single_dh_use, ec);
+    SSL_CTX_set_min_proto_version(ssl_.native_handle(), TLS1_2_VERSION);
+    // TLS 1.2: forward-secret AEAD suites only (TLS 1.3 suites are all AEAD already).
+    SSL_CTX_set_cipher_list(ssl_.native_handle(),
+                            "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+                            "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+                            "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305");
+    ssl_.use_certificate_chain(asio::buffer(certs.cert_pem), ec);
+    if (ec) return InvalidArgumentError("TLS certificate: " + ec.message());
+    ssl_.use_private_key(asio::buffer(certs.key_pem.data(), certs.key_pem.size()), asio::ssl::context::pem, ec);
+    if (ec) return InvalidArgumentError("TLS private key: " + ec.message());
+    return OkStatus();
+  }
+
+  Status Start() {
+    SIGIL_RETURN_IF_ERROR(certs_ok_);
+    boost::system::error_code ec;
+    auto addr = asio::ip::make_address(options_.address, ec);
+    if (ec) return InvalidArgumentError("listen address " + options_.address + ": " + ec.message());
+    tcp::endpoint ep(addr, options_.port);
+    acceptor_.open(ep.protocol(), ec);
+    if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(ep, ec);
+    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) return UnavailableError("listen on " + options_.address + ":" + std::to_string(options_.port) + ": " + ec.message());
+    bound_port_ = acceptor_.local_endpoint().port();
+    // Keeps run() from returning while a handler answers from another thread and no I/O is
+    // pending; released by Stop().
+    work_.emplace(io_.get_executor());
+    Accept();
+    int n = options_.threads > 0 ? options_.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    for (int i = 0; i < n; ++i) threads_.emplace_back([this] { io_.run(); });
+    return OkStatus();
+  }
+
+  void Accept() {
+    acceptor_.async_accept(asio::make_strand(io_), [this](boost::system::error_code ec, tcp::socket socket) {
+      if (ec) {
+        if (ec != asio::error::operation_aborted) {
+          log::Warn("accept failed", {{"error", ec.message()}});
+          if (acceptor_.is_open()) Accept();
+        }
+        return;
+      }
+      StartSession(std::move(socket));
+      Accept();
+    });
+  }
+
+  void StartSession(tcp::socket socket);
+
+  void Stop() {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (stopping_) return;
+      stopping_ = true;
+    }
+    asio::post(acceptor_.get_executor(), [this] {
+      boost::system::error_code ec;
+      acceptor_.close(ec);
+    });
+    CloseIdleSessions();
+    {
+      std::unique_lock<std::mutex> l(mu_);
+      drained_.wait_for(l, options_.shutdown_grace, [this] { return sessions_.empty(); });
+      if (!sessions_.empty()) log::Warn("shutdown grace period over; closing busy connections", {{"connections", sessions_.size()}});
+    }
+    work_.reset();
+    io_.stop();
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      stopped_ = true;
+    }
+    drained_.notify_all();
+  }
+
+  void Wait() {
+    std::unique_lock<std::mutex> l(mu_);
+    drained_.wait(l, [this] { return stopped_; });
+  }
+
+  void CloseIdleSessions();
+
+  bool stopping() {
+    std::lock_guard<std::mutex> l(mu_);
+    return stopping_;
+  }
+
+  ServerOptions options_;
+  Router router_;
+  asio::io_context io_;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  asio::ssl::context ssl_;
+  tcp::acceptor acceptor_;
+  Status certs_ok_;
+  uint16_t bound_port_ = 0;
+  std::vector<std::thread> threads_;
+
+  std::mutex mu_;
+  std::condition_variable drained_;
+  bool stopping_ = false;
+  bool stopped_ = false;
+  std::list<std::weak_ptr<Session>> sessions_;
+};
+
+class Server::Impl::Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(Impl* server, tcp::socket socket)
+      : server_(server), stream_(std::move(socket), server->ssl_) {
+    boost::system::error_code ec;
+    auto ep = beast::get_lowest_layer(stream_).socket().remote_endpoint(ec);
+    if (!ec) context_.remote_address = ep.address().to_string() + ":" + std::to_string(ep.port());
+    OpenConnections()->Add(1);
+  }
+  ~Session() { OpenConnections()->Add(-1); }
+
+  void Run(std::list<std::weak_ptr<Session>>::iterator it) {
+    self_it_ = it;
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+      beast::get_lowest_layer(self->stream_).expires_after(self->server_->options_.handshake_timeout);
+      self->stream_.async_handshake(asio::ssl::stream_base::server,
+                                    [self](boost::system::error_code ec) { self->OnHandshake(ec); });
+    });
+  }
+
+  // Called on any thread during shutdown: closes the connection if it is waiting for a request.
+  void CloseIfIdle() {
+    asio::post(stream_.get_executor(), [self = shared_from_this()] {
+      self->closing_ = true;
+      if (!self->busy_) beast::get_lowest_layer(self->stream_).cancel();
+    });
+  }
+
+ private:
+  void OnHandshake(boost::system::error_code ec) {
+    if (ec) return Finish();
+    ReadRequest(server_->options_.idle_timeout);
+  }
+
+  void ReadRequest(std::chrono::seconds deadline) {
+    if (closing_) return Shutdown();
+    parser_.emplace();
+    parser_->header_limit(static_cast<uint32_t>(server_->options_.max_header_bytes));
+    parser_->body_limit(server_->options_.max_body_bytes);
+    beast::get_lowest_layer(stream_).expires_after(deadline);
+    // Wait for the first bytes of the next request under the idle deadline, then give the whole
+    // request the read deadline.
+    bhttp::async_read_header(stream_, buffer_, *parser_, [self = shared_from_this()](boost::system::error_code ec, size_t) {
+      if (ec) return self->OnReadError(ec);
+      self->busy_ = true;
+      beast::get_lowest_layer(self->stream_).expires_after(self->server_->options_.read_timeout);
+      bhttp::async_read(self->stream_, self->buffer_, *self->parser_, [self](boost::system::error_code ec2, size_t) {
+        if (ec2) return self->OnReadError(ec2);
+        self->OnRequest();
+      });
+    });
+  }
+
+  void OnReadError(boost::system::error_code ec) {
+    if (ec == bhttp::error::end_of_stream || ec == asio::error::operation_aborted || ec == beast::error::timeout ||
+        ec == asio::ssl::error::stream_truncated || ec == asio::error::eof || ec == asio::error::connection_reset) {
+      return Finish();
+    }
+    std::string target = parser_ && parser_->is_header_done() ? std::string(parser_->get().target()) : "/";
+    unsigned version = parser_ && parser_->is_header_done() ? parser_->get().version() : 11;
+    Response res;
+    if (ec == bhttp::error::body_limit) {
+      res = ErrorResponseRaw(version, target, HttpStatus::payload_too_large, "RequestEntityTooLarge",
+                             "the request body is larger than the limit of " + std::to_string(server_->options_.max_body_bytes) + " bytes");
+    } else if (ec == bhttp::error::header_limit) {
+      res = ErrorResponseRaw(version, target, HttpStatus::request_header_fields_too_large, "BadRequest",
+                             "the request headers are larger than the limit of " + std::to_string(server_->options_.max_header_bytes) + " bytes");
+    } else {
+      res = ErrorResponseRaw(version, target, HttpStatus::bad_request, "BadRequest", "malformed HTTP request: " + ec.message());
+    }
+    res.keep_alive(false);
+    busy_ = true;
+    Write(std::move(res), std::chrono::steady_clock::now(), "INVALID");
+  }
+
+  void OnRequest() {
+    auto start = std::chrono::steady_clock::now();
+    request_ = parser_->release();
+    parser_.reset();
+    std::string method(request_.method_string());
+    std::string_view target = request_.target();
+    std::string_view path = target.substr(0, target.find('?'));
+    const Handler* handler = server_->router_.Find(path);
+    if (handler == nullptr) {
+      Write(ErrorResponse(request_, NotFoundError("the server could not find the requested resource")), start, method);
+      return;
+    }
+    auto self = shared_from_this();
+    Responder respond = [self, start, method](Response res) {
+      asio::post(self->stream_.get_executor(), [self, start, method, res = std::move(res)]() mutable {
+        self->Write(std::move(res), start, method);
+      });
+    };
+    try {
+      (*handler)(request_, context_, std::move(respond));
+    } catch (const std::exception& e) {
+      // The one top-level catch: a handler bug must not take the server down.
+      log::Error("handler threw", {{"path", std::string(path)}, {"error", e.what()}});
+      Write(ErrorResponse(request_, InternalError("internal error")), start, method);
+    }
+  }
+
+  void Write(Response res, std::chrono::steady_clock::time_point start, const std::string& method) {
+    if (server_->stopping()) res.keep_alive(false);
+    unsigned code = res.result_int();
+    RequestCounter(code, method)->Inc();
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    RequestSeconds()->Observe(secs);
+    if (log::Enabled(log::Level::kDebug)) {
+      std::string_view target = request_.target();
+      log::Debug("request", {{"method", method}, {"path", std::string(target.substr(0, target.find('?')))},
+                             {"code", code}, {"remote", context_.remote_address}, {"micros", static_cast<int64_t>(secs * 1e6)}});
+    }
+    response_ = std::make_unique<Response>(std::move(res));
+    beast::get_lowest_layer(stream_).expires_after(server_->options_.read_timeout);
+    bhttp::async_write(stream_, *response_, [self = shared_from_this()](boost::system::error_code ec, size_t) {
+      bool keep = self->response_->keep_alive();
+      self->response_.reset();
+      self->request_ = {};
+      self->busy_ = false;
+      if (ec) return self->Finish();
+      if (!keep) return self->Shutdown();
+      self->ReadRequest(self->server_->options_.idle_timeout);
+    });
+  }
+
+  void Shutdown() {
+    beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(5));
+    stream_.async_shutdown([self = shared_from_this()](boost::system::error_code) { self->Finish(); });
+  }
+
+  void Finish() {
+    boost::system::error_code ec;
+    beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_both, ec);
+    beast::get_lowest_layer(stream_).close();
+    std::lock_guard<std::mutex> l(server_->mu_);
+    if (!removed_) {
+      removed_ = true;
+      server_->sessions_.erase(self_it_);
+      if (server_->sessions_.empty()) server_->drained_.notify_all();
+    }
+  }
+
+  Impl* server_;
+  beast::ssl_stream<beast::tcp_stream> stream_;
+  Buffer buffer_;
+  std::optional<bhttp::request_parser<Body>> parser_;
+  Request request_;
+  std::unique_ptr<Response> response_;
+  RequestContext context_;
+  bool busy_ = false;
+  bool closing_ = false;
+  bool removed_ = false;
+  std::list<std::weak_ptr<Session>>::iterator self_it_;
+};
+
+void Server::Impl::StartSession(tcp::socket socket) {
+  auto session = std::make_shared<Session>(this, std::move(socket));
+  std::list<std::weak_ptr<Session>>::iterator it;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (stopping_) return;
+    sessions_.push_front(session);
+    it = sessions_.begin();
+  }
+  session->Run(it);
+}
+
+void Server::Impl::CloseIdleSessions() {
+  std::vector<std::shared_ptr<Session>> live;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    for (auto& w : sessions_) {
+      if (auto s = w.lock()) live.push_back(std::move(s));
+    }
+  }
+  for (auto& s : live) s->CloseIfIdle();
+}
+
+Server::Server(ServerOptions options, Router router, const CertificateSet& certs)
+    : impl_(std::make_unique<Impl>(std::move(options), std::move(router), certs)) {}
+Server::~Server() { Stop(); }
+Status Server::Start() { return impl_->Start(); }
+uint16_t Server::bound_port() const { return impl_->bound_port_; }
+void Server::Stop() {
+  if (impl_->threads_.empty()) return;
+  impl_->Stop();
+}
+void Server::Wait() { impl_->Wait(); }
+
+}  // namespace sigil::http

@@ -1,0 +1,68 @@
+// api/http/server.h: the HTTPS server (Boost.Beast on Asio, TLS by OpenSSL).
+//
+// One io_context run by `threads` threads (default: one per core). Each connection lives on
+// its own strand; handlers are called on it and may answer later from any thread. Defences
+// against slow or hostile clients: a TLS handshake deadline, a deadline for reading each
+// request (headers and body), an idle keep-alive deadline, and limits on header and body size
+// (431 and 413 in the API's error format). Stop() drains: it stops accepting, closes idle
+// connections, lets requests in flight finish (up to the grace period), then returns.
+// Thread safety: Start and Stop from one controlling thread; handlers run concurrently.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sigil/api/http/tls.h"
+#include "sigil/api/http/types.h"
+#include "sigil/base/result.h"
+
+namespace sigil::http {
+
+struct ServerOptions {
+  std::string address = "127.0.0.1";
+  uint16_t port = 8443;  // 0: pick a free port (see bound_port())
+  int threads = 0;       // 0: one per core
+  size_t max_header_bytes = 32 * 1024;
+  size_t max_body_bytes = 3 * 1024 * 1024;  // kube-apiserver's request limit
+  std::chrono::seconds handshake_timeout{10};
+  std::chrono::seconds read_timeout{30};    // whole request, headers and body
+  std::chrono::seconds idle_timeout{120};   // keep-alive connection with no request
+  std::chrono::seconds shutdown_grace{20};
+};
+
+// Exact-path and prefix routing. Exact paths win; then the longest matching prefix.
+class Router {
+ public:
+  void Handle(std::string path, Handler handler) { exact_[std::move(path)] = std::move(handler); }
+  void HandlePrefix(std::string prefix, Handler handler) { prefix_[std::move(prefix)] = std::move(handler); }
+  // nullptr if nothing matches.
+  const Handler* Find(std::string_view path) const;
+
+ private:
+  std::map<std::string, Handler, std::less<>> exact_;
+  std::map<std::string, Handler, std::less<>> prefix_;
+};
+
+class Server {
+ public:
+  Server(ServerOptions options, Router router, const CertificateSet& certs);
+  ~Server();
+
+  // Binds and starts serving. Errors: kInvalidArgument (bad address or certificate),
+  // kUnavailable (port in use).
+  Status Start();
+  uint16_t bound_port() const;
+  // Drains and stops (see above). Idempotent.
+  void Stop();
+  // Blocks until Stop() has completed.
+  void Wait();
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace sigil::http

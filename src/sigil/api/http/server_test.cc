@@ -1,0 +1,178 @@
+#include "sigil/api/http/server.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <future>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "sigil/api/http/errors.h"
+
+namespace sigil::http {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+
+// A synchronous HTTPS client that trusts only the given CA and checks the host name.
+class Client {
+ public:
+  Client(uint16_t port, const std::string& ca_pem) : ssl_(asio::ssl::context::tls_client), stream_(io_, ssl_) {
+    ssl_.add_certificate_authority(asio::buffer(ca_pem));
+    ssl_.set_verify_mode(asio::ssl::verify_peer);
+    stream_.set_verify_callback(asio::ssl::host_name_verification("127.0.0.1"));
+    asio::ip::tcp::resolver resolver(io_);
+    beast::get_lowest_layer(stream_).connect(resolver.resolve("127.0.0.1", std::to_string(port)));
+    stream_.handshake(asio::ssl::stream_base::client);
+  }
+  bhttp::response<bhttp::string_body> Send(bhttp::request<bhttp::string_body> req) {
+    req.set(bhttp::field::host, "127.0.0.1");
+    req.prepare_payload();
+    bhttp::write(stream_, req);
+    bhttp::response<bhttp::string_body> res;
+    bhttp::read(stream_, buffer_, res);
+    return res;
+  }
+  bhttp::response<bhttp::string_body> Get(const std::string& target) {
+    return Send(bhttp::request<bhttp::string_body>(bhttp::verb::get, target, 11));
+  }
+
+ private:
+  asio::io_context io_;
+  asio::ssl::context ssl_;
+  beast::ssl_stream<beast::tcp_stream> stream_;
+  beast::flat_buffer buffer_;
+};
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto certs = GenerateCertificates({});
+    ASSERT_TRUE(certs.ok()) << certs.error();
+    ca_ = certs->ca_cert_pem;
+    Router router;
+    router.Handle("/hello", [](const Request& req, const RequestContext&, Responder respond) {
+      respond(MakeResponse(req, HttpStatus::ok, "text/plain", "hello"));
+    });
+    router.Handle("/echo", [](const Request& req, const RequestContext&, Responder respond) {
+      respond(MakeResponse(req, HttpStatus::ok, "text/plain", std::string(req.body().data(), req.body().size())));
+    });
+    router.Handle("/slow", [this](const Request& req, const RequestContext&, Responder respond) {
+      slow_started_.set_value();
+      // Answer later from another thread, as a storage commit does.
+      std::thread([req_version = req.version(), keep = req.keep_alive(), respond, this] {
+        release_slow_.get_future().wait();
+        Response res{HttpStatus::ok, req_version};
+        res.keep_alive(keep);
+        res.body().assign("done");
+        res.prepare_payload();
+        respond(std::move(res));
+      }).detach();
+    });
+    router.HandlePrefix("/v1/", [](const Request& req, const RequestContext&, Responder respond) {
+      respond(ErrorResponse(req, PermissionDeniedError("permission denied")));
+    });
+    ServerOptions opts;
+    opts.port = 0;
+    opts.threads = 2;
+    opts.max_body_bytes = 1024;
+    opts.max_header_bytes = 2048;
+    server_ = std::make_unique<Server>(opts, std::move(router), *certs);
+    ASSERT_TRUE(server_->Start().ok());
+  }
+
+  std::string ca_;
+  std::unique_ptr<Server> server_;
+  std::promise<void> slow_started_, release_slow_;
+};
+
+TEST_F(ServerTest, ServesOverTlsWithKeepAlive) {
+  Client c(server_->bound_port(), ca_);
+  for (int i = 0; i < 3; ++i) {
+    auto res = c.Get("/hello");
+    EXPECT_EQ(res.result(), bhttp::status::ok);
+    EXPECT_EQ(res.body(), "hello");
+  }
+}
+
+TEST_F(ServerTest, UnknownPathIsKubernetesStatus404) {
+  Client c(server_->bound_port(), ca_);
+  auto res = c.Get("/api/v1/nothing?x=1");
+  EXPECT_EQ(res.result(), bhttp::status::not_found);
+  auto j = nlohmann::json::parse(res.body());
+  EXPECT_EQ(j["kind"], "Status");
+  EXPECT_EQ(j["reason"], "NotFound");
+  EXPECT_EQ(j["code"], 404);
+}
+
+TEST_F(ServerTest, VaultPathsGetVaultErrors) {
+  Client c(server_->bound_port(), ca_);
+  auto res = c.Get("/v1/secret/data/x");
+  EXPECT_EQ(res.result(), bhttp::status::forbidden);
+  EXPECT_EQ(nlohmann::json::parse(res.body())["errors"][0], "permission denied");
+}
+
+TEST_F(ServerTest, BodyAndHeaderLimits) {
+  {
+    Client c(server_->bound_port(), ca_);
+    bhttp::request<bhttp::string_body> req(bhttp::verb::post, "/echo", 11);
+    req.body() = std::string(2000, 'x');
+    auto res = c.Send(req);
+    EXPECT_EQ(res.result(), bhttp::status::payload_too_large);
+    EXPECT_EQ(nlohmann::json::parse(res.body())["code"], 413);
+  }
+  {
+    Client c(server_->bound_port(), ca_);
+    bhttp::request<bhttp::string_body> req(bhttp::verb::get, "/hello", 11);
+    req.set("X-Big", std::string(4000, 'h'));
+    auto res = c.Send(req);
+    EXPECT_EQ(res.result(), bhttp::status::request_header_fields_too_large);
+  }
+  // The server keeps serving other clients.
+  Client c(server_->bound_port(), ca_);
+  bhttp::request<bhttp::string_body> req(bhttp::verb::post, "/echo", 11);
+  req.body() = "small";
+  EXPECT_EQ(c.Send(req).body(), "small");
+}
+
+TEST_F(ServerTest, StopDrainsRequestInFlight) {
+  std::future<std::string> body = std::async(std::launch::async, [this] {
+    Client c(server_->bound_port(), ca_);
+    return c.Get("/slow").body();
+  });
+  slow_started_.get_future().wait();
+  std::thread stopper([this] { server_->Stop(); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // Stop is now draining
+  release_slow_.set_value();
+  EXPECT_EQ(body.get(), "done");
+  stopper.join();
+  // After Stop, new connections are refused.
+  EXPECT_ANY_THROW(Client(server_->bound_port(), ca_));
+}
+
+TEST(RouterTest, ExactThenLongestPrefix) {
+  Router r;
+  int hit = 0;
+  r.Handle("/api", [&](const Request&, const RequestContext&, Responder) { hit = 1; });
+  r.HandlePrefix("/api/", [&](const Request&, const RequestContext&, Responder) { hit = 2; });
+  r.HandlePrefix("/api/v1/", [&](const Request&, const RequestContext&, Responder) { hit = 3; });
+  Request req;
+  RequestContext ctx;
+  (*r.Find("/api"))(req, ctx, nullptr);
+  EXPECT_EQ(hit, 1);
+  (*r.Find("/api/v1/secrets"))(req, ctx, nullptr);
+  EXPECT_EQ(hit, 3);
+  (*r.Find("/api/x"))(req, ctx, nullptr);
+  EXPECT_EQ(hit, 2);
+  EXPECT_EQ(r.Find("/other"), nullptr);
+}
+
+}  // namespace
+}  // namespace sigil::http

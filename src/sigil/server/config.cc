@@ -1,0 +1,152 @@
+#include "sigil/server/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <charconv>
+#include <set>
+
+#include "sigil/base/file.h"
+#include "sigil/base/logging.h"
+
+namespace sigil::server {
+namespace {
+
+Status CheckKeys(const YAML::Node& node, const std::string& where, const std::set<std::string>& allowed) {
+  for (const auto& kv : node) {
+    std::string k = kv.first.as<std::string>();
+    if (!allowed.count(k)) return InvalidArgumentError("config: unknown key \"" + where + k + "\"");
+  }
+  return OkStatus();
+}
+
+template <typename T>
+Status Get(const YAML::Node& node, const char* key, const std::string& where, T* out) {
+  if (!node[key]) return OkStatus();
+  try {
+    *out = node[key].as<T>();
+  } catch (const YAML::Exception&) {
+    return InvalidArgumentError("config: \"" + where + key + "\" has the wrong type");
+  }
+  return OkStatus();
+}
+
+Status GetSeconds(const YAML::Node& node, const char* key, const std::string& where, std::chrono::seconds* out) {
+  int64_t v = out->count();
+  SIGIL_RETURN_IF_ERROR(Get(node, key, where, &v));
+  if (v <= 0) return InvalidArgumentError("config: \"" + where + key + "\" must be positive");
+  *out = std::chrono::seconds(v);
+  return OkStatus();
+}
+
+Status Parse(const YAML::Node& root, Config* c) {
+  if (!root.IsMap()) return InvalidArgumentError("config: the document must be a YAML mapping");
+  SIGIL_RETURN_IF_ERROR(CheckKeys(root, "", {"listen", "data_dir", "log", "tls", "seal", "encryption_config",
+                                               "storage", "limits", "threads"}));
+  SIGIL_RETURN_IF_ERROR(Get(root, "listen", "", &c->listen));
+  SIGIL_RETURN_IF_ERROR(Get(root, "data_dir", "", &c->data_dir));
+  SIGIL_RETURN_IF_ERROR(Get(root, "encryption_config", "", &c->encryption_config_file));
+  SIGIL_RETURN_IF_ERROR(Get(root, "threads", "", &c->http.threads));
+  if (YAML::Node log = root["log"]) {
+    if (!log.IsMap()) return InvalidArgumentError("config: \"log\" must be a mapping");
+    SIGIL_RETURN_IF_ERROR(CheckKeys(log, "log.", {"level", "format"}));
+    SIGIL_RETURN_IF_ERROR(Get(log, "level", "log.", &c->log_level));
+    SIGIL_RETURN_IF_ERROR(Get(log, "format", "log.", &c->log_format));
+  }
+  if (YAML::Node tls = root["tls"]) {
+    if (!tls.IsMap()) return InvalidArgumentError("config: \"tls\" must be a mapping");
+    SIGIL_RETURN_IF_ERROR(CheckKeys(tls, "tls.", {"cert_file", "key_file", "ca_file", "hosts"}));
+    SIGIL_RETURN_IF_ERROR(Get(tls, "cert_file", "tls.", &c->tls_cert_file));
+    SIGIL_RETURN_IF_ERROR(Get(tls, "key_file", "tls.", &c->tls_key_file));
+    SIGIL_RETURN_IF_ERROR(Get(tls, "ca_file", "tls.", &c->tls_ca_file));
+    SIGIL_RETURN_IF_ERROR(Get(tls, "hosts", "tls.", &c->tls_hosts));
+  }
+  if (YAML::Node seal = root["seal"]) {
+    if (!seal.IsMap()) return InvalidArgumentError("config: \"seal\" must be a mapping");
+    SIGIL_RETURN_IF_ERROR(CheckKeys(seal, "seal.", {"type", "key_file"}));
+    SIGIL_RETURN_IF_ERROR(Get(seal, "type", "seal.", &c->seal_type));
+    SIGIL_RETURN_IF_ERROR(Get(seal, "key_file", "seal.", &c->seal_key_file));
+  }
+  if (YAML::Node storage = root["storage"]) {
+    if (!storage.IsMap()) return InvalidArgumentError("config: \"storage\" must be a mapping");
+    SIGIL_RETURN_IF_ERROR(CheckKeys(storage, "storage.", {"type", "max_size_mb", "watch_history"}));
+    std::string type = "lmdb";
+    SIGIL_RETURN_IF_ERROR(Get(storage, "type", "storage.", &type));
+    if (type != "lmdb") return InvalidArgumentError("config: storage.type \"" + type + "\" is not supported (lmdb)");
+    uint64_t mb = c->storage_max_bytes >> 20;
+    SIGIL_RETURN_IF_ERROR(Get(storage, "max_size_mb", "storage.", &mb));
+    if (mb < 1) return InvalidArgumentError("config: storage.max_size_mb must be at least 1");
+    c->storage_max_bytes = mb << 20;
+    SIGIL_RETURN_IF_ERROR(Get(storage, "watch_history", "storage.", &c->watch_history));
+  }
+  if (YAML::Node limits = root["limits"]) {
+    if (!limits.IsMap()) return InvalidArgumentError("config: \"limits\" must be a mapping");
+    SIGIL_RETURN_IF_ERROR(CheckKeys(limits, "limits.", {"max_body_bytes", "max_header_bytes", "handshake_timeout_seconds",
+                                                        "read_timeout_seconds", "idle_timeout_seconds", "shutdown_grace_seconds"}));
+    SIGIL_RETURN_IF_ERROR(Get(limits, "max_body_bytes", "limits.", &c->http.max_body_bytes));
+    SIGIL_RETURN_IF_ERROR(Get(limits, "max_header_bytes", "limits.", &c->http.max_header_bytes));
+    SIGIL_RETURN_IF_ERROR(GetSeconds(limits, "handshake_timeout_seconds", "limits.", &c->http.handshake_timeout));
+    SIGIL_RETURN_IF_ERROR(GetSeconds(limits, "read_timeout_seconds", "limits.", &c->http.read_timeout));
+    SIGIL_RETURN_IF_ERROR(GetSeconds(limits, "idle_timeout_seconds", "limits.", &c->http.idle_timeout));
+    SIGIL_RETURN_IF_ERROR(GetSeconds(limits, "shutdown_grace_seconds", "limits.", &c->http.shutdown_grace));
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
+Status Config::ApplyListen() {
+  size_t colon = listen.rfind(':');
+  if (colon == std::string::npos || colon == 0) return InvalidArgumentError("listen must be ADDRESS:PORT, got \"" + listen + "\"");
+  std::string host = listen.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  std::string port = listen.substr(colon + 1);
+  unsigned v = 0;
+  auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), v);
+  if (ec != std::errc() || p != port.data() + port.size() || v > 65535) {
+    return InvalidArgumentError("listen port must be 0..65535, got \"" + port + "\"");
+  }
+  http.address = host;
+  http.port = static_cast<uint16_t>(v);
+  return OkStatus();
+}
+
+Status Config::Validate() {
+  SIGIL_RETURN_IF_ERROR(ApplyListen());
+  log::Level level;
+  if (!log::ParseLevel(log_level, &level)) return InvalidArgumentError("log level must be trace, debug, info, warn, error or off");
+  if (log_format != "text" && log_format != "json") return InvalidArgumentError("log format must be text or json");
+  if (tls_cert_file.empty() != tls_key_file.empty()) return InvalidArgumentError("tls.cert_file and tls.key_file go together");
+  if (dev) {
+    seal_type = "dev";
+    return OkStatus();
+  }
+  if (data_dir.empty()) return InvalidArgumentError("data_dir is required outside dev mode (or run with --dev)");
+  if (seal_type == "dev") return InvalidArgumentError("seal.type dev is only allowed in dev mode");
+  if (seal_type != "key-file") return InvalidArgumentError("seal.type \"" + seal_type + "\" is not supported (key-file)");
+  if (seal_key_file.empty()) {
+    return InvalidArgumentError("seal.key_file is required for the key-file seal; create one with "
+                                "`sigil operator generate-root-key --out PATH`");
+  }
+  return OkStatus();
+}
+
+Result<Config> ParseConfig(std::string_view yaml) {
+  Config c;
+  try {
+    YAML::Node root = YAML::Load(std::string(yaml));
+    if (root.IsNull()) return c;
+    SIGIL_RETURN_IF_ERROR(Parse(root, &c));
+  } catch (const YAML::Exception& e) {
+    return InvalidArgumentError(std::string("config: ") + e.what());
+  }
+  return c;
+}
+
+Result<Config> LoadConfigFile(const std::string& path) {
+  SIGIL_ASSIGN_OR_RETURN(std::string text, file::ReadFile(path, 1 << 20));
+  auto c = ParseConfig(text);
+  if (!c.ok()) return c.error().WithContext(path);
+  return c;
+}
+
+}  // namespace sigil::server

@@ -1,0 +1,43 @@
+// server/config.h: the server's configuration, from a YAML file and command-line flags.
+//
+// Every key is documented in docs/configuration.md. Unknown keys are errors, so a typo cannot
+// silently leave a setting at its default. Thread safety: a value type.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "sigil/api/http/server.h"
+#include "sigil/base/result.h"
+
+namespace sigil::server {
+
+struct Config {
+  bool dev = false;
+  std::string listen = "127.0.0.1:8443";
+  std::string data_dir;
+  std::string log_level = "info";
+  std::string log_format = "text";  // text | json
+  // TLS: a configured certificate, or one sigil generates and keeps in data_dir/tls.
+  std::string tls_cert_file, tls_key_file, tls_ca_file;
+  std::vector<std::string> tls_hosts;  // extra names for the generated certificate
+  // Seal: "key-file" (production) or "dev" (implied by dev mode).
+  std::string seal_type = "key-file";
+  std::string seal_key_file;
+  std::string encryption_config_file;  // a Kubernetes EncryptionConfiguration
+  uint64_t storage_max_bytes = uint64_t{1} << 30;
+  size_t watch_history = 10000;
+  http::ServerOptions http;
+
+  // "127.0.0.1:8443" -> address and port into `http`. kInvalidArgument on a bad value.
+  Status ApplyListen();
+  // Checks the combination of settings; fills in dev-mode defaults.
+  Status Validate();
+};
+
+// Parses a YAML config document. kInvalidArgument names the offending key.
+Result<Config> ParseConfig(std::string_view yaml);
+Result<Config> LoadConfigFile(const std::string& path);
+
+}  // namespace sigil::server

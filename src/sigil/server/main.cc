@@ -1,0 +1,105 @@
+// The sigil binary: `sigil server`, `sigil operator ...`, `sigil version`.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+
+#include "sigil/barrier/seal.h"
+#include "sigil/base/logging.h"
+#include "sigil/crypto/random.h"
+#include "sigil/server/server.h"
+
+namespace {
+
+using sigil::Status;
+using sigil::server::Config;
+
+struct Flags {
+  std::string config_file, listen, data_dir, log_level, log_format, encryption_config, seal_key_file;
+  bool dev = false;
+};
+
+void AddConfigFlags(CLI::App* cmd, Flags* f) {
+  cmd->add_option("--config,-c", f->config_file, "YAML config file (docs/configuration.md)");
+  cmd->add_option("--data-dir", f->data_dir, "data directory (overrides data_dir)");
+  cmd->add_option("--seal-key-file", f->seal_key_file, "root key file for the key-file seal (overrides seal.key_file)");
+  cmd->add_option("--encryption-provider-config", f->encryption_config,
+                  "Kubernetes EncryptionConfiguration file (overrides encryption_config)");
+  cmd->add_option("--log-level", f->log_level, "trace|debug|info|warn|error|off");
+  cmd->add_option("--log-format", f->log_format, "text|json");
+}
+
+sigil::Result<Config> BuildConfig(const Flags& f) {
+  Config c;
+  if (!f.config_file.empty()) {
+    SIGIL_ASSIGN_OR_RETURN(c, sigil::server::LoadConfigFile(f.config_file));
+  }
+  c.dev = c.dev || f.dev;
+  if (!f.listen.empty()) c.listen = f.listen;
+  if (!f.data_dir.empty()) c.data_dir = f.data_dir;
+  if (!f.log_level.empty()) c.log_level = f.log_level;
+  if (!f.log_format.empty()) c.log_format = f.log_format;
+  if (!f.encryption_config.empty()) c.encryption_config_file = f.encryption_config;
+  if (!f.seal_key_file.empty()) c.seal_key_file = f.seal_key_file;
+  sigil::log::Level level = sigil::log::Level::kInfo;
+  sigil::log::ParseLevel(c.log_level, &level);
+  sigil::log::Init(level, c.log_format == "json");
+  return c;
+}
+
+int Fail(const Status& s) {
+  std::fprintf(stderr, "error: %s\n", s.ToString().c_str());
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  sigil::crypto::Init();
+  CLI::App app{"sigil: a secrets manager that serves the Kubernetes Secret API and the Vault API"};
+  app.require_subcommand(1);
+  Flags flags;
+
+  CLI::App* server = app.add_subcommand("server", "run the server");
+  AddConfigFlags(server, &flags);
+  server->add_flag("--dev", flags.dev, "dev mode: temporary storage, in-memory root key, generated TLS");
+  server->add_option("--listen", flags.listen, "ADDRESS:PORT to serve on (default 127.0.0.1:8443)");
+
+  CLI::App* op = app.add_subcommand("operator", "operate on a server's store");
+  op->require_subcommand(1);
+  CLI::App* rotate = op->add_subcommand("rotate", "add a keyring term (server must be stopped)");
+  AddConfigFlags(rotate, &flags);
+  std::string key_out;
+  CLI::App* genkey = op->add_subcommand("generate-root-key", "write a new random root key file (mode 0600)");
+  genkey->add_option("--out", key_out, "path of the new key file")->required();
+
+  app.add_subcommand("version", "print the version");
+
+  CLI11_PARSE(app, argc, argv);
+
+  if (app.got_subcommand("version")) {
+    std::printf("%s\n", sigil::server::VersionJson().c_str());
+    return 0;
+  }
+  if (server->parsed()) {
+    sigil::server::HardenProcess();
+    auto config = BuildConfig(flags);
+    if (!config.ok()) return Fail(config.error());
+    auto s = sigil::server::SigilServer::Create(std::move(config).value());
+    if (!s.ok()) return Fail(s.error());
+    return (*s)->Run();
+  }
+  if (rotate->parsed()) {
+    sigil::server::HardenProcess();
+    auto config = BuildConfig(flags);
+    if (!config.ok()) return Fail(config.error());
+    Status s = sigil::server::RotateOffline(*config);
+    return s.ok() ? 0 : Fail(s);
+  }
+  if (genkey->parsed()) {
+    Status s = sigil::barrier::GenerateKeyFile(key_out);
+    if (!s.ok()) return Fail(s);
+    std::printf("wrote a new root key to %s (mode 0600). Keep a copy somewhere safe: without it the data cannot be read.\n",
+                key_out.c_str());
+    return 0;
+  }
+  return 0;
+}

@@ -1,0 +1,210 @@
+#include "sigil/server/server.h"
+
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "sigil/api/http/errors.h"
+#include "sigil/base/file.h"
+#include "sigil/base/logging.h"
+#include "sigil/base/metrics.h"
+#include "sigil/storage/lmdb_backend.h"
+
+#ifndef SIGIL_VERSION
+#define SIGIL_VERSION "0.0.0"
+#endif
+
+namespace sigil::server {
+
+void HardenProcess() {
+  struct rlimit none {0, 0};
+  setrlimit(RLIMIT_CORE, &none);
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  ::umask(077);
+}
+
+std::string VersionJson() {
+  nlohmann::ordered_json j = {{"major", "1"},
+                              {"minor", "32"},
+                              {"gitVersion", std::string("v1.32.0+sigil.") + SIGIL_VERSION},
+                              {"gitCommit", "sigil"},
+                              {"gitTreeState", "clean"},
+                              {"buildDate", "1970-01-01T00:00:00Z"},
+                              {"goVersion", "none (sigil is C++)"},
+                              {"compiler", "gcc"},
+                              {"platform", "linux/amd64"}};
+  return j.dump(2);
+}
+
+namespace {
+
+Result<std::unique_ptr<storage::Backend>> OpenStorage(const Config& c, const std::string& dir) {
+  storage::LmdbOptions o;
+  o.dir = dir;
+  o.map_size = c.storage_max_bytes;
+  o.watch_history = c.watch_history;
+  SIGIL_ASSIGN_OR_RETURN(std::unique_ptr<storage::LmdbBackend> b, storage::LmdbBackend::Open(o));
+  return std::unique_ptr<storage::Backend>(std::move(b));
+}
+
+Result<std::shared_ptr<const barrier::EncryptionConfig>> LoadEncryptionConfig(const Config& c) {
+  if (c.encryption_config_file.empty()) return std::shared_ptr<const barrier::EncryptionConfig>();
+  SIGIL_ASSIGN_OR_RETURN(std::unique_ptr<barrier::EncryptionConfig> ec,
+                         barrier::EncryptionConfig::LoadFile(c.encryption_config_file));
+  for (const std::string& r : ec->IdentityWriteResources()) {
+    log::Warn("EncryptionConfiguration writes this resource in PLAINTEXT (identity provider first)",
+              {{"resource", r}, {"file", c.encryption_config_file}});
+  }
+  return std::shared_ptr<const barrier::EncryptionConfig>(std::move(ec));
+}
+
+std::unique_ptr<barrier::Seal> MakeSeal(const Config& c) {
+  if (c.seal_type == "dev") return barrier::NewDevSeal();
+  return barrier::NewKeyFileSeal(c.seal_key_file);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<SigilServer>> SigilServer::Create(Config config) {
+  SIGIL_RETURN_IF_ERROR(config.Validate());
+  std::unique_ptr<SigilServer> s(new SigilServer());
+  s->config_ = std::move(config);
+  const Config& c = s->config_;
+
+  std::string store_dir;
+  if (c.dev) {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "sigil-dev-XXXXXX").string();
+    if (::mkdtemp(tmpl.data()) == nullptr) return file::ErrnoStatus(errno, "create dev directory");
+    s->dev_dir_ = tmpl;
+    store_dir = tmpl + "/data";
+  } else {
+    SIGIL_RETURN_IF_ERROR(file::MakePrivateDir(c.data_dir));
+    store_dir = c.data_dir + "/store";
+  }
+  SIGIL_ASSIGN_OR_RETURN(s->backend_, OpenStorage(c, store_dir));
+  SIGIL_ASSIGN_OR_RETURN(auto enc, LoadEncryptionConfig(c));
+  s->seal_ = MakeSeal(c);
+  SIGIL_ASSIGN_OR_RETURN(s->barrier_, barrier::Barrier::Open(s->backend_.get(), s->seal_.get(), enc, Clock::Real()));
+
+  if (!c.tls_cert_file.empty()) {
+    SIGIL_ASSIGN_OR_RETURN(s->certs_, http::LoadCertificates(c.tls_cert_file, c.tls_key_file, c.tls_ca_file));
+    s->ca_file_ = c.tls_ca_file;
+  } else if (c.dev) {
+    SIGIL_ASSIGN_OR_RETURN(s->certs_, http::GenerateCertificates(c.tls_hosts));
+    s->ca_file_ = s->dev_dir_ + "/ca.crt";
+    SIGIL_RETURN_IF_ERROR(file::WriteFileAtomic(s->ca_file_, s->certs_.ca_cert_pem, 0644));
+  } else {
+    SIGIL_ASSIGN_OR_RETURN(s->certs_, http::LoadOrGenerateCertificates(c.data_dir + "/tls", c.tls_hosts));
+    s->ca_file_ = c.data_dir + "/tls/ca.crt";
+  }
+  s->http_ = std::make_unique<http::Server>(c.http, s->BuildRouter(), s->certs_);
+  return s;
+}
+
+SigilServer::~SigilServer() {
+  Stop();
+  barrier_.reset();
+  backend_.reset();
+  if (!dev_dir_.empty()) file::RemoveTree(dev_dir_);
+}
+
+http::Router SigilServer::BuildRouter() {
+  http::Router r;
+  auto text = [](std::string body) {
+    return [body](const http::Request& req, const http::RequestContext&, http::Responder respond) {
+      respond(http::MakeResponse(req, http::HttpStatus::ok, "text/plain; charset=utf-8", body));
+    };
+  };
+  r.Handle("/livez", text("ok"));
+  auto ready = [this](const http::Request& req, const http::RequestContext&, http::Responder respond) {
+    Status storage = barrier_->Health();
+    bool verbose = req.target().find("verbose") != std::string_view::npos;
+    std::string body;
+    if (verbose) body = std::string(storage.ok() ? "[+]" : "[-]") + "storage " + (storage.ok() ? "ok" : "failed") + "\n";
+    if (storage.ok()) {
+      body += verbose ? "readyz check passed\n" : "ok";
+      respond(http::MakeResponse(req, http::HttpStatus::ok, "text/plain; charset=utf-8", body));
+    } else {
+      body += verbose ? "readyz check failed\n" : "storage failed: " + storage.message();
+      respond(http::MakeResponse(req, http::HttpStatus::service_unavailable, "text/plain; charset=utf-8", body));
+    }
+  };
+  r.Handle("/readyz", ready);
+  r.Handle("/healthz", ready);
+  r.Handle("/version", [](const http::Request& req, const http::RequestContext&, http::Responder respond) {
+    respond(http::MakeResponse(req, http::HttpStatus::ok, "application/json", VersionJson()));
+  });
+  r.Handle("/metrics", [](const http::Request& req, const http::RequestContext&, http::Responder respond) {
+    respond(http::MakeResponse(req, http::HttpStatus::ok, "text/plain; version=0.0.4", metrics::Registry::Global().Render()));
+  });
+  return r;
+}
+
+Status SigilServer::Start() {
+  SIGIL_RETURN_IF_ERROR(http_->Start());
+  log::Info("sigil server started", {{"address", config_.http.address}, {"port", http_->bound_port()},
+                                     {"dev", config_.dev ? "true" : "false"}, {"seal", seal_->name()}});
+  return OkStatus();
+}
+
+void SigilServer::Stop() {
+  if (http_) http_->Stop();
+}
+
+int SigilServer::Run() {
+  // Block the signals in every thread; this one takes them with sigwait.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  Status s = Start();
+  if (!s.ok()) {
+    log::Error("cannot start", {{"error", s.ToString()}});
+    return 1;
+  }
+  std::string host = config_.http.address.find(':') != std::string::npos ? "[" + config_.http.address + "]" : config_.http.address;
+  std::string url = "https://" + host + ":" + std::to_string(http_->bound_port());
+  if (config_.dev) {
+    std::printf(
+        "\nsigil dev server listening on %s\n"
+        "Dev mode: storage is in %s and the root key exists only in memory; all data is lost at exit.\n\n"
+        "  export VAULT_ADDR=%s\n"
+        "  export VAULT_CACERT=%s\n"
+        "  curl --cacert %s %s/version\n\n",
+        url.c_str(), dev_dir_.c_str(), url.c_str(), ca_file_.c_str(), ca_file_.c_str(), url.c_str());
+  } else {
+    std::printf("sigil server listening on %s (CA certificate: %s)\n", url.c_str(), ca_file_.c_str());
+  }
+  std::fflush(stdout);
+  int sig = 0;
+  sigwait(&set, &sig);
+  log::Info("shutting down", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
+  Stop();
+  log::Info("stopped");
+  return 0;
+}
+
+Status RotateOffline(const Config& config_in) {
+  Config c = config_in;
+  SIGIL_RETURN_IF_ERROR(c.Validate());
+  if (c.dev) return InvalidArgumentError("a dev server's keyring lives only in its memory; nothing to rotate offline");
+  SIGIL_ASSIGN_OR_RETURN(auto backend, OpenStorage(c, c.data_dir + "/store"));
+  SIGIL_ASSIGN_OR_RETURN(auto enc, LoadEncryptionConfig(c));
+  auto seal = MakeSeal(c);
+  SIGIL_ASSIGN_OR_RETURN(auto b, barrier::Barrier::Open(backend.get(), seal.get(), enc, Clock::Real()));
+  SIGIL_ASSIGN_OR_RETURN(uint32_t term, b->Rotate());
+  barrier::KeyringInfo info = b->keyring_info();
+  std::printf("Rotated the keyring: new writes use term %u. Terms: ", term);
+  for (size_t i = 0; i < info.terms.size(); ++i) std::printf("%s%u", i ? ", " : "", info.terms[i].first);
+  std::printf(". Values written under older terms still decrypt and read as stale.\n");
+  return OkStatus();
+}
+
+}  // namespace sigil::server

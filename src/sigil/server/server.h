@@ -1,0 +1,51 @@
+// server/server.h: the composition root. Opens storage, unseals the barrier, builds the HTTP
+// routes and runs until SIGINT/SIGTERM, then drains and closes everything in reverse order.
+// Thread safety: one controlling thread calls these methods.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "sigil/api/http/server.h"
+#include "sigil/barrier/barrier.h"
+#include "sigil/server/config.h"
+#include "sigil/storage/backend.h"
+
+namespace sigil::server {
+
+// Disables core dumps (RLIMIT_CORE 0, PR_SET_DUMPABLE 0) and sets umask 077. Key material is
+// additionally mlocked and excluded from dumps where it is held (SecretBytes::Lock).
+void HardenProcess();
+
+class SigilServer {
+ public:
+  static Result<std::unique_ptr<SigilServer>> Create(Config config);
+  ~SigilServer();
+
+  Status Start();
+  void Stop();
+  uint16_t port() const { return http_->bound_port(); }
+  // Starts, prints how to connect, waits for SIGINT or SIGTERM, stops. The exit code.
+  int Run();
+
+ private:
+  SigilServer() = default;
+  http::Router BuildRouter();
+
+  Config config_;
+  std::string dev_dir_;  // removed at exit in dev mode
+  std::unique_ptr<storage::Backend> backend_;
+  std::unique_ptr<barrier::Seal> seal_;
+  std::unique_ptr<barrier::Barrier> barrier_;
+  http::CertificateSet certs_;
+  std::string ca_file_;  // where clients find the CA
+  std::unique_ptr<http::Server> http_;
+};
+
+// `sigil operator rotate`: adds a keyring term to a stopped server's store. Prints the result.
+Status RotateOffline(const Config& config);
+
+// The /version document (Kubernetes version.Info; kubectl's dispatcher picks its build by minor).
+std::string VersionJson();
+
+}  // namespace sigil::server
