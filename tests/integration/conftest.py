@@ -1,0 +1,113 @@
+"""Shared fixtures for the integration tests: paths to the built binaries, key files, and a
+running sigil server on a port chosen by the OS. Run with Debian's /usr/bin/python3."""
+import os
+import re
+import signal
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.environ.get("SIGIL_BIN_DIR", os.path.join(ROOT, "build", "bin"))
+SIGIL = os.path.join(BIN, "sigil")
+STORETOOL = os.path.join(BIN, "sigil-storetool")
+SEED = int(os.environ.get("SIGIL_TEST_SEED", str(int(time.time()))))
+
+
+def pytest_report_header(config):
+    return f"sigil binaries: {BIN}; SIGIL_TEST_SEED={SEED}"
+
+
+def run(args, check=True, **kw):
+    """Runs a command, returning CompletedProcess with text output."""
+    r = subprocess.run(args, capture_output=True, text=True, timeout=kw.pop("timeout", 60), **kw)
+    if check and r.returncode != 0:
+        raise AssertionError(f"{args} exited {r.returncode}\nstdout: {r.stdout}\nstderr: {r.stderr}")
+    return r
+
+
+@pytest.fixture
+def workdir():
+    with tempfile.TemporaryDirectory(prefix="sigil-it-") as d:
+        os.chmod(d, 0o700)
+        yield d
+
+
+@pytest.fixture
+def key_file(workdir):
+    path = os.path.join(workdir, "root.key")
+    run([SIGIL, "operator", "generate-root-key", "--out", path])
+    return path
+
+
+class Server:
+    """A sigil server process. Stopped (SIGTERM, then SIGKILL) when the test ends."""
+
+    def __init__(self, args, env=None):
+        self.log_path = tempfile.mktemp(prefix="sigil-server-", suffix=".log")
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen([SIGIL, "server"] + args, stdout=subprocess.PIPE, stderr=self.log,
+                                     text=True, env=env)
+        self.url = None
+        self.ca = None
+        deadline = time.time() + 20
+        lines = []
+        while time.time() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            m = re.search(r"listening on (https://\S+)", line)
+            if m:
+                self.url = m.group(1)
+                c = re.search(r"CA certificate: (\S+)\)", line)
+                if c:
+                    self.ca = c.group(1)
+                if "dev server" not in line:
+                    break
+            m = re.search(r"VAULT_CACERT=(\S+)", line)
+            if m:
+                self.ca = m.group(1)
+                break
+        if not self.url:
+            self.stop()
+            raise AssertionError("server did not start: " + "".join(lines) + self.logs())
+
+    @property
+    def port(self):
+        return int(self.url.rsplit(":", 1)[1])
+
+    def logs(self):
+        self.log.flush()
+        with open(self.log_path) as f:
+            return f.read()
+
+    def stop(self, sig=signal.SIGTERM, timeout=20):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+@pytest.fixture
+def start_server():
+    servers = []
+
+    def start(args, env=None):
+        s = Server(args, env=env)
+        servers.append(s)
+        return s
+
+    yield start
+    for s in servers:
+        s.stop()
+        try:
+            os.unlink(s.log_path)
+        except OSError:
+            pass
