@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -51,6 +52,14 @@ Status LmdbStatus(int rc, std::string_view what) {
     case EIO: return UnavailableError(m);
     default: return InternalError(m);
   }
+}
+
+// True when the filesystem holding `dir` has (almost) no space left. LMDB reports a short
+// write during commit as EIO, so this is how a full disk is told apart from a failing one.
+bool FilesystemFull(const std::string& dir) {
+  struct statvfs st {};
+  if (::statvfs(dir.c_str(), &st) != 0) return false;
+  return static_cast<uint64_t>(st.f_bavail) * st.f_frsize < 64 * 1024;
 }
 
 // Decodes one stored record. kDataLoss if the record is shorter than its header.
@@ -106,6 +115,7 @@ Result<std::unique_ptr<LmdbBackend>> LmdbBackend::Open(const LmdbOptions& option
   SIGIL_RETURN_IF_ERROR(file::MakePrivateDir(options.dir));
   std::unique_ptr<LmdbBackend> b(new LmdbBackend());
   b->max_batch_ = options.max_batch;
+  b->dir_ = options.dir;
 
   std::string lock_path = options.dir + "/sigil.lock";
   b->lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -391,6 +401,11 @@ void LmdbBackend::CommitBatch(std::vector<Pending>& batch) {
   M().commit_seconds->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   if (rc != 0) {
     Status s = LmdbStatus(rc, "commit");
+    if (rc != MDB_PANIC && s.code() != StatusCode::kResourceExhausted && FilesystemFull(dir_)) {
+      // LMDB aborted the transaction before touching the meta page, so the store is intact
+      // and usable once space is freed. (A failed meta write would have set MDB_PANIC.)
+      s = ResourceExhaustedError("storage is full: no space left on the device holding " + dir_);
+    }
     M().failures->Inc();
     if (s.code() != StatusCode::kResourceExhausted) {
       // Fail-stop: see the header. Nothing in this batch was acknowledged.

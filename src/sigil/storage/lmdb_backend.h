@@ -7,8 +7,10 @@
 // transaction in the batch (group commit). The environment is opened with LMDB's fully durable
 // defaults: never MDB_NOSYNC, MDB_NOMETASYNC, MDB_WRITEMAP, MDB_MAPASYNC or MDB_NOMEMINIT.
 //
-// Failure policy: a full map (MDB_MAP_FULL) or disk (ENOSPC) fails the transactions concerned
-// with kResourceExhausted and the backend carries on. Any other commit failure (EIO from fsync,
+// Failure policy: a full map (MDB_MAP_FULL) or a full disk (ENOSPC, or a failed commit while
+// the filesystem has no space left: LMDB reports short writes as EIO) fails the transactions
+// concerned with kResourceExhausted and the backend carries on; writes succeed again once
+// space is freed. Any other commit failure (EIO from fsync,
 // MDB_PANIC) makes the backend refuse every later write with kUnavailable until the process is
 // restarted: after a failed fsync the kernel may have dropped dirty pages, and retrying could
 // acknowledge data that is not on disk (PostgreSQL's "fsyncgate").
@@ -71,6 +73,7 @@ class LmdbBackend final : public Backend {
   MDB_dbi kv_dbi_ = 0;
   MDB_dbi meta_dbi_ = 0;
   int lock_fd_ = -1;
+  std::string dir_;
   size_t max_key_size_ = 0;
   size_t max_batch_ = 0;
   std::atomic<int64_t> revision_{0};
