@@ -1,0 +1,58 @@
+# sigil: two commands.
+#   make run    installs missing Debian packages, builds (release) and starts a dev server
+#   make test   the same set-up, then every test: unit, fuzz-corpus replay, include check,
+#               integration (pytest with real clients), and the unit tests again under ASan+UBSan
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+PYTHON     ?= /usr/bin/python3
+JOBS       ?= $(shell nproc)
+CMAKE_FLAGS ?=
+
+.PHONY: all deps build run test unit integration asan fuzz bench clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release -DSIGIL_WERROR=ON $(CMAKE_FLAGS) > /dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+run: build
+	$(BUILD)/bin/sigil server --dev
+
+unit: build
+	@$(PYTHON) scripts/check-deps.py
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+integration: build
+	@SIGIL_BIN_DIR=$(CURDIR)/$(BUILD)/bin $(PYTHON) -m pytest -q tests/integration
+
+asan: deps
+	@cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSIGIL_SANITIZE=ON -DSIGIL_BUILD_BENCH=OFF \
+	  -DSIGIL_WERROR=ON $(CMAKE_FLAGS) > /dev/null
+	@cmake --build $(ASAN_BUILD) -j $(JOBS)
+	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --output-on-failure -j $(JOBS)
+
+test: unit integration asan
+
+# libFuzzer with clang 14: FUZZ_SECONDS per target (default 60).
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	@CC=clang-14 CXX=clang++-14 cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSIGIL_FUZZ=ON \
+	  -DSIGIL_BUILD_BENCH=OFF > /dev/null
+	@cmake --build $(FUZZ_BUILD) -j $(JOBS)
+	@for t in $(FUZZ_BUILD)/fuzz/*_fuzz; do \
+	  name=$$(basename $$t); mkdir -p $(FUZZ_BUILD)/corpus/$$name; \
+	  echo "== $$name ($(FUZZ_SECONDS)s)"; \
+	  $$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(FUZZ_BUILD)/corpus/$$name fuzz/corpus/$$name || exit 1; \
+	done
+
+bench: build
+	@$(BUILD)/bench/sigil_bench --benchmark_min_time=0.5
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
