@@ -43,6 +43,11 @@ void BM_AesGcmOpen1KiB(benchmark::State& state) {
 }
 BENCHMARK(BM_AesGcmOpen1KiB);
 
+void BM_RandomNonce12(benchmark::State& state) {
+  for (auto _ : state) benchmark::DoNotOptimize(crypto::RandomNonce(12));
+}
+BENCHMARK(BM_RandomNonce12);
+
 // The barrier's full value path (prefix, term, random nonce, AES-256-GCM with AAD = key).
 void BM_BarrierEncryptDecrypt1KiB(benchmark::State& state) {
   ManualClock clock;

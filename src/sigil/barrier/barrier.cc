@@ -63,7 +63,7 @@ Result<std::string> Barrier::EncryptValue(std::string_view key, std::string_view
   }
   std::shared_lock l(keyring_mu_);
   const KeyTerm* term = keyring_.Term(keyring_.active());
-  std::string nonce = crypto::RandomBytes(crypto::kGcmNonceSize);
+  std::string nonce = crypto::RandomNonce(crypto::kGcmNonceSize);
   SIGIL_ASSIGN_OR_RETURN(std::string sealed, crypto::AesGcmSeal(term->key, nonce, plaintext, key));
   std::string out;
   out.reserve(kValuePrefix.size() + kTermSize + nonce.size() + sealed.size());

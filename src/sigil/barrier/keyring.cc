@@ -70,7 +70,7 @@ Result<std::string> Keyring::Seal(const SecretBytes& root_key) const {
     PutBE(static_cast<uint64_t>(t.created_unix), 8, &plain);
     plain.Append(t.key.view());
   }
-  std::string nonce = crypto::RandomBytes(crypto::kGcmNonceSize);
+  std::string nonce = crypto::RandomNonce(crypto::kGcmNonceSize);
   SIGIL_ASSIGN_OR_RETURN(std::string sealed, crypto::AesGcmSeal(root_key, nonce, plain.view(), kKeyringStorageKey));
   return std::string(kKeyringPrefix) + nonce + sealed;
 }

@@ -46,7 +46,7 @@ class AesCbc final : public KeyedTransformer {
  public:
   using KeyedTransformer::KeyedTransformer;
   Result<std::string> Encrypt(std::string_view plaintext, std::string_view) const override {
-    std::string iv = crypto::RandomBytes(crypto::kAesBlockSize);
+    std::string iv = crypto::RandomNonce(crypto::kAesBlockSize);
     SIGIL_ASSIGN_OR_RETURN(std::string ct, crypto::AesCbcEncrypt(key_, iv, plaintext));
     return prefix_ + iv + ct;
   }
@@ -61,7 +61,7 @@ class AesGcm final : public KeyedTransformer {
  public:
   using KeyedTransformer::KeyedTransformer;
   Result<std::string> Encrypt(std::string_view plaintext, std::string_view aad) const override {
-    std::string nonce = crypto::RandomBytes(crypto::kGcmNonceSize);
+    std::string nonce = crypto::RandomNonce(crypto::kGcmNonceSize);
     SIGIL_ASSIGN_OR_RETURN(std::string sealed, crypto::AesGcmSeal(key_, nonce, plaintext, aad));
     return prefix_ + nonce + sealed;
   }
@@ -76,7 +76,7 @@ class Secretbox final : public KeyedTransformer {
  public:
   using KeyedTransformer::KeyedTransformer;
   Result<std::string> Encrypt(std::string_view plaintext, std::string_view) const override {
-    std::string nonce = crypto::RandomBytes(crypto::kSecretboxNonceSize);
+    std::string nonce = crypto::RandomNonce(crypto::kSecretboxNonceSize);
     SIGIL_ASSIGN_OR_RETURN(std::string sealed, crypto::SecretboxSeal(key_, nonce, plaintext));
     return prefix_ + nonce + sealed;
   }

@@ -1,6 +1,11 @@
 // Known-answer tests from the published specifications (NIST SP 800-38A/38D vectors, RFC 4231,
 // RFC 5869, FIPS 180-2), plus tamper and misuse cases.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <set>
+#include <thread>
 
 #include "sigil/base/encoding.h"
 #include "sigil/crypto/aes.h"
@@ -138,6 +143,41 @@ TEST(RandomTest, ConstantTimeEqualsAndRandomness) {
   EXPECT_TRUE(ConstantTimeEquals("", ""));
   EXPECT_NE(RandomBytes(16), RandomBytes(16));
   EXPECT_EQ(RandomKey(32).size(), 32u);
+}
+
+}  // namespace
+}  // namespace sigil::crypto
+
+namespace sigil::crypto {
+namespace {
+
+TEST(RandomTest, NoncesAreDistinctAcrossRefillsAndThreads) {
+  std::set<std::string> seen;
+  for (int i = 0; i < 2000; ++i) EXPECT_TRUE(seen.insert(RandomNonce(12)).second);  // spans refills
+  std::string a, b;
+  std::thread t([&] { a = RandomNonce(24); });
+  b = RandomNonce(24);
+  t.join();
+  EXPECT_NE(a, b);
+  EXPECT_EQ(RandomNonce(5000).size(), 5000u);  // larger than the pool: direct from the OS
+}
+
+TEST(RandomTest, ForkedChildDoesNotReuseParentNonces) {
+  (void)RandomNonce(12);  // fill this thread's pool
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    std::string n = RandomNonce(12);
+    (void)!write(fds[1], n.data(), n.size());
+    _exit(0);
+  }
+  std::string parent = RandomNonce(12);
+  std::string child(12, '\0');
+  ASSERT_EQ(read(fds[0], child.data(), 12), 12);
+  waitpid(pid, nullptr, 0);
+  // Without the fork check the child would draw the very bytes the parent drew next.
+  EXPECT_NE(parent, child);
 }
 
 }  // namespace

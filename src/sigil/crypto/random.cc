@@ -1,7 +1,11 @@
 #include "sigil/crypto/random.h"
 
 #include <openssl/crypto.h>
+#include <pthread.h>
 #include <sodium.h>
+
+#include <atomic>
+#include <cstring>
 
 #include "sigil/base/check.h"
 
@@ -15,6 +19,41 @@ void Init() {
 void RandomFill(std::span<uint8_t> out) {
   Init();
   randombytes_buf(out.data(), out.size());
+}
+
+std::string RandomNonce(size_t n) {
+  // Nonces and IVs are public once used, so they may be drawn from a per-thread buffer of OS
+  // randomness instead of one getrandom(2) call each (~1 us; OpenSSL 3.0's RAND_bytes measured
+  // ~1.8 us). Consumed bytes are zeroed. The buffer is discarded in a forked child, which must
+  // never reuse its parent's nonces.
+  struct Pool {
+    uint8_t bytes[4096];
+    size_t used = sizeof(bytes);
+    uint64_t generation = 0;
+  };
+  thread_local Pool pool;
+  // getpid() is a system call in current glibc, so forks are detected with an atfork counter.
+  static std::atomic<uint64_t> fork_generation{1};
+  static const bool registered = [] {
+    pthread_atfork(nullptr, nullptr, [] { fork_generation.fetch_add(1); });
+    return true;
+  }();
+  (void)registered;
+  std::string out(n, '\0');
+  if (n > sizeof(pool.bytes) / 4) {
+    RandomFill({reinterpret_cast<uint8_t*>(out.data()), n});
+    return out;
+  }
+  uint64_t generation = fork_generation.load(std::memory_order_relaxed);
+  if (pool.used + n > sizeof(pool.bytes) || pool.generation != generation) {
+    RandomFill({pool.bytes, sizeof(pool.bytes)});
+    pool.used = 0;
+    pool.generation = generation;
+  }
+  std::memcpy(out.data(), pool.bytes + pool.used, n);
+  sodium_memzero(pool.bytes + pool.used, n);
+  pool.used += n;
+  return out;
 }
 
 SecretBytes RandomKey(size_t n) {

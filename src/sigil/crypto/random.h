@@ -19,8 +19,11 @@ void Init();
 void RandomFill(std::span<uint8_t> out);
 // n random bytes in a zeroing buffer (use for keys).
 SecretBytes RandomKey(size_t n);
-// n random bytes (use for nonces, IVs, identifiers: not secret once used).
+// n random bytes (use for identifiers and salts: not secret once used).
 std::string RandomBytes(size_t n);
+// n random bytes for an AEAD nonce or a CBC IV, from a per-thread buffer of OS randomness
+// (fork-safe). Never use for keys.
+std::string RandomNonce(size_t n);
 uint64_t RandomUint64();
 
 // True when a and b have the same length and contents. The time taken depends only on the

@@ -288,7 +288,7 @@ TEST_P(BackendConformance, RejectsOverlongKeysWithoutSideEffects) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllBackends, BackendConformance, ::testing::ValuesIn(kFactories),
-                         [](const auto& info) { return info.param.name; });
+                         [](const ::testing::TestParamInfo<Factory>& p) { return p.param.name; });
 
 }  // namespace
 }  // namespace sigil::storage
