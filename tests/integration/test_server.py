@@ -202,3 +202,12 @@ def test_offline_rotate_refused_while_running_then_works(workdir, key_file, star
     assert "term 3" in r.stdout and "Terms: 1, 2, 3" in r.stdout
     s2 = start_server(["--config", cfg])
     assert requests.get(s2.url + "/readyz", verify=s2.ca, timeout=5).text == "ok"
+
+
+def test_sigterm_right_after_start_always_drains(start_server):
+    # Regression: SIGTERM was blocked only in the main thread, from Run() on; a signal sent
+    # just after the "listening" line could be delivered to the storage writer thread, which
+    # still had it unblocked, and kill the process (exit -15) instead of draining it.
+    for _ in range(15):
+        s = start_server(["--dev", "--listen", "127.0.0.1:0"])
+        assert s.stop() == 0, s.logs()

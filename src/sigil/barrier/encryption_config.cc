@@ -62,6 +62,7 @@ void AddKeyedProvider(const YAML::Node& node, const std::string& path, const std
       continue;
     }
     auto decoded = Base64DecodeSecret(secret);
+    internal::SecureZero(secret.data(), secret.size());
     if (!decoded.ok()) {
       errors->Add(kpath + ".secret", "Invalid value: \"REDACTED\": secrets must be base64 encoded");
       continue;
@@ -194,8 +195,15 @@ std::string GroupResourceForKey(std::string_view key) {
 
 Result<std::unique_ptr<EncryptionConfig>> EncryptionConfig::Parse(std::string_view text) {
   auto config = std::make_unique<EncryptionConfig>();
+  // The document holds key material: wipe our copy of it however parsing ends. (yaml-cpp's own
+  // node strings are freed unwiped; see docs/threat-model.md.)
+  std::string doc(text);
+  struct Wipe {
+    std::string* s;
+    ~Wipe() { internal::SecureZero(s->data(), s->size()); }
+  } wipe{&doc};
   try {
-    YAML::Node root = YAML::Load(std::string(text));
+    YAML::Node root = YAML::Load(doc);
     SIGIL_RETURN_IF_ERROR(ParseInto(root, &config->rules_));
   } catch (const YAML::Exception& e) {
     // yaml-cpp messages carry a position and a reason, not the document's contents.

@@ -80,6 +80,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (server->parsed()) {
+    sigil::server::BlockShutdownSignals();
     sigil::server::HardenProcess();
     auto config = BuildConfig(flags);
     if (!config.ok()) return Fail(config.error());

@@ -22,6 +22,21 @@
 
 namespace sigil::server {
 
+namespace {
+sigset_t ShutdownSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  return set;
+}
+}  // namespace
+
+void BlockShutdownSignals() {
+  sigset_t set = ShutdownSignals();
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
 void HardenProcess() {
   struct rlimit none {0, 0};
   setrlimit(RLIMIT_CORE, &none);
@@ -158,12 +173,9 @@ void SigilServer::Stop() {
 }
 
 int SigilServer::Run() {
-  // Block the signals in every thread; this one takes them with sigwait.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  // main() blocked the signals before any thread started; this thread takes them.
+  sigset_t set = ShutdownSignals();
+  BlockShutdownSignals();
   Status s = Start();
   if (!s.ok()) {
     log::Error("cannot start", {{"error", s.ToString()}});

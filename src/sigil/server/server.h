@@ -13,6 +13,12 @@
 
 namespace sigil::server {
 
+// Blocks SIGINT and SIGTERM in the calling thread, and so in every thread it creates later.
+// Call first in main, before any thread exists: otherwise the kernel may deliver a shutdown
+// signal to a thread that does not block it (the storage writer, say) and kill the process
+// instead of draining it. SigilServer::Run takes the signals with sigwait.
+void BlockShutdownSignals();
+
 // Disables core dumps (RLIMIT_CORE 0, PR_SET_DUMPABLE 0) and sets umask 077. Key material is
 // additionally mlocked and excluded from dumps where it is held (SecretBytes::Lock).
 void HardenProcess();
