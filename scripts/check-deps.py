@@ -12,9 +12,11 @@ ALLOWED = {
     "proto": {"base"},
     "storage": {"base"},
     "barrier": {"base", "crypto", "storage"},
+    "store": {"base", "barrier"},
     "testing": {"base"},
     "api/http": {"base", "crypto"},
-    "server": {"base", "crypto", "storage", "barrier", "api/http", "proto"},
+    "api/kubernetes": {"base", "crypto", "store", "api/http", "proto"},
+    "server": {"base", "crypto", "storage", "barrier", "store", "api/http", "api/kubernetes", "proto"},
 }
 INCLUDE = re.compile(r'#include "sigil/([a-z_]+(?:/[a-z_]+)?)/')
 

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sigil/api/http/errors.h"
+#include "sigil/base/encoding.h"
 #include "sigil/base/file.h"
 #include "sigil/base/logging.h"
 #include "sigil/base/metrics.h"
@@ -42,6 +43,14 @@ void HardenProcess() {
   setrlimit(RLIMIT_CORE, &none);
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   ::umask(077);
+}
+
+std::string Kubeconfig(const std::string& server_url, const std::string& ca_pem, const http::ClientCertificate& user) {
+  return "apiVersion: v1\nkind: Config\nclusters:\n- name: sigil\n  cluster:\n    server: " + server_url +
+         "\n    certificate-authority-data: " + Base64Encode(ca_pem) +
+         "\ncontexts:\n- name: sigil\n  context:\n    cluster: sigil\n    user: sigil-dev-admin\n    namespace: default\n"
+         "current-context: sigil\nusers:\n- name: sigil-dev-admin\n  user:\n    client-certificate-data: " +
+         Base64Encode(user.cert_pem) + "\n    client-key-data: " + Base64Encode(user.key_pem.view()) + "\n";
 }
 
 std::string VersionJson() {
@@ -106,6 +115,9 @@ Result<std::unique_ptr<SigilServer>> SigilServer::Create(Config config) {
   SIGIL_ASSIGN_OR_RETURN(auto enc, LoadEncryptionConfig(c));
   s->seal_ = MakeSeal(c);
   SIGIL_ASSIGN_OR_RETURN(s->barrier_, barrier::Barrier::Open(s->backend_.get(), s->seal_.get(), enc, Clock::Real()));
+  s->store_ = std::make_unique<store::ObjectStore>(s->barrier_.get());
+  s->kube_ = std::make_unique<kube::KubernetesApi>(s->store_.get(), Clock::Real());
+  SIGIL_RETURN_IF_ERROR(s->kube_->EnsureDefaultNamespaces());
 
   if (!c.tls_cert_file.empty()) {
     SIGIL_ASSIGN_OR_RETURN(s->certs_, http::LoadCertificates(c.tls_cert_file, c.tls_key_file, c.tls_ca_file));
@@ -124,6 +136,8 @@ Result<std::unique_ptr<SigilServer>> SigilServer::Create(Config config) {
 
 SigilServer::~SigilServer() {
   Stop();
+  kube_.reset();  // waits for requests on its worker pool
+  store_.reset();
   barrier_.reset();
   backend_.reset();
   if (!dev_dir_.empty()) file::RemoveTree(dev_dir_);
@@ -158,6 +172,7 @@ http::Router SigilServer::BuildRouter() {
   r.Handle("/metrics", [](const http::Request& req, const http::RequestContext&, http::Responder respond) {
     respond(http::MakeResponse(req, http::HttpStatus::ok, "text/plain; version=0.0.4", metrics::Registry::Global().Render()));
   });
+  kube_->Register(&r);
   return r;
 }
 
@@ -184,13 +199,26 @@ int SigilServer::Run() {
   std::string host = config_.http.address.find(':') != std::string::npos ? "[" + config_.http.address + "]" : config_.http.address;
   std::string url = "https://" + host + ":" + std::to_string(http_->bound_port());
   if (config_.dev) {
+    std::string kubeconfig = dev_dir_ + "/kubeconfig";
+    // A client certificate for the dev admin. NOTE: sigil does not authenticate requests yet
+    // (docs/kubernetes-api.md); the certificate is what kubectl needs to not prompt, and what
+    // client-certificate authentication will check once it exists.
+    auto user = http::IssueClientCertificate(certs_, "sigil-dev-admin", {"system:masters"}, 365);
+    Status k = user.ok() ? OkStatus() : user.error();
+    if (k.ok()) {
+      std::string text = Kubeconfig(url, certs_.ca_cert_pem, *user);
+      k = file::WriteFileAtomic(kubeconfig, text, 0600);
+      internal::SecureZero(text.data(), text.size());
+    }
+    if (!k.ok()) log::Warn("cannot write the dev kubeconfig", {{"error", k.message()}});
     std::printf(
         "\nsigil dev server listening on %s\n"
         "Dev mode: storage is in %s and the root key exists only in memory; all data is lost at exit.\n\n"
+        "  export KUBECONFIG=%s\n"
+        "  kubectl get secrets\n\n"
         "  export VAULT_ADDR=%s\n"
-        "  export VAULT_CACERT=%s\n"
-        "  curl --cacert %s %s/version\n\n",
-        url.c_str(), dev_dir_.c_str(), url.c_str(), ca_file_.c_str(), ca_file_.c_str(), url.c_str());
+        "  export VAULT_CACERT=%s\n\n",
+        url.c_str(), dev_dir_.c_str(), kubeconfig.c_str(), url.c_str(), ca_file_.c_str());
   } else {
     std::printf("sigil server listening on %s (CA certificate: %s)\n", url.c_str(), ca_file_.c_str());
   }

@@ -7,9 +7,11 @@
 #include <string>
 
 #include "sigil/api/http/server.h"
+#include "sigil/api/kubernetes/api.h"
 #include "sigil/barrier/barrier.h"
 #include "sigil/server/config.h"
 #include "sigil/storage/backend.h"
+#include "sigil/store/object_store.h"
 
 namespace sigil::server {
 
@@ -43,6 +45,8 @@ class SigilServer {
   std::unique_ptr<storage::Backend> backend_;
   std::unique_ptr<barrier::Seal> seal_;
   std::unique_ptr<barrier::Barrier> barrier_;
+  std::unique_ptr<store::ObjectStore> store_;
+  std::unique_ptr<kube::KubernetesApi> kube_;
   http::CertificateSet certs_;
   std::string ca_file_;  // where clients find the CA
   std::unique_ptr<http::Server> http_;
@@ -50,6 +54,9 @@ class SigilServer {
 
 // `sigil operator rotate`: adds a keyring term to a stopped server's store. Prints the result.
 Status RotateOffline(const Config& config);
+
+// A kubeconfig for `server_url` trusting the CA in `ca_pem`, with `user`'s client certificate.
+std::string Kubeconfig(const std::string& server_url, const std::string& ca_pem, const http::ClientCertificate& user);
 
 // The /version document (Kubernetes version.Info; kubectl's dispatcher picks its build by minor).
 std::string VersionJson();

@@ -53,8 +53,11 @@ bool AddExt(X509* cert, X509* issuer, int nid, const std::string& value) {
   return ok;
 }
 
+enum class CertKind { kCa, kServer, kClient };
+
 Result<X509Ptr> MakeCert(EVP_PKEY* subject_key, const std::string& cn, X509* issuer, EVP_PKEY* issuer_key,
-                         long days, bool is_ca, const std::vector<std::string>& sans) {
+                         long days, CertKind kind, const std::vector<std::string>& sans,
+                         const std::vector<std::string>& orgs = {"sigil"}) {
   X509Ptr cert(X509_new());
   if (!cert) return OpenSslError("X509_new");
   X509_set_version(cert.get(), 2);
@@ -67,14 +70,21 @@ Result<X509Ptr> MakeCert(EVP_PKEY* subject_key, const std::string& cn, X509* iss
   X509_gmtime_adj(X509_getm_notAfter(cert.get()), days * 24 * 60 * 60);
   X509_set_pubkey(cert.get(), subject_key);
   X509_NAME* name = X509_get_subject_name(cert.get());
-  X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("sigil"), -1, -1, 0);
+  for (const std::string& o : orgs) {
+    X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(o.c_str()), -1, -1, 0);
+  }
   X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
   X509* iss = issuer != nullptr ? issuer : cert.get();
   X509_set_issuer_name(cert.get(), X509_get_subject_name(iss));
   bool ok = AddExt(cert.get(), iss, NID_subject_key_identifier, "hash");
-  if (is_ca) {
+  if (kind == CertKind::kCa) {
     ok = ok && AddExt(cert.get(), iss, NID_basic_constraints, "critical,CA:TRUE,pathlen:0") &&
          AddExt(cert.get(), iss, NID_key_usage, "critical,keyCertSign,cRLSign");
+  } else if (kind == CertKind::kClient) {
+    ok = ok && AddExt(cert.get(), iss, NID_basic_constraints, "critical,CA:FALSE") &&
+         AddExt(cert.get(), iss, NID_key_usage, "critical,digitalSignature") &&
+         AddExt(cert.get(), iss, NID_ext_key_usage, "clientAuth") &&
+         AddExt(cert.get(), iss, NID_authority_key_identifier, "keyid:always");
   } else {
     std::string san;
     for (const std::string& h : sans) {
@@ -99,18 +109,32 @@ Result<X509Ptr> MakeCert(EVP_PKEY* subject_key, const std::string& cn, X509* iss
 Result<CertificateSet> GenerateCertificates(const std::vector<std::string>& hosts) {
   PKeyPtr ca_key = NewKey(), key = NewKey();
   if (!ca_key || !key) return OpenSslError("key generation");
-  SIGIL_ASSIGN_OR_RETURN(X509Ptr ca, MakeCert(ca_key.get(), "sigil-ca", nullptr, ca_key.get(), 3650, true, {}));
+  SIGIL_ASSIGN_OR_RETURN(X509Ptr ca, MakeCert(ca_key.get(), "sigil-ca", nullptr, ca_key.get(), 3650, CertKind::kCa, {}));
   std::vector<std::string> sans = {"localhost", "127.0.0.1", "::1"};
   for (const std::string& h : hosts) {
     if (std::find(sans.begin(), sans.end(), h) == sans.end()) sans.push_back(h);
   }
-  SIGIL_ASSIGN_OR_RETURN(X509Ptr cert, MakeCert(key.get(), "sigil", ca.get(), ca_key.get(), 365, false, sans));
+  SIGIL_ASSIGN_OR_RETURN(X509Ptr cert, MakeCert(key.get(), "sigil", ca.get(), ca_key.get(), 365, CertKind::kServer, sans));
   CertificateSet set;
   set.ca_cert_pem = ToPem(ca.get());
   set.cert_pem = ToPem(cert.get()) + set.ca_cert_pem;
   set.key_pem = KeyToPem(key.get());
   set.ca_key_pem = KeyToPem(ca_key.get());
   return set;
+}
+
+Result<ClientCertificate> IssueClientCertificate(const CertificateSet& set, const std::string& user,
+                                                 const std::vector<std::string>& groups, long days) {
+  if (set.ca_key_pem.empty()) return FailedPreconditionError("the CA key is not available to issue client certificates");
+  BioPtr ca_bio(BIO_new_mem_buf(set.ca_cert_pem.data(), static_cast<int>(set.ca_cert_pem.size())));
+  X509Ptr ca(PEM_read_bio_X509(ca_bio.get(), nullptr, nullptr, nullptr));
+  BioPtr key_bio(BIO_new_mem_buf(set.ca_key_pem.data(), static_cast<int>(set.ca_key_pem.size())));
+  PKeyPtr ca_key(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr));
+  if (!ca || !ca_key) return InvalidArgumentError("TLS: the CA certificate or key cannot be parsed");
+  PKeyPtr key = NewKey();
+  if (!key) return OpenSslError("key generation");
+  SIGIL_ASSIGN_OR_RETURN(X509Ptr cert, MakeCert(key.get(), user, ca.get(), ca_key.get(), days, CertKind::kClient, {}, groups));
+  return ClientCertificate{ToPem(cert.get()), KeyToPem(key.get())};
 }
 
 Result<CertificateSet> LoadOrGenerateCertificates(const std::string& dir, const std::vector<std::string>& hosts) {

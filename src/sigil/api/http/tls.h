@@ -22,6 +22,15 @@ struct CertificateSet {
 // A new CA and a server certificate signed by it. `hosts`: extra DNS names or IP addresses.
 Result<CertificateSet> GenerateCertificates(const std::vector<std::string>& hosts);
 
+struct ClientCertificate {
+  std::string cert_pem;
+  SecretBytes key_pem;
+};
+// A client certificate (CN = user, O = groups; extendedKeyUsage clientAuth) signed by the CA of
+// `set`, which must hold the CA key. kFailedPrecondition if it does not.
+Result<ClientCertificate> IssueClientCertificate(const CertificateSet& set, const std::string& user,
+                                                 const std::vector<std::string>& groups, long days);
+
 // Loads certificates from `dir` (ca.crt, ca.key, server.crt, server.key), generating and
 // writing them (keys 0600) on first use.
 Result<CertificateSet> LoadOrGenerateCertificates(const std::string& dir, const std::vector<std::string>& hosts);

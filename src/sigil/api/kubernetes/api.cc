@@ -1,0 +1,1065 @@
+#include "sigil/api/kubernetes/api.h"
+
+#include <boost/asio/post.hpp>
+#include <chrono>
+#include <set>
+
+#include "sigil/api/kubernetes/protobuf.h"
+#include "sigil/api/kubernetes/selectors.h"
+#include "sigil/api/kubernetes/validation.h"
+#include "sigil/base/encoding.h"
+#include "sigil/base/logging.h"
+#include "sigil/crypto/hash.h"
+#include "sigil/crypto/random.h"
+
+namespace sigil::kube {
+namespace {
+
+constexpr size_t kMaxSecretSize = 1024 * 1024;
+constexpr int kMaxJsonDepth = 100;
+constexpr int kMaxUpdateRetries = 8;
+const char kTableContentType[] = "application/json;as=Table;v=v1;g=meta.k8s.io";
+const char kAggregatedContentType[] = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+
+// ---- small helpers ----------------------------------------------------------------------
+
+std::string PercentDecode(std::string_view s, bool plus_is_space) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c == '+' && plus_is_space) {
+      out += ' ';
+    } else if (c == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+               std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
+      out += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
+      i += 2;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::map<std::string, std::string> ParseQuery(std::string_view target) {
+  std::map<std::string, std::string> q;
+  size_t qm = target.find('?');
+  if (qm == std::string_view::npos) return q;
+  std::string_view rest = target.substr(qm + 1);
+  while (!rest.empty()) {
+    size_t amp = rest.find('&');
+    std::string_view kv = rest.substr(0, amp);
+    size_t eq = kv.find('=');
+    std::string k = PercentDecode(kv.substr(0, eq), true);
+    std::string v = eq == std::string_view::npos ? "" : PercentDecode(kv.substr(eq + 1), true);
+    if (!q.count(k)) q[k] = v;
+    if (amp == std::string_view::npos) break;
+    rest = rest.substr(amp + 1);
+  }
+  return q;
+}
+
+std::string Param(const std::map<std::string, std::string>& q, const std::string& k) {
+  auto it = q.find(k);
+  return it == q.end() ? "" : it->second;
+}
+
+std::string NewUid() {
+  std::string b = crypto::RandomBytes(16);
+  b[6] = static_cast<char>((b[6] & 0x0f) | 0x40);
+  b[8] = static_cast<char>((b[8] & 0x3f) | 0x80);
+  std::string h = HexEncode(b);
+  return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) + "-" + h.substr(20);
+}
+
+std::string GenerateNameSuffix() {
+  static const char kAlphabet[] = "bcdfghjklmnpqrstvwxz2456789";
+  std::string out;
+  for (int i = 0; i < 5; ++i) out += kAlphabet[crypto::RandomUint64() % (sizeof(kAlphabet) - 1)];
+  return out;
+}
+
+// kube's duration.HumanDuration, as `kubectl get` prints AGE.
+std::string HumanDuration(int64_t seconds) {
+  if (seconds < -1) return "<invalid>";
+  if (seconds < 0) return "0s";
+  if (seconds < 120) return std::to_string(seconds) + "s";
+  int64_t minutes = seconds / 60;
+  if (minutes < 10) {
+    int64_t s = seconds % 60;
+    return s == 0 ? std::to_string(minutes) + "m" : std::to_string(minutes) + "m" + std::to_string(s) + "s";
+  }
+  if (minutes < 180) return std::to_string(minutes) + "m";
+  int64_t hours = seconds / 3600;
+  if (hours < 8) {
+    int64_t m = minutes % 60;
+    return m == 0 ? std::to_string(hours) + "h" : std::to_string(hours) + "h" + std::to_string(m) + "m";
+  }
+  if (hours < 48) return std::to_string(hours) + "h";
+  if (hours < 24 * 8) {
+    int64_t h = hours % 24;
+    return h == 0 ? std::to_string(hours / 24) + "d" : std::to_string(hours / 24) + "d" + std::to_string(h) + "h";
+  }
+  if (hours < 24 * 365 * 2) return std::to_string(hours / 24) + "d";
+  if (hours < 24 * 365 * 8) {
+    int64_t dy = (hours / 24) % 365;
+    return dy == 0 ? std::to_string(hours / 24 / 365) + "y" : std::to_string(hours / 24 / 365) + "y" + std::to_string(dy) + "d";
+  }
+  return std::to_string(hours / 24 / 365) + "y";
+}
+
+int64_t ParseRfc3339(const std::string& s) {
+  std::tm tm{};
+  if (strptime(s.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm) == nullptr) return 0;
+  return timegm(&tm);
+}
+
+// Rejects documents nested deeper than kMaxJsonDepth before the parser sees them.
+bool DepthOk(std::string_view body) {
+  int depth = 0;
+  bool in_string = false, escaped = false;
+  for (char c : body) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') in_string = true;
+    if (c == '{' || c == '[') {
+      if (++depth > kMaxJsonDepth) return false;
+    } else if (c == '}' || c == ']') {
+      --depth;
+    }
+  }
+  return true;
+}
+
+std::map<std::string, std::string> StringMap(const Json& obj) {
+  std::map<std::string, std::string> m;
+  if (!obj.is_object()) return m;
+  for (const auto& [k, v] : obj.items()) {
+    if (v.is_string()) m[k] = v.get<std::string>();
+  }
+  return m;
+}
+
+// Orders an ObjectMeta's fields as Go's struct does, so output reads like kube-apiserver's.
+Json OrderedMeta(const Json& m) {
+  static const char* kOrder[] = {"name", "generateName", "namespace", "selfLink", "uid", "resourceVersion",
+                                 "generation", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
+                                 "labels", "annotations", "ownerReferences", "finalizers", "managedFields"};
+  Json out = Json::object();
+  for (const char* k : kOrder) {
+    if (m.contains(k) && !m[k].is_null()) out[k] = m[k];
+  }
+  return out;
+}
+
+// managedFields' fieldsV1 for a Secret's set fields (names only, never values).
+Json SecretFieldsV1(const Json& obj) {
+  Json f = Json::object();
+  if (obj.contains("data") && obj["data"].is_object() && !obj["data"].empty()) {
+    Json d = {{".", Json::object()}};
+    for (const auto& [k, v] : obj["data"].items()) d["f:" + k] = Json::object();
+    f["f:data"] = d;
+  }
+  const Json& meta = obj["metadata"];
+  Json fm = Json::object();
+  for (const char* field : {"labels", "annotations"}) {
+    if (meta.contains(field) && meta[field].is_object() && !meta[field].empty()) {
+      Json d = {{".", Json::object()}};
+      for (const auto& [k, v] : meta[field].items()) d["f:" + k] = Json::object();
+      fm[std::string("f:") + field] = d;
+    }
+  }
+  if (!fm.empty()) f["f:metadata"] = fm;
+  if (obj.contains("immutable")) f["f:immutable"] = Json::object();
+  if (obj.contains("type")) f["f:type"] = Json::object();
+  return f;
+}
+
+// Records `manager` as the owner of `fields` (operation Update), as kube-apiserver does for
+// non-apply writes: other managers keep their entries.
+void SetManagedFields(Json* obj, const Json* old_obj, const std::string& manager, const std::string& now) {
+  Json entries = Json::array();
+  if (old_obj != nullptr && (*old_obj)["metadata"].contains("managedFields")) {
+    for (const Json& e : (*old_obj)["metadata"]["managedFields"]) {
+      if (!(e.value("manager", "") == manager && e.value("operation", "") == "Update")) entries.push_back(e);
+    }
+  }
+  entries.push_back(Json{{"manager", manager}, {"operation", "Update"}, {"apiVersion", "v1"}, {"time", now},
+                         {"fieldsType", "FieldsV1"}, {"fieldsV1", SecretFieldsV1(*obj)}});
+  (*obj)["metadata"]["managedFields"] = entries;
+}
+
+struct Path {
+  std::vector<std::string> seg;  // decoded segments
+  bool bad = false;
+};
+
+Path SplitPath(std::string_view target) {
+  Path p;
+  std::string_view path = target.substr(0, target.find('?'));
+  size_t i = 0;
+  while (i < path.size()) {
+    while (i < path.size() && path[i] == '/') ++i;
+    if (i >= path.size()) break;
+    size_t j = path.find('/', i);
+    std::string s = PercentDecode(path.substr(i, j == std::string_view::npos ? std::string_view::npos : j - i), false);
+    if (s.find('/') != std::string::npos || s.find('\0') != std::string::npos) p.bad = true;
+    p.seg.push_back(std::move(s));
+    i = j == std::string_view::npos ? path.size() : j;
+  }
+  return p;
+}
+
+}  // namespace
+
+// ---- the implementation ------------------------------------------------------------------
+
+class KubernetesApi::Impl {
+ public:
+  Impl(store::ObjectStore* store, Clock* clock) : store_(store), clock_(clock) {}
+
+  http::Response Serve(const http::Request& req) {
+    try {
+      return Route(req);
+    } catch (const nlohmann::json::exception& e) {
+      // nlohmann's messages can quote input: never pass them on.
+      log::Warn("kubernetes api: unexpected JSON error", {{"id", e.id}});
+      return Fail(req, BadRequest("the request body could not be processed"));
+    }
+  }
+
+  Status EnsureDefaultNamespaces() {
+    for (const char* ns : {"default", "kube-system", "kube-public"}) {
+      SIGIL_ASSIGN_OR_RETURN(std::optional<store::Object> existing, store_->Get(NsKey(ns)));
+      if (existing) continue;
+      Json obj = NewNamespace(ns);
+      auto r = store_->Create(NsKey(ns), SecretBytes(obj.dump()));
+      if (!r.ok() && r.error().code() != StatusCode::kAlreadyExists) return r.error();
+    }
+    return OkStatus();
+  }
+
+ private:
+  static std::string NsKey(const std::string& ns) { return "/registry/namespaces/" + ns; }
+  static std::string SecretKey(const std::string& ns, const std::string& name) {
+    return "/registry/secrets/" + ns + "/" + name;
+  }
+  std::string Now() const { return FormatRfc3339(clock_->Now()); }
+
+  http::Response Reply(const http::Request& req, int code, const Json& body, const std::string& ct = "application/json",
+                       const std::vector<std::string>& warnings = {}) {
+    std::string text = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    http::Response res = http::MakeResponse(req, static_cast<http::HttpStatus>(code), ct, text);
+    internal::SecureZero(text.data(), text.size());
+    for (const std::string& w : warnings) {
+      res.insert("Warning", "299 - " + Json(w).dump());
+    }
+    return res;
+  }
+  http::Response Fail(const http::Request& req, const ApiError& e) { return Reply(req, e.code, e.ToJson()); }
+  http::Response FailStatus(const http::Request& req, const Status& s) {
+    switch (s.code()) {
+      case StatusCode::kResourceExhausted: return Fail(req, FromStatusMessage(507, "InsufficientStorage", s.message()));
+      case StatusCode::kUnavailable: return Fail(req, FromStatusMessage(503, "ServiceUnavailable", s.message()));
+      case StatusCode::kDataLoss:
+        log::Error("stored object failed authentication", {{"error", s.message()}});
+        return Fail(req, InternalError("stored object is corrupt (see server log)"));
+      default: return Fail(req, InternalError(s.message()));
+    }
+  }
+  static bool WantsTable(const http::Request& req) {
+    auto it = req.find(boost::beast::http::field::accept);
+    return it != req.end() && std::string_view(it->value()).find("as=Table") != std::string_view::npos;
+  }
+
+  http::Response Route(const http::Request& req) {
+    Path p = SplitPath(req.target());
+    auto q = ParseQuery(req.target());
+    const auto& s = p.seg;
+    if (p.bad) return Fail(req, BadRequest("invalid path"));
+    if (s.size() == 1 && s[0] == "api") return IsGet(req) ? Api(req) : Fail(req, MethodNotAllowed());
+    if (s.size() == 1 && s[0] == "apis") return IsGet(req) ? Apis(req) : Fail(req, MethodNotAllowed());
+    if (s.size() == 2 && s[0] == "api" && s[1] == "v1") return IsGet(req) ? ApiV1(req) : Fail(req, MethodNotAllowed());
+    if (!s.empty() && s[0] == "openapi") return OpenApi(req, s);
+    if (s.size() < 3 || s[0] != "api" || s[1] != "v1") return Fail(req, FromStatusMessage(404, "NotFound", "the server could not find the requested resource"));
+    // /api/v1/secrets (all namespaces)
+    if (s.size() == 3 && s[2] == "secrets") {
+      return req.method() == http::Verb::get ? ListSecrets(req, q, "") : Fail(req, MethodNotAllowed());
+    }
+    if (s[2] != "namespaces") return Fail(req, FromStatusMessage(404, "NotFound", "the server could not find the requested resource"));
+    if (s.size() == 3) {
+      if (req.method() == http::Verb::get) return ListNamespaces(req, q);
+      if (req.method() == http::Verb::post) return CreateNamespace(req, q);
+      return Fail(req, MethodNotAllowed());
+    }
+    const std::string& ns = s[3];
+    if (s.size() == 4) {
+      if (req.method() == http::Verb::get) return GetNamespace(req, ns);
+      if (req.method() == http::Verb::delete_) return DeleteNamespace(req, ns);
+      return Fail(req, MethodNotAllowed());
+    }
+    if (s[4] != "secrets" || s.size() > 6) return Fail(req, FromStatusMessage(404, "NotFound", "the server could not find the requested resource"));
+    if (s.size() == 5) {
+      if (req.method() == http::Verb::get) return ListSecrets(req, q, ns);
+      if (req.method() == http::Verb::post) return CreateSecret(req, q, ns);
+      return Fail(req, MethodNotAllowed());
+    }
+    const std::string& name = s[5];
+    if (name == "." || name == "..") return Fail(req, BadRequest("name may not be \"" + name + "\""));
+    switch (req.method()) {
+      case http::Verb::get: return GetSecret(req, ns, name);
+      case http::Verb::put: return UpdateSecret(req, q, ns, name);
+      case http::Verb::patch: return PatchSecret(req, q, ns, name);
+      case http::Verb::delete_: return DeleteSecret(req, q, ns, name);
+      default: return Fail(req, MethodNotAllowed());
+    }
+  }
+  static bool IsGet(const http::Request& req) { return req.method() == http::Verb::get; }
+
+  // ---- discovery and OpenAPI --------------------------------------------------------------
+
+  static bool WantsAggregated(const http::Request& req) {
+    auto it = req.find(boost::beast::http::field::accept);
+    return it != req.end() && std::string_view(it->value()).find("as=APIGroupDiscoveryList") != std::string_view::npos &&
+           std::string_view(it->value()).find("v=v2;") != std::string_view::npos;
+  }
+
+  static Json SecretsVerbs() { return Json::array({"create", "delete", "get", "list", "patch", "update"}); }
+  static Json NamespaceVerbs() { return Json::array({"create", "delete", "get", "list"}); }
+
+  http::Response Api(const http::Request& req) {
+    if (WantsAggregated(req)) {
+      Json resources = Json::array();
+      resources.push_back({{"resource", "namespaces"}, {"responseKind", {{"group", ""}, {"version", "v1"}, {"kind", "Namespace"}}},
+                           {"scope", "Cluster"}, {"singularResource", "namespace"}, {"verbs", NamespaceVerbs()}, {"shortNames", {"ns"}}});
+      resources.push_back({{"resource", "secrets"}, {"responseKind", {{"group", ""}, {"version", "v1"}, {"kind", "Secret"}}},
+                           {"scope", "Namespaced"}, {"singularResource", "secret"}, {"verbs", SecretsVerbs()}});
+      Json doc = {{"kind", "APIGroupDiscoveryList"}, {"apiVersion", "apidiscovery.k8s.io/v2"}, {"metadata", Json::object()},
+                  {"items", Json::array({{{"metadata", {{"name", ""}, {"creationTimestamp", nullptr}}},
+                                          {"versions", Json::array({{{"version", "v1"}, {"resources", resources}, {"freshness", "Current"}}})}}})}};
+      return Reply(req, 200, doc, kAggregatedContentType);
+    }
+    return Reply(req, 200, Json{{"kind", "APIVersions"}, {"versions", {"v1"}},
+                                {"serverAddressByClientCIDRs", Json::array({{{"clientCIDR", "0.0.0.0/0"}, {"serverAddress", ""}}})}});
+  }
+
+  http::Response Apis(const http::Request& req) {
+    if (WantsAggregated(req)) {
+      return Reply(req, 200, Json{{"kind", "APIGroupDiscoveryList"}, {"apiVersion", "apidiscovery.k8s.io/v2"},
+                                  {"metadata", Json::object()}, {"items", Json::array()}},
+                   kAggregatedContentType);
+    }
+    return Reply(req, 200, Json{{"kind", "APIGroupList"}, {"apiVersion", "v1"}, {"groups", Json::array()}});
+  }
+
+  http::Response ApiV1(const http::Request& req) {
+    Json resources = Json::array();
+    resources.push_back({{"name", "namespaces"}, {"singularName", "namespace"}, {"namespaced", false}, {"kind", "Namespace"},
+                         {"verbs", NamespaceVerbs()}, {"shortNames", {"ns"}}});
+    resources.push_back({{"name", "secrets"}, {"singularName", "secret"}, {"namespaced", true}, {"kind", "Secret"},
+                         {"verbs", SecretsVerbs()}});
+    return Reply(req, 200, Json{{"kind", "APIResourceList"}, {"apiVersion", "v1"}, {"groupVersion", "v1"}, {"resources", resources}});
+  }
+
+  static Json OpenApiV1() {
+    Json param = {{"name", "fieldValidation"}, {"in", "query"}, {"schema", {{"type", "string"}}},
+                  {"description", "Strict, Warn or Ignore: how the server treats unknown and duplicate fields"}};
+    Json patch = {{"x-kubernetes-group-version-kind", {{"group", ""}, {"version", "v1"}, {"kind", "Secret"}}},
+                  {"x-kubernetes-action", "patch"}, {"parameters", Json::array({param})}, {"responses", Json::object()}};
+    return Json{{"openapi", "3.0.0"}, {"info", {{"title", "Kubernetes"}, {"version", "v1.32.0"}}},
+                {"paths", {{"/api/v1/namespaces/{namespace}/secrets/{name}", {{"patch", patch}}}}},
+                {"components", {{"schemas", Json::object()}}}};
+  }
+
+  http::Response OpenApi(const http::Request& req, const std::vector<std::string>& s) {
+    if (!IsGet(req)) return Fail(req, MethodNotAllowed());
+    if (s.size() == 2 && s[1] == "v3") {
+      std::string hash = HexEncode(crypto::Sha256(OpenApiV1().dump())).substr(0, 32);
+      return Reply(req, 200, Json{{"paths", {{"api/v1", {{"serverRelativeURL", "/openapi/v3/api/v1?hash=" + hash}}}}}});
+    }
+    if (s.size() == 4 && s[1] == "v3" && s[2] == "api" && s[3] == "v1") return Reply(req, 200, OpenApiV1());
+    return Fail(req, FromStatusMessage(404, "NotFound", "the server could not find the requested resource"));
+  }
+
+  // ---- namespaces ---------------------------------------------------------------------------
+
+  Json NewNamespace(const std::string& name) {
+    return Json{{"kind", "Namespace"}, {"apiVersion", "v1"},
+                {"metadata", {{"name", name}, {"uid", NewUid()}, {"creationTimestamp", Now()},
+                              {"labels", {{"kubernetes.io/metadata.name", name}}}}},
+                {"spec", {{"finalizers", {"kubernetes"}}}}, {"status", {{"phase", "Active"}}}};
+  }
+
+  static Json WithRv(Json obj, int64_t rev) {
+    obj["metadata"]["resourceVersion"] = std::to_string(rev);
+    obj["metadata"] = OrderedMeta(obj["metadata"]);
+    return obj;
+  }
+
+  Result<bool> NamespaceExists(const std::string& ns) {
+    SIGIL_ASSIGN_OR_RETURN(std::optional<store::Object> o, store_->Get(NsKey(ns)));
+    return o.has_value();
+  }
+
+  http::Response CreateNamespace(const http::Request& req, const std::map<std::string, std::string>& q) {
+    auto body = DecodeBody(req, "Namespace");
+    if (!body.ok) return Fail(req, body.error);
+    const Json& in = body.json;
+    if (!in.is_object() || !in.value("metadata", Json::object()).is_object()) return Fail(req, BadRequest("Namespace in version \"v1\" cannot be handled as a Namespace: the body is not an object"));
+    std::string name = in["metadata"].value("name", "");
+    FieldErrors errs;
+    if (name.empty()) {
+      errs.push_back({FieldError::Type::kRequired, "metadata.name", "", "name or generateName is required"});
+    } else {
+      for (const std::string& e : IsDns1123Label(name)) errs.push_back({FieldError::Type::kInvalid, "metadata.name", name, e});
+    }
+    Json obj = NewNamespace(name);
+    if (in["metadata"].contains("labels") && in["metadata"]["labels"].is_object()) {
+      for (const auto& [k, v] : in["metadata"]["labels"].items()) obj["metadata"]["labels"][k] = v;
+      obj["metadata"]["labels"]["kubernetes.io/metadata.name"] = name;
+    }
+    if (in["metadata"].contains("annotations") && in["metadata"]["annotations"].is_object()) {
+      obj["metadata"]["annotations"] = in["metadata"]["annotations"];
+    }
+    ValidateLabelsAndAnnotations(obj["metadata"], &errs);
+    if (!errs.empty()) return Fail(req, Invalid("Namespace", name, errs));
+    if (Param(q, "dryRun") == "All") return Reply(req, 201, WithRv(obj, store_->CurrentRevision()));
+    auto rev = store_->Create(NsKey(name), SecretBytes(obj.dump()));
+    if (!rev.ok()) {
+      if (rev.error().code() == StatusCode::kAlreadyExists) return Fail(req, AlreadyExists("namespaces", name));
+      return FailStatus(req, rev.error());
+    }
+    return Reply(req, 201, WithRv(obj, *rev));
+  }
+
+  http::Response GetNamespace(const http::Request& req, const std::string& ns) {
+    auto o = store_->Get(NsKey(ns));
+    if (!o.ok()) return FailStatus(req, o.error());
+    if (!o->has_value()) return Fail(req, NotFound("namespaces", ns));
+    Json obj = WithRv(Json::parse((*o)->doc.view()), (*o)->revision);
+    if (WantsTable(req)) return Reply(req, 200, NamespaceTable({obj}, std::to_string((*o)->revision)), kTableContentType);
+    return Reply(req, 200, obj);
+  }
+
+  http::Response ListNamespaces(const http::Request& req, const std::map<std::string, std::string>& q) {
+    auto labels = LabelSelector::Parse(Param(q, "labelSelector"));
+    if (!labels.ok()) return Fail(req, BadRequest(labels.error().message()));
+    auto fields = FieldSelector::Parse(Param(q, "fieldSelector"), {"metadata.name", "status.phase"});
+    if (!fields.ok()) return Fail(req, BadRequest(fields.error().message()));
+    auto l = store_->List("/registry/namespaces/", "", 0);
+    if (!l.ok()) return FailStatus(req, l.error());
+    std::vector<Json> items;
+    for (store::Object& o : l->items) {
+      Json obj = WithRv(Json::parse(o.doc.view()), o.revision);
+      if (!labels->Matches(StringMap(obj["metadata"].value("labels", Json::object())))) continue;
+      if (!fields->Matches([&](const std::string& f) {
+            return f == "metadata.name" ? obj["metadata"].value("name", "") : obj["status"].value("phase", "");
+          })) {
+        continue;
+      }
+      items.push_back(std::move(obj));
+    }
+    std::string rv = std::to_string(l->revision);
+    if (WantsTable(req)) return Reply(req, 200, NamespaceTable(items, rv), kTableContentType);
+    Json list = {{"kind", "NamespaceList"}, {"apiVersion", "v1"}, {"metadata", {{"resourceVersion", rv}}}, {"items", Json::array()}};
+    for (Json& i : items) {
+      i.erase("kind");
+      i.erase("apiVersion");
+      list["items"].push_back(std::move(i));
+    }
+    return Reply(req, 200, list);
+  }
+
+  Json NamespaceTable(const std::vector<Json>& items, const std::string& rv) {
+    Json t = TableHeader(rv, {{"Name", "string", "name"}, {"Status", "string", ""}, {"Age", "string", ""}});
+    int64_t now = std::chrono::duration_cast<std::chrono::seconds>(clock_->Now().time_since_epoch()).count();
+    for (const Json& o : items) {
+      int64_t created = ParseRfc3339(o["metadata"].value("creationTimestamp", ""));
+      t["rows"].push_back({{"cells", {o["metadata"].value("name", ""), o["status"].value("phase", ""), HumanDuration(now - created)}},
+                           {"object", PartialMetadata(o)}});
+    }
+    return t;
+  }
+
+  http::Response DeleteNamespace(const http::Request& req, const std::string& ns) {
+    if (ns == "default" || ns == "kube-system" || ns == "kube-public") {
+      return Fail(req, ApiError{403, "Forbidden", "namespaces \"" + ns + "\" is forbidden: this namespace may not be deleted",
+                                Json{{"name", ns}, {"kind", "namespaces"}}});
+    }
+    for (int attempt = 0; attempt < kMaxUpdateRetries; ++attempt) {
+      auto o = store_->Get(NsKey(ns));
+      if (!o.ok()) return FailStatus(req, o.error());
+      if (!o->has_value()) return Fail(req, NotFound("namespaces", ns));
+      // The namespace and every secret in it go in one transaction: no orphan survives.
+      auto secrets = store_->List("/registry/secrets/" + ns + "/", "", 0);
+      if (!secrets.ok()) return FailStatus(req, secrets.error());
+      std::vector<std::string> keys;
+      for (const store::Object& s : secrets->items) keys.push_back(s.key);
+      auto r = store_->Delete(NsKey(ns), (*o)->revision, keys);
+      if (r.ok()) {
+        Json obj = WithRv(Json::parse((*o)->doc.view()), *r);
+        obj["status"]["phase"] = "Terminating";
+        return Reply(req, 200, obj);
+      }
+      if (r.error().code() == StatusCode::kNotFound) return Fail(req, NotFound("namespaces", ns));
+      if (r.error().code() != StatusCode::kAborted) return FailStatus(req, r.error());
+    }
+    return Fail(req, ModifiedConflict("namespaces", ns));
+  }
+
+  // ---- request bodies -----------------------------------------------------------------------
+
+  struct Decoded {
+    bool ok = false;
+    Json json;
+    ApiError error;
+  };
+
+  Decoded DecodeBody(const http::Request& req, std::string_view kind = "") {
+    Decoded d;
+    auto it = req.find(boost::beast::http::field::content_type);
+    std::string ct = it == req.end() ? "application/json" : std::string(it->value());
+    std::string base = ct.substr(0, ct.find(';'));
+    if (base == kProtobufContentType && !kind.empty()) {
+      auto j = DecodeProtobufObject(std::string_view(req.body().data(), req.body().size()), kind);
+      if (!j.ok()) {
+        d.error = BadRequest(std::string(kind) + " in version \"v1\" cannot be handled as a " + std::string(kind) + ": " +
+                             j.error().message());
+        return d;
+      }
+      d.json = std::move(j).value();
+      d.ok = true;
+      return d;
+    }
+    if (base != "application/json" && base != "application/merge-patch+json" &&
+        base != "application/strategic-merge-patch+json" && base != "application/json-patch+json") {
+      d.error = UnsupportedMediaType(ct);
+      return d;
+    }
+    std::string_view body(req.body().data(), req.body().size());
+    if (!DepthOk(body)) {
+      d.error = BadRequest("the request body is nested too deeply (more than " + std::to_string(kMaxJsonDepth) + " levels)");
+      return d;
+    }
+    try {
+      d.json = Json::parse(body);
+    } catch (const nlohmann::json::parse_error& e) {
+      // Not e.what(): it quotes the input, which may be a secret.
+      d.error = BadRequest("error decoding the request body as JSON: syntax error at byte " + std::to_string(e.byte));
+      return d;
+    }
+    d.ok = true;
+    return d;
+  }
+
+  // ---- secrets --------------------------------------------------------------------------------
+
+  struct Prepared {
+    bool ok = false;
+    Json obj;
+    ApiError error;
+    std::vector<std::string> warnings;
+  };
+
+  // Turns a client's Secret into the stored form: checks types and unknown fields, decodes and
+  // re-checks base64, merges stringData into data. Validation of values happens afterwards.
+  Prepared PrepareSecret(const Json& in, const std::string& ns, const std::string& field_validation) {
+    Prepared p;
+    auto bad = [&](const std::string& why) {
+      p.error = BadRequest("Secret in version \"v1\" cannot be handled as a Secret: " + why);
+      return p;
+    };
+    if (!in.is_object()) return bad("the body is not a JSON object");
+    if (in.contains("apiVersion") && in["apiVersion"] != "v1") {
+      return bad("the API version in the data (" + (in["apiVersion"].is_string() ? in["apiVersion"].get<std::string>() : "?") +
+                 ") does not match the expected API version (v1)");
+    }
+    if (in.contains("kind") && in["kind"] != "Secret") {
+      return bad("the kind in the data (" + (in["kind"].is_string() ? in["kind"].get<std::string>() : "?") +
+                 ") does not match the expected kind (Secret)");
+    }
+    static const std::set<std::string> kTop = {"kind", "apiVersion", "metadata", "data", "stringData", "type", "immutable"};
+    static const std::set<std::string> kMeta = {"name", "generateName", "namespace", "selfLink", "uid", "resourceVersion",
+                                                "generation", "creationTimestamp", "deletionTimestamp",
+                                                "deletionGracePeriodSeconds", "labels", "annotations", "ownerReferences",
+                                                "finalizers", "managedFields"};
+    std::vector<std::string> unknown;
+    for (const auto& [k, v] : in.items()) {
+      if (!kTop.count(k)) unknown.push_back(k);
+    }
+    Json meta = in.value("metadata", Json::object());
+    if (!meta.is_object()) return bad("metadata must be an object");
+    for (const auto& [k, v] : meta.items()) {
+      if (!kMeta.count(k)) unknown.push_back("metadata." + k);
+    }
+    if (!unknown.empty()) {
+      if (field_validation == "Strict") {
+        std::string m = "strict decoding error: ";
+        for (size_t i = 0; i < unknown.size(); ++i) m += (i ? ", " : "") + std::string("unknown field \"") + unknown[i] + "\"";
+        p.error = BadRequest(m);
+        return p;
+      }
+      if (field_validation != "Ignore") {
+        for (const std::string& u : unknown) p.warnings.push_back("unknown field \"" + u + "\"");
+      }
+    }
+    for (const char* f : {"name", "generateName", "namespace", "uid", "resourceVersion", "creationTimestamp"}) {
+      if (meta.contains(f) && !meta[f].is_string() && !meta[f].is_null()) return bad(std::string("metadata.") + f + " must be a string");
+    }
+    for (const char* f : {"labels", "annotations"}) {
+      if (meta.contains(f) && !meta[f].is_null()) {
+        if (!meta[f].is_object()) return bad(std::string("metadata.") + f + " must be a map of strings");
+        for (const auto& [k, v] : meta[f].items()) {
+          if (!v.is_string()) return bad(std::string("metadata.") + f + " must be a map of strings");
+        }
+      }
+    }
+    std::string body_ns = meta.value("namespace", "");
+    if (!body_ns.empty() && body_ns != ns) {
+      p.error = BadRequest("the namespace of the provided object does not match the namespace sent on the request");
+      return p;
+    }
+    Json data = Json::object();
+    if (in.contains("data") && !in["data"].is_null()) {
+      if (!in["data"].is_object()) return bad("data must be a map of base64 strings");
+      for (const auto& [k, v] : in["data"].items()) {
+        if (!v.is_string()) return bad("data[" + k + "] must be a base64 string");
+        if (!Base64DecodeSecret(v.get_ref<const std::string&>()).ok()) return bad("illegal base64 data in data[" + k + "]");
+        data[k] = v;
+      }
+    }
+    if (in.contains("stringData") && !in["stringData"].is_null()) {
+      if (!in["stringData"].is_object()) return bad("stringData must be a map of strings");
+      for (const auto& [k, v] : in["stringData"].items()) {
+        if (!v.is_string()) return bad("stringData[" + k + "] must be a string");
+        data[k] = Base64Encode(v.get_ref<const std::string&>());  // stringData wins, and is never stored
+      }
+    }
+    if (in.contains("type") && !in["type"].is_string() && !in["type"].is_null()) return bad("type must be a string");
+    if (in.contains("immutable") && !in["immutable"].is_boolean() && !in["immutable"].is_null()) return bad("immutable must be a boolean");
+    Json obj = {{"kind", "Secret"}, {"apiVersion", "v1"}};
+    meta["namespace"] = ns;
+    meta.erase("selfLink");
+    obj["metadata"] = meta;
+    if (in.contains("immutable") && in["immutable"].is_boolean()) obj["immutable"] = in["immutable"];
+    if (!data.empty()) obj["data"] = data;
+    std::string type = in.contains("type") && in["type"].is_string() ? in["type"].get<std::string>() : "";
+    obj["type"] = type.empty() ? "Opaque" : type;
+    p.obj = std::move(obj);
+    p.ok = true;
+    return p;
+  }
+
+  // ValidateSecret (k/k pkg/apis/core/validation).
+  FieldErrors ValidateSecret(const Json& obj) {
+    FieldErrors errs;
+    const Json& meta = obj["metadata"];
+    std::string name = meta.value("name", "");
+    if (name.empty()) {
+      errs.push_back({FieldError::Type::kRequired, "metadata.name", "", "name or generateName is required"});
+    } else {
+      for (const std::string& e : IsDns1123Subdomain(name)) errs.push_back({FieldError::Type::kInvalid, "metadata.name", name, e});
+    }
+    ValidateLabelsAndAnnotations(meta, &errs);
+    size_t total = 0;
+    std::map<std::string, SecretBytes> decoded;
+    if (obj.contains("data")) {
+      for (const auto& [k, v] : obj["data"].items()) {
+        for (const std::string& e : IsConfigMapKey(k)) errs.push_back({FieldError::Type::kInvalid, "data[" + k + "]", k, e});
+        auto bytes = Base64DecodeSecret(v.get_ref<const std::string&>());
+        total += bytes->size();
+        decoded[k] = std::move(bytes).value();
+      }
+    }
+    if (total > kMaxSecretSize) {
+      errs.push_back({FieldError::Type::kTooLong, "data", "", "may not be more than " + std::to_string(kMaxSecretSize) + " bytes"});
+    }
+    std::string type = obj.value("type", "Opaque");
+    auto require = [&](const std::string& key) {
+      if (!decoded.count(key)) errs.push_back({FieldError::Type::kRequired, "data[" + key + "]", "", ""});
+    };
+    auto require_json = [&](const std::string& key) {
+      auto it = decoded.find(key);
+      if (it == decoded.end()) {
+        errs.push_back({FieldError::Type::kRequired, "data[" + key + "]", "", ""});
+      } else if (!Json::accept(it->second.view()) || !Json::parse(it->second.view()).is_object()) {
+        errs.push_back({FieldError::Type::kInvalid, "data[" + key + "]", "<secret contents redacted>", "invalid JSON object"});
+      }
+    };
+    if (type == "kubernetes.io/service-account-token") {
+      const Json& ann = meta.value("annotations", Json::object());
+      if (!ann.is_object() || ann.value("kubernetes.io/service-account.name", "").empty()) {
+        errs.push_back({FieldError::Type::kRequired, "metadata.annotations[kubernetes.io/service-account.name]", "", ""});
+      }
+    } else if (type == "kubernetes.io/dockercfg") {
+      require_json(".dockercfg");
+    } else if (type == "kubernetes.io/dockerconfigjson") {
+      require_json(".dockerconfigjson");
+    } else if (type == "kubernetes.io/basic-auth") {
+      if (!decoded.count("username") && !decoded.count("password")) {
+        errs.push_back({FieldError::Type::kRequired, "data[username]", "", ""});
+        errs.push_back({FieldError::Type::kRequired, "data[password]", "", ""});
+      }
+    } else if (type == "kubernetes.io/ssh-auth") {
+      auto it = decoded.find("ssh-privatekey");
+      if (it == decoded.end() || it->second.empty()) errs.push_back({FieldError::Type::kRequired, "data[ssh-privatekey]", "", ""});
+    } else if (type == "kubernetes.io/tls") {
+      require("tls.crt");
+      require("tls.key");
+    }
+    return errs;
+  }
+
+  std::string Manager(const http::Request& req, const std::map<std::string, std::string>& q) {
+    std::string m = Param(q, "fieldManager");
+    if (!m.empty()) return m;
+    auto it = req.find(boost::beast::http::field::user_agent);
+    std::string ua = it == req.end() ? "unknown" : std::string(it->value());
+    return ua.substr(0, ua.find('/'));
+  }
+
+  // Common checks of write options; returns an error message or "".
+  static std::string CheckWriteOptions(const std::map<std::string, std::string>& q) {
+    std::string dry = Param(q, "dryRun");
+    if (!dry.empty() && dry != "All") return "Invalid dryRun value: \"" + dry + "\": supported values: \"All\"";
+    std::string fv = Param(q, "fieldValidation");
+    if (!fv.empty() && fv != "Strict" && fv != "Warn" && fv != "Ignore") {
+      return "Invalid fieldValidation value: \"" + fv + "\": supported values: \"Ignore\", \"Warn\", \"Strict\"";
+    }
+    if (Param(q, "fieldManager").size() > 128) return "fieldManager: Too long: may not be more than 128 bytes";
+    return "";
+  }
+
+  static Json Stored(Json obj) {
+    obj["metadata"].erase("resourceVersion");
+    obj["metadata"] = OrderedMeta(obj["metadata"]);
+    return obj;
+  }
+
+  http::Response CreateSecret(const http::Request& req, const std::map<std::string, std::string>& q, const std::string& ns) {
+    if (std::string e = CheckWriteOptions(q); !e.empty()) return Fail(req, BadRequest(e));
+    auto exists = NamespaceExists(ns);
+    if (!exists.ok()) return FailStatus(req, exists.error());
+    if (!*exists) return Fail(req, NotFound("namespaces", ns));
+    auto body = DecodeBody(req, "Secret");
+    if (!body.ok) return Fail(req, body.error);
+    Prepared p = PrepareSecret(body.json, ns, Param(q, "fieldValidation").empty() ? "Warn" : Param(q, "fieldValidation"));
+    if (!p.ok) return Fail(req, p.error);
+    Json& obj = p.obj;
+    Json& meta = obj["metadata"];
+    if (meta.value("name", "").empty() && !meta.value("generateName", "").empty()) {
+      meta["name"] = meta["generateName"].get<std::string>() + GenerateNameSuffix();
+    }
+    meta.erase("resourceVersion");
+    meta["uid"] = NewUid();
+    meta["creationTimestamp"] = Now();
+    meta.erase("managedFields");
+    std::string name = meta.value("name", "");
+    FieldErrors errs = ValidateSecret(obj);
+    if (!errs.empty()) return Fail(req, Invalid("Secret", name, errs));
+    SetManagedFields(&obj, nullptr, Manager(req, q), Now());
+    obj = Stored(std::move(obj));
+    if (Param(q, "dryRun") == "All") return Reply(req, 201, WithRv(obj, store_->CurrentRevision()), "application/json", p.warnings);
+    std::string doc = obj.dump();
+    auto rev = store_->Create(SecretKey(ns, name), SecretBytes(doc));
+    internal::SecureZero(doc.data(), doc.size());
+    if (!rev.ok()) {
+      if (rev.error().code() == StatusCode::kAlreadyExists) return Fail(req, AlreadyExists("secrets", name));
+      return FailStatus(req, rev.error());
+    }
+    return Reply(req, 201, WithRv(std::move(obj), *rev), "application/json", p.warnings);
+  }
+
+  http::Response GetSecret(const http::Request& req, const std::string& ns, const std::string& name) {
+    auto o = store_->Get(SecretKey(ns, name));
+    if (!o.ok()) return FailStatus(req, o.error());
+    if (!o->has_value()) return Fail(req, NotFound("secrets", name));
+    Json obj = WithRv(Json::parse((*o)->doc.view()), (*o)->revision);
+    if (WantsTable(req)) return Reply(req, 200, SecretTable({obj}, std::to_string((*o)->revision), ""), kTableContentType);
+    return Reply(req, 200, obj);
+  }
+
+  static Json TableHeader(const std::string& rv, std::initializer_list<std::array<const char*, 3>> cols) {
+    Json defs = Json::array();
+    for (const auto& c : cols) {
+      defs.push_back({{"name", c[0]}, {"type", c[1]}, {"format", c[2]}, {"description", ""}, {"priority", 0}});
+    }
+    return Json{{"kind", "Table"}, {"apiVersion", "meta.k8s.io/v1"}, {"metadata", {{"resourceVersion", rv}}},
+                {"columnDefinitions", defs}, {"rows", Json::array()}};
+  }
+
+  static Json PartialMetadata(const Json& obj) {
+    Json m = obj["metadata"];
+    m.erase("managedFields");
+    return Json{{"kind", "PartialObjectMetadata"}, {"apiVersion", "meta.k8s.io/v1"}, {"metadata", m}};
+  }
+
+  Json SecretTable(const std::vector<Json>& items, const std::string& rv, const std::string& cont) {
+    Json t = TableHeader(rv, {{"Name", "string", "name"}, {"Type", "string", ""}, {"Data", "string", ""}, {"Age", "string", ""}});
+    if (!cont.empty()) t["metadata"]["continue"] = cont;
+    int64_t now = std::chrono::duration_cast<std::chrono::seconds>(clock_->Now().time_since_epoch()).count();
+    for (const Json& o : items) {
+      int64_t created = ParseRfc3339(o["metadata"].value("creationTimestamp", ""));
+      size_t n = o.contains("data") ? o["data"].size() : 0;
+      t["rows"].push_back({{"cells", {o["metadata"].value("name", ""), o.value("type", "Opaque"), n, HumanDuration(now - created)}},
+                           {"object", PartialMetadata(o)}});
+    }
+    return t;
+  }
+
+  http::Response ListSecrets(const http::Request& req, const std::map<std::string, std::string>& q, const std::string& ns) {
+    auto labels = LabelSelector::Parse(Param(q, "labelSelector"));
+    if (!labels.ok()) return Fail(req, BadRequest(labels.error().message()));
+    auto fields = FieldSelector::Parse(Param(q, "fieldSelector"), {"metadata.name", "metadata.namespace", "type"});
+    if (!fields.ok()) return Fail(req, BadRequest(fields.error().message()));
+    size_t limit = 0;
+    if (std::string l = Param(q, "limit"); !l.empty()) {
+      try {
+        long long v = std::stoll(l);
+        if (v < 0) throw std::invalid_argument("negative");
+        limit = static_cast<size_t>(v);
+      } catch (const std::exception&) {
+        return Fail(req, BadRequest("invalid limit: \"" + l + "\""));
+      }
+    }
+    if (!ns.empty()) {
+      auto exists = NamespaceExists(ns);
+      if (!exists.ok()) return FailStatus(req, exists.error());
+      // kube-apiserver lists an absent namespace as empty; so does sigil.
+    }
+    std::string prefix = ns.empty() ? "/registry/secrets/" : "/registry/secrets/" + ns + "/";
+    // continue token: base64 of {"v":"meta.k8s.io/v1","rv":R,"start":"<last key returned>"}.
+    std::string start_after;
+    int64_t list_rv = 0;
+    if (std::string c = Param(q, "continue"); !c.empty()) {
+      auto raw = Base64Decode(c);
+      Json tok = raw.ok() && Json::accept(*raw) ? Json::parse(*raw) : Json();
+      if (!tok.is_object() || !tok.contains("start") || !tok["start"].is_string() || !tok["start"].get<std::string>().starts_with(prefix)) {
+        return Fail(req, BadRequest("continue key is not valid: the token is malformed or belongs to another list"));
+      }
+      start_after = tok["start"].get<std::string>();
+      list_rv = tok.value("rv", int64_t{0});
+    }
+    std::vector<Json> items;
+    std::string last_key;
+    bool more = false;
+    for (;;) {
+      size_t chunk = limit == 0 ? 0 : std::max<size_t>(limit * 2, 64);
+      auto page = store_->List(prefix, start_after, chunk);
+      if (!page.ok()) return FailStatus(req, page.error());
+      if (list_rv == 0) list_rv = page->revision;
+      bool stopped_early = false;
+      for (size_t i = 0; i < page->items.size(); ++i) {
+        store::Object& o = page->items[i];
+        Json obj = WithRv(Json::parse(o.doc.view()), o.revision);
+        start_after = o.key;
+        if (!labels->Matches(StringMap(obj["metadata"].value("labels", Json::object())))) continue;
+        if (!fields->Matches([&](const std::string& f) {
+              if (f == "metadata.name") return obj["metadata"].value("name", "");
+              if (f == "metadata.namespace") return obj["metadata"].value("namespace", "");
+              return obj.value("type", "");
+            })) {
+          continue;
+        }
+        items.push_back(std::move(obj));
+        last_key = o.key;
+        if (limit > 0 && items.size() == limit) {
+          more = i + 1 < page->items.size() || page->more;
+          stopped_early = true;
+          break;
+        }
+      }
+      if (stopped_early || !page->more) break;
+    }
+    std::string cont;
+    if (more) cont = Base64Encode(Json{{"v", "meta.k8s.io/v1"}, {"rv", list_rv}, {"start", last_key}}.dump());
+    std::string rv = std::to_string(list_rv);
+    if (WantsTable(req)) return Reply(req, 200, SecretTable(items, rv, cont), kTableContentType);
+    Json list = {{"kind", "SecretList"}, {"apiVersion", "v1"}, {"metadata", {{"resourceVersion", rv}}}, {"items", Json::array()}};
+    if (!cont.empty()) list["metadata"]["continue"] = cont;
+    for (Json& i : items) {
+      i.erase("kind");
+      i.erase("apiVersion");
+      list["items"].push_back(std::move(i));
+    }
+    return Reply(req, 200, list);
+  }
+
+  // The shared end of PUT and PATCH: `next` (a client's full Secret) replaces `current`.
+  // Returns the response, or nullopt when the store changed underneath (caller retries).
+  std::optional<http::Response> Replace(const http::Request& req, const std::map<std::string, std::string>& q,
+                                        const std::string& ns, const std::string& name, const Json& next,
+                                        const store::Object& current, bool conditional_rv_given) {
+    Prepared p = PrepareSecret(next, ns, Param(q, "fieldValidation").empty() ? "Warn" : Param(q, "fieldValidation"));
+    if (!p.ok) return Fail(req, p.error);
+    Json old = Json::parse(current.doc.view());
+    Json& obj = p.obj;
+    std::string body_name = obj["metadata"].value("name", "");
+    if (!body_name.empty() && body_name != name) {
+      return Fail(req, BadRequest("the name of the object (" + body_name + ") does not match the name on the URL (" + name + ")"));
+    }
+    std::string rv = obj["metadata"].value("resourceVersion", "");
+    if (!rv.empty() && rv != std::to_string(current.revision)) return Fail(req, ModifiedConflict("secrets", name));
+    (void)conditional_rv_given;
+    obj["metadata"]["name"] = name;
+    obj["metadata"]["uid"] = old["metadata"].value("uid", "");
+    obj["metadata"]["creationTimestamp"] = old["metadata"].value("creationTimestamp", "");
+    obj["metadata"]["managedFields"] = old["metadata"].value("managedFields", Json::array());
+    FieldErrors errs;
+    std::string old_type = old.value("type", "Opaque");
+    if (obj.value("type", "Opaque") != old_type) {
+      errs.push_back({FieldError::Type::kInvalid, "type", obj.value("type", ""), "field is immutable"});
+    }
+    if (old.value("immutable", false)) {
+      if (!obj.value("immutable", false)) {
+        errs.push_back({FieldError::Type::kForbidden, "immutable", "", "field is immutable when `immutable` is set"});
+      }
+      if (obj.value("data", Json::object()) != old.value("data", Json::object())) {
+        errs.push_back({FieldError::Type::kForbidden, "data", "", "field is immutable when `immutable` is set"});
+      }
+    }
+    for (FieldError& e : ValidateSecret(obj)) errs.push_back(std::move(e));
+    if (!errs.empty()) return Fail(req, Invalid("Secret", name, errs));
+    SetManagedFields(&obj, &old, Manager(req, q), Now());
+    obj = Stored(std::move(obj));
+    if (Param(q, "dryRun") == "All") return Reply(req, 200, WithRv(obj, current.revision), "application/json", p.warnings);
+    std::string doc = obj.dump();
+    auto rev = store_->Update(SecretKey(ns, name), SecretBytes(doc), current.revision);
+    internal::SecureZero(doc.data(), doc.size());
+    if (!rev.ok()) {
+      if (rev.error().code() == StatusCode::kNotFound) return Fail(req, NotFound("secrets", name));
+      if (rev.error().code() == StatusCode::kAborted) {
+        if (!rv.empty()) return Fail(req, ModifiedConflict("secrets", name));
+        return std::nullopt;  // unconditional: retry on the new version
+      }
+      return FailStatus(req, rev.error());
+    }
+    return Reply(req, 200, WithRv(std::move(obj), *rev), "application/json", p.warnings);
+  }
+
+  http::Response UpdateSecret(const http::Request& req, const std::map<std::string, std::string>& q, const std::string& ns,
+                              const std::string& name) {
+    if (std::string e = CheckWriteOptions(q); !e.empty()) return Fail(req, BadRequest(e));
+    auto body = DecodeBody(req, "Secret");
+    if (!body.ok) return Fail(req, body.error);
+    for (int attempt = 0; attempt < kMaxUpdateRetries; ++attempt) {
+      auto o = store_->Get(SecretKey(ns, name));
+      if (!o.ok()) return FailStatus(req, o.error());
+      if (!o->has_value()) return Fail(req, NotFound("secrets", name));
+      if (auto res = Replace(req, q, ns, name, body.json, **o, false)) return std::move(*res);
+    }
+    return Fail(req, ModifiedConflict("secrets", name));
+  }
+
+  http::Response PatchSecret(const http::Request& req, const std::map<std::string, std::string>& q, const std::string& ns,
+                             const std::string& name) {
+    if (std::string e = CheckWriteOptions(q); !e.empty()) return Fail(req, BadRequest(e));
+    auto it = req.find(boost::beast::http::field::content_type);
+    std::string ct = it == req.end() ? "" : std::string(it->value());
+    std::string base = ct.substr(0, ct.find(';'));
+    if (base != "application/merge-patch+json" && base != "application/strategic-merge-patch+json" &&
+        base != "application/json-patch+json") {
+      return Fail(req, UnsupportedMediaType(ct));
+    }
+    auto body = DecodeBody(req);
+    if (!body.ok) return Fail(req, body.error);
+    for (int attempt = 0; attempt < kMaxUpdateRetries; ++attempt) {
+      auto o = store_->Get(SecretKey(ns, name));
+      if (!o.ok()) return FailStatus(req, o.error());
+      if (!o->has_value()) return Fail(req, NotFound("secrets", name));
+      Json current = WithRv(Json::parse((*o)->doc.view()), (*o)->revision);
+      Json next;
+      if (base == "application/json-patch+json") {
+        if (!body.json.is_array()) return Fail(req, BadRequest("a JSON patch must be an array of operations"));
+        try {
+          next = current.patch(body.json);
+        } catch (const nlohmann::json::exception& e) {
+          // RFC 6902 failures (a failing test op, a missing path): the patch cannot apply.
+          return Fail(req, ApiError{422, "Invalid", "the JSON patch could not be applied (error " + std::to_string(e.id) + ")", nullptr});
+        }
+      } else {
+        if (!body.json.is_object()) return Fail(req, BadRequest("a merge patch must be a JSON object"));
+        // For a Secret a strategic merge patch is a JSON merge patch: its only list fields with
+        // merge strategies are in metadata (finalizers, ownerReferences), which sigil replaces.
+        next = current;
+        next.merge_patch(body.json);
+      }
+      if (auto res = Replace(req, q, ns, name, next, **o, false)) return std::move(*res);
+    }
+    return Fail(req, ModifiedConflict("secrets", name));
+  }
+
+  http::Response DeleteSecret(const http::Request& req, const std::map<std::string, std::string>& q, const std::string& ns,
+                              const std::string& name) {
+    Json opts = Json::object();
+    if (!req.body().empty()) {
+      auto body = DecodeBody(req);
+      if (!body.ok) return Fail(req, body.error);
+      if (!body.json.is_object()) return Fail(req, BadRequest("DeleteOptions must be a JSON object"));
+      opts = body.json;
+    }
+    bool dry = Param(q, "dryRun") == "All" ||
+               (opts.contains("dryRun") && opts["dryRun"].is_array() && !opts["dryRun"].empty() && opts["dryRun"][0] == "All");
+    Json pre = opts.value("preconditions", Json::object());
+    for (int attempt = 0; attempt < kMaxUpdateRetries; ++attempt) {
+      auto o = store_->Get(SecretKey(ns, name));
+      if (!o.ok()) return FailStatus(req, o.error());
+      if (!o->has_value()) return Fail(req, NotFound("secrets", name));
+      Json obj = WithRv(Json::parse((*o)->doc.view()), (*o)->revision);
+      std::string uid = obj["metadata"].value("uid", "");
+      if (pre.is_object() && pre.contains("uid") && pre["uid"].is_string() && pre["uid"] != uid) {
+        return Fail(req, Conflict("secrets", name, "Precondition failed: UID in precondition: " + pre["uid"].get<std::string>() +
+                                                       ", UID in object meta: " + uid));
+      }
+      if (pre.is_object() && pre.contains("resourceVersion") && pre["resourceVersion"].is_string() &&
+          pre["resourceVersion"] != std::to_string((*o)->revision)) {
+        return Fail(req, Conflict("secrets", name, "Precondition failed: ResourceVersion in precondition: " +
+                                                       pre["resourceVersion"].get<std::string>() + ", ResourceVersion in object meta: " +
+                                                       std::to_string((*o)->revision)));
+      }
+      Json ok = {{"kind", "Status"}, {"apiVersion", "v1"}, {"metadata", Json::object()}, {"status", "Success"},
+                 {"details", {{"name", name}, {"kind", "secrets"}, {"uid", uid}}}};
+      if (dry) return Reply(req, 200, ok);
+      auto r = store_->Delete(SecretKey(ns, name), (*o)->revision);
+      if (r.ok()) return Reply(req, 200, ok);
+      if (r.error().code() == StatusCode::kNotFound) return Fail(req, NotFound("secrets", name));
+      if (r.error().code() != StatusCode::kAborted) return FailStatus(req, r.error());
+    }
+    return Fail(req, ModifiedConflict("secrets", name));
+  }
+
+  store::ObjectStore* store_;
+  Clock* clock_;
+};
+
+KubernetesApi::KubernetesApi(store::ObjectStore* store, Clock* clock, int workers)
+    : impl_(std::make_unique<Impl>(store, clock)), pool_(workers) {}
+
+KubernetesApi::~KubernetesApi() { pool_.join(); }
+
+Status KubernetesApi::EnsureDefaultNamespaces() { return impl_->EnsureDefaultNamespaces(); }
+
+http::Response KubernetesApi::Serve(const http::Request& req) { return impl_->Serve(req); }
+
+void KubernetesApi::Register(http::Router* router) {
+  http::Handler h = [this](const http::Request& req, const http::RequestContext&, http::Responder respond) {
+    // Copy the request: the connection's buffer is reused once the handler returns.
+    auto copy = std::make_shared<http::Request>(req);
+    boost::asio::post(pool_, [this, copy, respond = std::move(respond)] { respond(impl_->Serve(*copy)); });
+  };
+  router->Handle("/api", h);
+  router->Handle("/apis", h);
+  router->HandlePrefix("/api/", h);
+  router->HandlePrefix("/apis/", h);
+  router->HandlePrefix("/openapi/", h);
+}
+
+}  // namespace sigil::kube

@@ -1,0 +1,100 @@
+#include "sigil/api/kubernetes/protobuf.h"
+
+#include "sigil/base/clock.h"
+#include "sigil/base/encoding.h"
+#include "sigil/proto/core.pb.h"
+#include "sigil/proto/runtime.pb.h"
+
+namespace sigil::kube {
+namespace {
+
+constexpr std::string_view kMagic("k8s\0", 4);
+
+std::string TimeString(const k8s::core::Time& t) {
+  return FormatRfc3339(Clock::TimePoint(std::chrono::seconds(t.seconds())));
+}
+
+Json MetaToJson(const k8s::core::ObjectMeta& m) {
+  Json j = Json::object();
+  // Go's protobuf encoder emits empty strings; they mean "unset", as in JSON's omitempty.
+  if (!m.name().empty()) j["name"] = m.name();
+  if (!m.generatename().empty()) j["generateName"] = m.generatename();
+  if (!m.namespace_().empty()) j["namespace"] = m.namespace_();
+  if (!m.uid().empty()) j["uid"] = m.uid();
+  if (!m.resourceversion().empty()) j["resourceVersion"] = m.resourceversion();
+  if (m.has_creationtimestamp() && m.creationtimestamp().seconds() != 0) j["creationTimestamp"] = TimeString(m.creationtimestamp());
+  if (!m.labels().empty()) {
+    Json l = Json::object();
+    for (const auto& [k, v] : m.labels()) l[k] = v;
+    j["labels"] = l;
+  }
+  if (!m.annotations().empty()) {
+    Json a = Json::object();
+    for (const auto& [k, v] : m.annotations()) a[k] = v;
+    j["annotations"] = a;
+  }
+  if (m.ownerreferences_size() > 0) {
+    Json refs = Json::array();
+    for (const auto& r : m.ownerreferences()) {
+      Json o = {{"apiVersion", r.apiversion()}, {"kind", r.kind()}, {"name", r.name()}, {"uid", r.uid()}};
+      if (r.has_controller()) o["controller"] = r.controller();
+      if (r.has_blockownerdeletion()) o["blockOwnerDeletion"] = r.blockownerdeletion();
+      refs.push_back(o);
+    }
+    j["ownerReferences"] = refs;
+  }
+  if (m.finalizers_size() > 0) {
+    Json f = Json::array();
+    for (const auto& s : m.finalizers()) f.push_back(s);
+    j["finalizers"] = f;
+  }
+  return j;
+}
+
+}  // namespace
+
+Result<Json> DecodeProtobufObject(std::string_view body, std::string_view expected_kind) {
+  if (!body.starts_with(kMagic)) return InvalidArgumentError("protobuf body does not start with the k8s magic bytes");
+  k8s::runtime::Unknown unknown;
+  if (!unknown.ParseFromArray(body.data() + kMagic.size(), static_cast<int>(body.size() - kMagic.size()))) {
+    return InvalidArgumentError("protobuf body is not a valid runtime.Unknown");
+  }
+  const std::string& api = unknown.typemeta().apiversion();
+  const std::string& kind = unknown.typemeta().kind();
+  if (api != "v1" || kind != expected_kind) {
+    return InvalidArgumentError("protobuf body holds " + api + "/" + kind + ", expected v1/" + std::string(expected_kind));
+  }
+  Json j = {{"apiVersion", "v1"}, {"kind", kind}};
+  if (kind == "Secret") {
+    k8s::core::Secret s;
+    if (!s.ParseFromString(unknown.raw())) return InvalidArgumentError("protobuf body is not a valid v1.Secret");
+    j["metadata"] = MetaToJson(s.metadata());
+    if (!s.data().empty()) {
+      Json d = Json::object();
+      for (const auto& [k, v] : s.data()) d[k] = Base64Encode(v);
+      j["data"] = d;
+    }
+    if (!s.stringdata().empty()) {
+      Json d = Json::object();
+      for (const auto& [k, v] : s.stringdata()) d[k] = v;
+      j["stringData"] = d;
+    }
+    if (!s.type().empty()) j["type"] = s.type();
+    if (s.has_immutable()) j["immutable"] = s.immutable();
+    // The decoded message held secret values in protobuf's own strings: clear them now.
+    for (auto& [k, v] : *s.mutable_data()) internal::SecureZero(v.data(), v.size());
+    for (auto& [k, v] : *s.mutable_stringdata()) internal::SecureZero(v.data(), v.size());
+    std::string* raw = unknown.mutable_raw();
+    internal::SecureZero(raw->data(), raw->size());
+    return j;
+  }
+  if (kind == "Namespace") {
+    k8s::core::Namespace n;
+    if (!n.ParseFromString(unknown.raw())) return InvalidArgumentError("protobuf body is not a valid v1.Namespace");
+    j["metadata"] = MetaToJson(n.metadata());
+    return j;
+  }
+  return InvalidArgumentError("protobuf bodies of kind " + kind + " are not served");
+}
+
+}  // namespace sigil::kube

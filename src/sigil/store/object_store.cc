@@ -1,0 +1,60 @@
+#include "sigil/store/object_store.h"
+
+namespace sigil::store {
+
+Result<std::optional<Object>> ObjectStore::Get(const std::string& key) {
+  SIGIL_ASSIGN_OR_RETURN(std::optional<barrier::Entry> e, barrier_->Get(key));
+  if (!e) return std::optional<Object>();
+  return std::optional<Object>(Object{e->key, std::move(e->value), e->mod_revision, e->create_revision});
+}
+
+Result<ObjectList> ObjectStore::List(const std::string& prefix, const std::string& start_after, size_t limit) {
+  storage::RangeRequest req;
+  req.prefix = prefix;
+  req.start_after = start_after;
+  req.limit = limit;
+  SIGIL_ASSIGN_OR_RETURN(barrier::EntryList l, barrier_->Range(req));
+  ObjectList out;
+  out.revision = l.revision;
+  out.more = l.more;
+  out.items.reserve(l.entries.size());
+  for (barrier::Entry& e : l.entries) {
+    out.items.push_back(Object{std::move(e.key), std::move(e.value), e.mod_revision, e.create_revision});
+  }
+  return out;
+}
+
+Result<int64_t> ObjectStore::Create(const std::string& key, const SecretBytes& doc) {
+  barrier::BarrierTxn txn;
+  txn.compares.push_back({key, 0});
+  txn.ops.push_back(barrier::BarrierOp::Put(key, doc.Clone()));
+  SIGIL_ASSIGN_OR_RETURN(storage::TxnResult r, barrier_->Commit(std::move(txn)));
+  if (!r.succeeded) return AlreadyExistsError(key);
+  return r.revision;
+}
+
+Result<int64_t> ObjectStore::Update(const std::string& key, const SecretBytes& doc, int64_t expected_revision) {
+  barrier::BarrierTxn txn;
+  txn.compares.push_back({key, expected_revision});
+  txn.ops.push_back(barrier::BarrierOp::Put(key, doc.Clone()));
+  SIGIL_ASSIGN_OR_RETURN(storage::TxnResult r, barrier_->Commit(std::move(txn)));
+  if (r.succeeded) return r.revision;
+  SIGIL_ASSIGN_OR_RETURN(std::optional<barrier::Entry> now, barrier_->Get(key));
+  if (!now) return NotFoundError(key);
+  return AbortedError(key);
+}
+
+Result<int64_t> ObjectStore::Delete(const std::string& key, int64_t expected_revision,
+                                    const std::vector<std::string>& also_delete) {
+  barrier::BarrierTxn txn;
+  txn.compares.push_back({key, expected_revision});
+  txn.ops.push_back(barrier::BarrierOp::Delete(key));
+  for (const std::string& k : also_delete) txn.ops.push_back(barrier::BarrierOp::Delete(k));
+  SIGIL_ASSIGN_OR_RETURN(storage::TxnResult r, barrier_->Commit(std::move(txn)));
+  if (r.succeeded) return r.revision;
+  SIGIL_ASSIGN_OR_RETURN(std::optional<barrier::Entry> now, barrier_->Get(key));
+  if (!now) return NotFoundError(key);
+  return AbortedError(key);
+}
+
+}  // namespace sigil::store

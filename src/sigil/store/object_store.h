@@ -1,0 +1,58 @@
+// store/object_store.h: versioned objects over the barrier, for the API layers.
+//
+// An object is an opaque serialised document (JSON for Kubernetes objects) at a storage key.
+// Its version is the store revision of its last write (Kubernetes resourceVersion). Every
+// write is compare-on-revision, so concurrent writers cannot lose each other's updates.
+// Documents hold secret values: they are SecretBytes in and out, and encrypted at rest by the
+// barrier. Thread safety: all methods are thread-safe; writes block until durable.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sigil/barrier/barrier.h"
+
+namespace sigil::store {
+
+struct Object {
+  std::string key;
+  SecretBytes doc;
+  int64_t revision = 0;         // last modification
+  int64_t create_revision = 0;
+};
+
+struct ObjectList {
+  std::vector<Object> items;
+  int64_t revision = 0;  // the store revision the list reflects
+  bool more = false;
+};
+
+class ObjectStore {
+ public:
+  explicit ObjectStore(barrier::Barrier* barrier) : barrier_(barrier) {}
+
+  // nullopt if absent. kDataLoss if the stored value does not authenticate.
+  Result<std::optional<Object>> Get(const std::string& key);
+  Result<ObjectList> List(const std::string& prefix, const std::string& start_after, size_t limit);
+
+  // Creates `key`; kAlreadyExists if present. Returns the new revision.
+  Result<int64_t> Create(const std::string& key, const SecretBytes& doc);
+  // Replaces `key` if its revision is still `expected_revision`: kAborted if it changed,
+  // kNotFound if it is gone. Returns the new revision.
+  Result<int64_t> Update(const std::string& key, const SecretBytes& doc, int64_t expected_revision);
+  // Deletes `key` at `expected_revision` (kAborted if it changed, kNotFound if absent), together
+  // with every key in `also_delete` (for cascades such as a namespace's secrets). Returns the
+  // deletion revision.
+  Result<int64_t> Delete(const std::string& key, int64_t expected_revision,
+                         const std::vector<std::string>& also_delete = {});
+
+  int64_t CurrentRevision() { return barrier_->CurrentRevision(); }
+  barrier::Barrier* barrier() { return barrier_; }
+
+ private:
+  barrier::Barrier* barrier_;
+};
+
+}  // namespace sigil::store
