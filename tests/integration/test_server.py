@@ -211,3 +211,19 @@ def test_sigterm_right_after_start_always_drains(start_server):
     for _ in range(15):
         s = start_server(["--dev", "--listen", "127.0.0.1:0"])
         assert s.stop() == 0, s.logs()
+
+
+def open_connections(s):
+    text = requests.get(s.url + "/metrics", verify=s.ca, timeout=5, headers={"Connection": "close"}).text
+    return int([l for l in text.splitlines() if l.startswith("sigil_http_open_connections ")][0].split()[1])
+
+
+def test_connections_are_released(start_server):
+    # Regression: each session kept a reference to itself, so none was ever freed.
+    s = start_server(["--dev", "--listen", "127.0.0.1:0"])
+    for _ in range(20):
+        requests.get(s.url + "/version", verify=s.ca, timeout=5, headers={"Connection": "close"})
+    deadline = time.time() + 5
+    while open_connections(s) > 1 and time.time() < deadline:
+        time.sleep(0.1)
+    assert open_connections(s) <= 1  # only the metrics request itself may still be open

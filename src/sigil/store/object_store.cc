@@ -57,4 +57,25 @@ Result<int64_t> ObjectStore::Delete(const std::string& key, int64_t expected_rev
   return AbortedError(key);
 }
 
+Result<std::unique_ptr<storage::WatchHandle>> ObjectStore::Watch(const std::string& prefix, int64_t after_revision,
+                                                                 ObjectWatchCallback cb) {
+  return barrier_->Watch(prefix, after_revision,
+                         [cb = std::move(cb)](const std::vector<barrier::BarrierEvent>& events, const Status& error) {
+                           std::vector<ObjectEvent> out;
+                           out.reserve(events.size());
+                           for (const barrier::BarrierEvent& e : events) {
+                             ObjectEvent oe;
+                             oe.type = e.type == storage::Event::Type::kPut ? ObjectEvent::Type::kPut : ObjectEvent::Type::kDelete;
+                             oe.key = e.entry.key;
+                             oe.revision = e.entry.mod_revision;
+                             if (oe.type == ObjectEvent::Type::kPut) {
+                               oe.object = Object{e.entry.key, e.entry.value.Clone(), e.entry.mod_revision, e.entry.create_revision};
+                             }
+                             if (e.prev) oe.prev = Object{e.prev->key, e.prev->value.Clone(), e.prev->mod_revision, e.prev->create_revision};
+                             out.push_back(std::move(oe));
+                           }
+                           cb(out, error);
+                         });
+}
+
 }  // namespace sigil::store

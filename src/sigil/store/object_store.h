@@ -29,6 +29,18 @@ struct ObjectList {
   bool more = false;
 };
 
+struct ObjectEvent {
+  enum class Type { kPut, kDelete };
+  Type type;
+  std::optional<Object> object;  // the new state (kPut); for kDelete only key and revision are set
+  std::optional<Object> prev;    // the state before, if the key existed
+  std::string key;
+  int64_t revision = 0;
+};
+// Runs on the storage writer's thread with its watch lock held: quick, non-blocking, and must
+// not call back into the store. `error` is set when an event's value failed to decrypt.
+using ObjectWatchCallback = std::function<void(const std::vector<ObjectEvent>&, const Status& error)>;
+
 class ObjectStore {
  public:
   explicit ObjectStore(barrier::Barrier* barrier) : barrier_(barrier) {}
@@ -47,6 +59,11 @@ class ObjectStore {
   // deletion revision.
   Result<int64_t> Delete(const std::string& key, int64_t expected_revision,
                          const std::vector<std::string>& also_delete = {});
+
+  // Every change under `prefix` after `after_revision`, in order; kOutOfRange if that history is
+  // no longer kept. The watch ends when the handle is destroyed (never from inside `cb`).
+  Result<std::unique_ptr<storage::WatchHandle>> Watch(const std::string& prefix, int64_t after_revision,
+                                                      ObjectWatchCallback cb);
 
   int64_t CurrentRevision() { return barrier_->CurrentRevision(); }
   barrier::Barrier* barrier() { return barrier_; }

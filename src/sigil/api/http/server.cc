@@ -5,7 +5,10 @@
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <array>
 #include <condition_variable>
+#include <deque>
 #include <list>
 #include <mutex>
 #include <thread>
@@ -199,13 +202,23 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
     });
   }
 
-  // Called on any thread during shutdown: closes the connection if it is waiting for a request.
+  // Called on any thread during shutdown: closes the connection if it is waiting for a request,
+  // and ends a streamed response (watch clients re-connect elsewhere or later).
   void CloseIfIdle() {
     asio::post(stream_.get_executor(), [self = shared_from_this()] {
       self->closing_ = true;
-      if (!self->busy_) beast::get_lowest_layer(self->stream_).cancel();
+      if (self->streaming_) {
+        self->EndStream();
+      } else if (!self->busy_) {
+        beast::get_lowest_layer(self->stream_).cancel();
+      }
     });
   }
+
+  class Writer;
+  static std::shared_ptr<StreamWriter> EndedWriter();
+  std::shared_ptr<StreamWriter> StartStream(Response head, std::chrono::seconds max_duration,
+                                            std::chrono::steady_clock::time_point start, const std::string& method);
 
  private:
   void OnHandshake(boost::system::error_code ec) {
@@ -267,6 +280,12 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
       return;
     }
     auto self = shared_from_this();
+    // A weak reference: the session owns its context, so a strong one would keep it alive forever.
+    context_.start_stream = [weak = std::weak_ptr<Session>(self), start, method](Response head,
+                                                                               std::chrono::seconds max_duration) {
+      auto s = weak.lock();
+      return s ? s->StartStream(std::move(head), max_duration, start, method) : EndedWriter();
+    };
     Responder respond = [self, start, method](Response res) {
       asio::post(self->stream_.get_executor(), [self, start, method, res = std::move(res)]() mutable {
         self->Write(std::move(res), start, method);
@@ -332,8 +351,155 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
   bool busy_ = false;
   bool closing_ = false;
   bool removed_ = false;
+  // Streaming state (all on the strand).
+  bool streaming_ = false;
+  bool stream_ending_ = false;
+  bool writing_chunk_ = false;
+  bool head_written_ = false;
+  std::deque<std::string> chunks_;
+  std::shared_ptr<Writer> writer_;
+  std::unique_ptr<bhttp::response<bhttp::empty_body>> stream_head_;
+  std::unique_ptr<bhttp::response_serializer<bhttp::empty_body>> stream_serializer_;
+  std::unique_ptr<asio::steady_timer> stream_timer_;
+  std::array<char, 1> probe_{};
+
+  void PumpStream();
+  void EndStream();
+  void StreamFinished(bool reusable);
   std::list<std::weak_ptr<Session>>::iterator self_it_;
 };
+
+// The handle a handler holds for a streamed response. Its methods post to the session's strand.
+class Server::Impl::Session::Writer final : public StreamWriter {
+ public:
+  // A null session makes a writer that has already ended (the connection is gone).
+  explicit Writer(std::shared_ptr<Session> s) : session_(s), ended_(s == nullptr) {}
+  bool Write(std::string chunk) override {
+    if (ended_.load()) return false;
+    auto s = session_.lock();
+    if (!s) return false;
+    asio::post(s->stream_.get_executor(), [s, chunk = std::move(chunk)]() mutable {
+      if (!s->streaming_ || s->stream_ending_) return;
+      s->chunks_.push_back(std::move(chunk));
+      s->PumpStream();
+    });
+    return true;
+  }
+  void Close() override {
+    auto s = session_.lock();
+    if (!s) return;
+    asio::post(s->stream_.get_executor(), [s] { s->EndStream(); });
+  }
+  void OnClosed(std::function<void()> cb) override {
+    std::lock_guard<std::mutex> l(mu_);
+    on_closed_ = std::move(cb);
+  }
+  void Ended() {
+    if (ended_.exchange(true)) return;
+    std::function<void()> cb;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      cb = std::move(on_closed_);
+    }
+    if (cb) cb();
+  }
+
+ private:
+  std::weak_ptr<Session> session_;
+  std::atomic<bool> ended_{false};
+  std::mutex mu_;
+  std::function<void()> on_closed_;
+};
+
+std::shared_ptr<StreamWriter> Server::Impl::Session::EndedWriter() { return std::make_shared<Writer>(nullptr); }
+
+std::shared_ptr<StreamWriter> Server::Impl::Session::StartStream(Response head, std::chrono::seconds max_duration,
+                                                                 std::chrono::steady_clock::time_point start,
+                                                                 const std::string& method) {
+  auto writer = std::make_shared<Writer>(shared_from_this());
+  auto self = shared_from_this();
+  asio::post(stream_.get_executor(), [self, writer, head = std::move(head), max_duration, start, method]() mutable {
+    self->writer_ = writer;
+    self->streaming_ = true;
+    RequestCounter(head.result_int(), method)->Inc();
+    RequestSeconds()->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    self->stream_head_ = std::make_unique<bhttp::response<bhttp::empty_body>>(head.result(), head.version());
+    for (const auto& field : head) self->stream_head_->set(field.name_string(), field.value());
+    self->stream_head_->chunked(true);
+    // A streamed connection is never reused: the probe read below owns its input side.
+    self->stream_head_->keep_alive(false);
+    self->stream_serializer_ = std::make_unique<bhttp::response_serializer<bhttp::empty_body>>(*self->stream_head_);
+    self->writing_chunk_ = true;
+    beast::get_lowest_layer(self->stream_).expires_after(self->server_->options_.read_timeout);
+    bhttp::async_write_header(self->stream_, *self->stream_serializer_, [self](boost::system::error_code ec, size_t) {
+      self->writing_chunk_ = false;
+      self->head_written_ = true;
+      if (ec) return self->StreamFinished(false);
+      beast::get_lowest_layer(self->stream_).expires_never();
+      // A client that goes away is noticed by this read (it never legitimately sends more).
+      self->stream_.async_read_some(asio::buffer(self->probe_), [self](boost::system::error_code, size_t) {
+        if (self->streaming_) self->StreamFinished(false);
+      });
+      self->PumpStream();
+    });
+    self->stream_timer_ = std::make_unique<asio::steady_timer>(self->stream_.get_executor(), max_duration);
+    self->stream_timer_->async_wait([self](boost::system::error_code ec) {
+      if (!ec) self->EndStream();
+    });
+    if (self->closing_) self->EndStream();
+  });
+  return writer;
+}
+
+void Server::Impl::Session::PumpStream() {
+  if (!streaming_ || writing_chunk_ || !head_written_) return;
+  if (chunks_.empty()) {
+    if (!stream_ending_) return;
+    writing_chunk_ = true;
+    beast::get_lowest_layer(stream_).expires_after(server_->options_.read_timeout);
+    asio::async_write(stream_, bhttp::make_chunk_last(), [self = shared_from_this()](boost::system::error_code ec, size_t) {
+      self->writing_chunk_ = false;
+      self->StreamFinished(!ec);
+    });
+    return;
+  }
+  writing_chunk_ = true;
+  auto data = std::make_shared<std::string>(std::move(chunks_.front()));
+  chunks_.pop_front();
+  beast::get_lowest_layer(stream_).expires_after(server_->options_.read_timeout);
+  asio::async_write(stream_, bhttp::make_chunk(asio::buffer(*data)), [self = shared_from_this(), data](boost::system::error_code ec, size_t) {
+    self->writing_chunk_ = false;
+    if (ec) return self->StreamFinished(false);
+    beast::get_lowest_layer(self->stream_).expires_never();
+    self->PumpStream();
+  });
+}
+
+void Server::Impl::Session::EndStream() {
+  if (!streaming_ || stream_ending_) return;
+  stream_ending_ = true;
+  if (writer_) writer_->Ended();  // the producer stops now; queued chunks still go out
+  PumpStream();
+}
+
+void Server::Impl::Session::StreamFinished(bool reusable) {
+  if (!streaming_) return;
+  streaming_ = false;
+  if (stream_timer_) stream_timer_->cancel();
+  if (writer_) {
+    writer_->Ended();
+    writer_.reset();
+  }
+  chunks_.clear();
+  busy_ = false;
+  (void)reusable;  // the terminating chunk (if it went out) told the client the body is complete
+  stream_serializer_.reset();
+  stream_head_.reset();
+  // Closing the socket also ends the pending probe read. No TLS close_notify exchange: the
+  // response said "Connection: close" and is complete, and waiting for the peer's notify
+  // would hold the session for seconds.
+  Finish();
+}
 
 void Server::Impl::StartSession(tcp::socket socket) {
   auto session = std::make_shared<Session>(this, std::move(socket));

@@ -5,7 +5,9 @@
 #pragma once
 
 #include <boost/beast/http.hpp>
+#include <chrono>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "sigil/base/secret_bytes.h"
@@ -18,8 +20,29 @@ using Response = boost::beast::http::response<Body>;
 using HttpStatus = boost::beast::http::status;
 using Verb = boost::beast::http::verb;
 
+// A streamed response body (chunked transfer encoding), for watches.
+class StreamWriter {
+ public:
+  virtual ~StreamWriter() = default;
+  // Queues one chunk. Returns false once the stream has ended (client gone, time limit, server
+  // stopping): the producer should stop. Thread-safe, never blocks.
+  virtual bool Write(std::string chunk) = 0;
+  // Ends the stream with the terminating chunk. Thread-safe, idempotent.
+  virtual void Close() = 0;
+  // `cb` runs once, on an I/O thread, when the stream ends for any reason. Set it before the
+  // first Write. It must not call back into the writer.
+  virtual void OnClosed(std::function<void()> cb) = 0;
+};
+
+// Starts a streamed response with the status and headers of `head` (its body is ignored). The
+// stream ends by itself after `max_duration`.
+using StreamStarter = std::function<std::shared_ptr<StreamWriter>(Response head, std::chrono::seconds max_duration)>;
+
 struct RequestContext {
   std::string remote_address;  // ip:port of the peer
+  // A handler either calls its Responder once, or calls start_stream once (and never the
+  // Responder).
+  StreamStarter start_stream;
 };
 
 // Completes a request. Call exactly once, from any thread.

@@ -2,6 +2,7 @@
 
 #include <boost/asio/post.hpp>
 #include <chrono>
+#include <mutex>
 #include <set>
 
 #include "sigil/api/kubernetes/protobuf.h"
@@ -224,10 +225,20 @@ Path SplitPath(std::string_view target) {
 
 class KubernetesApi::Impl {
  public:
+  // Go's strconv.ParseBool, which kube-apiserver uses for query booleans (clients send
+  // "true", "True", "1": the Python client sends "True").
+  static bool ParseBool(const std::string& v) {
+    return v == "1" || v == "t" || v == "T" || v == "true" || v == "True" || v == "TRUE";
+  }
+  static bool IsWatch(const http::Request& req) {
+    return req.method() == http::Verb::get && ParseBool(Param(ParseQuery(req.target()), "watch"));
+  }
+
   Impl(store::ObjectStore* store, Clock* clock) : store_(store), clock_(clock) {}
 
-  http::Response Serve(const http::Request& req) {
+  std::optional<http::Response> Serve(const http::Request& req, const http::StreamStarter& start_stream) {
     try {
+      if (IsWatch(req)) return Watch(req, start_stream);
       return Route(req);
     } catch (const nlohmann::json::exception& e) {
       // nlohmann's messages can quote input: never pass them on.
@@ -332,8 +343,8 @@ class KubernetesApi::Impl {
            std::string_view(it->value()).find("v=v2;") != std::string_view::npos;
   }
 
-  static Json SecretsVerbs() { return Json::array({"create", "delete", "get", "list", "patch", "update"}); }
-  static Json NamespaceVerbs() { return Json::array({"create", "delete", "get", "list"}); }
+  static Json SecretsVerbs() { return Json::array({"create", "delete", "get", "list", "patch", "update", "watch"}); }
+  static Json NamespaceVerbs() { return Json::array({"create", "delete", "get", "list", "watch"}); }
 
   http::Response Api(const http::Request& req) {
     if (WantsAggregated(req)) {
@@ -1036,6 +1047,148 @@ class KubernetesApi::Impl {
     return Fail(req, ModifiedConflict("secrets", name));
   }
 
+  // ---- watch ----------------------------------------------------------------------------------
+
+  struct WatchState {
+    std::mutex mu;
+    std::unique_ptr<storage::WatchHandle> handle;
+    bool closed = false;
+  };
+
+  std::optional<http::Response> Watch(const http::Request& req, const http::StreamStarter& start_stream) {
+    Path p = SplitPath(req.target());
+    auto q = ParseQuery(req.target());
+    const auto& s = p.seg;
+    std::string ns, prefix, resource;
+    if (s.size() == 3 && s[0] == "api" && s[1] == "v1" && s[2] == "secrets") {
+      resource = "secrets";
+      prefix = "/registry/secrets/";
+    } else if (s.size() == 3 && s[0] == "api" && s[1] == "v1" && s[2] == "namespaces") {
+      resource = "namespaces";
+      prefix = "/registry/namespaces/";
+    } else if (s.size() == 5 && s[0] == "api" && s[1] == "v1" && s[2] == "namespaces" && s[4] == "secrets") {
+      resource = "secrets";
+      ns = s[3];
+      prefix = "/registry/secrets/" + ns + "/";
+    } else {
+      return Fail(req, MethodNotAllowed());
+    }
+    auto labels = LabelSelector::Parse(Param(q, "labelSelector"));
+    if (!labels.ok()) return Fail(req, BadRequest(labels.error().message()));
+    std::set<std::string> supported = resource == "secrets" ? std::set<std::string>{"metadata.name", "metadata.namespace", "type"}
+                                                            : std::set<std::string>{"metadata.name", "status.phase"};
+    auto fields = FieldSelector::Parse(Param(q, "fieldSelector"), supported);
+    if (!fields.ok()) return Fail(req, BadRequest(fields.error().message()));
+    int64_t timeout = 1800;
+    if (std::string t = Param(q, "timeoutSeconds"); !t.empty()) {
+      try {
+        timeout = std::stoll(t);
+      } catch (const std::exception&) {
+        return Fail(req, BadRequest("invalid timeoutSeconds: \"" + t + "\""));
+      }
+      if (timeout <= 0) timeout = 1800;
+    }
+    std::string rv = Param(q, "resourceVersion");
+    bool initial = rv.empty() || rv == "0";
+    int64_t after = 0;
+    if (!initial) {
+      try {
+        after = std::stoll(rv);
+      } catch (const std::exception&) {
+        return Fail(req, BadRequest("invalid resourceVersion: \"" + rv + "\""));
+      }
+    }
+    bool table = WantsTable(req);
+    auto matches = [labels = *labels, fields = *fields](const Json& obj) {
+      if (!labels.Matches(StringMap(obj["metadata"].value("labels", Json::object())))) return false;
+      return fields.Matches([&](const std::string& f) {
+        if (f == "metadata.name") return obj["metadata"].value("name", "");
+        if (f == "metadata.namespace") return obj["metadata"].value("namespace", "");
+        if (f == "status.phase") return obj.contains("status") ? obj["status"].value("phase", "") : std::string();
+        return obj.value("type", "");
+      });
+    };
+    auto render = [this, table, resource](const char* type, const Json& obj) {
+      Json ev = {{"type", type}};
+      if (table) {
+        std::string obj_rv = obj["metadata"].value("resourceVersion", "");
+        ev["object"] = resource == "secrets" ? SecretTable({obj}, obj_rv, "") : NamespaceTable({obj}, obj_rv);
+      } else {
+        ev["object"] = obj;
+      }
+      std::string line = ev.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      line += '\n';
+      return line;
+    };
+    // Initial state: list now, then watch from the list's revision, so nothing falls between.
+    std::vector<std::string> initial_lines;
+    if (initial) {
+      auto l = store_->List(prefix, "", 0);
+      if (!l.ok()) return FailStatus(req, l.error());
+      after = l->revision;
+      for (store::Object& o : l->items) {
+        Json obj = WithRv(Json::parse(o.doc.view()), o.revision);
+        if (matches(obj)) initial_lines.push_back(render("ADDED", obj));
+      }
+    }
+    http::Response head = http::MakeResponse(req, http::HttpStatus::ok, table ? kTableContentType : "application/json", "");
+    std::shared_ptr<http::StreamWriter> writer = start_stream(std::move(head), std::chrono::seconds(timeout));
+    auto state = std::make_shared<WatchState>();
+    writer->OnClosed([state] {
+      std::unique_ptr<storage::WatchHandle> h;
+      {
+        std::lock_guard<std::mutex> l(state->mu);
+        state->closed = true;
+        h = std::move(state->handle);
+      }
+      // h is destroyed here, outside the lock: that ends the storage watch.
+    });
+    for (std::string& line : initial_lines) {
+      writer->Write(std::move(line));
+      internal::SecureZero(line.data(), line.size());
+    }
+    auto handle = store_->Watch(prefix, after, [writer, matches, render](const std::vector<store::ObjectEvent>& events, const Status& error) {
+      for (const store::ObjectEvent& e : events) {
+        std::optional<Json> now, before;
+        if (e.object) now = WithRv(Json::parse(e.object->doc.view()), e.revision);
+        if (e.prev) before = WithRv(Json::parse(e.prev->doc.view()), e.revision);
+        bool now_match = now && matches(*now);
+        bool before_match = before && matches(*before);
+        std::string line;
+        if (now_match) {
+          line = render(before_match ? "MODIFIED" : "ADDED", *now);
+        } else if (before_match) {
+          line = render("DELETED", now ? *now : *before);
+        }
+        if (!line.empty()) writer->Write(std::move(line));
+      }
+      if (!error.ok()) {
+        writer->Write(Json{{"type", "ERROR"}, {"object", InternalError("a stored object failed to decrypt").ToJson()}}.dump() + "\n");
+        writer->Close();
+      }
+    });
+    if (!handle.ok()) {
+      if (handle.error().code() == StatusCode::kOutOfRange) {
+        ApiError gone{410, "Expired", handle.error().message(), nullptr};
+        writer->Write(Json{{"type", "ERROR"}, {"object", gone.ToJson()}}.dump() + "\n");
+      } else {
+        writer->Write(Json{{"type", "ERROR"}, {"object", InternalError(handle.error().message()).ToJson()}}.dump() + "\n");
+      }
+      writer->Close();
+      return std::nullopt;
+    }
+    std::unique_ptr<storage::WatchHandle> orphan;
+    {
+      std::lock_guard<std::mutex> l(state->mu);
+      if (state->closed) {
+        orphan = std::move(handle).value();  // the client left already: end the watch now
+      } else {
+        state->handle = std::move(handle).value();
+      }
+    }
+    return std::nullopt;
+  }
+
   store::ObjectStore* store_;
   Clock* clock_;
 };
@@ -1047,13 +1200,17 @@ KubernetesApi::~KubernetesApi() { pool_.join(); }
 
 Status KubernetesApi::EnsureDefaultNamespaces() { return impl_->EnsureDefaultNamespaces(); }
 
-http::Response KubernetesApi::Serve(const http::Request& req) { return impl_->Serve(req); }
+std::optional<http::Response> KubernetesApi::Serve(const http::Request& req, const http::StreamStarter& start_stream) {
+  return impl_->Serve(req, start_stream);
+}
 
 void KubernetesApi::Register(http::Router* router) {
-  http::Handler h = [this](const http::Request& req, const http::RequestContext&, http::Responder respond) {
+  http::Handler h = [this](const http::Request& req, const http::RequestContext& ctx, http::Responder respond) {
     // Copy the request: the connection's buffer is reused once the handler returns.
     auto copy = std::make_shared<http::Request>(req);
-    boost::asio::post(pool_, [this, copy, respond = std::move(respond)] { respond(impl_->Serve(*copy)); });
+    boost::asio::post(pool_, [this, copy, start = ctx.start_stream, respond = std::move(respond)] {
+      if (auto res = impl_->Serve(*copy, start)) respond(std::move(*res));
+    });
   };
   router->Handle("/api", h);
   router->Handle("/apis", h);

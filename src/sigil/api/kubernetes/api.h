@@ -5,13 +5,13 @@
 // <name>) without resourceVersion, which is the store revision of the last write. Requests that
 // touch the store run on a worker pool, so I/O threads never wait for an fsync; the storage
 // writer batches the commits of concurrent requests. Not yet served (documented in
-// docs/kubernetes-api.md): watch, protobuf bodies, server-side apply, Table for namespaces,
-// deletecollection, version history.
+// docs/kubernetes-api.md): server-side apply, deletecollection, version history.
 // Thread safety: handlers run concurrently.
 #pragma once
 
 #include <boost/asio/thread_pool.hpp>
 #include <memory>
+#include <optional>
 
 #include "sigil/api/http/server.h"
 #include "sigil/base/clock.h"
@@ -28,8 +28,9 @@ class KubernetesApi {
   Status EnsureDefaultNamespaces();
   void Register(http::Router* router);
 
-  // Handles one request synchronously (what the worker pool runs); exposed for tests.
-  http::Response Serve(const http::Request& req);
+  // Handles one request (what the worker pool runs). Returns nullopt when the request became a
+  // stream (watch) through `start_stream`.
+  std::optional<http::Response> Serve(const http::Request& req, const http::StreamStarter& start_stream);
 
  private:
   class Impl;
