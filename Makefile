@@ -1,7 +1,8 @@
 # sigil: two commands.
 #   make run    installs missing Debian packages, builds (release) and starts a dev server
 #   make test   the same set-up, then every test: unit, fuzz-corpus replay, include check,
-#               integration (pytest with real clients), and the unit tests again under ASan+UBSan
+#               integration (pytest with real clients), and under ASan+UBSan the unit tests
+#               again plus the server's integration tests against the sanitized binary
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
@@ -36,6 +37,9 @@ asan: deps
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -j $(JOBS)
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  SIGIL_BIN_DIR=$(CURDIR)/$(ASAN_BUILD)/bin $(PYTHON) -m pytest -q tests/integration/test_server.py \
+	  tests/integration/test_kubectl.py tests/integration/test_watch.py tests/integration/test_python_client.py
 
 test: unit integration asan
 

@@ -40,6 +40,7 @@ class Client {
     bhttp::read(stream_, buffer_, res);
     return res;
   }
+  void WriteOnly(const bhttp::request<bhttp::string_body>& req) { bhttp::write(stream_, req); }
   bhttp::response<bhttp::string_body> Get(const std::string& target) {
     return Send(bhttp::request<bhttp::string_body>(bhttp::verb::get, target, 11));
   }
@@ -76,6 +77,15 @@ class ServerTest : public ::testing::Test {
         respond(std::move(res));
       }).detach();
     });
+    router.Handle("/stream", [this](const Request& req, const RequestContext& ctx, Responder) {
+      auto w = ctx.start_stream(MakeResponse(req, HttpStatus::ok, "application/json", ""), std::chrono::seconds(30));
+      w->OnClosed([this] { stream_closed_.set_value(); });
+      std::string target(req.target());
+      std::thread([w, target] {
+        for (int i = 0; i < 3; ++i) w->Write("{\"n\":" + std::to_string(i) + "}\n");
+        if (target.find("close") != std::string::npos) w->Close();
+      }).detach();
+    });
     router.HandlePrefix("/v1/", [](const Request& req, const RequestContext&, Responder respond) {
       respond(ErrorResponse(req, PermissionDeniedError("permission denied")));
     });
@@ -90,7 +100,7 @@ class ServerTest : public ::testing::Test {
 
   std::string ca_;
   std::unique_ptr<Server> server_;
-  std::promise<void> slow_started_, release_slow_;
+  std::promise<void> slow_started_, release_slow_, stream_closed_;
 };
 
 TEST_F(ServerTest, ServesOverTlsWithKeepAlive) {
@@ -155,6 +165,35 @@ TEST_F(ServerTest, StopDrainsRequestInFlight) {
   stopper.join();
   // After Stop, new connections are refused.
   EXPECT_ANY_THROW(Client(server_->bound_port(), ca_));
+}
+
+TEST_F(ServerTest, StreamsChunksAndEnds) {
+  Client c(server_->bound_port(), ca_);
+  auto res = c.Get("/stream?close");
+  EXPECT_EQ(res.result(), bhttp::status::ok);
+  EXPECT_EQ(res.body(), "{\"n\":0}\n{\"n\":1}\n{\"n\":2}\n");
+  EXPECT_FALSE(res.keep_alive());
+  EXPECT_EQ(stream_closed_.get_future().wait_for(std::chrono::seconds(5)), std::future_status::ready);
+}
+
+TEST_F(ServerTest, StreamNoticesClientLeaving) {
+  {
+    Client c(server_->bound_port(), ca_);
+    bhttp::request<bhttp::string_body> req(bhttp::verb::get, "/stream", 11);
+    req.set(bhttp::field::host, "127.0.0.1");
+    c.WriteOnly(req);
+  }  // the client disconnects without reading
+  EXPECT_EQ(stream_closed_.get_future().wait_for(std::chrono::seconds(5)), std::future_status::ready);
+}
+
+TEST_F(ServerTest, StopEndsOpenStreams) {
+  auto body = std::async(std::launch::async, [this] {
+    Client c(server_->bound_port(), ca_);
+    return c.Get("/stream").body();
+  });
+  EXPECT_EQ(stream_closed_.get_future().wait_for(std::chrono::seconds(1)), std::future_status::timeout);
+  server_->Stop();
+  EXPECT_EQ(body.get(), "{\"n\":0}\n{\"n\":1}\n{\"n\":2}\n");
 }
 
 TEST(RouterTest, ExactThenLongestPrefix) {
