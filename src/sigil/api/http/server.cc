@@ -264,7 +264,21 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
     }
     res.keep_alive(false);
     busy_ = true;
+    // The client may still be sending the rest of its body; closing now would make it fail with
+    // a broken pipe before it reads this answer. Drain first (as Go's server does for the same
+    // reason), then close.
+    drain_after_write_ = true;
     Write(std::move(res), std::chrono::steady_clock::now(), "INVALID");
+  }
+
+  // Reads and discards input until the client closes, 64 MiB, or the read deadline.
+  void Drain(size_t drained = 0) {
+    if (drained > (64u << 20)) return Finish();
+    beast::get_lowest_layer(stream_).expires_after(server_->options_.read_timeout);
+    stream_.async_read_some(asio::buffer(scratch_), [self = shared_from_this(), drained](boost::system::error_code ec, size_t n) {
+      if (ec) return self->Finish();
+      self->Drain(drained + n);
+    });
   }
 
   void OnRequest() {
@@ -319,6 +333,7 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
       self->request_ = {};
       self->busy_ = false;
       if (ec) return self->Finish();
+      if (self->drain_after_write_) return self->Drain();
       if (!keep) return self->Shutdown();
       self->ReadRequest(self->server_->options_.idle_timeout);
     });
@@ -351,6 +366,8 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
   bool busy_ = false;
   bool closing_ = false;
   bool removed_ = false;
+  bool drain_after_write_ = false;
+  std::array<char, 16384> scratch_{};
   // Streaming state (all on the strand).
   bool streaming_ = false;
   bool stream_ending_ = false;
