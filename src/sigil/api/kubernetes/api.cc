@@ -18,7 +18,9 @@ namespace {
 
 constexpr size_t kMaxSecretSize = 1024 * 1024;
 constexpr int kMaxJsonDepth = 100;
-constexpr int kMaxUpdateRetries = 8;
+// Retries of an unconditional update that lost a race (kube-apiserver retries without a cap; a
+// cap keeps a pathological hot key from looping forever).
+constexpr int kMaxUpdateRetries = 100;
 const char kTableContentType[] = "application/json;as=Table;v=v1;g=meta.k8s.io";
 const char kAggregatedContentType[] = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
 

@@ -1,0 +1,3 @@
+-- wrk script: GET one secret (the path is passed as wrk's URL).
+wrk.method = "GET"
+wrk.headers["Accept"] = "application/json"

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# HTTP benchmark: sigil's Kubernetes Secret GET/PUT/LIST over TLS at 1, 16 and 64 connections,
+# side by side with nginx serving a static file of the same size over TLS (the ceiling for a
+# small HTTPS response on this machine). Needs wrk and nginx (Debian packages).
+#   bench/http/run.sh [seconds per run, default 10]
+# Prints a Markdown table for docs/benchmarks.md.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+SECS=${1:-10}
+BIN=${SIGIL_BIN_DIR:-build/bin}
+WORK=$(mktemp -d /tmp/sigil-httpbench-XXXXXX)
+trap 'kill $SIGIL_PID $NGINX_PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
+
+"$BIN/sigil" server --dev --listen 127.0.0.1:0 --log-level warn > "$WORK/sigil.out" 2> "$WORK/sigil.err" &
+SIGIL_PID=$!
+for _ in $(seq 50); do grep -q KUBECONFIG "$WORK/sigil.out" && break; sleep 0.1; done
+URL=$(grep -o 'https://[0-9.:]*' "$WORK/sigil.out" | head -1)
+CA=$(grep -o 'VAULT_CACERT=.*' "$WORK/sigil.out" | cut -d= -f2)
+NS=/api/v1/namespaces/default/secrets
+curl -sf --cacert "$CA" -X POST -H 'Content-Type: application/json' "$URL$NS" \
+  -d "{\"metadata\":{\"name\":\"bench-get\"},\"data\":{\"value\":\"$(head -c 1026 /dev/zero | base64 -w0)\"}}" > /dev/null
+for i in $(seq 0 63); do
+  curl -sf --cacert "$CA" -X POST -H 'Content-Type: application/json' "$URL$NS" -d "{\"metadata\":{\"name\":\"bench-put-$i\"}}" > /dev/null
+done
+for i in $(seq 100); do
+  curl -sf --cacert "$CA" -X POST -H 'Content-Type: application/json' "$URL/api/v1/namespaces/kube-public/secrets" \
+    -d "{\"metadata\":{\"name\":\"l$i\"},\"data\":{\"v\":\"dmFsdWU=\"}}" > /dev/null
+done
+SIZE=$(curl -sf --cacert "$CA" "$URL$NS/bench-get" | wc -c)
+
+# nginx with the same kind of certificate, serving a file of the same size.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$WORK/n.key" -out "$WORK/n.crt" \
+  -subj /CN=127.0.0.1 -days 1 2> /dev/null
+head -c "$SIZE" /dev/zero | tr '\0' 'x' > "$WORK/file.json"
+chmod 755 "$WORK"; chmod 644 "$WORK/file.json"  # readable by nginx's worker user
+NPORT=$((20000 + RANDOM % 20000))
+cat > "$WORK/nginx.conf" <<CONF
+worker_processes 2;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx.err;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  server {
+    listen 127.0.0.1:$NPORT ssl;
+    ssl_certificate $WORK/n.crt;
+    ssl_certificate_key $WORK/n.key;
+    location / { root $WORK; }
+  }
+}
+CONF
+nginx -c "$WORK/nginx.conf" -g 'daemon off;' &
+NGINX_PID=$!
+sleep 0.5
+
+run() {  # name url script connections
+  local out
+  out=$(wrk -t "$(( $4 < 2 ? 1 : 2 ))" -c "$4" -d "${SECS}s" --latency -s "$3" "$2" 2>&1)
+  local rps p50 p99
+  rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+  p50=$(echo "$out" | awk '$1=="50%" {print $2}')
+  p99=$(echo "$out" | awk '$1=="99%" {print $2}')
+  if echo "$out" | grep -q "Non-2xx"; then rps="$rps (non-2xx: $(echo "$out" | awk '/Non-2xx/ {print $NF}'))"; fi
+  echo "| $1 | $4 | $rps | $p50 | $p99 |"
+}
+
+echo "Response size: $SIZE bytes; $SECS s per run; $(nproc) cores; wrk and the servers share the machine."
+echo
+echo "| request | connections | requests/s | p50 | p99 |"
+echo "|---|---|---|---|---|"
+for c in 1 16 64; do
+  run "nginx static file" "https://127.0.0.1:$NPORT/file.json" bench/http/get.lua $c
+  run "sigil GET secret" "$URL$NS/bench-get" bench/http/get.lua $c
+  run "sigil PUT secret (durable)" "$URL$NS" bench/http/put.lua $c
+  run "sigil LIST 100 secrets" "$URL/api/v1/namespaces/kube-public/secrets" bench/http/list.lua $c
+done
