@@ -485,6 +485,7 @@ void Server::Impl::Session::PumpStream() {
   chunks_.pop_front();
   beast::get_lowest_layer(stream_).expires_after(server_->options_.read_timeout);
   asio::async_write(stream_, bhttp::make_chunk(asio::buffer(*data)), [self = shared_from_this(), data](boost::system::error_code ec, size_t) {
+    internal::SecureZero(data->data(), data->size());  // watch events carry secret values
     self->writing_chunk_ = false;
     if (ec) return self->StreamFinished(false);
     beast::get_lowest_layer(self->stream_).expires_never();
@@ -507,6 +508,7 @@ void Server::Impl::Session::StreamFinished(bool reusable) {
     writer_->Ended();
     writer_.reset();
   }
+  for (std::string& c : chunks_) internal::SecureZero(c.data(), c.size());
   chunks_.clear();
   busy_ = false;
   (void)reusable;  // the terminating chunk (if it went out) told the client the body is complete

@@ -910,7 +910,7 @@ class KubernetesApi::Impl {
   // Returns the response, or nullopt when the store changed underneath (caller retries).
   std::optional<http::Response> Replace(const http::Request& req, const std::map<std::string, std::string>& q,
                                         const std::string& ns, const std::string& name, const Json& next,
-                                        const store::Object& current, bool conditional_rv_given) {
+                                        const store::Object& current) {
     Prepared p = PrepareSecret(next, ns, Param(q, "fieldValidation").empty() ? "Warn" : Param(q, "fieldValidation"));
     if (!p.ok) return Fail(req, p.error);
     Json old = Json::parse(current.doc.view());
@@ -921,7 +921,6 @@ class KubernetesApi::Impl {
     }
     std::string rv = obj["metadata"].value("resourceVersion", "");
     if (!rv.empty() && rv != std::to_string(current.revision)) return Fail(req, ModifiedConflict("secrets", name));
-    (void)conditional_rv_given;
     obj["metadata"]["name"] = name;
     obj["metadata"]["uid"] = old["metadata"].value("uid", "");
     obj["metadata"]["creationTimestamp"] = old["metadata"].value("creationTimestamp", "");
@@ -967,7 +966,7 @@ class KubernetesApi::Impl {
       auto o = store_->Get(SecretKey(ns, name));
       if (!o.ok()) return FailStatus(req, o.error());
       if (!o->has_value()) return Fail(req, NotFound("secrets", name));
-      if (auto res = Replace(req, q, ns, name, body.json, **o, false)) return std::move(*res);
+      if (auto res = Replace(req, q, ns, name, body.json, **o)) return std::move(*res);
     }
     return Fail(req, ModifiedConflict("secrets", name));
   }
@@ -1005,7 +1004,7 @@ class KubernetesApi::Impl {
         next = current;
         next.merge_patch(body.json);
       }
-      if (auto res = Replace(req, q, ns, name, next, **o, false)) return std::move(*res);
+      if (auto res = Replace(req, q, ns, name, next, **o)) return std::move(*res);
     }
     return Fail(req, ModifiedConflict("secrets", name));
   }
