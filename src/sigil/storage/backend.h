@@ -126,8 +126,4 @@ class Backend {
   virtual Status Health() = 0;
 };
 
-// Ordering helper shared by implementations: the smallest key greater than every key that
-// starts with `prefix` ("" if there is none, i.e. the prefix is all 0xff).
-std::string PrefixEnd(std::string_view prefix);
-
 }  // namespace sigil::storage

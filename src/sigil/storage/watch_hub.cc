@@ -2,19 +2,6 @@
 
 namespace sigil::storage {
 
-std::string PrefixEnd(std::string_view prefix) {
-  std::string end(prefix);
-  while (!end.empty()) {
-    auto c = static_cast<unsigned char>(end.back());
-    if (c < 0xff) {
-      end.back() = static_cast<char>(c + 1);
-      return end;
-    }
-    end.pop_back();
-  }
-  return end;
-}
-
 class WatchHub::Handle final : public WatchHandle {
  public:
   Handle(WatchHub* hub, std::list<Watcher>::iterator it) : hub_(hub), it_(it) {}

@@ -66,7 +66,6 @@ class ObjectStore {
                                                       ObjectWatchCallback cb);
 
   int64_t CurrentRevision() { return barrier_->CurrentRevision(); }
-  barrier::Barrier* barrier() { return barrier_; }
 
  private:
   barrier::Barrier* barrier_;

@@ -145,11 +145,4 @@ bool FieldSelector::Matches(const std::function<std::string(const std::string&)>
   return true;
 }
 
-const std::string* FieldSelector::RequiredValue(const std::string& field) const {
-  for (const Term& t : terms_) {
-    if (t.equals && t.field == field) return &t.value;
-  }
-  return nullptr;
-}
-
 }  // namespace sigil::kube

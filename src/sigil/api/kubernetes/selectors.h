@@ -35,8 +35,6 @@ class FieldSelector {
   static Result<FieldSelector> Parse(const std::string& text, const std::set<std::string>& supported);
   // `get` returns the value of a supported field for the object being tested.
   bool Matches(const std::function<std::string(const std::string&)>& get) const;
-  // The value required by an equality on `field`, if any (lets a caller narrow a scan).
-  const std::string* RequiredValue(const std::string& field) const;
 
  private:
   struct Term {
