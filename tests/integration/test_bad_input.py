@@ -52,6 +52,18 @@ CASES = [
     ("bad label selector", "GET", SECRETS + "?labelSelector=a%20in%20x", None, None, None, 400, "BadRequest"),
     ("bad continue", "GET", SECRETS + "?limit=1&continue=zzz", None, None, None, 400, "BadRequest"),
     ("unsupported method", "POST", SECRETS + "/ok", secret(), None, None, 405, "MethodNotAllowed"),
+    ("apply without fieldManager", "PATCH", SECRETS + "/ok", secret(), "application/apply-patch+yaml", None, 422, "Invalid"),
+    ("apply malformed yaml", "PATCH", SECRETS + "/ok?fieldManager=t", None, "application/apply-patch+yaml",
+     "kind: Secret\n  bad: [", 400, "BadRequest"),
+    ("apply yaml alias bomb", "PATCH", SECRETS + "/ok?fieldManager=t", None, "application/apply-patch+yaml",
+     "a: &a [x,x,x,x,x,x,x,x,x,x]\n" + "".join(
+         f"{c}: &{c} [" + ",".join(["*" + p] * 10) + "]\n" for p, c in zip("abcdefghi", "bcdefghij")), 400, "BadRequest"),
+    ("apply without kind", "PATCH", SECRETS + "/ok?fieldManager=t", None, "application/apply-patch+yaml",
+     "metadata: {name: ok}\n", 400, "BadRequest"),
+    ("apply name mismatch", "PATCH", SECRETS + "/ok?fieldManager=t", secret("other"), "application/apply-patch+yaml", None,
+     400, "BadRequest"),
+    ("force on a merge patch", "PATCH", SECRETS + "/ok?force=true", {"data": {}}, "application/merge-patch+json", None, 422,
+     "Invalid"),
 ]
 
 
@@ -93,4 +105,8 @@ def test_errors_never_echo_secret_values(srv):
     ]
     for b in bodies:
         r = call(srv, "POST", SECRETS, raw=b)
+        assert r.status_code >= 400 and canary not in r.text
+    for y in ['kind: Secret\napiVersion: v1\nstringData: {k: "' + canary + '\n', "kind: Secret\n" + canary + ": [\n",
+              "apiVersion: v1\nkind: Secret\nmetadata: {name: ok}\ndata: {k: " + canary + "!}\n"]:
+        r = call(srv, "PATCH", SECRETS + "/ok?fieldManager=t", raw=y, ctype="application/apply-patch+yaml")
         assert r.status_code >= 400 and canary not in r.text

@@ -1,6 +1,6 @@
 """The real kubectl (1.32, /usr/bin/kubectl) against a dev server, unchanged: the commands of
 DESIGN.md's first story that this slice serves, checked against what kube-apiserver prints.
-Not served yet (and so not here): watch (-w), server-side apply, version history."""
+Watches are in test_watch.py."""
 import base64
 import json
 import os
@@ -153,6 +153,67 @@ def test_validation_errors_match_kube_apiserver(kube):
     assert r.returncode == 1 and "data: Forbidden: field is immutable when `immutable` is set" in r.stderr
     r = kube("patch", "secret", "imm", "-p", '{"type":"x"}', check=False)
     assert r.returncode == 1 and 'type: Invalid value: "x": field is immutable' in r.stderr
+
+
+def managers(kube, name):
+    obj = json.loads(kube("get", "secret", name, "-o", "json", "--show-managed-fields").stdout)
+    return {(m["manager"], m["operation"]): m["fieldsV1"] for m in obj["metadata"]["managedFields"]}, obj
+
+
+def test_server_side_apply(kube):
+    f = write(kube, "ssa.yaml", SECRET_YAML.replace("dbcreds", "ssa"))
+    # No GET first: the PATCH creates the Secret.
+    assert kube("apply", "--server-side", "-f", f).stdout.strip() == "secret/ssa serverside-applied"
+    assert kube("apply", "--server-side", "-f", f).stdout.strip() == "secret/ssa serverside-applied"
+    owners, obj = managers(kube, "ssa")
+    assert owners == {("kubectl", "Apply"): {"f:data": {"f:password": {}, "f:username": {}},
+                                             "f:metadata": {"f:labels": {"f:app": {}}}, "f:type": {}}}
+    assert "stringData" not in obj
+    # Another manager changes a field the applier owns: it takes the field over (an update).
+    kube("patch", "secret", "ssa", "--type=merge", "-p", '{"data":{"username":"cm9vdA=="}}')
+    owners, _ = managers(kube, "ssa")
+    assert owners[("kubectl-patch", "Update")] == {"f:data": {"f:username": {}}}
+    assert "f:username" not in owners[("kubectl", "Apply")]["f:data"]
+    # Applying a different value for it now conflicts, in kube-apiserver's words.
+    r = kube("apply", "--server-side", "-f", f, check=False)
+    assert r.returncode == 1
+    assert 'Apply failed with 1 conflict: conflict with "kubectl-patch" using v1: .data.username' in r.stderr
+    assert base64.b64decode(kube("get", "secret", "ssa", "-o", "jsonpath={.data.username}").stdout) == b"root"
+    # --force-conflicts takes it back.
+    kube("apply", "--server-side", "--force-conflicts", "-f", f)
+    assert base64.b64decode(kube("get", "secret", "ssa", "-o", "jsonpath={.data.username}").stdout) == b"admin"
+    owners, _ = managers(kube, "ssa")
+    assert ("kubectl-patch", "Update") not in owners
+    # A key the applier no longer mentions is removed; a key someone else owns is kept.
+    kube("patch", "secret", "ssa", "--type=merge", "-p", '{"data":{"extra":"eA=="}}')
+    write(kube, "ssa.yaml", SECRET_YAML.replace("dbcreds", "ssa").replace("  password: hunter2\n", ""))
+    kube("apply", "--server-side", "-f", f)
+    _, obj = managers(kube, "ssa")
+    assert set(obj["data"]) == {"username", "extra"}
+    # Two appliers with different names conflict with each other by name.
+    r = kube("apply", "--server-side", "--field-manager", "team-b", "-f",
+             write(kube, "b.yaml", SECRET_YAML.replace("dbcreds", "ssa").replace("admin", "other")), check=False)
+    assert r.returncode == 1 and 'conflict with "kubectl": .data.username' in r.stderr
+
+
+def test_client_side_apply_then_server_side(kube):
+    f = write(kube, "m.yaml", "apiVersion: v1\nkind: Secret\nmetadata: {name: mig}\nstringData: {a: one, b: two}\n")
+    kube("apply", "-f", f)
+    write(kube, "m.yaml", "apiVersion: v1\nkind: Secret\nmetadata: {name: mig}\nstringData: {a: one, b: three}\n")
+    r = kube("apply", "--server-side", "-f", f, check=False)
+    assert r.returncode == 1 and 'conflict with "kubectl-client-side-apply" using v1: .data.b' in r.stderr
+    # Forced, and kubectl migrates the client-side ownership with a JSON patch on managedFields.
+    kube("apply", "--server-side", "--force-conflicts", "-f", f)
+    owners, obj = managers(kube, "mig")
+    assert base64.b64decode(obj["data"]["b"]) == b"three"
+    assert ("kubectl-client-side-apply", "Update") not in owners
+    assert owners[("kubectl", "Apply")] == {"f:data": {"f:a": {}, "f:b": {}}}
+    # With unchanged values the first server-side apply shares the fields and migrates them.
+    g = write(kube, "n.yaml", "apiVersion: v1\nkind: Secret\nmetadata: {name: mig2}\nstringData: {a: one}\n")
+    kube("apply", "-f", g)
+    assert kube("apply", "--server-side", "-f", g).stdout.strip() == "secret/mig2 serverside-applied"
+    owners, _ = managers(kube, "mig2")
+    assert ("kubectl-client-side-apply", "Update") not in owners and ("kubectl", "Apply") in owners
 
 
 def test_api_resources_and_version(kube):

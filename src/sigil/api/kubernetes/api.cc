@@ -5,9 +5,11 @@
 #include <mutex>
 #include <set>
 
+#include "sigil/api/kubernetes/managed_fields.h"
 #include "sigil/api/kubernetes/protobuf.h"
 #include "sigil/api/kubernetes/selectors.h"
 #include "sigil/api/kubernetes/validation.h"
+#include "sigil/api/kubernetes/yaml_json.h"
 #include "sigil/base/encoding.h"
 #include "sigil/base/logging.h"
 #include "sigil/crypto/hash.h"
@@ -161,43 +163,6 @@ Json OrderedMeta(const Json& m) {
     if (m.contains(k) && !m[k].is_null()) out[k] = m[k];
   }
   return out;
-}
-
-// managedFields' fieldsV1 for a Secret's set fields (names only, never values).
-Json SecretFieldsV1(const Json& obj) {
-  Json f = Json::object();
-  if (obj.contains("data") && obj["data"].is_object() && !obj["data"].empty()) {
-    Json d = {{".", Json::object()}};
-    for (const auto& [k, v] : obj["data"].items()) d["f:" + k] = Json::object();
-    f["f:data"] = d;
-  }
-  const Json& meta = obj["metadata"];
-  Json fm = Json::object();
-  for (const char* field : {"labels", "annotations"}) {
-    if (meta.contains(field) && meta[field].is_object() && !meta[field].empty()) {
-      Json d = {{".", Json::object()}};
-      for (const auto& [k, v] : meta[field].items()) d["f:" + k] = Json::object();
-      fm[std::string("f:") + field] = d;
-    }
-  }
-  if (!fm.empty()) f["f:metadata"] = fm;
-  if (obj.contains("immutable")) f["f:immutable"] = Json::object();
-  if (obj.contains("type")) f["f:type"] = Json::object();
-  return f;
-}
-
-// Records `manager` as the owner of `fields` (operation Update), as kube-apiserver does for
-// non-apply writes: other managers keep their entries.
-void SetManagedFields(Json* obj, const Json* old_obj, const std::string& manager, const std::string& now) {
-  Json entries = Json::array();
-  if (old_obj != nullptr && (*old_obj)["metadata"].contains("managedFields")) {
-    for (const Json& e : (*old_obj)["metadata"]["managedFields"]) {
-      if (!(e.value("manager", "") == manager && e.value("operation", "") == "Update")) entries.push_back(e);
-    }
-  }
-  entries.push_back(Json{{"manager", manager}, {"operation", "Update"}, {"apiVersion", "v1"}, {"time", now},
-                         {"fieldsType", "FieldsV1"}, {"fieldsV1", SecretFieldsV1(*obj)}});
-  (*obj)["metadata"]["managedFields"] = entries;
 }
 
 struct Path {
@@ -552,12 +517,22 @@ class KubernetesApi::Impl {
       d.ok = true;
       return d;
     }
+    std::string_view body(req.body().data(), req.body().size());
+    if (base == "application/apply-patch+yaml") {
+      auto j = YamlToJson(body);
+      if (!j.ok()) {
+        d.error = BadRequest(j.error().message());
+        return d;
+      }
+      d.json = std::move(j).value();
+      d.ok = true;
+      return d;
+    }
     if (base != "application/json" && base != "application/merge-patch+json" &&
         base != "application/strategic-merge-patch+json" && base != "application/json-patch+json") {
       d.error = UnsupportedMediaType(ct);
       return d;
     }
-    std::string_view body(req.body().data(), req.body().size());
     if (!DepthOk(body)) {
       d.error = BadRequest("the request body is nested too deeply (more than " + std::to_string(kMaxJsonDepth) + " levels)");
       return d;
@@ -778,7 +753,9 @@ class KubernetesApi::Impl {
     std::string name = meta.value("name", "");
     FieldErrors errs = ValidateSecret(obj);
     if (!errs.empty()) return Fail(req, Invalid("Secret", name, errs));
-    SetManagedFields(&obj, nullptr, Manager(req, q), Now());
+    std::vector<ManagedEntry> entries;
+    RecordUpdate(&entries, nullptr, obj, Manager(req, q), Now());
+    obj["metadata"]["managedFields"] = RenderManagedFields(entries);
     obj = Stored(std::move(obj));
     if (Param(q, "dryRun") == "All") return Reply(req, 201, WithRv(obj, store_->CurrentRevision()), "application/json", p.warnings);
     std::string doc = obj.dump();
@@ -908,9 +885,12 @@ class KubernetesApi::Impl {
 
   // The shared end of PUT and PATCH: `next` (a client's full Secret) replaces `current`.
   // Returns the response, or nullopt when the store changed underneath (caller retries).
+  // `applied` carries the managedFields of a server-side apply; otherwise the write is recorded
+  // as an Update by the request's field manager.
   std::optional<http::Response> Replace(const http::Request& req, const std::map<std::string, std::string>& q,
                                         const std::string& ns, const std::string& name, const Json& next,
-                                        const store::Object& current) {
+                                        const store::Object& current,
+                                        const std::vector<ManagedEntry>* applied = nullptr) {
     Prepared p = PrepareSecret(next, ns, Param(q, "fieldValidation").empty() ? "Warn" : Param(q, "fieldValidation"));
     if (!p.ok) return Fail(req, p.error);
     Json old = Json::parse(current.doc.view());
@@ -924,7 +904,12 @@ class KubernetesApi::Impl {
     obj["metadata"]["name"] = name;
     obj["metadata"]["uid"] = old["metadata"].value("uid", "");
     obj["metadata"]["creationTimestamp"] = old["metadata"].value("creationTimestamp", "");
-    obj["metadata"]["managedFields"] = old["metadata"].value("managedFields", Json::array());
+    // As kube-apiserver: managedFields sent with the write replace the recorded ones (so a
+    // client can migrate ownership); [{}] clears them; absent or empty keeps the recorded ones.
+    Json base_fields = old["metadata"].value("managedFields", Json::array());
+    if (Json sent = obj["metadata"].value("managedFields", Json::array()); sent.is_array() && !sent.empty()) {
+      base_fields = sent.size() == 1 && sent[0].is_object() && sent[0].empty() ? Json::array() : sent;
+    }
     FieldErrors errs;
     std::string old_type = old.value("type", "Opaque");
     if (obj.value("type", "Opaque") != old_type) {
@@ -940,7 +925,13 @@ class KubernetesApi::Impl {
     }
     for (FieldError& e : ValidateSecret(obj)) errs.push_back(std::move(e));
     if (!errs.empty()) return Fail(req, Invalid("Secret", name, errs));
-    SetManagedFields(&obj, &old, Manager(req, q), Now());
+    if (applied != nullptr) {
+      obj["metadata"]["managedFields"] = RenderManagedFields(*applied);
+    } else {
+      std::vector<ManagedEntry> entries = ParseManagedFields(base_fields);
+      RecordUpdate(&entries, &old, obj, Manager(req, q), Now());
+      obj["metadata"]["managedFields"] = RenderManagedFields(entries);
+    }
     obj = Stored(std::move(obj));
     if (Param(q, "dryRun") == "All") return Reply(req, 200, WithRv(obj, current.revision), "application/json", p.warnings);
     std::string doc = obj.dump();
@@ -977,9 +968,15 @@ class KubernetesApi::Impl {
     auto it = req.find(boost::beast::http::field::content_type);
     std::string ct = it == req.end() ? "" : std::string(it->value());
     std::string base = ct.substr(0, ct.find(';'));
+    if (base == "application/apply-patch+yaml") return ApplySecret(req, q, ns, name);
     if (base != "application/merge-patch+json" && base != "application/strategic-merge-patch+json" &&
         base != "application/json-patch+json") {
       return Fail(req, UnsupportedMediaType(ct));
+    }
+    if (!Param(q, "force").empty()) {
+      return Fail(req, ApiError{422, "Invalid", "PatchOptions.meta.k8s.io \"\" is invalid: force: Forbidden: may not be specified for non-apply patch",
+                                Json{{"kind", "PatchOptions"}, {"group", "meta.k8s.io"},
+                                     {"causes", Json::array({{{"reason", "FieldValueForbidden"}, {"message", "Forbidden: may not be specified for non-apply patch"}, {"field", "force"}}})}}});
     }
     auto body = DecodeBody(req);
     if (!body.ok) return Fail(req, body.error);
@@ -1005,6 +1002,78 @@ class KubernetesApi::Impl {
         next.merge_patch(body.json);
       }
       if (auto res = Replace(req, q, ns, name, next, **o)) return std::move(*res);
+    }
+    return Fail(req, ModifiedConflict("secrets", name));
+  }
+
+  // Server-side apply (PATCH application/apply-patch+yaml): creates the Secret when absent,
+  // otherwise merges the configuration into it with field ownership (managed_fields.h).
+  http::Response ApplySecret(const http::Request& req, const std::map<std::string, std::string>& q, const std::string& ns,
+                             const std::string& name) {
+    std::string manager = Param(q, "fieldManager");
+    if (manager.empty()) {
+      return Fail(req, ApiError{422, "Invalid", "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
+                                Json{{"kind", "PatchOptions"}, {"group", "meta.k8s.io"},
+                                     {"causes", Json::array({{{"reason", "FieldValueRequired"}, {"message", "Required value: is required for apply patch"}, {"field", "fieldManager"}}})}}});
+    }
+    bool force = ParseBool(Param(q, "force"));
+    auto body = DecodeBody(req, "Secret");
+    if (!body.ok) return Fail(req, body.error);
+    const Json& in = body.json;
+    if (!in.is_object()) return Fail(req, BadRequest("the apply configuration must be a YAML or JSON object"));
+    if (!in.contains("apiVersion") || !in.contains("kind")) {
+      return Fail(req, BadRequest("the apply configuration must set apiVersion (v1) and kind (Secret)"));
+    }
+    Prepared p = PrepareSecret(in, ns, Param(q, "fieldValidation").empty() ? "Warn" : Param(q, "fieldValidation"));
+    if (!p.ok) return Fail(req, p.error);
+    Json& config = p.obj;
+    std::string body_name = config["metadata"].value("name", "");
+    if (!body_name.empty() && body_name != name) {
+      return Fail(req, BadRequest("the name of the object (" + body_name + ") does not match the name on the URL (" + name + ")"));
+    }
+    config["metadata"]["name"] = name;
+    FieldSet fields = SecretFields(config, false);
+    if (!in.contains("type") || !in["type"].is_string() || in["type"].get<std::string>().empty()) {
+      fields.erase({"type"});  // defaulted, not configured: the applier does not own it
+    }
+    std::string rv = config["metadata"].value("resourceVersion", "");
+    for (int attempt = 0; attempt < kMaxUpdateRetries; ++attempt) {
+      auto o = store_->Get(SecretKey(ns, name));
+      if (!o.ok()) return FailStatus(req, o.error());
+      if (!o->has_value()) {
+        if (!rv.empty()) return Fail(req, NotFound("secrets", name));
+        auto exists = NamespaceExists(ns);
+        if (!exists.ok()) return FailStatus(req, exists.error());
+        if (!*exists) return Fail(req, NotFound("namespaces", ns));
+        Json obj = config;
+        obj["metadata"].erase("resourceVersion");
+        obj["metadata"]["uid"] = NewUid();
+        obj["metadata"]["creationTimestamp"] = Now();
+        ApplyResult r = Apply(nullptr, {}, obj, fields, manager, force, Now());
+        r.obj["metadata"]["managedFields"] = RenderManagedFields(r.entries);
+        FieldErrors errs = ValidateSecret(r.obj);
+        if (!errs.empty()) return Fail(req, Invalid("Secret", name, errs));
+        obj = Stored(std::move(r.obj));
+        if (Param(q, "dryRun") == "All") return Reply(req, 201, WithRv(obj, store_->CurrentRevision()), "application/json", p.warnings);
+        std::string doc = obj.dump();
+        auto rev = store_->Create(SecretKey(ns, name), SecretBytes(doc));
+        internal::SecureZero(doc.data(), doc.size());
+        if (rev.ok()) return Reply(req, 201, WithRv(std::move(obj), *rev), "application/json", p.warnings);
+        if (rev.error().code() == StatusCode::kAlreadyExists) continue;  // raced with a create: apply to it
+        return FailStatus(req, rev.error());
+      }
+      if (!rv.empty() && rv != std::to_string((*o)->revision)) return Fail(req, ModifiedConflict("secrets", name));
+      Json live = Json::parse((*o)->doc.view());
+      ApplyResult r = Apply(&live, ParseManagedFields(live["metadata"].value("managedFields", Json::array())), config, fields,
+                            manager, force, Now());
+      if (!r.conflicts.empty()) return Fail(req, ApplyConflictError(r.conflicts));
+      r.obj["metadata"].erase("managedFields");
+      if (auto res = Replace(req, q, ns, name, r.obj, **o, &r.entries)) {
+        if (!p.warnings.empty()) {
+          for (const std::string& w : p.warnings) res->insert("Warning", "299 - " + Json(w).dump());
+        }
+        return std::move(*res);
+      }
     }
     return Fail(req, ModifiedConflict("secrets", name));
   }
