@@ -41,7 +41,7 @@ Status GetSeconds(const YAML::Node& node, const char* key, const std::string& wh
 Status Parse(const YAML::Node& root, Config* c) {
   if (!root.IsMap()) return InvalidArgumentError("config: the document must be a YAML mapping");
   SIGIL_RETURN_IF_ERROR(CheckKeys(root, "", {"listen", "data_dir", "log", "tls", "seal", "encryption_config",
-                                               "storage", "limits", "threads"}));
+                                               "storage", "limits", "threads", "history"}));
   SIGIL_RETURN_IF_ERROR(Get(root, "listen", "", &c->listen));
   SIGIL_RETURN_IF_ERROR(Get(root, "data_dir", "", &c->data_dir));
   SIGIL_RETURN_IF_ERROR(Get(root, "encryption_config", "", &c->encryption_config_file));
@@ -77,6 +77,14 @@ Status Parse(const YAML::Node& root, Config* c) {
     if (mb < 1) return InvalidArgumentError("config: storage.max_size_mb must be at least 1");
     c->storage_max_bytes = mb << 20;
     SIGIL_RETURN_IF_ERROR(Get(storage, "watch_history", "storage.", &c->watch_history));
+  }
+  if (YAML::Node history = root["history"]) {
+    if (!history.IsMap()) return InvalidArgumentError("config: \"history\" must be a mapping");
+    SIGIL_RETURN_IF_ERROR(CheckKeys(history, "history.", {"versions"}));
+    SIGIL_RETURN_IF_ERROR(Get(history, "versions", "history.", &c->history_versions));
+    if (c->history_versions < 0 || c->history_versions > 1000) {
+      return InvalidArgumentError("config: history.versions must be 0..1000");
+    }
   }
   if (YAML::Node limits = root["limits"]) {
     if (!limits.IsMap()) return InvalidArgumentError("config: \"limits\" must be a mapping");

@@ -28,6 +28,9 @@ struct Config {
   std::string encryption_config_file;  // a Kubernetes EncryptionConfiguration
   uint64_t storage_max_bytes = uint64_t{1} << 30;
   size_t watch_history = 10000;
+  // Earlier versions kept per Secret (a namespace annotation sigil.dev/history-versions
+  // overrides it); 0 turns version history off.
+  int history_versions = 10;
   http::ServerOptions http;
 
   // "127.0.0.1:8443" -> address and port into `http`. kInvalidArgument on a bad value.

@@ -116,7 +116,9 @@ Result<std::unique_ptr<SigilServer>> SigilServer::Create(Config config) {
   s->seal_ = MakeSeal(c);
   SIGIL_ASSIGN_OR_RETURN(s->barrier_, barrier::Barrier::Open(s->backend_.get(), s->seal_.get(), enc, Clock::Real()));
   s->store_ = std::make_unique<store::ObjectStore>(s->barrier_.get());
-  s->kube_ = std::make_unique<kube::KubernetesApi>(s->store_.get(), Clock::Real());
+  kube::KubernetesApi::Options kube_options;
+  kube_options.history_versions = c.history_versions;
+  s->kube_ = std::make_unique<kube::KubernetesApi>(s->store_.get(), Clock::Real(), kube_options);
   SIGIL_RETURN_IF_ERROR(s->kube_->EnsureDefaultNamespaces());
 
   if (!c.tls_cert_file.empty()) {

@@ -24,19 +24,46 @@ Result<ObjectList> ObjectStore::List(const std::string& prefix, const std::strin
   return out;
 }
 
-Result<int64_t> ObjectStore::Create(const std::string& key, const SecretBytes& doc) {
+Result<std::vector<std::string>> ObjectStore::Keys(const std::string& prefix) {
+  storage::RangeRequest req;
+  req.prefix = prefix;
+  req.keys_only = true;
+  SIGIL_ASSIGN_OR_RETURN(barrier::EntryList l, barrier_->Range(req));
+  std::vector<std::string> out;
+  out.reserve(l.entries.size());
+  for (barrier::Entry& e : l.entries) out.push_back(std::move(e.key));
+  return out;
+}
+
+namespace {
+
+void AddSideEffects(const SideEffects& also, barrier::BarrierTxn* txn) {
+  for (const SideEffects::Compare& c : also.compares) txn->compares.push_back({c.key, c.revision});
+  for (const auto& [k, v] : also.puts) txn->ops.push_back(barrier::BarrierOp::Put(k, v.Clone()));
+  for (const std::string& k : also.deletes) txn->ops.push_back(barrier::BarrierOp::Delete(k));
+}
+
+}  // namespace
+
+Result<int64_t> ObjectStore::Create(const std::string& key, const SecretBytes& doc, const SideEffects& also) {
   barrier::BarrierTxn txn;
   txn.compares.push_back({key, 0});
   txn.ops.push_back(barrier::BarrierOp::Put(key, doc.Clone()));
+  AddSideEffects(also, &txn);
   SIGIL_ASSIGN_OR_RETURN(storage::TxnResult r, barrier_->Commit(std::move(txn)));
-  if (!r.succeeded) return AlreadyExistsError(key);
-  return r.revision;
+  if (r.succeeded) return r.revision;
+  if (also.compares.empty()) return AlreadyExistsError(key);
+  SIGIL_ASSIGN_OR_RETURN(std::optional<barrier::Entry> now, barrier_->Get(key));
+  if (now) return AlreadyExistsError(key);
+  return AbortedError(key);
 }
 
-Result<int64_t> ObjectStore::Update(const std::string& key, const SecretBytes& doc, int64_t expected_revision) {
+Result<int64_t> ObjectStore::Update(const std::string& key, const SecretBytes& doc, int64_t expected_revision,
+                                    const SideEffects& also) {
   barrier::BarrierTxn txn;
   txn.compares.push_back({key, expected_revision});
   txn.ops.push_back(barrier::BarrierOp::Put(key, doc.Clone()));
+  AddSideEffects(also, &txn);
   SIGIL_ASSIGN_OR_RETURN(storage::TxnResult r, barrier_->Commit(std::move(txn)));
   if (r.succeeded) return r.revision;
   SIGIL_ASSIGN_OR_RETURN(std::optional<barrier::Entry> now, barrier_->Get(key));
@@ -44,12 +71,11 @@ Result<int64_t> ObjectStore::Update(const std::string& key, const SecretBytes& d
   return AbortedError(key);
 }
 
-Result<int64_t> ObjectStore::Delete(const std::string& key, int64_t expected_revision,
-                                    const std::vector<std::string>& also_delete) {
+Result<int64_t> ObjectStore::Delete(const std::string& key, int64_t expected_revision, const SideEffects& also) {
   barrier::BarrierTxn txn;
   txn.compares.push_back({key, expected_revision});
   txn.ops.push_back(barrier::BarrierOp::Delete(key));
-  for (const std::string& k : also_delete) txn.ops.push_back(barrier::BarrierOp::Delete(k));
+  AddSideEffects(also, &txn);
   SIGIL_ASSIGN_OR_RETURN(storage::TxnResult r, barrier_->Commit(std::move(txn)));
   if (r.succeeded) return r.revision;
   SIGIL_ASSIGN_OR_RETURN(std::optional<barrier::Entry> now, barrier_->Get(key));

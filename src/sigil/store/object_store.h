@@ -41,6 +41,18 @@ struct ObjectEvent {
 // not call back into the store. `error` is set when an event's value failed to decrypt.
 using ObjectWatchCallback = std::function<void(const std::vector<ObjectEvent>&, const Status& error)>;
 
+// Writes that ride along with a primary write in the same transaction (version history,
+// cascades). Every compare must hold too, or nothing is written and the call is kAborted.
+struct SideEffects {
+  struct Compare {
+    std::string key;
+    int64_t revision = 0;  // expected mod revision; 0 = the key must be absent
+  };
+  std::vector<Compare> compares;
+  std::vector<std::pair<std::string, SecretBytes>> puts;
+  std::vector<std::string> deletes;
+};
+
 class ObjectStore {
  public:
   explicit ObjectStore(barrier::Barrier* barrier) : barrier_(barrier) {}
@@ -48,17 +60,19 @@ class ObjectStore {
   // nullopt if absent. kDataLoss if the stored value does not authenticate.
   Result<std::optional<Object>> Get(const std::string& key);
   Result<ObjectList> List(const std::string& prefix, const std::string& start_after, size_t limit);
+  // The keys under `prefix`, in order, without reading (or decrypting) their values.
+  Result<std::vector<std::string>> Keys(const std::string& prefix);
 
-  // Creates `key`; kAlreadyExists if present. Returns the new revision.
-  Result<int64_t> Create(const std::string& key, const SecretBytes& doc);
-  // Replaces `key` if its revision is still `expected_revision`: kAborted if it changed,
-  // kNotFound if it is gone. Returns the new revision.
-  Result<int64_t> Update(const std::string& key, const SecretBytes& doc, int64_t expected_revision);
-  // Deletes `key` at `expected_revision` (kAborted if it changed, kNotFound if absent), together
-  // with every key in `also_delete` (for cascades such as a namespace's secrets). Returns the
-  // deletion revision.
-  Result<int64_t> Delete(const std::string& key, int64_t expected_revision,
-                         const std::vector<std::string>& also_delete = {});
+  // Creates `key`; kAlreadyExists if present, kAborted if a side compare failed. Returns the
+  // new revision.
+  Result<int64_t> Create(const std::string& key, const SecretBytes& doc, const SideEffects& also = {});
+  // Replaces `key` if its revision is still `expected_revision`: kAborted if it changed (or a
+  // side compare failed), kNotFound if it is gone. Returns the new revision.
+  Result<int64_t> Update(const std::string& key, const SecretBytes& doc, int64_t expected_revision,
+                         const SideEffects& also = {});
+  // Deletes `key` at `expected_revision` (kAborted if it changed, kNotFound if absent), with the
+  // side effects (for cascades such as a namespace's secrets). Returns the deletion revision.
+  Result<int64_t> Delete(const std::string& key, int64_t expected_revision, const SideEffects& also = {});
 
   // Every change under `prefix` after `after_revision`, in order; kOutOfRange if that history is
   // no longer kept. The watch ends when the handle is destroyed (never from inside `cb`).

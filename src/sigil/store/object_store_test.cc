@@ -48,7 +48,9 @@ TEST_F(ObjectStoreTest, DeleteCascadesAtomically) {
   int64_t ns = *store_->Create("/registry/namespaces/x", SecretBytes(std::string_view("{}")));
   (void)store_->Create("/registry/secrets/x/a", SecretBytes(std::string_view("{}")));
   (void)store_->Create("/registry/secrets/x/b", SecretBytes(std::string_view("{}")));
-  ASSERT_TRUE(store_->Delete("/registry/namespaces/x", ns, {"/registry/secrets/x/a", "/registry/secrets/x/b"}).ok());
+  SideEffects cascade;
+  cascade.deletes = {"/registry/secrets/x/a", "/registry/secrets/x/b"};
+  ASSERT_TRUE(store_->Delete("/registry/namespaces/x", ns, cascade).ok());
   auto l = store_->List("/registry/secrets/x/", "", 0);
   ASSERT_TRUE(l.ok());
   EXPECT_TRUE(l->items.empty());

@@ -1,6 +1,7 @@
 #include "sigil/api/kubernetes/api.h"
 
 #include <boost/asio/post.hpp>
+#include <charconv>
 #include <chrono>
 #include <mutex>
 #include <set>
@@ -14,6 +15,7 @@
 #include "sigil/base/logging.h"
 #include "sigil/crypto/hash.h"
 #include "sigil/crypto/random.h"
+#include "sigil/store/history.h"
 
 namespace sigil::kube {
 namespace {
@@ -23,6 +25,7 @@ constexpr int kMaxJsonDepth = 100;
 // Retries of an unconditional update that lost a race (kube-apiserver retries without a cap; a
 // cap keeps a pathological hot key from looping forever).
 constexpr int kMaxUpdateRetries = 100;
+const char kHistoryAnnotation[] = "sigil.dev/history-versions";
 const char kTableContentType[] = "application/json;as=Table;v=v1;g=meta.k8s.io";
 const char kAggregatedContentType[] = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
 
@@ -201,7 +204,8 @@ class KubernetesApi::Impl {
     return req.method() == http::Verb::get && ParseBool(Param(ParseQuery(req.target()), "watch"));
   }
 
-  Impl(store::ObjectStore* store, Clock* clock) : store_(store), clock_(clock) {}
+  Impl(store::ObjectStore* store, Clock* clock, int history_versions)
+      : store_(store), clock_(clock), history_(store), history_versions_(history_versions) {}
 
   std::optional<http::Response> Serve(const http::Request& req, const http::StreamStarter& start_stream) {
     try {
@@ -267,6 +271,7 @@ class KubernetesApi::Impl {
     if (s.size() == 1 && s[0] == "apis") return IsGet(req) ? Apis(req) : Fail(req, MethodNotAllowed());
     if (s.size() == 2 && s[0] == "api" && s[1] == "v1") return IsGet(req) ? ApiV1(req) : Fail(req, MethodNotAllowed());
     if (!s.empty() && s[0] == "openapi") return OpenApi(req, s);
+    if (!s.empty() && s[0] == "sigil") return SigilRoute(req, q, s);
     if (s.size() < 3 || s[0] != "api" || s[1] != "v1") return Fail(req, FromStatusMessage(404, "NotFound", "the server could not find the requested resource"));
     // /api/v1/secrets (all namespaces)
     if (s.size() == 3 && s[2] == "secrets") {
@@ -408,6 +413,11 @@ class KubernetesApi::Impl {
       obj["metadata"]["annotations"] = in["metadata"]["annotations"];
     }
     ValidateLabelsAndAnnotations(obj["metadata"], &errs);
+    if (std::string v = obj["metadata"].value("annotations", Json::object()).value(kHistoryAnnotation, "");
+        !v.empty() && !ParseHistoryVersions(v)) {
+      errs.push_back({FieldError::Type::kInvalid, std::string("metadata.annotations[") + kHistoryAnnotation + "]", v,
+                      "must be an integer from 0 to " + std::to_string(store::History::kMaxKeep)});
+    }
     if (!errs.empty()) return Fail(req, Invalid("Namespace", name, errs));
     if (Param(q, "dryRun") == "All") return Reply(req, 201, WithRv(obj, store_->CurrentRevision()));
     auto rev = store_->Create(NsKey(name), SecretBytes(obj.dump()));
@@ -479,9 +489,10 @@ class KubernetesApi::Impl {
       // The namespace and every secret in it go in one transaction: no orphan survives.
       auto secrets = store_->List("/registry/secrets/" + ns + "/", "", 0);
       if (!secrets.ok()) return FailStatus(req, secrets.error());
-      std::vector<std::string> keys;
-      for (const store::Object& s : secrets->items) keys.push_back(s.key);
-      auto r = store_->Delete(NsKey(ns), (*o)->revision, keys);
+      store::SideEffects cascade;
+      for (const store::Object& s : secrets->items) cascade.deletes.push_back(s.key);
+      if (Status st = history_.PurgeUnder("/registry/secrets/" + ns + "/", &cascade); !st.ok()) return FailStatus(req, st);
+      auto r = store_->Delete(NsKey(ns), (*o)->revision, cascade);
       if (r.ok()) {
         Json obj = WithRv(Json::parse((*o)->doc.view()), *r);
         obj["status"]["phase"] = "Terminating";
@@ -732,6 +743,53 @@ class KubernetesApi::Impl {
     return obj;
   }
 
+  static SecretBytes Dump(const Json& obj) {
+    std::string text = obj.dump();
+    SecretBytes out(text);
+    internal::SecureZero(text.data(), text.size());
+    return out;
+  }
+
+  // How many earlier versions to keep for Secrets in `ns`: the namespace's
+  // sigil.dev/history-versions annotation, else the server's setting.
+  Result<int> HistoryVersions(const std::string& ns) {
+    SIGIL_ASSIGN_OR_RETURN(std::optional<store::Object> o, store_->Get(NsKey(ns)));
+    if (o) {
+      Json n = Json::parse(o->doc.view());
+      std::string v = n["metadata"].value("annotations", Json::object()).value(kHistoryAnnotation, "");
+      if (auto keep = ParseHistoryVersions(v)) return *keep;
+    }
+    return history_versions_;
+  }
+  static std::optional<int> ParseHistoryVersions(const std::string& v) {
+    int keep = -1;
+    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), keep);
+    if (v.empty() || ec != std::errc() || p != v.data() + v.size() || keep < 0 || keep > store::History::kMaxKeep) {
+      return std::nullopt;
+    }
+    return keep;
+  }
+
+  // Adds the version-history writes for a write of secret ns/name (doc nullptr: delete).
+  Status RecordVersion(const std::string& ns, const std::string& name, const SecretBytes* doc, const std::string& operation,
+                       const std::string& manager, store::SideEffects* also) {
+    SIGIL_ASSIGN_OR_RETURN(int keep, HistoryVersions(ns));
+    return history_.Record(SecretKey(ns, name), doc, {operation, Now(), manager}, keep, also).status();
+  }
+
+  // Stores a new Secret with its first recorded version; retries a lost race on the history
+  // keys (a concurrent delete's tombstone), never a lost race on the Secret itself.
+  Result<int64_t> CreateWithHistory(const std::string& ns, const std::string& name, const Json& obj,
+                                    const std::string& operation, const std::string& manager) {
+    SecretBytes doc = Dump(obj);
+    for (int attempt = 0;; ++attempt) {
+      store::SideEffects also;
+      SIGIL_RETURN_IF_ERROR(RecordVersion(ns, name, &doc, operation, manager, &also));
+      auto rev = store_->Create(SecretKey(ns, name), doc, also);
+      if (rev.ok() || rev.error().code() != StatusCode::kAborted || attempt + 1 >= kMaxUpdateRetries) return rev;
+    }
+  }
+
   http::Response CreateSecret(const http::Request& req, const std::map<std::string, std::string>& q, const std::string& ns) {
     if (std::string e = CheckWriteOptions(q); !e.empty()) return Fail(req, BadRequest(e));
     auto exists = NamespaceExists(ns);
@@ -758,9 +816,7 @@ class KubernetesApi::Impl {
     obj["metadata"]["managedFields"] = RenderManagedFields(entries);
     obj = Stored(std::move(obj));
     if (Param(q, "dryRun") == "All") return Reply(req, 201, WithRv(obj, store_->CurrentRevision()), "application/json", p.warnings);
-    std::string doc = obj.dump();
-    auto rev = store_->Create(SecretKey(ns, name), SecretBytes(doc));
-    internal::SecureZero(doc.data(), doc.size());
+    auto rev = CreateWithHistory(ns, name, obj, "create", Manager(req, q));
     if (!rev.ok()) {
       if (rev.error().code() == StatusCode::kAlreadyExists) return Fail(req, AlreadyExists("secrets", name));
       return FailStatus(req, rev.error());
@@ -890,7 +946,8 @@ class KubernetesApi::Impl {
   std::optional<http::Response> Replace(const http::Request& req, const std::map<std::string, std::string>& q,
                                         const std::string& ns, const std::string& name, const Json& next,
                                         const store::Object& current,
-                                        const std::vector<ManagedEntry>* applied = nullptr) {
+                                        const std::vector<ManagedEntry>* applied = nullptr,
+                                        const char* operation = "update") {
     Prepared p = PrepareSecret(next, ns, Param(q, "fieldValidation").empty() ? "Warn" : Param(q, "fieldValidation"));
     if (!p.ok) return Fail(req, p.error);
     Json old = Json::parse(current.doc.view());
@@ -934,9 +991,10 @@ class KubernetesApi::Impl {
     }
     obj = Stored(std::move(obj));
     if (Param(q, "dryRun") == "All") return Reply(req, 200, WithRv(obj, current.revision), "application/json", p.warnings);
-    std::string doc = obj.dump();
-    auto rev = store_->Update(SecretKey(ns, name), SecretBytes(doc), current.revision);
-    internal::SecureZero(doc.data(), doc.size());
+    SecretBytes doc = Dump(obj);
+    store::SideEffects also;
+    if (Status st = RecordVersion(ns, name, &doc, operation, Manager(req, q), &also); !st.ok()) return FailStatus(req, st);
+    auto rev = store_->Update(SecretKey(ns, name), doc, current.revision, also);
     if (!rev.ok()) {
       if (rev.error().code() == StatusCode::kNotFound) return Fail(req, NotFound("secrets", name));
       if (rev.error().code() == StatusCode::kAborted) {
@@ -1055,9 +1113,7 @@ class KubernetesApi::Impl {
         if (!errs.empty()) return Fail(req, Invalid("Secret", name, errs));
         obj = Stored(std::move(r.obj));
         if (Param(q, "dryRun") == "All") return Reply(req, 201, WithRv(obj, store_->CurrentRevision()), "application/json", p.warnings);
-        std::string doc = obj.dump();
-        auto rev = store_->Create(SecretKey(ns, name), SecretBytes(doc));
-        internal::SecureZero(doc.data(), doc.size());
+        auto rev = CreateWithHistory(ns, name, obj, "create", manager);
         if (rev.ok()) return Reply(req, 201, WithRv(std::move(obj), *rev), "application/json", p.warnings);
         if (rev.error().code() == StatusCode::kAlreadyExists) continue;  // raced with a create: apply to it
         return FailStatus(req, rev.error());
@@ -1109,10 +1165,150 @@ class KubernetesApi::Impl {
       Json ok = {{"kind", "Status"}, {"apiVersion", "v1"}, {"metadata", Json::object()}, {"status", "Success"},
                  {"details", {{"name", name}, {"kind", "secrets"}, {"uid", uid}}}};
       if (dry) return Reply(req, 200, ok);
-      auto r = store_->Delete(SecretKey(ns, name), (*o)->revision);
+      store::SideEffects also;
+      if (Status st = RecordVersion(ns, name, nullptr, "delete", Manager(req, q), &also); !st.ok()) return FailStatus(req, st);
+      auto r = store_->Delete(SecretKey(ns, name), (*o)->revision, also);
       if (r.ok()) return Reply(req, 200, ok);
       if (r.error().code() == StatusCode::kNotFound) return Fail(req, NotFound("secrets", name));
       if (r.error().code() != StatusCode::kAborted) return FailStatus(req, r.error());
+    }
+    return Fail(req, ModifiedConflict("secrets", name));
+  }
+
+  // ---- version history (sigil's own API) -------------------------------------------------------
+  //   GET  /sigil/v1/namespaces/<ns>/secrets/<name>/versions       the versions, without values
+  //   GET  /sigil/v1/namespaces/<ns>/secrets/<name>/versions/<n>   one version, with its Secret
+  //   POST /sigil/v1/namespaces/<ns>/secrets/<name>/rollback       {"version": n}
+
+  http::Response SigilRoute(const http::Request& req, const std::map<std::string, std::string>& q,
+                            const std::vector<std::string>& s) {
+    if (s.size() < 7 || s.size() > 8 || s[1] != "v1" || s[2] != "namespaces" || s[4] != "secrets") {
+      return Fail(req, FromStatusMessage(404, "NotFound", "the server could not find the requested resource"));
+    }
+    const std::string &ns = s[3], &name = s[5], &what = s[6];
+    if (name == "." || name == "..") return Fail(req, BadRequest("name may not be \"" + name + "\""));
+    if (what == "versions" && s.size() == 7) return IsGet(req) ? ListVersions(req, ns, name) : Fail(req, MethodNotAllowed());
+    if (what == "versions" && s.size() == 8) return IsGet(req) ? GetVersion(req, ns, name, s[7]) : Fail(req, MethodNotAllowed());
+    if (what == "rollback" && s.size() == 7) {
+      return req.method() == http::Verb::post ? Rollback(req, q, ns, name) : Fail(req, MethodNotAllowed());
+    }
+    return Fail(req, FromStatusMessage(404, "NotFound", "the server could not find the requested resource"));
+  }
+
+  static Json VersionSummary(const store::Version& v, const Json* obj) {
+    Json j = {{"version", v.version}, {"operation", v.meta.operation}, {"time", v.meta.time}, {"manager", v.meta.manager},
+              {"resourceVersion", std::to_string(v.revision)}, {"deleted", v.deleted}};
+    if (obj != nullptr) {
+      j["uid"] = (*obj)["metadata"].value("uid", "");
+      j["type"] = obj->value("type", "Opaque");
+      Json keys = Json::array();
+      Json data = obj->value("data", Json::object());
+      for (const auto& [k, val] : data.items()) keys.push_back(k);
+      j["keys"] = keys;
+    }
+    return j;
+  }
+
+  http::Response ListVersions(const http::Request& req, const std::string& ns, const std::string& name) {
+    auto versions = history_.List(SecretKey(ns, name), true);
+    if (!versions.ok()) return FailStatus(req, versions.error());
+    auto current = store_->Get(SecretKey(ns, name));
+    if (!current.ok()) return FailStatus(req, current.error());
+    if (versions->empty() && !current->has_value()) return Fail(req, NotFound("secrets", name));
+    auto keep = HistoryVersions(ns);
+    if (!keep.ok()) return FailStatus(req, keep.error());
+    Json list = {{"kind", "SecretVersionList"}, {"apiVersion", "sigil.dev/v1"},
+                 {"metadata", {{"namespace", ns}, {"name", name}}}, {"keep", *keep}, {"current", nullptr},
+                 {"versions", Json::array()}};
+    for (const store::Version& v : *versions) {
+      Json obj = v.deleted ? Json() : Json::parse(v.doc.view());
+      list["versions"].push_back(VersionSummary(v, v.deleted ? nullptr : &obj));
+      // The newest version is the current one when it is the Secret as it stands now.
+      if (*current && v.revision == (*current)->revision) list["current"] = v.version;
+    }
+    return Reply(req, 200, list);
+  }
+
+  http::Response GetVersion(const http::Request& req, const std::string& ns, const std::string& name, const std::string& n) {
+    int64_t version = 0;
+    auto [p, ec] = std::from_chars(n.data(), n.data() + n.size(), version);
+    if (ec != std::errc() || p != n.data() + n.size() || version <= 0) {
+      return Fail(req, BadRequest("invalid version: \"" + n + "\": a positive integer is expected"));
+    }
+    auto v = history_.Get(SecretKey(ns, name), version);
+    if (!v.ok()) return FailStatus(req, v.error());
+    if (!v->has_value()) return Fail(req, FromStatusMessage(404, "NotFound", "version " + n + " of secrets \"" + name + "\" not found"));
+    Json obj = (*v)->deleted ? Json() : WithRv(Json::parse((*v)->doc.view()), (*v)->revision);
+    Json out = {{"kind", "SecretVersion"}, {"apiVersion", "sigil.dev/v1"}};
+    Json summary = VersionSummary(**v, (*v)->deleted ? nullptr : &obj);
+    for (const auto& [k, val] : summary.items()) out[k] = val;
+    if (!(*v)->deleted) out["object"] = std::move(obj);
+    return Reply(req, 200, out);
+  }
+
+  // Writes a new version whose data, labels, annotations and immutability are those of version
+  // `n`; type and uid stay (type cannot change). A deleted Secret is re-created.
+  http::Response Rollback(const http::Request& req, const std::map<std::string, std::string>& q, const std::string& ns,
+                          const std::string& name) {
+    if (std::string e = CheckWriteOptions(q); !e.empty()) return Fail(req, BadRequest(e));
+    auto body = DecodeBody(req);
+    if (!body.ok) return Fail(req, body.error);
+    if (!body.json.is_object() || !body.json.contains("version") || !body.json["version"].is_number_integer() ||
+        body.json["version"].get<int64_t>() <= 0) {
+      return Fail(req, BadRequest("a rollback body is {\"version\": N} with N a positive integer"));
+    }
+    int64_t version = body.json["version"].get<int64_t>();
+    std::string label = std::to_string(version);
+    auto v = history_.Get(SecretKey(ns, name), version);
+    if (!v.ok()) return FailStatus(req, v.error());
+    if (!v->has_value()) return Fail(req, FromStatusMessage(404, "NotFound", "version " + label + " of secrets \"" + name + "\" not found"));
+    if ((*v)->deleted) {
+      return Fail(req, BadRequest("version " + label + " of secrets \"" + name + "\" records a deletion; roll back to a version before it"));
+    }
+    Json old = Json::parse((*v)->doc.view());
+    std::map<std::string, std::string> wq = q;
+    if (Param(wq, "fieldManager").empty()) wq["fieldManager"] = "sigil-rollback";
+    for (int attempt = 0; attempt < kMaxUpdateRetries; ++attempt) {
+      auto o = store_->Get(SecretKey(ns, name));
+      if (!o.ok()) return FailStatus(req, o.error());
+      if (!o->has_value()) {
+        auto exists = NamespaceExists(ns);
+        if (!exists.ok()) return FailStatus(req, exists.error());
+        if (!*exists) return Fail(req, NotFound("namespaces", ns));
+        Json obj = {{"kind", "Secret"}, {"apiVersion", "v1"},
+                    {"metadata", {{"name", name}, {"namespace", ns}, {"uid", NewUid()}, {"creationTimestamp", Now()}}}};
+        for (const char* f : {"labels", "annotations"}) {
+          if (old["metadata"].contains(f)) obj["metadata"][f] = old["metadata"][f];
+        }
+        for (const char* f : {"immutable", "data", "type"}) {
+          if (old.contains(f)) obj[f] = old[f];
+        }
+        std::vector<ManagedEntry> entries;
+        RecordUpdate(&entries, nullptr, obj, Param(wq, "fieldManager"), Now());
+        obj["metadata"]["managedFields"] = RenderManagedFields(entries);
+        obj = Stored(std::move(obj));
+        if (Param(q, "dryRun") == "All") return Reply(req, 201, WithRv(obj, store_->CurrentRevision()));
+        auto rev = CreateWithHistory(ns, name, obj, "rollback", Param(wq, "fieldManager"));
+        if (rev.ok()) return Reply(req, 201, WithRv(std::move(obj), *rev));
+        if (rev.error().code() == StatusCode::kAlreadyExists) continue;
+        return FailStatus(req, rev.error());
+      }
+      Json next = Json::parse((*o)->doc.view());
+      for (const char* f : {"labels", "annotations"}) {
+        if (old["metadata"].contains(f)) {
+          next["metadata"][f] = old["metadata"][f];
+        } else {
+          next["metadata"].erase(f);
+        }
+      }
+      for (const char* f : {"immutable", "data", "type"}) {
+        if (old.contains(f)) {
+          next[f] = old[f];
+        } else {
+          next.erase(f);
+        }
+      }
+      if (auto res = Replace(req, wq, ns, name, next, **o, nullptr, "rollback")) return std::move(*res);
     }
     return Fail(req, ModifiedConflict("secrets", name));
   }
@@ -1261,10 +1457,12 @@ class KubernetesApi::Impl {
 
   store::ObjectStore* store_;
   Clock* clock_;
+  store::History history_;
+  int history_versions_;
 };
 
-KubernetesApi::KubernetesApi(store::ObjectStore* store, Clock* clock, int workers)
-    : impl_(std::make_unique<Impl>(store, clock)), pool_(workers) {}
+KubernetesApi::KubernetesApi(store::ObjectStore* store, Clock* clock, const Options& options)
+    : impl_(std::make_unique<Impl>(store, clock, options.history_versions)), pool_(options.workers) {}
 
 KubernetesApi::~KubernetesApi() { pool_.join(); }
 
@@ -1287,6 +1485,7 @@ void KubernetesApi::Register(http::Router* router) {
   router->HandlePrefix("/api/", h);
   router->HandlePrefix("/apis/", h);
   router->HandlePrefix("/openapi/", h);
+  router->HandlePrefix("/sigil/", h);
 }
 
 }  // namespace sigil::kube

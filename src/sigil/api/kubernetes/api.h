@@ -5,7 +5,12 @@
 // <name>) without resourceVersion, which is the store revision of the last write. Requests that
 // touch the store run on a worker pool, so I/O threads never wait for an fsync; the storage
 // writer batches the commits of concurrent requests. Not yet served (documented in
-// docs/kubernetes-api.md): server-side apply, deletecollection, version history.
+// docs/kubernetes-api.md): deletecollection, watch bookmarks, protobuf responses.
+//
+// Version history (sigil's own, under /sigil/v1/namespaces/<ns>/secrets/<name>/): every write
+// of a Secret records the object as a numbered version (store/history.h) in the same
+// transaction; `versions` lists them, `versions/<n>` reads one, `rollback` writes a new version
+// equal to an old one (re-creating a deleted Secret).
 // Thread safety: handlers run concurrently.
 #pragma once
 
@@ -21,7 +26,13 @@ namespace sigil::kube {
 
 class KubernetesApi {
  public:
-  KubernetesApi(store::ObjectStore* store, Clock* clock, int workers = 32);
+  struct Options {
+    int workers = 32;
+    // Earlier versions kept per Secret unless the namespace's sigil.dev/history-versions
+    // annotation says otherwise; 0 turns history off.
+    int history_versions = 10;
+  };
+  KubernetesApi(store::ObjectStore* store, Clock* clock, const Options& options);
   ~KubernetesApi();
 
   // Creates the namespaces every cluster has (default, kube-system, kube-public) if missing.

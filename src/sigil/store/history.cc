@@ -1,0 +1,109 @@
+#include "sigil/store/history.h"
+
+#include <charconv>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+namespace sigil::store {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+std::string VersionKey(const std::string& object_key, int64_t version) {
+  char digits[24];
+  std::snprintf(digits, sizeof(digits), "%020lld", static_cast<long long>(version));
+  return History::Prefix(object_key) + digits;
+}
+
+int64_t VersionOfKey(std::string_view key) {
+  std::string_view tail = key.substr(key.rfind('/') + 1);
+  int64_t v = 0;
+  auto [p, ec] = std::from_chars(tail.data(), tail.data() + tail.size(), v);
+  return ec == std::errc() && p == tail.data() + tail.size() ? v : 0;
+}
+
+// Every version key of an object, oldest first (a handful: `keep` bounds them).
+Result<std::vector<std::pair<int64_t, std::string>>> VersionKeys(ObjectStore* store, const std::string& object_key) {
+  SIGIL_ASSIGN_OR_RETURN(std::vector<std::string> keys, store->Keys(History::Prefix(object_key)));
+  std::vector<std::pair<int64_t, std::string>> out;
+  for (std::string& k : keys) {
+    if (int64_t v = VersionOfKey(k); v > 0) out.emplace_back(v, std::move(k));
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<int64_t> History::Record(const std::string& object_key, const SecretBytes* doc, const VersionMeta& meta, int keep,
+                                SideEffects* also) {
+  SIGIL_ASSIGN_OR_RETURN(auto existing, VersionKeys(store_, object_key));
+  int64_t next = existing.empty() ? 1 : existing.back().first + 1;
+  if (keep <= 0) {
+    for (auto& [v, k] : existing) also->deletes.push_back(k);
+    return int64_t{0};
+  }
+  for (auto& [v, k] : existing) {
+    if (v <= next - 1 - keep) also->deletes.push_back(k);
+  }
+  std::string key = VersionKey(object_key, next);
+  also->compares.push_back({key, 0});
+  Json head = {{"version", next}, {"operation", meta.operation}, {"time", meta.time}, {"manager", meta.manager}};
+  std::string h = head.dump();
+  // The object's bytes are spliced in as they are, not re-serialised from a parsed copy.
+  SecretBytes record;
+  std::string_view body = doc == nullptr ? std::string_view() : doc->view();
+  record.Append(std::string_view(h).substr(0, h.size() - 1));
+  if (doc != nullptr) {
+    record.Append(",\"object\":");
+    record.Append(body);
+  }
+  record.Append("}");
+  also->puts.emplace_back(std::move(key), std::move(record));
+  return next;
+}
+
+Result<Version> History::Decode(const Object& o, bool with_doc) {
+  Json j = Json::parse(o.doc.view(), nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object() || !j.contains("version") || !j["version"].is_number_integer()) {
+    return DataLossError("history record " + o.key + " is malformed");
+  }
+  Version v;
+  v.version = j["version"].get<int64_t>();
+  v.meta.operation = j.value("operation", "");
+  v.meta.time = j.value("time", "");
+  v.meta.manager = j.value("manager", "");
+  v.revision = o.revision;
+  v.deleted = !j.contains("object");
+  if (with_doc && !v.deleted) {
+    std::string s = j["object"].dump();
+    v.doc = SecretBytes(s);
+    internal::SecureZero(s.data(), s.size());
+  }
+  // j holds the object's values: nlohmann frees them unwiped (docs/threat-model.md).
+  return v;
+}
+
+Result<std::vector<Version>> History::List(const std::string& object_key, bool with_docs) {
+  SIGIL_ASSIGN_OR_RETURN(ObjectList l, store_->List(Prefix(object_key), "", 0));
+  std::vector<Version> out;
+  for (const Object& o : l.items) {
+    SIGIL_ASSIGN_OR_RETURN(Version v, Decode(o, with_docs));
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+Result<std::optional<Version>> History::Get(const std::string& object_key, int64_t version) {
+  SIGIL_ASSIGN_OR_RETURN(std::optional<Object> o, store_->Get(VersionKey(object_key, version)));
+  if (!o) return std::optional<Version>();
+  SIGIL_ASSIGN_OR_RETURN(Version v, Decode(*o, true));
+  return std::optional<Version>(std::move(v));
+}
+
+Status History::PurgeUnder(const std::string& object_prefix, SideEffects* also) {
+  SIGIL_ASSIGN_OR_RETURN(std::vector<std::string> keys, store_->Keys("/sigil/history" + object_prefix));
+  for (std::string& k : keys) also->deletes.push_back(std::move(k));
+  return OkStatus();
+}
+
+}  // namespace sigil::store
