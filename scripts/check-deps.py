@@ -16,7 +16,8 @@ ALLOWED = {
     "testing": {"base"},
     "api/http": {"base", "crypto"},
     "api/kubernetes": {"base", "crypto", "store", "api/http", "proto"},
-    "server": {"base", "crypto", "storage", "barrier", "store", "api/http", "api/kubernetes", "proto"},
+    "client": {"base"},
+    "server": {"base", "crypto", "storage", "barrier", "store", "api/http", "api/kubernetes", "proto", "client"},
 }
 INCLUDE = re.compile(r'#include "sigil/([a-z_]+(?:/[a-z_]+)?)/')
 

@@ -1,9 +1,11 @@
-// The sigil binary: `sigil server`, `sigil operator ...`, `sigil version`.
+// The sigil binary: `sigil server`, `sigil operator ...`, `sigil kubeconfig`,
+// `sigil secret history|rollback`, `sigil version`.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
 #include "sigil/barrier/seal.h"
 #include "sigil/base/logging.h"
+#include "sigil/client/commands.h"
 #include "sigil/crypto/random.h"
 #include "sigil/server/server.h"
 
@@ -71,6 +73,34 @@ int main(int argc, char** argv) {
   CLI::App* genkey = op->add_subcommand("generate-root-key", "write a new random root key file (mode 0600)");
   genkey->add_option("--out", key_out, "path of the new key file")->required();
 
+  CLI::App* kubeconfig = app.add_subcommand("kubeconfig", "print a kubeconfig for a running server (on the server's host)");
+  AddConfigFlags(kubeconfig, &flags);
+  sigil::server::KubeconfigRequest kreq;
+  bool no_check = false;
+  kubeconfig->add_option("--listen", flags.listen, "the server's listen address, if not in --config");
+  kubeconfig->add_option("--server", kreq.server_url, "server URL to write (default: from the listen address)");
+  kubeconfig->add_option("--user", kreq.user, "user name (the client certificate's CN)")->capture_default_str();
+  kubeconfig->add_option("--group", kreq.groups, "groups (the certificate's O), repeatable")->capture_default_str();
+  kubeconfig->add_option("--days", kreq.days, "certificate lifetime in days")->capture_default_str()->check(CLI::Range(1, 3650));
+  kubeconfig->add_flag("--no-check", no_check, "do not check that the server answers with this kubeconfig");
+
+  CLI::App* secret = app.add_subcommand("secret", "work with a running server's secrets (uses your kubeconfig)");
+  secret->require_subcommand(1);
+  std::string kubeconfig_path, context, ref_text, output;
+  int64_t to_version = 0;
+  bool dry_run = false;
+  for (CLI::App* c : {secret->add_subcommand("history", "list the versions of a secret"),
+                      secret->add_subcommand("rollback", "write a new version equal to an earlier one")}) {
+    c->add_option("secret", ref_text, "NAMESPACE/NAME, or NAME in the kubeconfig's namespace")->required();
+    c->add_option("--kubeconfig", kubeconfig_path, "kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)");
+    c->add_option("--context", context, "kubeconfig context (default: the current one)");
+  }
+  CLI::App* history = secret->get_subcommand("history");
+  CLI::App* rollback = secret->get_subcommand("rollback");
+  history->add_option("-o,--output", output, "json for the raw list")->check(CLI::IsMember({"json"}));
+  rollback->add_option("--to", to_version, "the version to roll back to")->required()->check(CLI::PositiveNumber);
+  rollback->add_flag("--dry-run", dry_run, "let the server validate without writing");
+
   app.add_subcommand("version", "print the version");
 
   CLI11_PARSE(app, argc, argv);
@@ -94,6 +124,35 @@ int main(int argc, char** argv) {
     if (!config.ok()) return Fail(config.error());
     Status s = sigil::server::RotateOffline(*config);
     return s.ok() ? 0 : Fail(s);
+  }
+  if (kubeconfig->parsed()) {
+    auto config = BuildConfig(flags);
+    if (!config.ok()) return Fail(config.error());
+    auto issued = sigil::server::KubeconfigFor(*config, kreq);
+    if (!issued.ok()) return Fail(issued.error());
+    if (!no_check) {
+      auto reply = sigil::client::Request(issued->endpoint, "GET", "/version", {}, "application/json", std::chrono::seconds(10));
+      if (!reply.ok()) {
+        return Fail(sigil::UnavailableError(reply.error().message() + " (is the server running? --server sets the URL, --no-check skips this)"));
+      }
+    }
+    std::fwrite(issued->text.data(), 1, issued->text.size(), stdout);
+    sigil::internal::SecureZero(issued->text.data(), issued->text.size());
+    return 0;
+  }
+  if (history->parsed() || rollback->parsed()) {
+    auto ep = sigil::client::LoadKubeconfig(kubeconfig_path, context);
+    if (!ep.ok()) return Fail(ep.error());
+    auto ref = sigil::client::ParseSecretRef(ref_text, ep->namespace_);
+    if (!ref.ok()) return Fail(ref.error());
+    auto out = history->parsed() ? sigil::client::SecretHistory(*ep, *ref, output == "json")
+                                 : sigil::client::SecretRollback(*ep, *ref, to_version, dry_run);
+    if (!out.ok()) {
+      std::fprintf(stderr, "%s\n", out.error().message().c_str());
+      return 1;
+    }
+    std::fwrite(out->data(), 1, out->size(), stdout);
+    return 0;
   }
   if (genkey->parsed()) {
     Status s = sigil::barrier::GenerateKeyFile(key_out);

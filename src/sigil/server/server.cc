@@ -12,6 +12,7 @@
 
 #include "sigil/api/http/errors.h"
 #include "sigil/base/encoding.h"
+#include "sigil/client/kubeconfig.h"
 #include "sigil/base/file.h"
 #include "sigil/base/logging.h"
 #include "sigil/base/metrics.h"
@@ -45,12 +46,38 @@ void HardenProcess() {
   ::umask(077);
 }
 
-std::string Kubeconfig(const std::string& server_url, const std::string& ca_pem, const http::ClientCertificate& user) {
-  return "apiVersion: v1\nkind: Config\nclusters:\n- name: sigil\n  cluster:\n    server: " + server_url +
-         "\n    certificate-authority-data: " + Base64Encode(ca_pem) +
-         "\ncontexts:\n- name: sigil\n  context:\n    cluster: sigil\n    user: sigil-dev-admin\n    namespace: default\n"
-         "current-context: sigil\nusers:\n- name: sigil-dev-admin\n  user:\n    client-certificate-data: " +
-         Base64Encode(user.cert_pem) + "\n    client-key-data: " + Base64Encode(user.key_pem.view()) + "\n";
+Result<IssuedKubeconfig> KubeconfigFor(const Config& config_in, const KubeconfigRequest& request) {
+  Config c = config_in;
+  SIGIL_RETURN_IF_ERROR(c.ApplyListen());
+  if (!c.tls_cert_file.empty()) {
+    return FailedPreconditionError(
+        "the server uses a configured certificate (tls.cert_file) and sigil does not hold its CA key, so it cannot "
+        "issue a client certificate; write the kubeconfig with your own client certificate");
+  }
+  if (c.data_dir.empty()) return InvalidArgumentError("data_dir is required (--config or --data-dir)");
+  std::string dir = c.data_dir + "/tls";
+  if (!std::filesystem::exists(dir + "/ca.key")) {
+    return FailedPreconditionError("no CA in " + dir + ": start the server once first (it generates its certificates there)");
+  }
+  SIGIL_ASSIGN_OR_RETURN(http::CertificateSet certs, http::LoadCertificates(dir + "/server.crt", dir + "/server.key", dir + "/ca.crt"));
+  SIGIL_ASSIGN_OR_RETURN(certs.ca_key_pem, file::ReadPrivateFile(dir + "/ca.key"));
+  std::string url = request.server_url;
+  if (url.empty()) {
+    std::string host = c.http.address;
+    if (host == "0.0.0.0" || host.empty()) host = "127.0.0.1";
+    if (host == "::") host = "::1";
+    if (host.find(':') != std::string::npos) host = "[" + host + "]";
+    url = "https://" + host + ":" + std::to_string(c.http.port);
+  }
+  SIGIL_ASSIGN_OR_RETURN(http::ClientCertificate user,
+                         http::IssueClientCertificate(certs, request.user, request.groups, request.days));
+  IssuedKubeconfig out;
+  out.text = client::RenderKubeconfig("sigil", url, certs.ca_cert_pem, request.user, user.cert_pem, user.key_pem);
+  out.endpoint.server = url;
+  out.endpoint.ca_pem = certs.ca_cert_pem;
+  out.endpoint.cert_pem = user.cert_pem;
+  out.endpoint.key_pem = std::move(user.key_pem);
+  return out;
 }
 
 std::string VersionJson() {
@@ -208,7 +235,7 @@ int SigilServer::Run() {
     auto user = http::IssueClientCertificate(certs_, "sigil-dev-admin", {"system:masters"}, 365);
     Status k = user.ok() ? OkStatus() : user.error();
     if (k.ok()) {
-      std::string text = Kubeconfig(url, certs_.ca_cert_pem, *user);
+      std::string text = client::RenderKubeconfig("sigil", url, certs_.ca_cert_pem, "sigil-dev-admin", user->cert_pem, user->key_pem);
       k = file::WriteFileAtomic(kubeconfig, text, 0600);
       internal::SecureZero(text.data(), text.size());
     }

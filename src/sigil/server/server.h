@@ -9,6 +9,7 @@
 #include "sigil/api/http/server.h"
 #include "sigil/api/kubernetes/api.h"
 #include "sigil/barrier/barrier.h"
+#include "sigil/client/kubeconfig.h"
 #include "sigil/server/config.h"
 #include "sigil/storage/backend.h"
 #include "sigil/store/object_store.h"
@@ -55,8 +56,22 @@ class SigilServer {
 // `sigil operator rotate`: adds a keyring term to a stopped server's store. Prints the result.
 Status RotateOffline(const Config& config);
 
-// A kubeconfig for `server_url` trusting the CA in `ca_pem`, with `user`'s client certificate.
-std::string Kubeconfig(const std::string& server_url, const std::string& ca_pem, const http::ClientCertificate& user);
+// `sigil kubeconfig`: a kubeconfig for the server `config` describes, with a client
+// certificate for `user` in `groups` issued by the server's own CA (data_dir/tls, which the
+// server generated; kFailedPrecondition when the server uses a configured certificate, whose
+// CA key sigil does not hold). `server_url` empty: https://<listen address>:<port>, with a
+// wildcard address read as 127.0.0.1.
+struct KubeconfigRequest {
+  std::string server_url;
+  std::string user = "sigil-admin";
+  std::vector<std::string> groups = {"system:masters"};
+  long days = 30;
+};
+struct IssuedKubeconfig {
+  std::string text;           // the kubeconfig document
+  client::Endpoint endpoint;  // the same, to check the server with
+};
+Result<IssuedKubeconfig> KubeconfigFor(const Config& config, const KubeconfigRequest& request);
 
 // The /version document (Kubernetes version.Info; kubectl's dispatcher picks its build by minor).
 std::string VersionJson();

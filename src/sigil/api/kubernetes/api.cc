@@ -355,10 +355,13 @@ class KubernetesApi::Impl {
   static Json OpenApiV1() {
     Json param = {{"name", "fieldValidation"}, {"in", "query"}, {"schema", {{"type", "string"}}},
                   {"description", "Strict, Warn or Ignore: how the server treats unknown and duplicate fields"}};
-    Json patch = {{"x-kubernetes-group-version-kind", {{"group", ""}, {"version", "v1"}, {"kind", "Secret"}}},
+    auto patch = [&](const char* kind) {
+      return Json{{"x-kubernetes-group-version-kind", {{"group", ""}, {"version", "v1"}, {"kind", kind}}},
                   {"x-kubernetes-action", "patch"}, {"parameters", Json::array({param})}, {"responses", Json::object()}};
+    };
     return Json{{"openapi", "3.0.0"}, {"info", {{"title", "Kubernetes"}, {"version", "v1.32.0"}}},
-                {"paths", {{"/api/v1/namespaces/{namespace}/secrets/{name}", {{"patch", patch}}}}},
+                {"paths", {{"/api/v1/namespaces/{namespace}/secrets/{name}", {{"patch", patch("Secret")}}},
+                           {"/api/v1/namespaces/{name}", {{"patch", patch("Namespace")}}}}},
                 {"components", {{"schemas", Json::object()}}}};
   }
 

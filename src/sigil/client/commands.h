@@ -1,0 +1,21 @@
+// client/commands.h: the CLI's commands that talk to a running server over its public API
+// (sigil secret history|rollback). Each returns the text to print, or an error whose message
+// reads like kubectl's ("Error from server (NotFound): ..."). Values are never printed.
+#pragma once
+
+#include <string>
+
+#include "sigil/client/http_client.h"
+
+namespace sigil::client {
+
+// "NAMESPACE/NAME" or "NAME" (in the kubeconfig's namespace).
+struct SecretRef {
+  std::string ns, name;
+};
+Result<SecretRef> ParseSecretRef(const std::string& text, const std::string& default_ns);
+
+Result<std::string> SecretHistory(const Endpoint& ep, const SecretRef& ref, bool json);
+Result<std::string> SecretRollback(const Endpoint& ep, const SecretRef& ref, int64_t to_version, bool dry_run);
+
+}  // namespace sigil::client
