@@ -97,3 +97,27 @@ def test_watches_end_cleanly(start_server):
     assert s.stop() == 0
     assert time.time() - start < 5
     r.close()
+
+
+def test_bookmarks_and_streaming_initial_events(start_server):
+    s = start_server(["--dev", "--listen", "127.0.0.1:0"])
+    base = "/api/v1/namespaces/default/secrets"
+    for i in range(3):
+        r = requests.post(s.url + base, verify=s.ca, timeout=5, json={"metadata": {"name": f"b{i}"}, "stringData": {"k": "v"}})
+        assert r.status_code == 201
+    rv = int(r.json()["metadata"]["resourceVersion"])
+    # A bookmark arrives about two seconds before the watch's deadline, at the revision reached.
+    lines = stream_lines(s, base + f"?watch=true&resourceVersion={rv - 1}&allowWatchBookmarks=true&timeoutSeconds=3")
+    assert [l["type"] for l in lines] == ["ADDED", "BOOKMARK"]
+    bm = lines[-1]["object"]
+    assert bm["kind"] == "Secret" and int(bm["metadata"]["resourceVersion"]) == rv
+    # Without allowWatchBookmarks none is sent.
+    assert [l["type"] for l in stream_lines(s, base + f"?watch=true&resourceVersion={rv}&timeoutSeconds=3")] == []
+    # sendInitialEvents (the WatchList protocol): the current objects, then a bookmark that marks their end.
+    lines = stream_lines(s, base + "?watch=true&sendInitialEvents=true&allowWatchBookmarks=true"
+                                   "&resourceVersionMatch=NotOlderThan&timeoutSeconds=1")
+    assert [l["type"] for l in lines[:4]] == ["ADDED"] * 3 + ["BOOKMARK"]
+    assert lines[3]["object"]["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
+    assert int(lines[3]["object"]["metadata"]["resourceVersion"]) >= rv
+    r = requests.get(s.url + base + "?watch=true&sendInitialEvents=true", verify=s.ca, timeout=5)
+    assert r.status_code == 422 and r.json()["reason"] == "Invalid"

@@ -3,6 +3,8 @@
 #include <boost/asio/post.hpp>
 #include <charconv>
 #include <chrono>
+#include <condition_variable>
+#include <thread>
 #include <mutex>
 #include <set>
 
@@ -205,7 +207,17 @@ class KubernetesApi::Impl {
   }
 
   Impl(store::ObjectStore* store, Clock* clock, int history_versions)
-      : store_(store), clock_(clock), history_(store), history_versions_(history_versions) {}
+      : store_(store), clock_(clock), history_(store), history_versions_(history_versions) {
+    bookmark_thread_ = std::thread([this] { BookmarkLoop(); });
+  }
+  ~Impl() {
+    {
+      std::lock_guard<std::mutex> l(bookmark_mu_);
+      bookmark_stop_ = true;
+    }
+    bookmark_cv_.notify_all();
+    bookmark_thread_.join();
+  }
 
   std::optional<http::Response> Serve(const http::Request& req, const http::StreamStarter& start_stream) {
     try {
@@ -293,6 +305,7 @@ class KubernetesApi::Impl {
     if (s.size() == 5) {
       if (req.method() == http::Verb::get) return ListSecrets(req, q, ns);
       if (req.method() == http::Verb::post) return CreateSecret(req, q, ns);
+      if (req.method() == http::Verb::delete_) return DeleteSecretCollection(req, q, ns);
       return Fail(req, MethodNotAllowed());
     }
     const std::string& name = s[5];
@@ -315,7 +328,9 @@ class KubernetesApi::Impl {
            std::string_view(it->value()).find("v=v2;") != std::string_view::npos;
   }
 
-  static Json SecretsVerbs() { return Json::array({"create", "delete", "get", "list", "patch", "update", "watch"}); }
+  static Json SecretsVerbs() {
+    return Json::array({"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"});
+  }
   static Json NamespaceVerbs() { return Json::array({"create", "delete", "get", "list", "watch"}); }
 
   http::Response Api(const http::Request& req) {
@@ -1316,13 +1331,118 @@ class KubernetesApi::Impl {
     return Fail(req, ModifiedConflict("secrets", name));
   }
 
+  // DELETE on the collection: deletes every Secret the selectors match, one by one (as
+  // kube-apiserver does: not atomic), each with its tombstone version. Answers the list of the
+  // deleted objects.
+  http::Response DeleteSecretCollection(const http::Request& req, const std::map<std::string, std::string>& q,
+                                        const std::string& ns) {
+    if (std::string e = CheckWriteOptions(q); !e.empty()) return Fail(req, BadRequest(e));
+    auto labels = LabelSelector::Parse(Param(q, "labelSelector"));
+    if (!labels.ok()) return Fail(req, BadRequest(labels.error().message()));
+    auto fields = FieldSelector::Parse(Param(q, "fieldSelector"), {"metadata.name", "metadata.namespace", "type"});
+    if (!fields.ok()) return Fail(req, BadRequest(fields.error().message()));
+    bool dry = Param(q, "dryRun") == "All";
+    if (!req.body().empty()) {
+      auto body = DecodeBody(req);
+      if (!body.ok) return Fail(req, body.error);
+      if (!body.json.is_object()) return Fail(req, BadRequest("DeleteOptions must be a JSON object"));
+      if (body.json.contains("dryRun") && body.json["dryRun"].is_array() && !body.json["dryRun"].empty() &&
+          body.json["dryRun"][0] == "All") {
+        dry = true;
+      }
+    }
+    auto l = store_->List("/registry/secrets/" + ns + "/", "", 0);
+    if (!l.ok()) return FailStatus(req, l.error());
+    Json list = {{"kind", "SecretList"}, {"apiVersion", "v1"}, {"metadata", {{"resourceVersion", std::to_string(l->revision)}}},
+                 {"items", Json::array()}};
+    std::string manager = Manager(req, q);
+    for (store::Object& o : l->items) {
+      Json obj = WithRv(Json::parse(o.doc.view()), o.revision);
+      if (!labels->Matches(StringMap(obj["metadata"].value("labels", Json::object())))) continue;
+      if (!fields->Matches([&](const std::string& f) {
+            if (f == "metadata.name") return obj["metadata"].value("name", "");
+            if (f == "metadata.namespace") return obj["metadata"].value("namespace", "");
+            return obj.value("type", "");
+          })) {
+        continue;
+      }
+      std::string name = obj["metadata"].value("name", "");
+      if (!dry) {
+        int64_t rev = o.revision;
+        bool gone = false;
+        for (int attempt = 0;; ++attempt) {
+          store::SideEffects also;
+          if (Status st = RecordVersion(ns, name, nullptr, "delete", manager, &also); !st.ok()) return FailStatus(req, st);
+          auto r = store_->Delete(o.key, rev, also);
+          if (r.ok()) break;
+          if (r.error().code() == StatusCode::kNotFound) {
+            gone = true;  // deleted meanwhile by someone else
+            break;
+          }
+          if (r.error().code() != StatusCode::kAborted || attempt + 1 >= kMaxUpdateRetries) return FailStatus(req, r.error());
+          auto now = store_->Get(o.key);  // changed meanwhile: delete what is there now
+          if (!now.ok()) return FailStatus(req, now.error());
+          if (!now->has_value()) {
+            gone = true;
+            break;
+          }
+          rev = (*now)->revision;
+        }
+        if (gone) continue;
+      }
+      obj.erase("kind");
+      obj.erase("apiVersion");
+      list["items"].push_back(std::move(obj));
+    }
+    return Reply(req, 200, list);
+  }
+
   // ---- watch ----------------------------------------------------------------------------------
 
   struct WatchState {
-    std::mutex mu;
+    std::mutex mu;  // orders event lines and bookmarks, so a bookmark never precedes an event it covers
     std::unique_ptr<storage::WatchHandle> handle;
     bool closed = false;
+    // Bookmarks (allowWatchBookmarks=true): the revision every event up to which was sent.
+    std::weak_ptr<http::StreamWriter> writer;
+    std::string kind;
+    int64_t progress = 0;
+    std::chrono::steady_clock::time_point next_bookmark, deadline;
   };
+
+  static std::string BookmarkLine(const std::string& kind, int64_t rv, bool initial_events_end) {
+    Json meta = {{"resourceVersion", std::to_string(rv)}};
+    if (initial_events_end) meta["annotations"] = {{"k8s.io/initial-events-end", "true"}};
+    return Json{{"type", "BOOKMARK"}, {"object", {{"kind", kind}, {"apiVersion", "v1"}, {"metadata", meta}}}}.dump() + "\n";
+  }
+
+  // As kube-apiserver's watch cache: a bookmark every minute, and one about two seconds before
+  // the watch's deadline, so a client can resume from there.
+  static std::chrono::steady_clock::time_point NextBookmark(std::chrono::steady_clock::time_point now,
+                                                           std::chrono::steady_clock::time_point deadline) {
+    auto next = now + std::chrono::seconds(60);
+    auto before_end = deadline - std::chrono::seconds(2);
+    return before_end > now && before_end < next ? before_end : next;
+  }
+
+  void BookmarkLoop() {
+    std::unique_lock<std::mutex> l(bookmark_mu_);
+    while (!bookmark_stop_) {
+      bookmark_cv_.wait_for(l, std::chrono::milliseconds(250));
+      auto now = std::chrono::steady_clock::now();
+      std::erase_if(bookmark_watches_, [&](const std::weak_ptr<WatchState>& w) {
+        std::shared_ptr<WatchState> st = w.lock();
+        if (!st) return true;
+        std::lock_guard<std::mutex> sl(st->mu);
+        if (st->closed) return true;
+        if (now < st->next_bookmark) return false;
+        std::shared_ptr<http::StreamWriter> writer = st->writer.lock();
+        if (!writer || !writer->Write(BookmarkLine(st->kind, st->progress, false))) return true;
+        st->next_bookmark = NextBookmark(now, st->deadline);
+        return false;
+      });
+    }
+  }
 
   std::optional<http::Response> Watch(const http::Request& req, const http::StreamStarter& start_stream) {
     Path p = SplitPath(req.target());
@@ -1358,9 +1478,22 @@ class KubernetesApi::Impl {
       if (timeout <= 0) timeout = 1800;
     }
     std::string rv = Param(q, "resourceVersion");
-    bool initial = rv.empty() || rv == "0";
+    bool bookmarks = ParseBool(Param(q, "allowWatchBookmarks"));
+    bool send_initial = ParseBool(Param(q, "sendInitialEvents"));
+    if (send_initial && (!bookmarks || Param(q, "resourceVersionMatch") != "NotOlderThan")) {
+      FieldErrors errs;
+      if (Param(q, "resourceVersionMatch") != "NotOlderThan") {
+        errs.push_back({FieldError::Type::kForbidden, "resourceVersionMatch", "",
+                        "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"});
+      }
+      if (!bookmarks) {
+        errs.push_back({FieldError::Type::kForbidden, "allowWatchBookmarks", "", "sendInitialEvents requires setting allowWatchBookmarks to true"});
+      }
+      return Fail(req, Invalid("ListOptions", "", errs));
+    }
+    bool initial = rv.empty() || rv == "0" || send_initial;
     int64_t after = 0;
-    if (!initial) {
+    if (!rv.empty()) {
       try {
         after = std::stoll(rv);
       } catch (const std::exception&) {
@@ -1399,10 +1532,17 @@ class KubernetesApi::Impl {
         Json obj = WithRv(Json::parse(o.doc.view()), o.revision);
         if (matches(obj)) initial_lines.push_back(render("ADDED", obj));
       }
+      if (send_initial) initial_lines.push_back(BookmarkLine(resource == "secrets" ? "Secret" : "Namespace", after, true));
     }
     http::Response head = http::MakeResponse(req, http::HttpStatus::ok, table ? kTableContentType : "application/json", "");
     std::shared_ptr<http::StreamWriter> writer = start_stream(std::move(head), std::chrono::seconds(timeout));
     auto state = std::make_shared<WatchState>();
+    state->writer = writer;
+    state->kind = resource == "secrets" ? "Secret" : "Namespace";
+    state->progress = after;
+    auto started = std::chrono::steady_clock::now();
+    state->deadline = started + std::chrono::seconds(timeout);
+    state->next_bookmark = NextBookmark(started, state->deadline);
     writer->OnClosed([state] {
       std::unique_ptr<storage::WatchHandle> h;
       {
@@ -1416,8 +1556,11 @@ class KubernetesApi::Impl {
       writer->Write(std::move(line));
       internal::SecureZero(line.data(), line.size());
     }
-    auto handle = store_->Watch(prefix, after, [writer, matches, render](const std::vector<store::ObjectEvent>& events, const Status& error) {
+    auto handle = store_->Watch(prefix, after, [writer, matches, render, state](const std::vector<store::ObjectEvent>& events,
+                                                                               const Status& error) {
+      std::lock_guard<std::mutex> l(state->mu);
       for (const store::ObjectEvent& e : events) {
+        state->progress = std::max(state->progress, e.revision);
         std::optional<Json> now, before;
         if (e.object) now = WithRv(Json::parse(e.object->doc.view()), e.revision);
         if (e.prev) before = WithRv(Json::parse(e.prev->doc.view()), e.revision);
@@ -1455,6 +1598,10 @@ class KubernetesApi::Impl {
         state->handle = std::move(handle).value();
       }
     }
+    if (bookmarks && !table && !orphan) {
+      std::lock_guard<std::mutex> l(bookmark_mu_);
+      bookmark_watches_.push_back(state);
+    }
     return std::nullopt;
   }
 
@@ -1462,6 +1609,11 @@ class KubernetesApi::Impl {
   Clock* clock_;
   store::History history_;
   int history_versions_;
+  std::mutex bookmark_mu_;
+  std::condition_variable bookmark_cv_;
+  bool bookmark_stop_ = false;
+  std::vector<std::weak_ptr<WatchState>> bookmark_watches_;
+  std::thread bookmark_thread_;  // last: started in the constructor once the rest exists
 };
 
 KubernetesApi::KubernetesApi(store::ObjectStore* store, Clock* clock, const Options& options)
