@@ -2,10 +2,12 @@
 // application/apply-patch+yaml) to JSON, as sigs.k8s.io/yaml converts them for kube-apiserver.
 //
 // Plain scalars resolve as YAML's core schema does (null, true/false, integers, floats);
-// quoted or !!str-tagged scalars stay strings. Map keys must be scalars and unique. Aliases
-// are expanded, so the conversion counts every node it emits against a budget: a small
-// document of nested aliases ("billion laughs") is refused rather than expanded. Error
-// messages name the line, never the content. Thread-safe.
+// quoted or !!str-tagged scalars stay strings. Map keys must be scalars and unique. The JSON
+// is built from yaml-cpp's parse events, not its node graph: an alias copies the anchored
+// value, every copied node counts against a budget (a "billion laughs" document is refused
+// rather than expanded), and an alias inside the node it names is refused (yaml-cpp's graph
+// would hold it as a reference cycle and leak it). Error messages name the line, never the
+// content. Thread-safe.
 #pragma once
 
 #include <string_view>

@@ -52,3 +52,18 @@ TEST(YamlToJsonTest, ErrorsDoNotQuoteTheInput) {
 
 }  // namespace
 }  // namespace sigil::kube
+
+namespace sigil::kube {
+namespace {
+
+TEST(YamlToJsonTest, AliasesCopyAndSelfReferenceIsRefused) {
+  auto j = YamlToJson("base: &b {a: 1}\nx: *b\nk: &k key\n*k : 2\n");
+  ASSERT_TRUE(j.ok()) << j.error().message();
+  EXPECT_EQ(*j, Json::parse(R"({"base":{"a":1},"x":{"a":1},"k":"key","key":2})"));
+  auto self = YamlToJson("- &a [1, *a]\n");
+  ASSERT_FALSE(self.ok());
+  EXPECT_NE(self.error().message().find("contains it"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace sigil::kube
