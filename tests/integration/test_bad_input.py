@@ -62,6 +62,14 @@ CASES = [
      "metadata: {name: ok}\n", 400, "BadRequest"),
     ("apply name mismatch", "PATCH", SECRETS + "/ok?fieldManager=t", secret("other"), "application/apply-patch+yaml", None,
      400, "BadRequest"),
+    ("duplicate field strict", "POST", SECRETS + "?fieldValidation=Strict", None, "application/json",
+     '{"metadata": {"name": "dup", "name": "dup2"}, "data": {}}', 400, "BadRequest"),
+    ("list rv too large", "GET", SECRETS + "?resourceVersion=999999999&resourceVersionMatch=NotOlderThan", None, None, None,
+     504, "Timeout"),
+    ("list exact rv too old", "GET", SECRETS + "?resourceVersion=1&resourceVersionMatch=Exact", None, None, None, 410, "Expired"),
+    ("list match without rv", "GET", SECRETS + "?resourceVersionMatch=Exact", None, None, None, 400, "BadRequest"),
+    ("list bad match", "GET", SECRETS + "?resourceVersion=1&resourceVersionMatch=Newest", None, None, None, 400, "BadRequest"),
+    ("list rv with continue", "GET", SECRETS + "?resourceVersion=5&limit=1&continue=abc", None, None, None, 400, "BadRequest"),
     ("force on a merge patch", "PATCH", SECRETS + "/ok?force=true", {"data": {}}, "application/merge-patch+json", None, 422,
      "Invalid"),
 ]
@@ -110,3 +118,19 @@ def test_errors_never_echo_secret_values(srv):
               "apiVersion: v1\nkind: Secret\nmetadata: {name: ok}\ndata: {k: " + canary + "!}\n"]:
         r = call(srv, "PATCH", SECRETS + "/ok?fieldManager=t", raw=y, ctype="application/apply-patch+yaml")
         assert r.status_code >= 400 and canary not in r.text
+
+
+def test_duplicate_fields_warn_by_default_and_list_versions_that_can_be_served(srv):
+    r = call(srv, "POST", SECRETS, raw='{"metadata": {"name": "dupw"}, "data": {"k": "YQ==", "k": "Yg=="}}')
+    assert r.status_code == 201 and r.json()["data"] == {"k": "Yg=="}
+    assert 'duplicate field \\"data.k\\"' in r.headers.get("Warning", "")
+    rv = call(srv, "GET", SECRETS).json()["metadata"]["resourceVersion"]
+    exact = call(srv, "GET", SECRETS + f"?resourceVersion={rv}&resourceVersionMatch=Exact")
+    assert exact.status_code == 200 and exact.json()["metadata"]["resourceVersion"] == rv
+    older = call(srv, "GET", SECRETS + "?resourceVersion=1&resourceVersionMatch=NotOlderThan")
+    assert older.status_code == 200 and int(older.json()["metadata"]["resourceVersion"]) >= int(rv)
+    # The legacy watch path names the collection or one object.
+    with requests.get(srv.url + "/api/v1/watch/namespaces/default/secrets/dupw?timeoutSeconds=1", verify=srv.ca,
+                      stream=True, timeout=5) as w:
+        events = [json.loads(l) for l in w.iter_lines() if l]
+    assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [("ADDED", "dupw")]

@@ -203,7 +203,8 @@ class KubernetesApi::Impl {
     return v == "1" || v == "t" || v == "T" || v == "true" || v == "True" || v == "TRUE";
   }
   static bool IsWatch(const http::Request& req) {
-    return req.method() == http::Verb::get && ParseBool(Param(ParseQuery(req.target()), "watch"));
+    return req.method() == http::Verb::get &&
+           (ParseBool(Param(ParseQuery(req.target()), "watch")) || req.target().starts_with("/api/v1/watch/"));
   }
 
   Impl(store::ObjectStore* store, Clock* clock, int history_versions)
@@ -456,12 +457,15 @@ class KubernetesApi::Impl {
   }
 
   http::Response ListNamespaces(const http::Request& req, const std::map<std::string, std::string>& q) {
+    int64_t exact = 0;
+    if (auto e = CheckListVersion(q, &exact)) return Fail(req, *e);
     auto labels = LabelSelector::Parse(Param(q, "labelSelector"));
     if (!labels.ok()) return Fail(req, BadRequest(labels.error().message()));
     auto fields = FieldSelector::Parse(Param(q, "fieldSelector"), {"metadata.name", "status.phase"});
     if (!fields.ok()) return Fail(req, BadRequest(fields.error().message()));
     auto l = store_->List("/registry/namespaces/", "", 0);
     if (!l.ok()) return FailStatus(req, l.error());
+    if (exact != 0 && l->revision != exact) return Fail(req, ListTooOld());
     std::vector<Json> items;
     for (store::Object& o : l->items) {
       Json obj = WithRv(Json::parse(o.doc.view()), o.revision);
@@ -528,7 +532,27 @@ class KubernetesApi::Impl {
     bool ok = false;
     Json json;
     ApiError error;
+    std::vector<std::string> duplicates;  // JSON fields given twice ("metadata.name"); the last one wins
   };
+
+  // fieldValidation for fields given twice, as for unknown fields: Strict refuses (400), Warn
+  // (the default) adds warnings, Ignore ignores.
+  static std::optional<ApiError> CheckDuplicates(const Decoded& d, const std::map<std::string, std::string>& q,
+                                                 std::vector<std::string>* warnings) {
+    if (d.duplicates.empty()) return std::nullopt;
+    std::string fv = Param(q, "fieldValidation");
+    if (fv == "Ignore") return std::nullopt;
+    if (fv == "Strict") {
+      std::string m = "strict decoding error: ";
+      for (size_t i = 0; i < d.duplicates.size(); ++i) m += (i ? ", " : "") + std::string("duplicate field \"") + d.duplicates[i] + "\"";
+      return BadRequest(m);
+    }
+    for (const std::string& f : d.duplicates) warnings->push_back("duplicate field \"" + f + "\"");
+    return std::nullopt;
+  }
+  static void AddWarnings(http::Response* res, const std::vector<std::string>& warnings) {
+    for (const std::string& w : warnings) res->insert("Warning", "299 - " + Json(w).dump());
+  }
 
   Decoded DecodeBody(const http::Request& req, std::string_view kind = "") {
     Decoded d;
@@ -567,7 +591,26 @@ class KubernetesApi::Impl {
       return d;
     }
     try {
-      d.json = Json::parse(body);
+      // The callback notes keys given twice in one object (nlohmann keeps the last).
+      std::vector<std::set<std::string>> seen;
+      std::vector<std::string> path;
+      d.json = Json::parse(body, [&](int depth, nlohmann::json::parse_event_t event, Json& parsed) {
+        using E = nlohmann::json::parse_event_t;
+        if (event == E::object_start) {
+          seen.resize(static_cast<size_t>(depth) + 1);
+          seen[static_cast<size_t>(depth)].clear();
+        } else if (event == E::key && depth >= 1 && static_cast<size_t>(depth) <= seen.size()) {
+          const std::string& k = parsed.get_ref<const std::string&>();
+          path.resize(static_cast<size_t>(depth));
+          path[static_cast<size_t>(depth) - 1] = k;
+          if (!seen[static_cast<size_t>(depth) - 1].insert(k).second) {
+            std::string full;
+            for (const std::string& e : path) full += (full.empty() ? "" : ".") + e;
+            d.duplicates.push_back(full);
+          }
+        }
+        return true;
+      });
     } catch (const nlohmann::json::parse_error& e) {
       // Not e.what(): it quotes the input, which may be a secret.
       d.error = BadRequest("error decoding the request body as JSON: syntax error at byte " + std::to_string(e.byte));
@@ -817,6 +860,7 @@ class KubernetesApi::Impl {
     if (!body.ok) return Fail(req, body.error);
     Prepared p = PrepareSecret(body.json, ns, Param(q, "fieldValidation").empty() ? "Warn" : Param(q, "fieldValidation"));
     if (!p.ok) return Fail(req, p.error);
+    if (auto e = CheckDuplicates(body, q, &p.warnings)) return Fail(req, *e);
     Json& obj = p.obj;
     Json& meta = obj["metadata"];
     if (meta.value("name", "").empty() && !meta.value("generateName", "").empty()) {
@@ -879,7 +923,47 @@ class KubernetesApi::Impl {
     return t;
   }
 
+  // resourceVersion / resourceVersionMatch of a list, as kube-apiserver reads them. sigil keeps
+  // no old revisions in storage, so it serves the current state: "", "0" and NotOlderThan N
+  // (N <= current; a larger N waits up to 3 s for the store to get there, then 504) are
+  // honoured exactly; Exact N only when N is the current revision, else 410. Sets *exact.
+  std::optional<ApiError> CheckListVersion(const std::map<std::string, std::string>& q, int64_t* exact) {
+    std::string rv = Param(q, "resourceVersion"), match = Param(q, "resourceVersionMatch");
+    bool cont = !Param(q, "continue").empty();
+    *exact = 0;
+    if (!match.empty()) {
+      if (match != "NotOlderThan" && match != "Exact") {
+        return BadRequest("resourceVersionMatch: Unsupported value: \"" + match + "\": supported values: \"Exact\", \"NotOlderThan\"");
+      }
+      if (rv.empty()) return BadRequest("resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided");
+      if (cont) return BadRequest("resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden when continue is provided");
+      if (match == "Exact" && rv == "0") {
+        return BadRequest("resourceVersionMatch: Forbidden: resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"");
+      }
+    }
+    if (rv.empty() || rv == "0") return std::nullopt;
+    if (cont) return BadRequest("specifying resource version is not allowed when using continue");
+    int64_t n = 0;
+    auto [p, ec] = std::from_chars(rv.data(), rv.data() + rv.size(), n);
+    if (ec != std::errc() || p != rv.data() + rv.size() || n < 0) return BadRequest("invalid resourceVersion: \"" + rv + "\"");
+    auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+    while (store_->CurrentRevision() < n && std::chrono::steady_clock::now() < give_up) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    if (int64_t cur = store_->CurrentRevision(); cur < n) {
+      return ApiError{504, "Timeout", "Too large resource version: " + rv + ", current: " + std::to_string(cur),
+                      Json{{"causes", Json::array({{{"reason", "ResourceVersionTooLarge"}, {"message", "Too large resource version"}}})},
+                           {"retryAfterSeconds", 1}}};
+    }
+    if (match == "Exact") *exact = n;
+    return std::nullopt;
+  }
+
+  static ApiError ListTooOld() { return ApiError{410, "Expired", "The resourceVersion for the provided list is too old.", nullptr}; }
+
   http::Response ListSecrets(const http::Request& req, const std::map<std::string, std::string>& q, const std::string& ns) {
+    int64_t exact = 0;
+    if (auto e = CheckListVersion(q, &exact)) return Fail(req, *e);
     auto labels = LabelSelector::Parse(Param(q, "labelSelector"));
     if (!labels.ok()) return Fail(req, BadRequest(labels.error().message()));
     auto fields = FieldSelector::Parse(Param(q, "fieldSelector"), {"metadata.name", "metadata.namespace", "type"});
@@ -920,6 +1004,7 @@ class KubernetesApi::Impl {
       auto page = store_->List(prefix, start_after, chunk);
       if (!page.ok()) return FailStatus(req, page.error());
       if (list_rv == 0) list_rv = page->revision;
+      if (exact != 0 && page->revision != exact) return Fail(req, ListTooOld());
       bool stopped_early = false;
       for (size_t i = 0; i < page->items.size(); ++i) {
         store::Object& o = page->items[i];
@@ -1029,11 +1114,16 @@ class KubernetesApi::Impl {
     if (std::string e = CheckWriteOptions(q); !e.empty()) return Fail(req, BadRequest(e));
     auto body = DecodeBody(req, "Secret");
     if (!body.ok) return Fail(req, body.error);
+    std::vector<std::string> warnings;
+    if (auto e = CheckDuplicates(body, q, &warnings)) return Fail(req, *e);
     for (int attempt = 0; attempt < kMaxUpdateRetries; ++attempt) {
       auto o = store_->Get(SecretKey(ns, name));
       if (!o.ok()) return FailStatus(req, o.error());
       if (!o->has_value()) return Fail(req, NotFound("secrets", name));
-      if (auto res = Replace(req, q, ns, name, body.json, **o)) return std::move(*res);
+      if (auto res = Replace(req, q, ns, name, body.json, **o)) {
+        AddWarnings(&*res, warnings);
+        return std::move(*res);
+      }
     }
     return Fail(req, ModifiedConflict("secrets", name));
   }
@@ -1056,6 +1146,8 @@ class KubernetesApi::Impl {
     }
     auto body = DecodeBody(req);
     if (!body.ok) return Fail(req, body.error);
+    std::vector<std::string> warnings;
+    if (auto e = CheckDuplicates(body, q, &warnings)) return Fail(req, *e);
     for (int attempt = 0; attempt < kMaxUpdateRetries; ++attempt) {
       auto o = store_->Get(SecretKey(ns, name));
       if (!o.ok()) return FailStatus(req, o.error());
@@ -1077,7 +1169,10 @@ class KubernetesApi::Impl {
         next = current;
         next.merge_patch(body.json);
       }
-      if (auto res = Replace(req, q, ns, name, next, **o)) return std::move(*res);
+      if (auto res = Replace(req, q, ns, name, next, **o)) {
+        AddWarnings(&*res, warnings);
+        return std::move(*res);
+      }
     }
     return Fail(req, ModifiedConflict("secrets", name));
   }
@@ -1143,9 +1238,7 @@ class KubernetesApi::Impl {
       if (!r.conflicts.empty()) return Fail(req, ApplyConflictError(r.conflicts));
       r.obj["metadata"].erase("managedFields");
       if (auto res = Replace(req, q, ns, name, r.obj, **o, &r.entries)) {
-        if (!p.warnings.empty()) {
-          for (const std::string& w : p.warnings) res->insert("Warning", "299 - " + Json(w).dump());
-        }
+        AddWarnings(&*res, p.warnings);
         return std::move(*res);
       }
     }
@@ -1411,7 +1504,7 @@ class KubernetesApi::Impl {
   };
 
   static std::string BookmarkLine(const std::string& kind, int64_t rv, bool initial_events_end) {
-    Json meta = {{"resourceVersion", std::to_string(rv)}};
+    Json meta = {{"resourceVersion", std::to_string(rv)}, {"creationTimestamp", nullptr}};
     if (initial_events_end) meta["annotations"] = {{"k8s.io/initial-events-end", "true"}};
     return Json{{"type", "BOOKMARK"}, {"object", {{"kind", kind}, {"apiVersion", "v1"}, {"metadata", meta}}}}.dump() + "\n";
   }
@@ -1447,7 +1540,17 @@ class KubernetesApi::Impl {
   std::optional<http::Response> Watch(const http::Request& req, const http::StreamStarter& start_stream) {
     Path p = SplitPath(req.target());
     auto q = ParseQuery(req.target());
-    const auto& s = p.seg;
+    auto& s = p.seg;
+    if (p.bad) return Fail(req, BadRequest("invalid path"));
+    std::string only_name;
+    if (s.size() > 3 && s[0] == "api" && s[1] == "v1" && s[2] == "watch") {
+      // The legacy watch paths: /api/v1/watch/namespaces/<ns>/secrets[/<name>], ...
+      s.erase(s.begin() + 2);
+      if (s.size() == 6 && s[4] == "secrets") {
+        only_name = s[5];
+        s.pop_back();
+      }
+    }
     std::string ns, prefix, resource;
     if (s.size() == 3 && s[0] == "api" && s[1] == "v1" && s[2] == "secrets") {
       resource = "secrets";
@@ -1501,7 +1604,8 @@ class KubernetesApi::Impl {
       }
     }
     bool table = WantsTable(req);
-    auto matches = [labels = *labels, fields = *fields](const Json& obj) {
+    auto matches = [labels = *labels, fields = *fields, only_name](const Json& obj) {
+      if (!only_name.empty() && obj["metadata"].value("name", "") != only_name) return false;
       if (!labels.Matches(StringMap(obj["metadata"].value("labels", Json::object())))) return false;
       return fields.Matches([&](const std::string& f) {
         if (f == "metadata.name") return obj["metadata"].value("name", "");
