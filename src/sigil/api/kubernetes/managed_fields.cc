@@ -140,12 +140,18 @@ std::vector<ManagedEntry> ParseManagedFields(const Json& managed_fields) {
   if (!managed_fields.is_array()) return out;
   for (const Json& e : managed_fields) {
     if (!e.is_object()) continue;
+    // Client-supplied entries: a field of the wrong type reads as absent, never throws.
+    auto str = [&](const char* k, const char* fallback) {
+      auto it = e.find(k);
+      return it != e.end() && it->is_string() ? it->get<std::string>() : std::string(fallback);
+    };
     ManagedEntry m;
-    m.manager = e.value("manager", "");
-    m.operation = e.value("operation", "Update");
-    m.api_version = e.value("apiVersion", "v1");
-    m.time = e.value("time", "");
-    m.fields = FieldSetFromV1(e.value("fieldsV1", Json::object()));
+    m.manager = str("manager", "");
+    m.operation = str("operation", "Update");
+    if (m.operation != "Apply") m.operation = "Update";
+    m.api_version = str("apiVersion", "v1");
+    m.time = str("time", "");
+    if (auto it = e.find("fieldsV1"); it != e.end()) m.fields = FieldSetFromV1(*it);
     out.push_back(std::move(m));
   }
   return out;

@@ -130,3 +130,18 @@ TEST(ApplyTest, TwoAppliersConflictByName) {
 
 }  // namespace
 }  // namespace sigil::kube
+
+namespace sigil::kube {
+namespace {
+
+TEST(ParseManagedFieldsTest, WrongTypesReadAsAbsent) {
+  auto es = ParseManagedFields(Json::parse(R"([{"manager":null,"operation":5,"fieldsV1":{"f:type":{}}}, 3, {"manager":"m","operation":"Apply"}])"));
+  ASSERT_EQ(es.size(), 2u);
+  EXPECT_EQ(es[0].manager, "");
+  EXPECT_EQ(es[0].operation, "Update");
+  EXPECT_EQ(es[0].fields, (FieldSet{{"type"}}));
+  EXPECT_EQ(es[1].operation, "Apply");
+}
+
+}  // namespace
+}  // namespace sigil::kube
