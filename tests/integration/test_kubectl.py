@@ -134,6 +134,21 @@ def test_namespaces_and_all_namespaces(kube):
     assert r.returncode == 1 and "may not be deleted" in r.stderr
 
 
+def test_namespace_apply_label_annotate(kube):
+    f = write(kube, "ns.yaml", "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team\n  labels: {env: dev}\n")
+    assert kube("apply", "-f", f).stdout.strip() == "namespace/team created"
+    assert kube("apply", "-f", f).stdout.strip() == "namespace/team unchanged"
+    write(kube, "ns.yaml", "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team\n  labels: {env: prod}\n")
+    assert kube("apply", "-f", f).stdout.strip() == "namespace/team configured"
+    kube("label", "ns", "team", "tier=web")
+    kube("annotate", "ns", "team", "sigil.dev/history-versions=3")
+    labels = json.loads(kube("get", "ns", "team", "-o", "jsonpath={.metadata.labels}").stdout)
+    assert labels == {"env": "prod", "tier": "web", "kubernetes.io/metadata.name": "team"}
+    r = kube("annotate", "ns", "team", "sigil.dev/history-versions=lots", "--overwrite", check=False)
+    assert r.returncode == 1 and "must be an integer from 0 to 1000" in r.stderr
+    assert kube("apply", "--server-side", "-f", f).stdout.strip() == "namespace/team serverside-applied"
+
+
 def test_validation_errors_match_kube_apiserver(kube):
     bad = write(kube, "bad.yaml", "apiVersion: v1\nkind: Secret\nmetadata: {name: Bad_Name}\ndata: {'a b': eA==}\n")
     r = kube("apply", "-f", bad, check=False)

@@ -300,6 +300,7 @@ class KubernetesApi::Impl {
     if (s.size() == 4) {
       if (req.method() == http::Verb::get) return GetNamespace(req, ns);
       if (req.method() == http::Verb::delete_) return DeleteNamespace(req, ns);
+      if (req.method() == http::Verb::put || req.method() == http::Verb::patch) return WriteNamespace(req, q, ns);
       return Fail(req, MethodNotAllowed());
     }
     if (s[4] != "secrets" || s.size() > 6) return Fail(req, FromStatusMessage(404, "NotFound", "the server could not find the requested resource"));
@@ -332,7 +333,7 @@ class KubernetesApi::Impl {
   static Json SecretsVerbs() {
     return Json::array({"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"});
   }
-  static Json NamespaceVerbs() { return Json::array({"create", "delete", "get", "list", "watch"}); }
+  static Json NamespaceVerbs() { return Json::array({"create", "delete", "get", "list", "patch", "update", "watch"}); }
 
   http::Response Api(const http::Request& req) {
     if (WantsAggregated(req)) {
@@ -497,6 +498,116 @@ class KubernetesApi::Impl {
                            {"object", PartialMetadata(o)}});
     }
     return t;
+  }
+
+  // PUT and PATCH (merge, strategic, JSON patch, server-side apply) of a Namespace. Only labels
+  // and annotations change: spec.finalizers and status belong to subresources sigil does not
+  // serve, and are kept. The kubernetes.io/metadata.name label always equals the name.
+  http::Response WriteNamespace(const http::Request& req, const std::map<std::string, std::string>& q, const std::string& name) {
+    if (std::string e = CheckWriteOptions(q); !e.empty()) return Fail(req, BadRequest(e));
+    auto it = req.find(boost::beast::http::field::content_type);
+    std::string ct = it == req.end() ? "application/json" : std::string(it->value());
+    std::string base = ct.substr(0, ct.find(';'));
+    bool apply = base == "application/apply-patch+yaml";
+    if (req.method() == http::Verb::patch && !apply && base != "application/merge-patch+json" &&
+        base != "application/strategic-merge-patch+json" && base != "application/json-patch+json") {
+      return Fail(req, UnsupportedMediaType(ct));
+    }
+    std::string manager = Manager(req, q);
+    if (apply && Param(q, "fieldManager").empty()) {
+      return Fail(req, ApiError{422, "Invalid", "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch", nullptr});
+    }
+    auto body = DecodeBody(req, "Namespace");
+    if (!body.ok) return Fail(req, body.error);
+    std::vector<std::string> warnings;
+    if (auto e = CheckDuplicates(body, q, &warnings)) return Fail(req, *e);
+    for (int attempt = 0; attempt < kMaxUpdateRetries; ++attempt) {
+      auto o = store_->Get(NsKey(name));
+      if (!o.ok()) return FailStatus(req, o.error());
+      if (!o->has_value()) return Fail(req, NotFound("namespaces", name));
+      Json live = Json::parse((*o)->doc.view());
+      Json current = WithRv(live, (*o)->revision);
+      Json next;
+      std::optional<ApplyResult> applied;
+      if (req.method() == http::Verb::put || apply) {
+        next = body.json;
+      } else if (base == "application/json-patch+json") {
+        if (!body.json.is_array()) return Fail(req, BadRequest("a JSON patch must be an array of operations"));
+        try {
+          next = current.patch(body.json);
+        } catch (const nlohmann::json::exception& e) {
+          return Fail(req, ApiError{422, "Invalid", "the JSON patch could not be applied (error " + std::to_string(e.id) + ")", nullptr});
+        }
+      } else {
+        if (!body.json.is_object()) return Fail(req, BadRequest("a merge patch must be a JSON object"));
+        next = current;
+        next.merge_patch(body.json);
+      }
+      if (!next.is_object() || !next.value("metadata", Json::object()).is_object()) {
+        return Fail(req, BadRequest("Namespace in version \"v1\" cannot be handled as a Namespace: the body is not an object"));
+      }
+      if (next.contains("kind") && next["kind"] != "Namespace") return Fail(req, BadRequest("the kind in the data does not match the expected kind (Namespace)"));
+      const Json meta = next.value("metadata", Json::object());
+      if (meta.contains("name") && meta["name"] != name) {
+        return Fail(req, BadRequest("the name of the object does not match the name on the URL (" + name + ")"));
+      }
+      if (meta.contains("resourceVersion") && meta["resourceVersion"].is_string() && !meta["resourceVersion"].get<std::string>().empty() &&
+          meta["resourceVersion"] != std::to_string((*o)->revision)) {
+        return Fail(req, ModifiedConflict("namespaces", name));
+      }
+      for (const char* f : {"labels", "annotations"}) {
+        if (meta.contains(f) && !meta[f].is_null()) {
+          if (!meta[f].is_object()) return Fail(req, BadRequest(std::string("metadata.") + f + " must be a map of strings"));
+          for (const auto& [k, v] : meta[f].items()) {
+            if (!v.is_string()) return Fail(req, BadRequest(std::string("metadata.") + f + " must be a map of strings"));
+          }
+        }
+      }
+      Json obj = live;
+      std::vector<ManagedEntry> entries = ParseManagedFields(live["metadata"].value("managedFields", Json::array()));
+      if (apply) {
+        Json config = {{"metadata", {{"labels", meta.value("labels", Json::object())}, {"annotations", meta.value("annotations", Json::object())}}}};
+        ApplyResult r = Apply(&live, entries, config, SecretFields(config, false), manager, ParseBool(Param(q, "force")), Now());
+        if (!r.conflicts.empty()) return Fail(req, ApplyConflictError(r.conflicts));
+        obj = std::move(r.obj);
+        entries = std::move(r.entries);
+      } else {
+        for (const char* f : {"labels", "annotations"}) {
+          if (meta.contains(f) && meta[f].is_object() && !meta[f].empty()) {
+            obj["metadata"][f] = meta[f];
+          } else {
+            obj["metadata"].erase(f);
+          }
+        }
+      }
+      obj["metadata"]["labels"]["kubernetes.io/metadata.name"] = name;
+      FieldErrors errs;
+      ValidateLabelsAndAnnotations(obj["metadata"], &errs);
+      if (std::string v = obj["metadata"].value("annotations", Json::object()).value(kHistoryAnnotation, "");
+          !v.empty() && !ParseHistoryVersions(v)) {
+        errs.push_back({FieldError::Type::kInvalid, std::string("metadata.annotations[") + kHistoryAnnotation + "]", v,
+                        "must be an integer from 0 to " + std::to_string(store::History::kMaxKeep)});
+      }
+      if (!errs.empty()) return Fail(req, Invalid("Namespace", name, errs));
+      if (!apply) RecordUpdate(&entries, &live, obj, manager, Now());
+      obj["metadata"]["managedFields"] = RenderManagedFields(entries);
+      if (entries.empty()) obj["metadata"].erase("managedFields");
+      obj["metadata"] = OrderedMeta(obj["metadata"]);
+      if (Param(q, "dryRun") == "All") {
+        http::Response res = Reply(req, 200, WithRv(obj, (*o)->revision));
+        AddWarnings(&res, warnings);
+        return res;
+      }
+      auto rev = store_->Update(NsKey(name), Dump(obj), (*o)->revision);
+      if (rev.ok()) {
+        http::Response res = Reply(req, 200, WithRv(std::move(obj), *rev));
+        AddWarnings(&res, warnings);
+        return res;
+      }
+      if (rev.error().code() == StatusCode::kNotFound) return Fail(req, NotFound("namespaces", name));
+      if (rev.error().code() != StatusCode::kAborted) return FailStatus(req, rev.error());
+    }
+    return Fail(req, ModifiedConflict("namespaces", name));
   }
 
   http::Response DeleteNamespace(const http::Request& req, const std::string& ns) {
