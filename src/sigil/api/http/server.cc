@@ -3,6 +3,9 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/strand.hpp>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <boost/beast/core.hpp>
 #include <boost/beast/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -60,6 +63,42 @@ metrics::Gauge* OpenConnections() {
 
 }  // namespace
 
+// The verified client certificate of a finished handshake, if any.
+std::optional<PeerCertificate> VerifiedPeer(SSL* ssl) {
+  X509* cert = SSL_get1_peer_certificate(ssl);
+  if (cert == nullptr) return std::nullopt;
+  std::optional<PeerCertificate> out;
+  if (SSL_get_verify_result(ssl) == X509_V_OK) {
+    PeerCertificate p;
+    X509_NAME* subject = X509_get_subject_name(cert);
+    auto read = [&](int nid, std::vector<std::string>* into) {
+      for (int i = X509_NAME_get_index_by_NID(subject, nid, -1); i >= 0; i = X509_NAME_get_index_by_NID(subject, nid, i)) {
+        ASN1_STRING* data = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, i));
+        unsigned char* utf8 = nullptr;
+        int n = ASN1_STRING_to_UTF8(&utf8, data);
+        if (n >= 0) into->emplace_back(reinterpret_cast<char*>(utf8), static_cast<size_t>(n));
+        OPENSSL_free(utf8);
+      }
+    };
+    std::vector<std::string> cn;
+    read(NID_commonName, &cn);
+    if (!cn.empty()) p.common_name = cn.front();
+    read(NID_organizationName, &p.organizations);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    if (X509_digest(cert, EVP_sha256(), md, &len) == 1) {
+      static const char kHex[] = "0123456789abcdef";
+      for (unsigned int i = 0; i < len; ++i) {
+        p.sha256_hex += kHex[md[i] >> 4];
+        p.sha256_hex += kHex[md[i] & 15];
+      }
+    }
+    out = std::move(p);
+  }
+  X509_free(cert);
+  return out;
+}
+
 class Server::Impl {
  public:
   class Session;
@@ -86,6 +125,22 @@ class Server::Impl {
     if (ec) return InvalidArgumentError("TLS certificate: " + ec.message());
     ssl_.use_private_key(asio::buffer(certs.key_pem.data(), certs.key_pem.size()), asio::ssl::context::pem, ec);
     if (ec) return InvalidArgumentError("TLS private key: " + ec.message());
+    if (!options_.client_ca_pem.empty()) {
+      ssl_.add_certificate_authority(asio::buffer(options_.client_ca_pem), ec);
+      if (ec) return InvalidArgumentError("client CA: " + ec.message());
+      ssl_.set_verify_mode(asio::ssl::verify_peer, ec);  // not fail_if_no_peer_cert: tokens work too
+      SSL_CTX_set_purpose(ssl_.native_handle(), X509_PURPOSE_SSL_CLIENT);
+      // Name the acceptable CAs in the CertificateRequest, so clients pick the right certificate.
+      BIO* bio = BIO_new_mem_buf(options_.client_ca_pem.data(), static_cast<int>(options_.client_ca_pem.size()));
+      STACK_OF(X509_NAME)* names = sk_X509_NAME_new_null();
+      while (X509* ca = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr)) {
+        sk_X509_NAME_push(names, X509_NAME_dup(X509_get_subject_name(ca)));
+        X509_free(ca);
+      }
+      ERR_clear_error();  // the loop ends on the "no more PEM" error
+      BIO_free(bio);
+      SSL_CTX_set_client_CA_list(ssl_.native_handle(), names);
+    }
     return OkStatus();
   }
 
@@ -223,6 +278,7 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
  private:
   void OnHandshake(boost::system::error_code ec) {
     if (ec) return Finish();
+    context_.peer = VerifiedPeer(stream_.native_handle());
     ReadRequest(server_->options_.idle_timeout);
   }
 

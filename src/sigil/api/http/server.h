@@ -31,6 +31,10 @@ struct ServerOptions {
   std::chrono::seconds read_timeout{30};    // whole request, headers and body
   std::chrono::seconds idle_timeout{120};   // keep-alive connection with no request
   std::chrono::seconds shutdown_grace{20};
+  // CA certificates (PEM) that client certificates must chain to; empty: none are asked for.
+  // A client that sends one that does not verify (or lacks clientAuth) fails the handshake, as
+  // with kube-apiserver; a client that sends none goes on to other authentication.
+  std::string client_ca_pem;
 };
 
 // Exact-path and prefix routing. Exact paths win; then the longest matching prefix.

@@ -8,8 +8,10 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
+#include "sigil/base/identity.h"
 #include "sigil/base/secret_bytes.h"
 
 namespace sigil::http {
@@ -38,8 +40,19 @@ class StreamWriter {
 // stream ends by itself after `max_duration`.
 using StreamStarter = std::function<std::shared_ptr<StreamWriter>(Response head, std::chrono::seconds max_duration)>;
 
+// The client certificate of a TLS connection, when the client sent one and it verified against
+// the configured client CA with extended key usage clientAuth.
+struct PeerCertificate {
+  std::string common_name;
+  std::vector<std::string> organizations;  // every O of the subject, in order
+  std::string sha256_hex;                  // of the leaf's DER
+};
+
 struct RequestContext {
   std::string remote_address;  // ip:port of the peer
+  std::optional<PeerCertificate> peer;
+  // Set by the authentication step before a handler runs (null for unauthenticated paths).
+  std::shared_ptr<const Identity> identity;
   // A handler either calls its Responder once, or calls start_stream once (and never the
   // Responder).
   StreamStarter start_stream;

@@ -1,0 +1,130 @@
+#include <gtest/gtest.h>
+
+#include "sigil/auth/authenticator.h"
+#include "sigil/storage/memory_backend.h"
+#include "sigil/testing/status_matchers.h"
+
+namespace sigil::auth {
+namespace {
+
+using ::sigil::testing::StatusIs;
+
+class AuthTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    barrier_ = std::move(barrier::Barrier::Open(&backend_, seal_.get(), nullptr, &clock_)).value();
+    store_ = std::make_unique<store::ObjectStore>(barrier_.get());
+    tokens_ = std::move(TokenStore::Open(store_.get(), &clock_)).value();
+  }
+  ManualClock clock_;
+  storage::MemoryBackend backend_;
+  std::unique_ptr<barrier::Seal> seal_ = barrier::NewDevSeal();
+  std::unique_ptr<barrier::Barrier> barrier_;
+  std::unique_ptr<store::ObjectStore> store_;
+  std::unique_ptr<TokenStore> tokens_;
+};
+
+TEST_F(AuthTest, TokensAreRandomHashedAndExpire) {
+  Identity alice{"alice", "u1", {"dev"}, {}, ""};
+  auto t = tokens_->Create(alice, std::chrono::seconds(60));
+  ASSERT_TRUE(t.ok());
+  EXPECT_TRUE(t->view().starts_with("sgl_"));
+  EXPECT_EQ(t->size(), 47u);
+  auto other = tokens_->Create(alice, std::chrono::seconds(0));
+  EXPECT_NE(t->view(), other->view());
+  auto id = tokens_->Lookup(t->view());
+  ASSERT_TRUE(id.ok() && id->has_value());
+  EXPECT_EQ((*id)->user, "alice");
+  EXPECT_EQ((*id)->groups, (std::vector<std::string>{"dev", "system:authenticated"}));
+  // Nothing in storage holds the token.
+  storage::RangeRequest all;
+  all.prefix = "";
+  auto everything = backend_.Range(all);
+  ASSERT_TRUE(everything.ok());
+  for (const auto& kv : everything->kvs) {
+    EXPECT_EQ(kv.key.find(t->view()), std::string::npos);
+    EXPECT_EQ(kv.value.find(t->view()), std::string::npos);
+  }
+  // Wrong, truncated and foreign tokens are unknown.
+  std::string wrong(t->view());
+  wrong.back() = wrong.back() == 'A' ? 'B' : 'A';
+  EXPECT_FALSE(tokens_->Lookup(wrong)->has_value());
+  EXPECT_FALSE(tokens_->Lookup(t->view().substr(0, 20))->has_value());
+  EXPECT_FALSE(tokens_->Lookup("")->has_value());
+  clock_.Advance(std::chrono::seconds(61));
+  EXPECT_FALSE(tokens_->Lookup(t->view())->has_value());
+  EXPECT_TRUE(tokens_->Lookup(other->view())->has_value());  // no expiry
+  ASSERT_TRUE(tokens_->Revoke(other->view()).ok());
+  EXPECT_FALSE(tokens_->Lookup(other->view())->has_value());
+  EXPECT_THAT(tokens_->Revoke(other->view()), StatusIs(StatusCode::kNotFound));
+}
+
+TEST_F(AuthTest, RootTokenIsMadeOnceAndSurvivesReopen) {
+  auto root = tokens_->CreateRootOnce();
+  ASSERT_TRUE(root.ok() && root->has_value());
+  EXPECT_FALSE(tokens_->CreateRootOnce()->has_value());
+  auto reopened = std::move(TokenStore::Open(store_.get(), &clock_)).value();
+  auto id = reopened->Lookup((*root)->view());
+  ASSERT_TRUE(id.ok() && id->has_value());
+  EXPECT_EQ((*id)->user, "sigil-root");
+  EXPECT_EQ((*id)->groups, (std::vector<std::string>{"system:masters", "system:authenticated"}));
+}
+
+TEST(TokenFileTest, ParsesAsKubeApiserver) {
+  std::vector<std::string> warnings;
+  auto tf = TokenFile::Parse("t1,alice,u1\n\"t2\",bob,u2,\"dev,ops\"\n,nobody,u3\nt1,carol,u4\n\"q\"\"x\",dan,u5\n", "f", &warnings);
+  ASSERT_TRUE(tf.ok()) << tf.error();
+  EXPECT_EQ(tf->size(), 3u);
+  EXPECT_EQ(tf->Lookup("t1")->user, "carol");  // the last row wins
+  EXPECT_EQ(tf->Lookup("t2")->groups, (std::vector<std::string>{"dev", "ops", "system:authenticated"}));
+  EXPECT_EQ(tf->Lookup("q\"x")->user, "dan");
+  EXPECT_FALSE(tf->Lookup("t3").has_value());
+  EXPECT_EQ(warnings.size(), 2u);  // the empty token, the repeated one
+  for (const std::string& w : warnings) EXPECT_EQ(w.find("t1"), std::string::npos);
+  auto few = TokenFile::Parse("t1,alice\n", "f", &warnings);
+  ASSERT_FALSE(few.ok());
+  EXPECT_EQ(few.error().message(), "token file 'f' must have at least 3 columns (token, user name, user uid), found 2");
+  EXPECT_FALSE(TokenFile::Parse("\"t1,alice,u1\n", "f", &warnings).ok());
+}
+
+TEST_F(AuthTest, AuthenticatorPrefersCertificateThenTokens) {
+  std::vector<std::string> w;
+  Authenticator a(tokens_.get(), TokenFile::Parse("static-token,svc,u9,robots\n", "f", &w).value());
+  auto t = tokens_->Create({"alice", "u1", {}, {}, ""}, std::chrono::seconds(0));
+  CertificateSubject cert{"bob", {"team-a", "team-b"}, "abcd"};
+  auto r = a.Authenticate("Bearer " + std::string(t->view()), &cert);
+  ASSERT_TRUE(r.ok() && r->identity);
+  EXPECT_EQ(r->identity->user, "bob");
+  EXPECT_EQ(r->identity->groups, (std::vector<std::string>{"team-a", "team-b", "system:authenticated"}));
+  EXPECT_EQ(r->identity->extra["authentication.kubernetes.io/credential-id"][0], "X509SHA256=abcd");
+  EXPECT_EQ(a.Authenticate("bearer " + std::string(t->view()), nullptr)->identity->user, "alice");
+  EXPECT_EQ(a.Authenticate("Bearer static-token", nullptr)->identity->user, "svc");
+  auto none = a.Authenticate("", nullptr);
+  EXPECT_FALSE(none->identity);
+  EXPECT_FALSE(none->presented);
+  auto bad = a.Authenticate("Bearer nope", nullptr);
+  EXPECT_FALSE(bad->identity);
+  EXPECT_TRUE(bad->presented);
+  auto spaced = a.Authenticate("Bearer  static-token", nullptr);
+  EXPECT_FALSE(spaced->identity);
+  EXPECT_NE(spaced->warning.find("extra space"), std::string::npos);
+  CertificateSubject no_cn{"", {"g"}, "ab"};
+  EXPECT_EQ(a.Authenticate("Bearer static-token", &no_cn)->identity->user, "svc");
+  EXPECT_FALSE(a.Authenticate("Basic dTpw", nullptr)->presented);
+}
+
+TEST(FailureThrottleTest, SlowsDownRepeatedFailuresPerAddress) {
+  ManualClock clock;
+  FailureThrottle t(&clock);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(t.Fail("10.0.0.1").count(), 0);
+  EXPECT_EQ(t.Fail("10.0.0.1").count(), 100);
+  EXPECT_EQ(t.Fail("10.0.0.1").count(), 200);
+  EXPECT_EQ(t.Fail("10.0.0.2").count(), 0);  // another address is not affected
+  for (int i = 0; i < 20; ++i) t.Fail("10.0.0.1");
+  EXPECT_EQ(t.Fail("10.0.0.1").count(), 5000);
+  clock.Advance(std::chrono::minutes(2));
+  EXPECT_EQ(t.Fail("10.0.0.1").count(), 0);  // a new window
+}
+
+}  // namespace
+}  // namespace sigil::auth
