@@ -52,6 +52,7 @@ class Server:
                                      text=True, env=env)
         self.url = None
         self.ca = None
+        self.token = None  # the root token, when this start created it
         deadline = time.time() + 20
         lines = []
         while time.time() < deadline:
@@ -59,6 +60,10 @@ class Server:
             if not line:
                 break
             lines.append(line)
+            m = re.search(r"the root token is in (\S+) ", line)
+            if m:
+                with open(m.group(1)) as f:
+                    self.token = f.read().strip()
             m = re.search(r"listening on (https://\S+)", line)
             if m:
                 self.url = m.group(1)
@@ -70,10 +75,19 @@ class Server:
             m = re.search(r"VAULT_CACERT=(\S+)", line)
             if m:
                 self.ca = m.group(1)
+            m = re.search(r"Root token \(shown once\): (\S+)", line)
+            if m:
+                self.token = m.group(1)
                 break
         if not self.url:
             self.stop()
             raise AssertionError("server did not start: " + "".join(lines) + self.logs())
+
+    @property
+    def auth(self):
+        """Headers that authenticate as the root token."""
+        assert self.token, "this server start did not create a root token"
+        return {"Authorization": "Bearer " + self.token}
 
     @property
     def port(self):

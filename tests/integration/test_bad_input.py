@@ -18,7 +18,7 @@ def srv(request):
 
 def call(s, method, path, body=None, ctype="application/json", raw=None):
     data = raw if raw is not None else (json.dumps(body) if body is not None else None)
-    return requests.request(method, s.url + path, data=data, headers={"Content-Type": ctype}, verify=s.ca, timeout=10)
+    return requests.request(method, s.url + path, data=data, headers={"Content-Type": ctype, **s.auth}, verify=s.ca, timeout=10)
 
 
 def secret(name="ok", **extra):
@@ -130,7 +130,7 @@ def test_duplicate_fields_warn_by_default_and_list_versions_that_can_be_served(s
     older = call(srv, "GET", SECRETS + "?resourceVersion=1&resourceVersionMatch=NotOlderThan")
     assert older.status_code == 200 and int(older.json()["metadata"]["resourceVersion"]) >= int(rv)
     # The legacy watch path names the collection or one object.
-    with requests.get(srv.url + "/api/v1/watch/namespaces/default/secrets/dupw?timeoutSeconds=1", verify=srv.ca,
+    with requests.get(srv.url + "/api/v1/watch/namespaces/default/secrets/dupw?timeoutSeconds=1", verify=srv.ca, headers=srv.auth,
                       stream=True, timeout=5) as w:
         events = [json.loads(l) for l in w.iter_lines() if l]
     assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [("ADDED", "dupw")]

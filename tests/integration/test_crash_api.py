@@ -45,9 +45,9 @@ def sha(v):
 
 
 class Writer(threading.Thread):
-    def __init__(self, wid, url, ca, rng, stop, owned_state):
+    def __init__(self, wid, url, ca, auth, rng, stop, owned_state):
         super().__init__(daemon=True)
-        self.wid, self.url, self.ca, self.rng, self.stop = wid, url, ca, rng, stop
+        self.wid, self.url, self.ca, self.auth, self.rng, self.stop = wid, url, ca, auth, rng, stop
         self.s = requests.Session()
         self.s.verify = ca
         self.owned = owned_state   # name -> list of (op, sha, rv, outcome) in order; shared across cycles
@@ -65,7 +65,7 @@ class Writer(threading.Thread):
         try:
             # verify per call: a session-level verify loses to REQUESTS_CA_BUNDLE in the environment
             return self.s.request(method, self.url + "/api/v1/namespaces/" + NS + "/secrets" + path, timeout=10,
-                                  verify=self.ca, **kw)
+                                  verify=self.ca, headers=self.auth, **kw)
         except requests.RequestException:
             return None  # outcome unknown
 
@@ -136,8 +136,8 @@ class Writer(threading.Thread):
                 self.owned_op()
 
 
-def state(url, ca):
-    r = requests.get(url + f"/api/v1/namespaces/{NS}/secrets", verify=ca, timeout=30)
+def state(url, ca, auth):
+    r = requests.get(url + f"/api/v1/namespaces/{NS}/secrets", verify=ca, headers=auth, timeout=30)
     assert r.status_code == 200, r.text[:500]
     items = r.json()["items"]
     return int(r.json()["metadata"]["resourceVersion"]), {
@@ -188,10 +188,10 @@ def check_shared(acks, unknown, st, revision):
     return errors
 
 
-def check_history(url, ca, st):
+def check_history(url, ca, auth, st):
     errors = []
     for name, (_, rv) in sorted(st.items())[:12]:
-        v = requests.get(url + f"/sigil/v1/namespaces/{NS}/secrets/{name}/versions", verify=ca, timeout=10).json()
+        v = requests.get(url + f"/sigil/v1/namespaces/{NS}/secrets/{name}/versions", verify=ca, headers=auth, timeout=10).json()
         newest = v["versions"][-1] if v["versions"] else None
         if newest is None or newest["resourceVersion"] != rv or v["current"] != newest["version"]:
             errors.append(f"{name}: history's newest version {newest} does not match resourceVersion {rv}")
@@ -206,21 +206,24 @@ def test_kill9_through_the_api_loses_no_acknowledged_write(workdir, key_file):
     owned = [dict() for _ in range(WRITERS)]
     shared_acks, shared_unknown = [], set()
     total = 0
+    auth = None
     for i in range(kills + 1):
         srv = Server(args)
         try:
             if i == 0:
-                requests.post(srv.url + "/api/v1/namespaces", json={"metadata": {"name": NS}}, verify=srv.ca, timeout=10)
-            revision, st = state(srv.url, srv.ca)
+                auth = srv.auth  # the root token, made by the first start only
+                requests.post(srv.url + "/api/v1/namespaces", json={"metadata": {"name": NS}}, verify=srv.ca, headers=auth,
+                              timeout=10)
+            revision, st = state(srv.url, srv.ca, auth)
             errors = check_shared(shared_acks, shared_unknown, st, revision)
             for o in owned:
                 errors += check_owned(o, st)
-            errors += check_history(srv.url, srv.ca, st)
+            errors += check_history(srv.url, srv.ca, auth, st)
             assert not errors, f"seed {SEED} after kill {i}:\n" + "\n".join(errors[:20])
             if i == kills:
                 break
             stop = threading.Event()
-            writers = [Writer(w, srv.url, srv.ca, random.Random(SEED * 1000 + i * 100 + w), stop, owned[w])
+            writers = [Writer(w, srv.url, srv.ca, auth, random.Random(SEED * 1000 + i * 100 + w), stop, owned[w])
                        for w in range(WRITERS)]
             for w in writers:
                 w.start()

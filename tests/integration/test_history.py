@@ -33,7 +33,7 @@ def dev(start_server, workdir):
         return r
 
     def api(method, path, body=None):
-        return requests.request(method, s.url + path, json=body, verify=s.ca, timeout=10)
+        return requests.request(method, s.url + path, json=body, verify=s.ca, headers=s.auth, timeout=10)
 
     k.cli, k.api, k.server = cli, api, s
     return k
@@ -132,8 +132,8 @@ def test_history_off(start_server, workdir):
         f.write("history:\n  versions: 0\n")
     s = start_server(["--dev", "--listen", "127.0.0.1:0", "--config", cfg])
     body = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "x"}, "stringData": {"a": "b"}}
-    assert requests.post(s.url + "/api/v1/namespaces/default/secrets", json=body, verify=s.ca).status_code == 201
-    v = requests.get(s.url + "/sigil/v1/namespaces/default/secrets/x/versions", verify=s.ca).json()
+    assert requests.post(s.url + "/api/v1/namespaces/default/secrets", json=body, verify=s.ca, headers=s.auth).status_code == 201
+    v = requests.get(s.url + "/sigil/v1/namespaces/default/secrets/x/versions", verify=s.ca, headers=s.auth).json()
     assert v["versions"] == [] and v["keep"] == 0
 
 

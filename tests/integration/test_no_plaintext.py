@@ -1,12 +1,16 @@
 """No plaintext at rest: values carrying canaries go into the store through every path that
 exists today (sigil's keyring, each EncryptionConfiguration provider, before and after a key
-rotation); then every file under the test directory (LMDB data and lock files, keyring,
+rotation; the Kubernetes API's create, patch, server-side apply, version history and rollback,
+and a refused write); then every file under the test directory (LMDB data and lock files, keyring,
 certificates, server logs at trace level) is searched for each canary in raw, hex (both cases)
 and base64 at all three byte alignments. A control stored through the identity provider must
 be found, which proves the search works."""
 import base64
+import json
 import os
 import secrets
+
+import requests
 
 from test_encryption_config_vectors import write_config
 
@@ -59,6 +63,20 @@ def test_no_canary_reaches_disk(workdir, key_file, start_server):
     with open(cfg, "w") as f:
         f.write(f"listen: 127.0.0.1:0\ndata_dir: {workdir}/srv\nseal: {{key_file: {key_file}}}\nlog: {{level: trace}}\n")
     s = start_server(["--config", cfg])
+    # And through the API: create, update (history), apply, rollback, with canaries as values.
+    api_canaries = ["SIGILCANARY" + secrets.token_hex(16) for _ in range(4)]
+    canaries += api_canaries
+    base = s.url + "/api/v1/namespaces/default/secrets"
+    kw = dict(verify=s.ca, headers=s.auth, timeout=10)
+    assert requests.post(base, json={"metadata": {"name": "api"}, "stringData": {"v": api_canaries[0]}}, **kw).status_code == 201
+    assert requests.patch(base + "/api", json={"stringData": {"v": api_canaries[1]}},
+                          headers={"Content-Type": "application/merge-patch+json", **s.auth}, verify=s.ca).status_code == 200
+    apply = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "applied"}, "stringData": {"v": api_canaries[2]}}
+    assert requests.patch(base + "/applied?fieldManager=t", data=json.dumps(apply),
+                          headers={"Content-Type": "application/apply-patch+yaml", **s.auth}, verify=s.ca).status_code == 201
+    assert requests.post(s.url + "/sigil/v1/namespaces/default/secrets/api/rollback", json={"version": 1}, **kw).status_code == 200
+    bad = {"metadata": {"name": "Bad"}, "stringData": {"v": api_canaries[3]}}  # refused, and logged at trace level
+    assert requests.post(base, json=bad, **kw).status_code == 422
     s.stop()
     with open(os.path.join(workdir, "server.log"), "w") as f:
         f.write(s.logs())

@@ -37,7 +37,7 @@ def test_dev_server_serves_kubernetes_version_over_verified_tls(start_server):
     for path in ("/healthz", "/livez", "/readyz"):
         assert requests.get(s.url + path, verify=s.ca, timeout=5).text == "ok"
     assert "[+]storage ok" in requests.get(s.url + "/readyz?verbose", verify=s.ca, timeout=5).text
-    metrics = requests.get(s.url + "/metrics", verify=s.ca, timeout=5).text
+    metrics = requests.get(s.url + "/metrics", verify=s.ca, headers=s.auth, timeout=5).text
     assert "sigil_http_requests_total" in metrics and "# TYPE sigil_http_request_duration_seconds histogram" in metrics
     # Plain HTTP is not served.
     with pytest.raises(requests.exceptions.ConnectionError):
@@ -46,10 +46,10 @@ def test_dev_server_serves_kubernetes_version_over_verified_tls(start_server):
 
 def test_unknown_paths_get_api_error_formats(start_server):
     s = start_server(["--dev", "--listen", "127.0.0.1:0"])
-    r = requests.get(s.url + "/api/v1/namespaces/default/secrets/x", verify=s.ca, timeout=5)
+    r = requests.get(s.url + "/api/v1/namespaces/default/secrets/x", verify=s.ca, headers=s.auth, timeout=5)
     assert r.status_code == 404
     assert r.json()["kind"] == "Status" and r.json()["reason"] == "NotFound"
-    r = requests.get(s.url + "/v1/secret/data/x", verify=s.ca, timeout=5)
+    r = requests.get(s.url + "/v1/secret/data/x", verify=s.ca, headers=s.auth, timeout=5)
     assert r.status_code == 404 and "errors" in r.json()
 
 
@@ -141,7 +141,7 @@ def test_limits_and_slow_clients(workdir, key_file, start_server):
     s = start_server(["--config", prod_config(workdir, key_file,
                                               "limits: {max_body_bytes: 1024, max_header_bytes: 4096, "
                                               "read_timeout_seconds: 2, idle_timeout_seconds: 3, handshake_timeout_seconds: 2}\n")])
-    r = requests.post(s.url + "/api/v1/namespaces/default/secrets", data=b"x" * 5000, verify=s.ca, timeout=5)
+    r = requests.post(s.url + "/api/v1/namespaces/default/secrets", data=b"x" * 5000, verify=s.ca, headers=s.auth, timeout=5)
     assert r.status_code == 413 and r.json()["reason"] == "RequestEntityTooLarge"
     r = requests.get(s.url + "/version", headers={"X-Big": "h" * 8000}, verify=s.ca, timeout=5)
     assert r.status_code == 431
@@ -214,7 +214,7 @@ def test_sigterm_right_after_start_always_drains(start_server):
 
 
 def open_connections(s):
-    text = requests.get(s.url + "/metrics", verify=s.ca, timeout=5, headers={"Connection": "close"}).text
+    text = requests.get(s.url + "/metrics", verify=s.ca, timeout=5, headers={"Connection": "close", **s.auth}).text
     return int([l for l in text.splitlines() if l.startswith("sigil_http_open_connections ")][0].split()[1])
 
 

@@ -13,7 +13,7 @@ from test_server import open_connections
 
 
 def stream_lines(s, path, timeout=5):
-    with requests.get(s.url + path, verify=s.ca, stream=True, timeout=timeout) as r:
+    with requests.get(s.url + path, verify=s.ca, headers=s.auth, stream=True, timeout=timeout) as r:
         assert r.status_code == 200
         return [json.loads(l) for l in r.iter_lines() if l]
 
@@ -63,7 +63,7 @@ def test_watch_from_zero_sends_current_state_and_too_old_is_410(workdir, start_s
     s = start_server(["--dev", "--listen", "127.0.0.1:0", "--config", cfg])
     ca = s.ca
     for i in range(12):
-        r = requests.post(s.url + "/api/v1/namespaces/default/secrets", verify=ca, timeout=5,
+        r = requests.post(s.url + "/api/v1/namespaces/default/secrets", verify=ca, headers=s.auth, timeout=5,
                           json={"metadata": {"name": f"s{i}"}, "stringData": {"k": "v"}})
         assert r.status_code == 201, r.text
     initial = stream_lines(s, "/api/v1/namespaces/default/secrets?watch=true&resourceVersion=0&timeoutSeconds=1")
@@ -85,14 +85,14 @@ def test_watches_end_cleanly(start_server):
     # Clients that vanish are noticed and their sessions freed.
     for _ in range(5):
         with requests.Session() as sess:  # closing the session closes its pooled connection
-            r = sess.get(s.url + "/api/v1/secrets?watch=true", verify=s.ca, stream=True, timeout=5)
+            r = sess.get(s.url + "/api/v1/secrets?watch=true", verify=s.ca, headers=s.auth, stream=True, timeout=5)
             r.close()
     deadline = time.time() + 5
     while open_connections(s) > 1 and time.time() < deadline:
         time.sleep(0.1)
     assert open_connections(s) <= 1
     # A watch open at shutdown does not hold the server up.
-    r = requests.get(s.url + "/api/v1/secrets?watch=true", verify=s.ca, stream=True, timeout=10)
+    r = requests.get(s.url + "/api/v1/secrets?watch=true", verify=s.ca, headers=s.auth, stream=True, timeout=10)
     start = time.time()
     assert s.stop() == 0
     assert time.time() - start < 5
@@ -103,7 +103,7 @@ def test_bookmarks_and_streaming_initial_events(start_server):
     s = start_server(["--dev", "--listen", "127.0.0.1:0"])
     base = "/api/v1/namespaces/default/secrets"
     for i in range(3):
-        r = requests.post(s.url + base, verify=s.ca, timeout=5, json={"metadata": {"name": f"b{i}"}, "stringData": {"k": "v"}})
+        r = requests.post(s.url + base, verify=s.ca, headers=s.auth, timeout=5, json={"metadata": {"name": f"b{i}"}, "stringData": {"k": "v"}})
         assert r.status_code == 201
     rv = int(r.json()["metadata"]["resourceVersion"])
     # A bookmark arrives about two seconds before the watch's deadline, at the revision reached.
@@ -119,5 +119,5 @@ def test_bookmarks_and_streaming_initial_events(start_server):
     assert [l["type"] for l in lines[:4]] == ["ADDED"] * 3 + ["BOOKMARK"]
     assert lines[3]["object"]["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
     assert int(lines[3]["object"]["metadata"]["resourceVersion"]) >= rv
-    r = requests.get(s.url + base + "?watch=true&sendInitialEvents=true", verify=s.ca, timeout=5)
+    r = requests.get(s.url + base + "?watch=true&sendInitialEvents=true", verify=s.ca, headers=s.auth, timeout=5)
     assert r.status_code == 422 and r.json()["reason"] == "Invalid"

@@ -41,7 +41,7 @@ Status GetSeconds(const YAML::Node& node, const char* key, const std::string& wh
 Status Parse(const YAML::Node& root, Config* c) {
   if (!root.IsMap()) return InvalidArgumentError("config: the document must be a YAML mapping");
   SIGIL_RETURN_IF_ERROR(CheckKeys(root, "", {"listen", "data_dir", "log", "tls", "seal", "encryption_config",
-                                               "storage", "limits", "threads", "history"}));
+                                               "storage", "limits", "threads", "history", "auth"}));
   SIGIL_RETURN_IF_ERROR(Get(root, "listen", "", &c->listen));
   SIGIL_RETURN_IF_ERROR(Get(root, "data_dir", "", &c->data_dir));
   SIGIL_RETURN_IF_ERROR(Get(root, "encryption_config", "", &c->encryption_config_file));
@@ -77,6 +77,12 @@ Status Parse(const YAML::Node& root, Config* c) {
     if (mb < 1) return InvalidArgumentError("config: storage.max_size_mb must be at least 1");
     c->storage_max_bytes = mb << 20;
     SIGIL_RETURN_IF_ERROR(Get(storage, "watch_history", "storage.", &c->watch_history));
+  }
+  if (YAML::Node auth = root["auth"]) {
+    if (!auth.IsMap()) return InvalidArgumentError("config: \"auth\" must be a mapping");
+    SIGIL_RETURN_IF_ERROR(CheckKeys(auth, "auth.", {"token_file", "client_ca_file"}));
+    SIGIL_RETURN_IF_ERROR(Get(auth, "token_file", "auth.", &c->auth_token_file));
+    SIGIL_RETURN_IF_ERROR(Get(auth, "client_ca_file", "auth.", &c->auth_client_ca_file));
   }
   if (YAML::Node history = root["history"]) {
     if (!history.IsMap()) return InvalidArgumentError("config: \"history\" must be a mapping");

@@ -31,6 +31,10 @@ struct Config {
   // Earlier versions kept per Secret (a namespace annotation sigil.dev/history-versions
   // overrides it); 0 turns version history off.
   int history_versions = 10;
+  // Authentication (docs/configuration.md "auth"). Client certificates are checked against
+  // client_ca_file, by default the CA sigil generated (data_dir/tls/ca.crt, or the dev CA).
+  std::string auth_token_file;   // kube-apiserver --token-auth-file format
+  std::string auth_client_ca_file;
   http::ServerOptions http;
 
   // "127.0.0.1:8443" -> address and port into `http`. kInvalidArgument on a bad value.

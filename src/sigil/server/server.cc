@@ -8,6 +8,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <boost/asio/steady_timer.hpp>
 #include <nlohmann/json.hpp>
 
 #include "sigil/api/http/errors.h"
@@ -143,7 +144,16 @@ Result<std::unique_ptr<SigilServer>> SigilServer::Create(Config config) {
   s->seal_ = MakeSeal(c);
   SIGIL_ASSIGN_OR_RETURN(s->barrier_, barrier::Barrier::Open(s->backend_.get(), s->seal_.get(), enc, Clock::Real()));
   s->store_ = std::make_unique<store::ObjectStore>(s->barrier_.get());
+  SIGIL_ASSIGN_OR_RETURN(s->tokens_, auth::TokenStore::Open(s->store_.get(), Clock::Real()));
+  SIGIL_ASSIGN_OR_RETURN(s->new_root_token_, s->tokens_->CreateRootOnce());
+  std::optional<auth::TokenFile> token_file;
+  if (!c.auth_token_file.empty()) {
+    SIGIL_ASSIGN_OR_RETURN(token_file, auth::TokenFile::Load(c.auth_token_file));
+  }
+  s->authenticator_ = std::make_unique<auth::Authenticator>(s->tokens_.get(), std::move(token_file));
+  s->throttle_ = std::make_unique<auth::FailureThrottle>(Clock::Real());
   kube::KubernetesApi::Options kube_options;
+  kube_options.token_reviewer = [a = s->authenticator_.get()](std::string_view token) { return a->AuthenticateToken(token); };
   kube_options.history_versions = c.history_versions;
   s->kube_ = std::make_unique<kube::KubernetesApi>(s->store_.get(), Clock::Real(), kube_options);
   SIGIL_RETURN_IF_ERROR(s->kube_->EnsureDefaultNamespaces());
@@ -159,12 +169,28 @@ Result<std::unique_ptr<SigilServer>> SigilServer::Create(Config config) {
     SIGIL_ASSIGN_OR_RETURN(s->certs_, http::LoadOrGenerateCertificates(c.data_dir + "/tls", c.tls_hosts));
     s->ca_file_ = c.data_dir + "/tls/ca.crt";
   }
-  s->http_ = std::make_unique<http::Server>(c.http, s->BuildRouter(), s->certs_);
+  // Client certificates: against the configured CA, else the CA sigil generated (none when a
+  // configured server certificate came without auth.client_ca_file).
+  http::ServerOptions http_options = c.http;
+  if (!c.auth_client_ca_file.empty()) {
+    SIGIL_ASSIGN_OR_RETURN(http_options.client_ca_pem, file::ReadFile(c.auth_client_ca_file, 1 << 20));
+  } else if (c.tls_cert_file.empty()) {
+    http_options.client_ca_pem = s->certs_.ca_cert_pem;
+  }
+  if (s->new_root_token_ && !c.dev) {
+    // Production: the root token goes to a private file, never to a log.
+    std::string path = c.data_dir + "/root-token";
+    SIGIL_RETURN_IF_ERROR(file::WriteFileAtomic(path, std::string(s->new_root_token_->view()) + "\n", 0600));
+    s->new_root_token_.reset();
+    s->root_token_file_ = path;
+  }
+  s->http_ = std::make_unique<http::Server>(http_options, s->BuildRouter(), s->certs_);
   return s;
 }
 
 SigilServer::~SigilServer() {
   Stop();
+  delay_pool_.join();
   kube_.reset();  // waits for requests on its worker pool
   store_.reset();
   barrier_.reset();
@@ -198,11 +224,44 @@ http::Router SigilServer::BuildRouter() {
   r.Handle("/version", [](const http::Request& req, const http::RequestContext&, http::Responder respond) {
     respond(http::MakeResponse(req, http::HttpStatus::ok, "application/json", VersionJson()));
   });
-  r.Handle("/metrics", [](const http::Request& req, const http::RequestContext&, http::Responder respond) {
+  r.Handle("/metrics", Authenticated([](const http::Request& req, const http::RequestContext&, http::Responder respond) {
     respond(http::MakeResponse(req, http::HttpStatus::ok, "text/plain; version=0.0.4", metrics::Registry::Global().Render()));
-  });
-  kube_->Register(&r);
+  }));
+  kube_->Register(&r, [this](http::Handler h) { return Authenticated(std::move(h)); });
+  // Unknown paths too: an anonymous caller learns nothing about which paths exist.
+  r.HandleOthers(Authenticated([](const http::Request& req, const http::RequestContext&, http::Responder respond) {
+    respond(http::ErrorResponse(req, NotFoundError("the server could not find the requested resource")));
+  }));
   return r;
+}
+
+http::Handler SigilServer::Authenticated(http::Handler inner) {
+  return [this, inner = std::move(inner)](const http::Request& req, const http::RequestContext& ctx, http::Responder respond) {
+    std::optional<auth::CertificateSubject> cert;
+    if (ctx.peer) cert = auth::CertificateSubject{ctx.peer->common_name, ctx.peer->organizations, ctx.peer->sha256_hex};
+    auto it = req.find(boost::beast::http::field::authorization);
+    std::string_view header = it == req.end() ? std::string_view() : std::string_view(it->value());
+    auto outcome = authenticator_->Authenticate(header, cert ? &*cert : nullptr);
+    if (!outcome.ok()) {
+      log::Error("authentication failed internally", {{"error", outcome.error().ToString()}});
+      return respond(http::ErrorResponse(req, UnavailableError("authentication is unavailable")));
+    }
+    if (outcome->identity) {
+      http::RequestContext c = ctx;
+      c.identity = std::make_shared<const Identity>(std::move(*outcome->identity));
+      return inner(req, c, std::move(respond));
+    }
+    http::Response res = http::ErrorResponse(req, UnauthenticatedError("Unauthorized"));
+    if (!outcome->warning.empty()) res.insert("Warning", "299 - \"" + outcome->warning + "\"");
+    std::string ip = ctx.remote_address.substr(0, ctx.remote_address.rfind(':'));
+    auto delay = outcome->presented ? throttle_->Fail(ip) : std::chrono::milliseconds(0);
+    if (outcome->presented) log::Info("authentication failed", {{"remote", ctx.remote_address}, {"delay_ms", delay.count()}});
+    if (delay.count() == 0) return respond(std::move(res));
+    auto timer = std::make_shared<boost::asio::steady_timer>(delay_pool_, delay);
+    timer->async_wait([timer, respond = std::move(respond), res = std::move(res)](boost::system::error_code) mutable {
+      respond(std::move(res));
+    });
+  };
 }
 
 Status SigilServer::Start() {
@@ -240,15 +299,22 @@ int SigilServer::Run() {
       internal::SecureZero(text.data(), text.size());
     }
     if (!k.ok()) log::Warn("cannot write the dev kubeconfig", {{"error", k.message()}});
+    std::string root = new_root_token_ ? "  Root token (shown once): " + std::string(new_root_token_->view()) + "\n\n" : "";
+    new_root_token_.reset();
     std::printf(
         "\nsigil dev server listening on %s\n"
         "Dev mode: storage is in %s and the root key exists only in memory; all data is lost at exit.\n\n"
         "  export KUBECONFIG=%s\n"
         "  kubectl get secrets\n\n"
         "  export VAULT_ADDR=%s\n"
-        "  export VAULT_CACERT=%s\n\n",
-        url.c_str(), dev_dir_.c_str(), kubeconfig.c_str(), url.c_str(), ca_file_.c_str());
+        "  export VAULT_CACERT=%s\n\n%s",
+        url.c_str(), dev_dir_.c_str(), kubeconfig.c_str(), url.c_str(), ca_file_.c_str(), root.c_str());
+    internal::SecureZero(root.data(), root.size());
   } else {
+    if (!root_token_file_.empty()) {
+      std::printf("Initialised: the root token is in %s (mode 0600). Read it, keep it somewhere safe, delete the file.\n",
+                  root_token_file_.c_str());
+    }
     std::printf("sigil server listening on %s (CA certificate: %s)\n", url.c_str(), ca_file_.c_str());
   }
   std::fflush(stdout);

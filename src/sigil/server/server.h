@@ -3,11 +3,14 @@
 // Thread safety: one controlling thread calls these methods.
 #pragma once
 
+#include <boost/asio/thread_pool.hpp>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "sigil/api/http/server.h"
 #include "sigil/api/kubernetes/api.h"
+#include "sigil/auth/authenticator.h"
 #include "sigil/barrier/barrier.h"
 #include "sigil/client/kubeconfig.h"
 #include "sigil/server/config.h"
@@ -40,6 +43,9 @@ class SigilServer {
  private:
   SigilServer() = default;
   http::Router BuildRouter();
+  // Wraps `inner` so it runs only for authenticated callers (RequestContext::identity set);
+  // others get 401 in the API's error format, slowed down after repeated failures.
+  http::Handler Authenticated(http::Handler inner);
 
   Config config_;
   std::string dev_dir_;  // removed at exit in dev mode
@@ -47,6 +53,12 @@ class SigilServer {
   std::unique_ptr<barrier::Seal> seal_;
   std::unique_ptr<barrier::Barrier> barrier_;
   std::unique_ptr<store::ObjectStore> store_;
+  std::unique_ptr<auth::TokenStore> tokens_;
+  std::unique_ptr<auth::Authenticator> authenticator_;
+  std::unique_ptr<auth::FailureThrottle> throttle_;
+  std::optional<SecretBytes> new_root_token_;  // made at this start; shown once (dev)
+  std::string root_token_file_;               // where a production start put the new root token
+  boost::asio::thread_pool delay_pool_{1};     // answers throttled 401s after their delay
   std::unique_ptr<kube::KubernetesApi> kube_;
   http::CertificateSet certs_;
   std::string ca_file_;  // where clients find the CA

@@ -29,7 +29,7 @@ using tcp = asio::ip::tcp;
 
 const Handler* Router::Find(std::string_view path) const {
   if (auto it = exact_.find(path); it != exact_.end()) return &it->second;
-  const Handler* best = nullptr;
+  const Handler* best = fallback_ ? &fallback_ : nullptr;
   size_t best_len = 0;
   for (const auto& [prefix, handler] : prefix_) {
     if (path.starts_with(prefix) && prefix.size() >= best_len) {

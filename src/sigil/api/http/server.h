@@ -42,12 +42,15 @@ class Router {
  public:
   void Handle(std::string path, Handler handler) { exact_[std::move(path)] = std::move(handler); }
   void HandlePrefix(std::string prefix, Handler handler) { prefix_[std::move(prefix)] = std::move(handler); }
-  // nullptr if nothing matches.
+  // What runs when nothing matches (default: a 404 in the path's API error format).
+  void HandleOthers(Handler handler) { fallback_ = std::move(handler); }
+  // The fallback (or nullptr) if nothing matches.
   const Handler* Find(std::string_view path) const;
 
  private:
   std::map<std::string, Handler, std::less<>> exact_;
   std::map<std::string, Handler, std::less<>> prefix_;
+  Handler fallback_;
 };
 
 class Server {

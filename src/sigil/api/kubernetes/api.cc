@@ -207,8 +207,9 @@ class KubernetesApi::Impl {
            (ParseBool(Param(ParseQuery(req.target()), "watch")) || req.target().starts_with("/api/v1/watch/"));
   }
 
-  Impl(store::ObjectStore* store, Clock* clock, int history_versions)
-      : store_(store), clock_(clock), history_(store), history_versions_(history_versions) {
+  Impl(store::ObjectStore* store, Clock* clock, const KubernetesApi::Options& options)
+      : store_(store), clock_(clock), history_(store), history_versions_(options.history_versions),
+        token_reviewer_(options.token_reviewer) {
     bookmark_thread_ = std::thread([this] { BookmarkLoop(); });
   }
   ~Impl() {
@@ -220,9 +221,10 @@ class KubernetesApi::Impl {
     bookmark_thread_.join();
   }
 
-  std::optional<http::Response> Serve(const http::Request& req, const http::StreamStarter& start_stream) {
+  std::optional<http::Response> Serve(const http::Request& req, const http::StreamStarter& start_stream, const Identity* who) {
     try {
       if (IsWatch(req)) return Watch(req, start_stream);
+      if (req.target().starts_with("/apis/authentication.k8s.io")) return Authentication(req, who);
       return Route(req);
     } catch (const nlohmann::json::exception& e) {
       // nlohmann's messages can quote input: never pass them on.
@@ -351,13 +353,92 @@ class KubernetesApi::Impl {
                                 {"serverAddressByClientCIDRs", Json::array({{{"clientCIDR", "0.0.0.0/0"}, {"serverAddress", ""}}})}});
   }
 
+  // The groups served under /apis: authentication.k8s.io/v1 (SelfSubjectReview, TokenReview).
+  static Json AuthnResources(bool aggregated) {
+    Json out = Json::array();
+    for (const auto& [plural, kind] : {std::pair{"selfsubjectreviews", "SelfSubjectReview"}, std::pair{"tokenreviews", "TokenReview"}}) {
+      if (aggregated) {
+        out.push_back({{"resource", plural}, {"responseKind", {{"group", "authentication.k8s.io"}, {"version", "v1"}, {"kind", kind}}},
+                       {"scope", "Cluster"}, {"singularResource", std::string(plural).substr(0, std::string(plural).size() - 1)},
+                       {"verbs", {"create"}}});
+      } else {
+        out.push_back({{"name", plural}, {"singularName", std::string(plural).substr(0, std::string(plural).size() - 1)},
+                       {"namespaced", false}, {"kind", kind}, {"verbs", {"create"}}});
+      }
+    }
+    return out;
+  }
+
   http::Response Apis(const http::Request& req) {
     if (WantsAggregated(req)) {
+      Json item = {{"metadata", {{"name", "authentication.k8s.io"}, {"creationTimestamp", nullptr}}},
+                   {"versions", Json::array({{{"version", "v1"}, {"resources", AuthnResources(true)}, {"freshness", "Current"}}})}};
       return Reply(req, 200, Json{{"kind", "APIGroupDiscoveryList"}, {"apiVersion", "apidiscovery.k8s.io/v2"},
-                                  {"metadata", Json::object()}, {"items", Json::array()}},
+                                  {"metadata", Json::object()}, {"items", Json::array({item})}},
                    kAggregatedContentType);
     }
-    return Reply(req, 200, Json{{"kind", "APIGroupList"}, {"apiVersion", "v1"}, {"groups", Json::array()}});
+    return Reply(req, 200, Json{{"kind", "APIGroupList"}, {"apiVersion", "v1"}, {"groups", Json::array({AuthnGroup()})}});
+  }
+
+  static Json AuthnGroup() {
+    Json v = {{"groupVersion", "authentication.k8s.io/v1"}, {"version", "v1"}};
+    return Json{{"name", "authentication.k8s.io"}, {"versions", Json::array({v})}, {"preferredVersion", v}};
+  }
+
+  // /apis/authentication.k8s.io[/v1[/selfsubjectreviews|tokenreviews]]
+  http::Response Authentication(const http::Request& req, const Identity* who) {
+    Path p = SplitPath(req.target());
+    const auto& s = p.seg;
+    if (s.size() == 2) {
+      if (!IsGet(req)) return Fail(req, MethodNotAllowed());
+      Json g = AuthnGroup();
+      g["kind"] = "APIGroup";
+      g["apiVersion"] = "v1";
+      return Reply(req, 200, g);
+    }
+    if (s.size() == 3 && s[2] == "v1") {
+      if (!IsGet(req)) return Fail(req, MethodNotAllowed());
+      return Reply(req, 200, Json{{"kind", "APIResourceList"}, {"apiVersion", "v1"}, {"groupVersion", "authentication.k8s.io/v1"},
+                                  {"resources", AuthnResources(false)}});
+    }
+    if (s.size() != 4 || s[2] != "v1" || (s[3] != "selfsubjectreviews" && s[3] != "tokenreviews")) {
+      return Fail(req, FromStatusMessage(404, "NotFound", "the server could not find the requested resource"));
+    }
+    if (req.method() != http::Verb::post) return Fail(req, MethodNotAllowed());
+    auto user_info = [](const Identity& id) {
+      Json u = {{"username", id.user}, {"uid", id.uid}, {"groups", id.groups}};
+      if (!id.extra.empty()) u["extra"] = id.extra;
+      return u;
+    };
+    if (s[3] == "selfsubjectreviews") {
+      // The body carries nothing to read (kubectl sends an empty protobuf or JSON object).
+      Json out = {{"kind", "SelfSubjectReview"}, {"apiVersion", "authentication.k8s.io/v1"},
+                  {"metadata", {{"creationTimestamp", nullptr}}}, {"status", {{"userInfo", who ? user_info(*who) : Json::object()}}}};
+      return Reply(req, 201, out);
+    }
+    auto body = DecodeBody(req);
+    if (!body.ok) return Fail(req, body.error);
+    const Json& in = body.json;
+    if (!in.is_object() || !in.value("spec", Json::object()).is_object() || !in.value("spec", Json::object()).value("token", Json()).is_string()) {
+      return Fail(req, Invalid("TokenReview", "", {{FieldError::Type::kRequired, "spec.token", "", ""}}));
+    }
+    std::string token = in["spec"]["token"].get<std::string>();
+    Json status = {{"authenticated", false}};
+    if (token_reviewer_) {
+      auto id = token_reviewer_(token);
+      if (!id.ok()) {
+        status["error"] = "token review failed: " + id.error().message();
+      } else if (*id) {
+        status = {{"authenticated", true}, {"user", user_info(**id)}};
+      } else {
+        status["error"] = "invalid bearer token";
+      }
+    }
+    internal::SecureZero(token.data(), token.size());
+    if (in["spec"].contains("audiences")) status["audiences"] = in["spec"]["audiences"];
+    return Reply(req, 201, Json{{"kind", "TokenReview"}, {"apiVersion", "authentication.k8s.io/v1"},
+                                {"metadata", {{"creationTimestamp", nullptr}}}, {"spec", {{"audiences", in["spec"].value("audiences", Json::array())}}},
+                                {"status", status}});
   }
 
   http::Response ApiV1(const http::Request& req) {
@@ -1824,6 +1905,7 @@ class KubernetesApi::Impl {
   Clock* clock_;
   store::History history_;
   int history_versions_;
+  std::function<Result<std::optional<Identity>>(std::string_view)> token_reviewer_;
   std::mutex bookmark_mu_;
   std::condition_variable bookmark_cv_;
   bool bookmark_stop_ = false;
@@ -1832,24 +1914,25 @@ class KubernetesApi::Impl {
 };
 
 KubernetesApi::KubernetesApi(store::ObjectStore* store, Clock* clock, const Options& options)
-    : impl_(std::make_unique<Impl>(store, clock, options.history_versions)), pool_(options.workers) {}
+    : impl_(std::make_unique<Impl>(store, clock, options)), pool_(options.workers) {}
 
 KubernetesApi::~KubernetesApi() { pool_.join(); }
 
 Status KubernetesApi::EnsureDefaultNamespaces() { return impl_->EnsureDefaultNamespaces(); }
 
-std::optional<http::Response> KubernetesApi::Serve(const http::Request& req, const http::StreamStarter& start_stream) {
-  return impl_->Serve(req, start_stream);
+std::optional<http::Response> KubernetesApi::Serve(const http::Request& req, const http::StreamStarter& start_stream,
+                                                   const Identity* who) {
+  return impl_->Serve(req, start_stream, who);
 }
 
-void KubernetesApi::Register(http::Router* router) {
-  http::Handler h = [this](const http::Request& req, const http::RequestContext& ctx, http::Responder respond) {
+void KubernetesApi::Register(http::Router* router, const std::function<http::Handler(http::Handler)>& guard) {
+  http::Handler h = guard([this](const http::Request& req, const http::RequestContext& ctx, http::Responder respond) {
     // Copy the request: the connection's buffer is reused once the handler returns.
     auto copy = std::make_shared<http::Request>(req);
-    boost::asio::post(pool_, [this, copy, start = ctx.start_stream, respond = std::move(respond)] {
-      if (auto res = impl_->Serve(*copy, start)) respond(std::move(*res));
+    boost::asio::post(pool_, [this, copy, start = ctx.start_stream, who = ctx.identity, respond = std::move(respond)] {
+      if (auto res = impl_->Serve(*copy, start, who.get())) respond(std::move(*res));
     });
-  };
+  });
   router->Handle("/api", h);
   router->Handle("/apis", h);
   router->HandlePrefix("/api/", h);

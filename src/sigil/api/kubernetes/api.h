@@ -16,6 +16,7 @@
 
 #include <boost/asio/thread_pool.hpp>
 #include <memory>
+#include <functional>
 #include <optional>
 
 #include "sigil/api/http/server.h"
@@ -31,17 +32,22 @@ class KubernetesApi {
     // Earlier versions kept per Secret unless the namespace's sigil.dev/history-versions
     // annotation says otherwise; 0 turns history off.
     int history_versions = 10;
+    // Validates a bearer token for TokenReview; unset: TokenReview answers "not authenticated".
+    std::function<Result<std::optional<Identity>>(std::string_view token)> token_reviewer;
   };
   KubernetesApi(store::ObjectStore* store, Clock* clock, const Options& options);
   ~KubernetesApi();
 
   // Creates the namespaces every cluster has (default, kube-system, kube-public) if missing.
   Status EnsureDefaultNamespaces();
-  void Register(http::Router* router);
+  // Registers the API's paths, each handler wrapped by `guard` (authentication).
+  void Register(http::Router* router, const std::function<http::Handler(http::Handler)>& guard);
 
   // Handles one request (what the worker pool runs). Returns nullopt when the request became a
   // stream (watch) through `start_stream`.
-  std::optional<http::Response> Serve(const http::Request& req, const http::StreamStarter& start_stream);
+  // `who` is the authenticated caller (null only in tests that bypass authentication).
+  std::optional<http::Response> Serve(const http::Request& req, const http::StreamStarter& start_stream,
+                                      const Identity* who);
 
  private:
   class Impl;
