@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # HTTP benchmark: sigil's Kubernetes Secret GET/PUT/LIST over TLS at 1, 16 and 64 connections,
+# authenticated with the dev server's root token (bearer),
 # side by side with nginx serving a static file of the same size over TLS (the ceiling for a
 # small HTTPS response on this machine). Needs wrk and nginx (Debian packages).
 #   bench/http/run.sh [seconds per run, default 10]
@@ -16,17 +17,20 @@ SIGIL_PID=$!
 for _ in $(seq 50); do grep -q KUBECONFIG "$WORK/sigil.out" && break; sleep 0.1; done
 URL=$(grep -o 'https://[0-9.:]*' "$WORK/sigil.out" | head -1)
 CA=$(grep -o 'VAULT_CACERT=.*' "$WORK/sigil.out" | cut -d= -f2)
+for _ in $(seq 50); do grep -q 'Root token' "$WORK/sigil.out" && break; sleep 0.1; done
+export SIGIL_TOKEN=$(grep -o 'sgl_[A-Za-z0-9_-]*' "$WORK/sigil.out")
+AUTH="Authorization: Bearer $SIGIL_TOKEN"
 NS=/api/v1/namespaces/default/secrets
-curl -sf --cacert "$CA" -X POST -H 'Content-Type: application/json' "$URL$NS" \
+curl -sf --cacert "$CA" -H "$AUTH" -X POST -H 'Content-Type: application/json' "$URL$NS" \
   -d "{\"metadata\":{\"name\":\"bench-get\"},\"data\":{\"value\":\"$(head -c 1026 /dev/zero | base64 -w0)\"}}" > /dev/null
 for i in $(seq 0 63); do
-  curl -sf --cacert "$CA" -X POST -H 'Content-Type: application/json' "$URL$NS" -d "{\"metadata\":{\"name\":\"bench-put-$i\"}}" > /dev/null
+  curl -sf --cacert "$CA" -H "$AUTH" -X POST -H 'Content-Type: application/json' "$URL$NS" -d "{\"metadata\":{\"name\":\"bench-put-$i\"}}" > /dev/null
 done
 for i in $(seq 100); do
-  curl -sf --cacert "$CA" -X POST -H 'Content-Type: application/json' "$URL/api/v1/namespaces/kube-public/secrets" \
+  curl -sf --cacert "$CA" -H "$AUTH" -X POST -H 'Content-Type: application/json' "$URL/api/v1/namespaces/kube-public/secrets" \
     -d "{\"metadata\":{\"name\":\"l$i\"},\"data\":{\"v\":\"dmFsdWU=\"}}" > /dev/null
 done
-SIZE=$(curl -sf --cacert "$CA" "$URL$NS/bench-get" | wc -c)
+SIZE=$(curl -sf --cacert "$CA" -H "$AUTH" "$URL$NS/bench-get" | wc -c)
 
 # nginx with the same kind of certificate, serving a file of the same size.
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$WORK/n.key" -out "$WORK/n.crt" \
