@@ -4,8 +4,15 @@
 
 namespace sigil::auth {
 
-Result<std::optional<Identity>> Authenticator::AuthenticateToken(std::string_view token) const {
+Result<std::optional<Identity>> Authenticator::AuthenticateToken(std::string_view token, std::string* why) const {
   if (token.empty()) return std::optional<Identity>();
+  if (service_accounts_ && ServiceAccountAuthenticator::LooksLikeJwt(token)) {
+    auto id = service_accounts_->Authenticate(token);
+    if (id.ok()) return std::optional<Identity>(std::move(id).value());
+    if (id.error().code() != StatusCode::kUnauthenticated) return id.error();
+    if (why != nullptr) *why = id.error().message();
+    return std::optional<Identity>();
+  }
   if (tokens_ != nullptr) {
     SIGIL_ASSIGN_OR_RETURN(std::optional<Identity> id, tokens_->Lookup(token));
     if (id) return id;
@@ -13,6 +20,7 @@ Result<std::optional<Identity>> Authenticator::AuthenticateToken(std::string_vie
   if (token_file_) {
     if (auto id = token_file_->Lookup(token)) return std::optional<Identity>(std::move(*id));
   }
+  if (why != nullptr) *why = "invalid bearer token";
   return std::optional<Identity>();
 }
 

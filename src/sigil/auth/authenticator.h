@@ -1,6 +1,7 @@
 // auth/authenticator.h: turns a request's credentials into one Identity, as kube-apiserver's
 // union authenticator does: a verified client certificate first (user = CN, groups = every O),
-// then a bearer token (sigil's own tokens, then the static token file). Every authenticated
+// then a bearer token (sigil's own tokens, then the static token file, then service-account
+// JWTs). Every authenticated
 // identity has the group system:authenticated. No credentials is "anonymous" (the caller
 // answers 401 except on the health and version paths); a credential that does not check out
 // is a failure, and failures from one client address are slowed down (FailureThrottle).
@@ -13,6 +14,7 @@
 #include <optional>
 #include <string>
 
+#include "sigil/auth/service_account.h"
 #include "sigil/auth/token_file.h"
 #include "sigil/auth/token_store.h"
 #include "sigil/base/identity.h"
@@ -34,17 +36,19 @@ struct AuthOutcome {
 
 class Authenticator {
  public:
-  // `tokens` may be null (no sigil tokens); `token_file` may be empty.
-  Authenticator(TokenStore* tokens, std::optional<TokenFile> token_file)
-      : tokens_(tokens), token_file_(std::move(token_file)) {}
+  // `tokens` may be null (no sigil tokens); `token_file` and `service_accounts` may be empty.
+  Authenticator(TokenStore* tokens, std::optional<TokenFile> token_file,
+                std::optional<ServiceAccountAuthenticator> service_accounts = std::nullopt)
+      : tokens_(tokens), token_file_(std::move(token_file)), service_accounts_(std::move(service_accounts)) {}
 
   Result<AuthOutcome> Authenticate(std::string_view authorization_header, const CertificateSubject* cert) const;
-  // A bearer token alone (TokenReview): the identity, or nullopt.
-  Result<std::optional<Identity>> AuthenticateToken(std::string_view token) const;
+  // A bearer token alone (TokenReview): the identity, or nullopt with the reason in *why.
+  Result<std::optional<Identity>> AuthenticateToken(std::string_view token, std::string* why = nullptr) const;
 
  private:
   TokenStore* tokens_;
   std::optional<TokenFile> token_file_;
+  std::optional<ServiceAccountAuthenticator> service_accounts_;
 };
 
 // Slows down clients that keep presenting bad credentials: after 5 failures within a minute

@@ -16,16 +16,6 @@ constexpr char kTokensPrefix[] = "/sigil/auth/tokens/";
 constexpr char kRootKey[] = "/sigil/auth/root";
 constexpr char kDecoyKey[] = "/sigil/auth/decoy";
 
-std::string Base64Url(std::string_view bytes) {
-  std::string s = Base64Encode(bytes);
-  for (char& c : s) {
-    if (c == '+') c = '-';
-    if (c == '/') c = '_';
-  }
-  while (!s.empty() && s.back() == '=') s.pop_back();
-  return s;
-}
-
 Json Record(const Identity& who, const std::string& created, const std::string& expires) {
   Json j = {{"user", who.user}, {"uid", who.uid}, {"groups", who.groups}, {"created", created}};
   if (!expires.empty()) j["expires"] = expires;
@@ -64,7 +54,7 @@ std::string TokenStore::KeyFor(std::string_view token) const {
 
 Result<SecretBytes> TokenStore::Create(const Identity& who, std::chrono::seconds ttl) {
   std::string random = crypto::RandomBytes(32);
-  std::string token = std::string(kPrefix) + Base64Url(random);
+  std::string token = std::string(kPrefix) + Base64UrlEncode(random);
   internal::SecureZero(random.data(), random.size());
   std::string expires = ttl.count() > 0 ? FormatRfc3339(clock_->Now() + ttl) : "";
   SIGIL_RETURN_IF_ERROR(store_->Create(KeyFor(token), SecretBytes(Record(who, FormatRfc3339(clock_->Now()), expires).dump())).status());
@@ -77,7 +67,7 @@ Result<std::optional<SecretBytes>> TokenStore::CreateRootOnce() {
   SIGIL_ASSIGN_OR_RETURN(std::optional<store::Object> marker, store_->Get(kRootKey));
   if (marker) return std::optional<SecretBytes>();
   std::string random = crypto::RandomBytes(32);
-  std::string token = std::string(kPrefix) + Base64Url(random);
+  std::string token = std::string(kPrefix) + Base64UrlEncode(random);
   internal::SecureZero(random.data(), random.size());
   Identity root{"sigil-root", "sigil-root", {"system:masters"}, {}, ""};
   std::string key = KeyFor(token);

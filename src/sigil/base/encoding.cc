@@ -43,6 +43,32 @@ Result<SecretBytes> Base64DecodeSecret(std::string_view text) {
   return out;
 }
 
+std::string Base64UrlEncode(std::string_view bytes) {
+  std::string s = Base64Encode(bytes);
+  for (char& c : s) {
+    if (c == '+') c = '-';
+    if (c == '/') c = '_';
+  }
+  while (!s.empty() && s.back() == '=') s.pop_back();
+  return s;
+}
+
+Result<std::string> Base64UrlDecode(std::string_view text) {
+  if (text.size() % 4 == 1) return InvalidArgumentError("invalid base64url: bad length");
+  std::string s(text);
+  for (char& c : s) {
+    if (c == '-') {
+      c = '+';
+    } else if (c == '_') {
+      c = '/';
+    } else if (c == '+' || c == '/' || c == '=') {
+      return InvalidArgumentError("invalid base64url: character outside the alphabet");
+    }
+  }
+  while (s.size() % 4 != 0) s += '=';
+  return Base64Decode(s);
+}
+
 std::string HexEncode(std::string_view bytes) {
   std::string out(bytes.size() * 2 + 1, '\0');
   sodium_bin2hex(out.data(), out.size(), reinterpret_cast<const unsigned char*>(bytes.data()),

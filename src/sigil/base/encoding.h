@@ -16,6 +16,11 @@ Result<std::string> Base64Decode(std::string_view text);
 // As Base64Decode, into a zeroing buffer (for key material).
 Result<SecretBytes> Base64DecodeSecret(std::string_view text);
 
+// base64url without padding (RFC 4648 section 5, as JWTs use it). Decoding is strict: '=' and
+// characters outside the alphabet are errors, as is a length that no encoding produces.
+std::string Base64UrlEncode(std::string_view bytes);
+Result<std::string> Base64UrlDecode(std::string_view text);
+
 std::string HexEncode(std::string_view bytes);
 Result<std::string> HexDecode(std::string_view text);
 

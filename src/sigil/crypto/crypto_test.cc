@@ -182,3 +182,42 @@ TEST(RandomTest, ForkedChildDoesNotReuseParentNonces) {
 
 }  // namespace
 }  // namespace sigil::crypto
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "sigil/crypto/jwt.h"
+
+namespace sigil::crypto {
+namespace {
+
+TEST(Base64UrlTest, RoundTripsAndIsStrict) {
+  for (std::string s : {std::string(""), std::string("f"), std::string("fo"), std::string("foo"), std::string("\xfb\xff", 2)}) {
+    EXPECT_EQ(*Base64UrlDecode(Base64UrlEncode(s)), s);
+  }
+  EXPECT_EQ(Base64UrlEncode(std::string("\xfb\xff", 2)), "-_8");
+  EXPECT_FALSE(Base64UrlDecode("Zm9v=").ok());
+  EXPECT_FALSE(Base64UrlDecode("+/8").ok());
+  EXPECT_FALSE(Base64UrlDecode("Z").ok());
+}
+
+TEST(JwtTest, RefusesBadKeysAndMalformedTokens) {
+  JwtKeySet keys;
+  EXPECT_FALSE(keys.AddPem("not a pem").ok());
+  EXPECT_FALSE(keys.AddJwks("{\"keys\":[{\"kty\":\"oct\",\"k\":\"AAAA\"}]}").ok());  // symmetric keys never
+  EXPECT_FALSE(keys.AddJwks("{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-384\",\"x\":\"AA\",\"y\":\"AA\"}]}").ok());
+  EVP_PKEY* small = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", static_cast<size_t>(1024));
+  unsigned char* der = nullptr;
+  int len = i2d_PUBKEY(small, &der);
+  std::string b64 = Base64Encode(std::string(reinterpret_cast<char*>(der), static_cast<size_t>(len)));
+  OPENSSL_free(der);
+  EVP_PKEY_free(small);
+  Status st = keys.AddPem("-----BEGIN PUBLIC KEY-----\n" + b64 + "\n-----END PUBLIC KEY-----\n");
+  EXPECT_NE(st.message().find("2048"), std::string::npos);
+  for (const char* t : {"", "a.b", "a.b.c.d", ".b.c", "a..c", "a.b.", "eyJhbGciOiJub25lIn0.e30.AAAA"}) {
+    EXPECT_FALSE(keys.Verify(t).ok()) << t;
+  }
+}
+
+}  // namespace
+}  // namespace sigil::crypto

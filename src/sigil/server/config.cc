@@ -80,9 +80,22 @@ Status Parse(const YAML::Node& root, Config* c) {
   }
   if (YAML::Node auth = root["auth"]) {
     if (!auth.IsMap()) return InvalidArgumentError("config: \"auth\" must be a mapping");
-    SIGIL_RETURN_IF_ERROR(CheckKeys(auth, "auth.", {"token_file", "client_ca_file"}));
+    SIGIL_RETURN_IF_ERROR(CheckKeys(auth, "auth.", {"token_file", "client_ca_file", "service_accounts"}));
     SIGIL_RETURN_IF_ERROR(Get(auth, "token_file", "auth.", &c->auth_token_file));
     SIGIL_RETURN_IF_ERROR(Get(auth, "client_ca_file", "auth.", &c->auth_client_ca_file));
+    if (YAML::Node sa = auth["service_accounts"]) {
+      if (!sa.IsMap()) return InvalidArgumentError("config: \"auth.service_accounts\" must be a mapping");
+      const std::string w = "auth.service_accounts.";
+      SIGIL_RETURN_IF_ERROR(CheckKeys(sa, w, {"issuers", "audiences", "key_files", "jwks_files"}));
+      SIGIL_RETURN_IF_ERROR(Get(sa, "issuers", w, &c->sa_issuers));
+      SIGIL_RETURN_IF_ERROR(Get(sa, "audiences", w, &c->sa_audiences));
+      SIGIL_RETURN_IF_ERROR(Get(sa, "key_files", w, &c->sa_key_files));
+      SIGIL_RETURN_IF_ERROR(Get(sa, "jwks_files", w, &c->sa_jwks_files));
+      if (c->sa_issuers.empty()) return InvalidArgumentError("config: auth.service_accounts.issuers must name at least one issuer");
+      if (c->sa_key_files.empty() && c->sa_jwks_files.empty()) {
+        return InvalidArgumentError("config: auth.service_accounts needs key_files or jwks_files");
+      }
+    }
   }
   if (YAML::Node history = root["history"]) {
     if (!history.IsMap()) return InvalidArgumentError("config: \"history\" must be a mapping");

@@ -35,6 +35,8 @@ struct Config {
   // client_ca_file, by default the CA sigil generated (data_dir/tls/ca.crt, or the dev CA).
   std::string auth_token_file;   // kube-apiserver --token-auth-file format
   std::string auth_client_ca_file;
+  // Service-account JWTs (auth.service_accounts): accepted when at least one key is given.
+  std::vector<std::string> sa_issuers, sa_audiences, sa_key_files, sa_jwks_files;
   http::ServerOptions http;
 
   // "127.0.0.1:8443" -> address and port into `http`. kInvalidArgument on a bad value.

@@ -150,10 +150,27 @@ Result<std::unique_ptr<SigilServer>> SigilServer::Create(Config config) {
   if (!c.auth_token_file.empty()) {
     SIGIL_ASSIGN_OR_RETURN(token_file, auth::TokenFile::Load(c.auth_token_file));
   }
-  s->authenticator_ = std::make_unique<auth::Authenticator>(s->tokens_.get(), std::move(token_file));
+  std::optional<auth::ServiceAccountAuthenticator> service_accounts;
+  if (!c.sa_issuers.empty()) {
+    auth::ServiceAccountConfig sa;
+    sa.issuers = c.sa_issuers;
+    sa.audiences = c.sa_audiences;
+    for (const std::string& f : c.sa_key_files) {
+      SIGIL_ASSIGN_OR_RETURN(std::string pem, file::ReadFile(f, 1 << 20));
+      if (Status st = sa.keys.AddPem(pem); !st.ok()) return st.WithContext(f);
+    }
+    for (const std::string& f : c.sa_jwks_files) {
+      SIGIL_ASSIGN_OR_RETURN(std::string jwks, file::ReadFile(f, 1 << 20));
+      if (Status st = sa.keys.AddJwks(jwks); !st.ok()) return st.WithContext(f);
+    }
+    service_accounts.emplace(std::move(sa), Clock::Real());
+  }
+  s->authenticator_ = std::make_unique<auth::Authenticator>(s->tokens_.get(), std::move(token_file), std::move(service_accounts));
   s->throttle_ = std::make_unique<auth::FailureThrottle>(Clock::Real());
   kube::KubernetesApi::Options kube_options;
-  kube_options.token_reviewer = [a = s->authenticator_.get()](std::string_view token) { return a->AuthenticateToken(token); };
+  kube_options.token_reviewer = [a = s->authenticator_.get()](std::string_view token, std::string* why) {
+    return a->AuthenticateToken(token, why);
+  };
   kube_options.history_versions = c.history_versions;
   s->kube_ = std::make_unique<kube::KubernetesApi>(s->store_.get(), Clock::Real(), kube_options);
   SIGIL_RETURN_IF_ERROR(s->kube_->EnsureDefaultNamespaces());

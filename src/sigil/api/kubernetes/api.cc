@@ -425,13 +425,14 @@ class KubernetesApi::Impl {
     std::string token = in["spec"]["token"].get<std::string>();
     Json status = {{"authenticated", false}};
     if (token_reviewer_) {
-      auto id = token_reviewer_(token);
+      std::string why;
+      auto id = token_reviewer_(token, &why);
       if (!id.ok()) {
         status["error"] = "token review failed: " + id.error().message();
       } else if (*id) {
         status = {{"authenticated", true}, {"user", user_info(**id)}};
       } else {
-        status["error"] = "invalid bearer token";
+        status["error"] = why.empty() ? "invalid bearer token" : why;
       }
     }
     internal::SecureZero(token.data(), token.size());
@@ -1905,7 +1906,7 @@ class KubernetesApi::Impl {
   Clock* clock_;
   store::History history_;
   int history_versions_;
-  std::function<Result<std::optional<Identity>>(std::string_view)> token_reviewer_;
+  std::function<Result<std::optional<Identity>>(std::string_view, std::string*)> token_reviewer_;
   std::mutex bookmark_mu_;
   std::condition_variable bookmark_cv_;
   bool bookmark_stop_ = false;

@@ -33,7 +33,7 @@ class KubernetesApi {
     // annotation says otherwise; 0 turns history off.
     int history_versions = 10;
     // Validates a bearer token for TokenReview; unset: TokenReview answers "not authenticated".
-    std::function<Result<std::optional<Identity>>(std::string_view token)> token_reviewer;
+    std::function<Result<std::optional<Identity>>(std::string_view token, std::string* why)> token_reviewer;
   };
   KubernetesApi(store::ObjectStore* store, Clock* clock, const Options& options);
   ~KubernetesApi();
