@@ -14,11 +14,12 @@ ALLOWED = {
     "barrier": {"base", "crypto", "storage"},
     "store": {"base", "barrier"},
     "auth": {"base", "crypto", "store"},
+    "authz": {"base", "store"},
     "testing": {"base"},
     "api/http": {"base", "crypto"},
-    "api/kubernetes": {"base", "crypto", "store", "auth", "api/http", "proto"},
+    "api/kubernetes": {"base", "crypto", "store", "auth", "authz", "api/http", "proto"},
     "client": {"base"},
-    "server": {"base", "crypto", "storage", "barrier", "store", "auth", "api/http", "api/kubernetes", "proto", "client"},
+    "server": {"base", "crypto", "storage", "barrier", "store", "auth", "authz", "api/http", "api/kubernetes", "proto", "client"},
 }
 INCLUDE = re.compile(r'#include "sigil/([a-z_]+(?:/[a-z_]+)?)/')
 

@@ -1,0 +1,69 @@
+#include "sigil/authz/authorizer.h"
+
+#include "sigil/base/logging.h"
+
+namespace sigil::authz {
+namespace {
+
+using Json = nlohmann::json;
+
+struct Prefix {
+  const char* prefix;
+  RbacIndex::Kind kind;
+  bool namespaced;
+};
+constexpr Prefix kPrefixes[] = {
+    {"/registry/clusterroles/", RbacIndex::Kind::kClusterRole, false},
+    {"/registry/roles/", RbacIndex::Kind::kRole, true},
+    {"/registry/clusterrolebindings/", RbacIndex::Kind::kClusterRoleBinding, false},
+    {"/registry/rolebindings/", RbacIndex::Kind::kRoleBinding, true},
+};
+
+// "/registry/roles/<ns>/<name>" -> (ns, name); cluster objects have no ns.
+std::pair<std::string, std::string> Split(const Prefix& p, const std::string& key) {
+  std::string rest = key.substr(std::string_view(p.prefix).size());
+  if (!p.namespaced) return {"", rest};
+  size_t slash = rest.find('/');
+  if (slash == std::string::npos) return {"", rest};
+  return {rest.substr(0, slash), rest.substr(slash + 1)};
+}
+
+}  // namespace
+
+Authorizer::~Authorizer() { watches_.clear(); }
+
+Result<std::unique_ptr<Authorizer>> Authorizer::Open(store::ObjectStore* store) {
+  std::unique_ptr<Authorizer> a(new Authorizer());
+  for (const Json& role : DefaultClusterRoles()) {
+    auto r = store->Create("/registry/clusterroles/" + role["metadata"]["name"].get<std::string>(), SecretBytes(role.dump()));
+    if (!r.ok() && r.error().code() != StatusCode::kAlreadyExists) return r.error();
+  }
+  for (const Json& b : DefaultClusterRoleBindings()) {
+    auto r = store->Create("/registry/clusterrolebindings/" + b["metadata"]["name"].get<std::string>(), SecretBytes(b.dump()));
+    if (!r.ok() && r.error().code() != StatusCode::kAlreadyExists) return r.error();
+  }
+  for (const Prefix& p : kPrefixes) {
+    SIGIL_ASSIGN_OR_RETURN(store::ObjectList l, store->List(p.prefix, "", 0));
+    for (const store::Object& o : l.items) {
+      auto [ns, name] = Split(p, o.key);
+      a->index_.Upsert(p.kind, ns, name, Json::parse(o.doc.view(), nullptr, false));
+    }
+    RbacIndex* index = &a->index_;
+    SIGIL_ASSIGN_OR_RETURN(auto handle, store->Watch(p.prefix, l.revision, [index, p](const std::vector<store::ObjectEvent>& events,
+                                                                                         const Status& error) {
+      for (const store::ObjectEvent& e : events) {
+        auto [ns, name] = Split(p, e.key);
+        if (e.type == store::ObjectEvent::Type::kPut && e.object) {
+          index->Upsert(p.kind, ns, name, Json::parse(e.object->doc.view(), nullptr, false));
+        } else {
+          index->Remove(p.kind, ns, name);
+        }
+      }
+      if (!error.ok()) log::Error("RBAC watch: an object failed to decrypt; decisions may be stale", {{"error", error.message()}});
+    }));
+    a->watches_.push_back(std::move(handle));
+  }
+  return a;
+}
+
+}  // namespace sigil::authz
