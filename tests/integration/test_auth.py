@@ -54,7 +54,11 @@ def test_anonymous_gets_401_except_health_and_version(srv):
 
 def test_root_token_token_file_and_bad_tokens(srv):
     assert get(srv, "/api/v1/namespaces/default/secrets", srv.token).status_code == 200
-    assert get(srv, "/api/v1/namespaces/default/secrets", "static-token-1").status_code == 200
+    # alice is authenticated but bound to nothing: RBAC denies her, in kube-apiserver's words.
+    r = get(srv, "/api/v1/namespaces/default/secrets", "static-token-1")
+    assert r.status_code == 403 and r.json()["message"] == (
+        'secrets is forbidden: User "alice" cannot list resource "secrets" in API group "" in the namespace "default"')
+    assert get(srv, "/api", "static-token-1").status_code == 200  # system:discovery
     for bad in ["static-token-3", srv.token[:-1] + ("A" if srv.token[-1] != "A" else "B"), "sgl_", "x" * 5000]:
         assert get(srv, "/api/v1/namespaces/default/secrets", bad).status_code == 401
     r = requests.get(srv.url + "/api/v1/namespaces/default/secrets", verify=srv.ca,

@@ -147,8 +147,13 @@ def test_kubeconfig_for_a_running_server(start_server, workdir, key_file):
         f.write(out)
     os.chmod(path, 0o600)
     env = dict(os.environ, KUBECONFIG=path, HOME=workdir)
+    r = subprocess.run([KUBECTL, "auth", "whoami", "-o", "jsonpath={.status.userInfo.username}"], capture_output=True,
+                       text=True, env=env, timeout=60)
+    assert r.returncode == 0 and r.stdout == "alice", r.stderr
+    # alice is authenticated by her certificate, and RBAC gives her nothing yet.
     r = subprocess.run([KUBECTL, "get", "ns", "default", "-o", "name"], capture_output=True, text=True, env=env, timeout=60)
-    assert r.returncode == 0 and r.stdout.strip() == "namespace/default", r.stderr
+    assert r.returncode == 1 and ('namespaces "default" is forbidden: User "alice" cannot get resource "namespaces" '
+                                  'in API group "" in the namespace "default"') in r.stderr, r.stderr
     # The certificate names the user and groups (what client-certificate authentication reads).
     cert = base64.b64decode(out.split("client-certificate-data: ")[1].split()[0])
     subject = subprocess.run(["openssl", "x509", "-noout", "-subject"], input=cert, capture_output=True).stdout.decode()

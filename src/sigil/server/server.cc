@@ -172,6 +172,8 @@ Result<std::unique_ptr<SigilServer>> SigilServer::Create(Config config) {
     return a->AuthenticateToken(token, why);
   };
   kube_options.history_versions = c.history_versions;
+  SIGIL_ASSIGN_OR_RETURN(s->authorizer_, authz::Authorizer::Open(s->store_.get()));
+  kube_options.authorizer = s->authorizer_.get();
   s->kube_ = std::make_unique<kube::KubernetesApi>(s->store_.get(), Clock::Real(), kube_options);
   SIGIL_RETURN_IF_ERROR(s->kube_->EnsureDefaultNamespaces());
 
@@ -209,6 +211,7 @@ SigilServer::~SigilServer() {
   Stop();
   delay_pool_.join();
   kube_.reset();  // waits for requests on its worker pool
+  authorizer_.reset();
   store_.reset();
   barrier_.reset();
   backend_.reset();
@@ -241,7 +244,15 @@ http::Router SigilServer::BuildRouter() {
   r.Handle("/version", [](const http::Request& req, const http::RequestContext&, http::Responder respond) {
     respond(http::MakeResponse(req, http::HttpStatus::ok, "application/json", VersionJson()));
   });
-  r.Handle("/metrics", Authenticated([](const http::Request& req, const http::RequestContext&, http::Responder respond) {
+  r.Handle("/metrics", Authenticated([this](const http::Request& req, const http::RequestContext& ctx, http::Responder respond) {
+    authz::Attributes a;
+    a.resource_request = false;
+    a.verb = "get";
+    a.path = "/metrics";
+    if (!ctx.identity || !authorizer_->Allows(*ctx.identity, a)) {
+      std::string user = ctx.identity ? ctx.identity->user : "system:anonymous";
+      return respond(http::ErrorResponse(req, PermissionDeniedError("forbidden: User \"" + user + "\" cannot get path \"/metrics\"")));
+    }
     respond(http::MakeResponse(req, http::HttpStatus::ok, "text/plain; version=0.0.4", metrics::Registry::Global().Render()));
   }));
   kube_->Register(&r, [this](http::Handler h) { return Authenticated(std::move(h)); });

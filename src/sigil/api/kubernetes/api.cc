@@ -209,7 +209,7 @@ class KubernetesApi::Impl {
 
   Impl(store::ObjectStore* store, Clock* clock, const KubernetesApi::Options& options)
       : store_(store), clock_(clock), history_(store), history_versions_(options.history_versions),
-        token_reviewer_(options.token_reviewer) {
+        token_reviewer_(options.token_reviewer), authorizer_(options.authorizer) {
     bookmark_thread_ = std::thread([this] { BookmarkLoop(); });
   }
   ~Impl() {
@@ -223,14 +223,95 @@ class KubernetesApi::Impl {
 
   std::optional<http::Response> Serve(const http::Request& req, const http::StreamStarter& start_stream, const Identity* who) {
     try {
+      if (authorizer_ != nullptr) {
+        authz::Attributes a = RequestAttributes(req);
+        if (who == nullptr || !authorizer_->Allows(*who, a)) return Fail(req, Forbidden(a, who));
+      }
       if (IsWatch(req)) return Watch(req, start_stream);
       if (req.target().starts_with("/apis/authentication.k8s.io")) return Authentication(req, who);
+      if (req.target().starts_with("/apis/authorization.k8s.io")) return Authorization(req, who);
       return Route(req);
     } catch (const nlohmann::json::exception& e) {
       // nlohmann's messages can quote input: never pass them on.
       log::Warn("kubernetes api: unexpected JSON error", {{"id", e.id}});
       return Fail(req, BadRequest("the request body could not be processed"));
     }
+  }
+
+  // The request as RBAC sees it (kube-apiserver's RequestInfoResolver, for the paths sigil
+  // serves): /api/v1/... and /apis/<group>/<version>/... are resource requests, sigil's history
+  // paths are the subresources secrets/versions (get) and secrets/rollback (create), anything
+  // else is a non-resource request on its path.
+  static authz::Attributes RequestAttributes(const http::Request& req) {
+    Path p = SplitPath(req.target());
+    auto q = ParseQuery(req.target());
+    std::vector<std::string> s = p.seg;
+    authz::Attributes a;
+    std::string method(req.method_string());
+    std::transform(method.begin(), method.end(), method.begin(), [](unsigned char c) { return std::tolower(c); });
+    size_t start = 0;
+    if (s.size() >= 3 && s[0] == "api") {
+      start = 2;
+    } else if (s.size() >= 4 && s[0] == "apis") {
+      a.api_group = s[1];
+      start = 3;
+    } else if (s.size() >= 7 && s[0] == "sigil" && s[1] == "v1" && s[2] == "namespaces" && s[4] == "secrets") {
+      a.namespace_ = s[3];
+      a.resource = "secrets";
+      a.name = s[5];
+      a.subresource = s[6];
+      a.verb = s[6] == "rollback" ? "create" : (method == "get" ? "get" : method);
+      return a;
+    } else {
+      a.resource_request = false;
+      a.verb = method == "head" ? "get" : method;
+      a.path = std::string(req.target().substr(0, req.target().find('?')));
+      return a;
+    }
+    std::vector<std::string> rest(s.begin() + static_cast<long>(start), s.end());
+    bool watch = ParseBool(Param(q, "watch"));
+    if (!rest.empty() && rest[0] == "watch") {
+      watch = true;
+      rest.erase(rest.begin());
+    }
+    if (rest.size() >= 3 && rest[0] == "namespaces") {
+      a.namespace_ = rest[1];
+      rest.erase(rest.begin(), rest.begin() + 2);
+    } else if (rest.size() == 2 && rest[0] == "namespaces") {
+      a.namespace_ = rest[1];  // a namespace is in itself, as kube-apiserver has it
+    }
+    if (!rest.empty()) a.resource = rest[0];
+    if (rest.size() >= 2) a.name = rest[1];
+    if (rest.size() >= 3) a.subresource = rest[2];
+    if (method == "get" || method == "head") {
+      a.verb = watch ? "watch" : (a.name.empty() ? "list" : "get");
+    } else if (method == "post") {
+      a.verb = "create";
+    } else if (method == "put") {
+      a.verb = "update";
+    } else if (method == "delete") {
+      a.verb = a.name.empty() ? "deletecollection" : "delete";
+    } else {
+      a.verb = method;
+    }
+    return a;
+  }
+
+  // kube-apiserver's 403 wording for an RBAC denial.
+  static ApiError Forbidden(const authz::Attributes& a, const Identity* who) {
+    std::string user = who ? who->user : "system:anonymous";
+    if (!a.resource_request) {
+      return ApiError{403, "Forbidden", "forbidden: User \"" + user + "\" cannot " + a.verb + " path \"" + a.path + "\"", Json::object()};
+    }
+    std::string resource = a.subresource.empty() ? a.resource : a.resource + "/" + a.subresource;
+    std::string qualified = a.api_group.empty() ? a.resource : a.resource + "." + a.api_group;
+    std::string m = qualified + (a.name.empty() ? "" : " \"" + a.name + "\"") + " is forbidden: User \"" + user + "\" cannot " + a.verb +
+                    " resource \"" + resource + "\" in API group \"" + a.api_group + "\"" +
+                    (a.namespace_.empty() ? " at the cluster scope" : " in the namespace \"" + a.namespace_ + "\"");
+    Json details = {{"kind", a.resource}};
+    if (!a.name.empty()) details["name"] = a.name;
+    if (!a.api_group.empty()) details["group"] = a.api_group;
+    return ApiError{403, "Forbidden", m, details};
   }
 
   Status EnsureDefaultNamespaces() {
@@ -371,13 +452,16 @@ class KubernetesApi::Impl {
 
   http::Response Apis(const http::Request& req) {
     if (WantsAggregated(req)) {
-      Json item = {{"metadata", {{"name", "authentication.k8s.io"}, {"creationTimestamp", nullptr}}},
-                   {"versions", Json::array({{{"version", "v1"}, {"resources", AuthnResources(true)}, {"freshness", "Current"}}})}};
+      auto item = [](const char* group, Json resources) {
+        return Json{{"metadata", {{"name", group}, {"creationTimestamp", nullptr}}},
+                    {"versions", Json::array({{{"version", "v1"}, {"resources", std::move(resources)}, {"freshness", "Current"}}})}};
+      };
+      Json items = Json::array({item("authentication.k8s.io", AuthnResources(true)), item("authorization.k8s.io", AuthzResources(true))});
       return Reply(req, 200, Json{{"kind", "APIGroupDiscoveryList"}, {"apiVersion", "apidiscovery.k8s.io/v2"},
-                                  {"metadata", Json::object()}, {"items", Json::array({item})}},
+                                  {"metadata", Json::object()}, {"items", items}},
                    kAggregatedContentType);
     }
-    return Reply(req, 200, Json{{"kind", "APIGroupList"}, {"apiVersion", "v1"}, {"groups", Json::array({AuthnGroup()})}});
+    return Reply(req, 200, Json{{"kind", "APIGroupList"}, {"apiVersion", "v1"}, {"groups", Json::array({AuthnGroup(), AuthzGroup()})}});
   }
 
   static Json AuthnGroup() {
@@ -440,6 +524,135 @@ class KubernetesApi::Impl {
     return Reply(req, 201, Json{{"kind", "TokenReview"}, {"apiVersion", "authentication.k8s.io/v1"},
                                 {"metadata", {{"creationTimestamp", nullptr}}}, {"spec", {{"audiences", in["spec"].value("audiences", Json::array())}}},
                                 {"status", status}});
+  }
+
+  // ---- authorization.k8s.io/v1: access reviews ---------------------------------------------
+
+  static Json AuthzResources(bool aggregated) {
+    Json out = Json::array();
+    for (const auto& [plural, kind] : {std::pair{"selfsubjectaccessreviews", "SelfSubjectAccessReview"},
+                                       std::pair{"selfsubjectrulesreviews", "SelfSubjectRulesReview"},
+                                       std::pair{"subjectaccessreviews", "SubjectAccessReview"}}) {
+      std::string singular = std::string(plural).substr(0, std::string(plural).size() - 1);
+      if (aggregated) {
+        out.push_back({{"resource", plural}, {"responseKind", {{"group", "authorization.k8s.io"}, {"version", "v1"}, {"kind", kind}}},
+                       {"scope", "Cluster"}, {"singularResource", singular}, {"verbs", {"create"}}});
+      } else {
+        out.push_back({{"name", plural}, {"singularName", singular}, {"namespaced", false}, {"kind", kind}, {"verbs", {"create"}}});
+      }
+    }
+    return out;
+  }
+  static Json AuthzGroup() {
+    Json v = {{"groupVersion", "authorization.k8s.io/v1"}, {"version", "v1"}};
+    return Json{{"name", "authorization.k8s.io"}, {"versions", Json::array({v})}, {"preferredVersion", v}};
+  }
+
+  // The attributes a review asks about (SubjectAccessReviewSpec's resourceAttributes or
+  // nonResourceAttributes). Returns false when neither is given.
+  static bool ReviewAttributes(const Json& spec, authz::Attributes* a) {
+    auto str = [](const Json& o, const char* k) { return o.contains(k) && o[k].is_string() ? o[k].get<std::string>() : std::string(); };
+    if (spec.contains("resourceAttributes") && spec["resourceAttributes"].is_object()) {
+      const Json& r = spec["resourceAttributes"];
+      a->resource_request = true;
+      a->verb = str(r, "verb");
+      a->api_group = str(r, "group");
+      a->resource = str(r, "resource");
+      a->subresource = str(r, "subresource");
+      a->namespace_ = str(r, "namespace");
+      a->name = str(r, "name");
+      return true;
+    }
+    if (spec.contains("nonResourceAttributes") && spec["nonResourceAttributes"].is_object()) {
+      a->resource_request = false;
+      a->path = str(spec["nonResourceAttributes"], "path");
+      a->verb = str(spec["nonResourceAttributes"], "verb");
+      return true;
+    }
+    return false;
+  }
+
+  // /apis/authorization.k8s.io[/v1[/selfsubjectaccessreviews|selfsubjectrulesreviews|
+  // subjectaccessreviews]]: kube-apiserver's answers, from the same RBAC decisions requests get.
+  http::Response Authorization(const http::Request& req, const Identity* who) {
+    Path p = SplitPath(req.target());
+    const auto& s = p.seg;
+    if (s.size() == 2) {
+      if (!IsGet(req)) return Fail(req, MethodNotAllowed());
+      Json g = AuthzGroup();
+      g["kind"] = "APIGroup";
+      g["apiVersion"] = "v1";
+      return Reply(req, 200, g);
+    }
+    if (s.size() == 3 && s[2] == "v1") {
+      if (!IsGet(req)) return Fail(req, MethodNotAllowed());
+      return Reply(req, 200, Json{{"kind", "APIResourceList"}, {"apiVersion", "v1"}, {"groupVersion", "authorization.k8s.io/v1"},
+                                  {"resources", AuthzResources(false)}});
+    }
+    static const std::map<std::string, std::string> kKinds = {{"selfsubjectaccessreviews", "SelfSubjectAccessReview"},
+                                                              {"selfsubjectrulesreviews", "SelfSubjectRulesReview"},
+                                                              {"subjectaccessreviews", "SubjectAccessReview"}};
+    if (s.size() != 4 || s[2] != "v1" || !kKinds.count(s[3])) {
+      return Fail(req, FromStatusMessage(404, "NotFound", "the server could not find the requested resource"));
+    }
+    if (req.method() != http::Verb::post) return Fail(req, MethodNotAllowed());
+    const std::string& kind = kKinds.at(s[3]);
+    auto body = DecodeBody(req, kind);
+    if (!body.ok) return Fail(req, body.error);
+    const Json& in = body.json;
+    if (!in.is_object() || (in.contains("kind") && in["kind"] != kind) ||
+        (in.contains("apiVersion") && in["apiVersion"] != "authorization.k8s.io/v1")) {
+      return Fail(req, BadRequest("the body is not an authorization.k8s.io/v1 " + kind));
+    }
+    Json spec = in.value("spec", Json::object());
+    if (!spec.is_object()) return Fail(req, BadRequest("spec must be an object"));
+    Json out = {{"kind", kind}, {"apiVersion", "authorization.k8s.io/v1"}, {"metadata", {{"creationTimestamp", nullptr}}}, {"spec", spec}};
+    if (authorizer_ == nullptr) {
+      return Fail(req, FromStatusMessage(503, "ServiceUnavailable", "authorization is not configured on this server"));
+    }
+    if (kind == "SelfSubjectRulesReview") {
+      std::string ns = spec.value("namespace", "");
+      if (!spec.contains("namespace") || !spec["namespace"].is_string()) {
+        return Fail(req, Invalid(kind, "", {{FieldError::Type::kRequired, "spec.namespace", "", ""}}));
+      }
+      Json resource_rules = Json::array(), non_resource_rules = Json::array();
+      for (const authz::PolicyRule& r : authorizer_->RulesFor(*who, ns)) {
+        if (!r.non_resource_urls.empty()) {
+          non_resource_rules.push_back({{"verbs", r.verbs}, {"nonResourceURLs", r.non_resource_urls}});
+        } else {
+          Json rr = {{"verbs", r.verbs}, {"apiGroups", r.api_groups}, {"resources", r.resources}};
+          if (!r.resource_names.empty()) rr["resourceNames"] = r.resource_names;
+          resource_rules.push_back(rr);
+        }
+      }
+      out["status"] = {{"resourceRules", resource_rules}, {"nonResourceRules", non_resource_rules}, {"incomplete", false}};
+      return Reply(req, 201, out);
+    }
+    Identity subject;
+    if (kind == "SelfSubjectAccessReview") {
+      subject = *who;
+    } else {
+      // SubjectAccessReview: about the user and groups named in the spec (as a webhook
+      // authorizer or kube-rbac-proxy asks), never about the caller.
+      if (!spec.contains("user") && !spec.contains("groups")) {
+        return Fail(req, Invalid(kind, "", {{FieldError::Type::kRequired, "spec.user", "", "at least one of user or group must be specified"}}));
+      }
+      subject.user = spec.value("user", "");
+      subject.uid = spec.value("uid", "");
+      if (spec.contains("groups") && spec["groups"].is_array()) {
+        for (const Json& g : spec["groups"]) {
+          if (g.is_string()) subject.groups.push_back(g.get<std::string>());
+        }
+      }
+    }
+    authz::Attributes a;
+    if (!ReviewAttributes(spec, &a)) {
+      return Fail(req, Invalid(kind, "", {{FieldError::Type::kRequired, "spec.resourceAttributes", "",
+                                           "exactly one of nonResourceAttributes or resourceAttributes must be specified"}}));
+    }
+    bool allowed = authorizer_->Allows(subject, a);
+    out["status"] = {{"allowed", allowed}};
+    return Reply(req, 201, out);
   }
 
   http::Response ApiV1(const http::Request& req) {
@@ -1907,6 +2120,7 @@ class KubernetesApi::Impl {
   store::History history_;
   int history_versions_;
   std::function<Result<std::optional<Identity>>(std::string_view, std::string*)> token_reviewer_;
+  const authz::Authorizer* authorizer_;
   std::mutex bookmark_mu_;
   std::condition_variable bookmark_cv_;
   bool bookmark_stop_ = false;

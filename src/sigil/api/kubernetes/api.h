@@ -20,6 +20,7 @@
 #include <optional>
 
 #include "sigil/api/http/server.h"
+#include "sigil/authz/authorizer.h"
 #include "sigil/base/clock.h"
 #include "sigil/store/object_store.h"
 
@@ -34,6 +35,9 @@ class KubernetesApi {
     int history_versions = 10;
     // Validates a bearer token for TokenReview; unset: TokenReview answers "not authenticated".
     std::function<Result<std::optional<Identity>>(std::string_view token, std::string* why)> token_reviewer;
+    // RBAC: every request is authorized before it is served (403 otherwise). Null only in
+    // tests that exercise the API without authorization.
+    const authz::Authorizer* authorizer = nullptr;
   };
   KubernetesApi(store::ObjectStore* store, Clock* clock, const Options& options);
   ~KubernetesApi();

@@ -2,6 +2,7 @@
 
 #include "sigil/base/clock.h"
 #include "sigil/base/encoding.h"
+#include "sigil/proto/authorization.pb.h"
 #include "sigil/proto/core.pb.h"
 #include "sigil/proto/runtime.pb.h"
 
@@ -61,10 +62,35 @@ Result<Json> DecodeProtobufObject(std::string_view body, std::string_view expect
   }
   const std::string& api = unknown.typemeta().apiversion();
   const std::string& kind = unknown.typemeta().kind();
-  if (api != "v1" || kind != expected_kind) {
-    return InvalidArgumentError("protobuf body holds " + api + "/" + kind + ", expected v1/" + std::string(expected_kind));
+  bool authz = kind == "SelfSubjectAccessReview" || kind == "SelfSubjectRulesReview";
+  std::string want_api = authz ? "authorization.k8s.io/v1" : "v1";
+  if (api != want_api || kind != expected_kind) {
+    return InvalidArgumentError("protobuf body holds " + api + "/" + kind + ", expected " + want_api + "/" + std::string(expected_kind));
   }
-  Json j = {{"apiVersion", "v1"}, {"kind", kind}};
+  Json j = {{"apiVersion", want_api}, {"kind", kind}};
+  if (kind == "SelfSubjectAccessReview") {
+    k8s::authorization::SelfSubjectAccessReview r;
+    if (!r.ParseFromString(unknown.raw())) return InvalidArgumentError("protobuf body is not a valid SelfSubjectAccessReview");
+    Json spec = Json::object();
+    if (r.spec().has_resourceattributes()) {
+      const auto& ra = r.spec().resourceattributes();
+      spec["resourceAttributes"] = {{"namespace", ra.namespace_()}, {"verb", ra.verb()}, {"group", ra.group()},
+                                    {"version", ra.version()}, {"resource", ra.resource()}, {"subresource", ra.subresource()},
+                                    {"name", ra.name()}};
+    }
+    if (r.spec().has_nonresourceattributes()) {
+      spec["nonResourceAttributes"] = {{"path", r.spec().nonresourceattributes().path()},
+                                       {"verb", r.spec().nonresourceattributes().verb()}};
+    }
+    j["spec"] = spec;
+    return j;
+  }
+  if (kind == "SelfSubjectRulesReview") {
+    k8s::authorization::SelfSubjectRulesReview r;
+    if (!r.ParseFromString(unknown.raw())) return InvalidArgumentError("protobuf body is not a valid SelfSubjectRulesReview");
+    j["spec"] = {{"namespace", r.spec().namespace_()}};
+    return j;
+  }
   if (kind == "Secret") {
     k8s::core::Secret s;
     if (!s.ParseFromString(unknown.raw())) return InvalidArgumentError("protobuf body is not a valid v1.Secret");
