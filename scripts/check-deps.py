@@ -14,7 +14,7 @@ ALLOWED = {
     "barrier": {"base", "crypto", "storage"},
     "store": {"base", "barrier"},
     "auth": {"base", "crypto", "store"},
-    "authz": {"base", "store"},
+    "authz": {"base", "crypto", "store"},
     "testing": {"base"},
     "api/http": {"base", "crypto"},
     "api/kubernetes": {"base", "crypto", "store", "auth", "authz", "api/http", "proto"},

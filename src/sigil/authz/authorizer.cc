@@ -1,6 +1,8 @@
 #include "sigil/authz/authorizer.h"
 
+#include "sigil/base/clock.h"
 #include "sigil/base/logging.h"
+#include "sigil/crypto/random.h"
 
 namespace sigil::authz {
 namespace {
@@ -32,13 +34,38 @@ std::pair<std::string, std::string> Split(const Prefix& p, const std::string& ke
 
 Authorizer::~Authorizer() { watches_.clear(); }
 
+void Authorizer::Seen(const std::string& prefix, int64_t revision) {
+  {
+    std::lock_guard<std::mutex> l(seen_mu_);
+    int64_t& r = seen_[prefix];
+    r = std::max(r, revision);
+  }
+  seen_cv_.notify_all();
+}
+
+bool Authorizer::WaitFor(const std::string& prefix, int64_t revision, std::chrono::milliseconds timeout) const {
+  std::unique_lock<std::mutex> l(seen_mu_);
+  return seen_cv_.wait_for(l, timeout, [&] {
+    auto it = seen_.find(prefix);
+    return it != seen_.end() && it->second >= revision;
+  });
+}
+
 Result<std::unique_ptr<Authorizer>> Authorizer::Open(store::ObjectStore* store) {
   std::unique_ptr<Authorizer> a(new Authorizer());
-  for (const Json& role : DefaultClusterRoles()) {
+  // Defaults are stored as the API would have created them (uid, creationTimestamp).
+  auto stamp = [](Json obj) {
+    obj["metadata"]["uid"] = crypto::RandomUuid();
+    obj["metadata"]["creationTimestamp"] = FormatRfc3339(Clock::Real()->Now());
+    return obj;
+  };
+  for (Json role : DefaultClusterRoles()) {
+    role = stamp(std::move(role));
     auto r = store->Create("/registry/clusterroles/" + role["metadata"]["name"].get<std::string>(), SecretBytes(role.dump()));
     if (!r.ok() && r.error().code() != StatusCode::kAlreadyExists) return r.error();
   }
-  for (const Json& b : DefaultClusterRoleBindings()) {
+  for (Json b : DefaultClusterRoleBindings()) {
+    b = stamp(std::move(b));
     auto r = store->Create("/registry/clusterrolebindings/" + b["metadata"]["name"].get<std::string>(), SecretBytes(b.dump()));
     if (!r.ok() && r.error().code() != StatusCode::kAlreadyExists) return r.error();
   }
@@ -48,9 +75,11 @@ Result<std::unique_ptr<Authorizer>> Authorizer::Open(store::ObjectStore* store) 
       auto [ns, name] = Split(p, o.key);
       a->index_.Upsert(p.kind, ns, name, Json::parse(o.doc.view(), nullptr, false));
     }
-    RbacIndex* index = &a->index_;
-    SIGIL_ASSIGN_OR_RETURN(auto handle, store->Watch(p.prefix, l.revision, [index, p](const std::vector<store::ObjectEvent>& events,
-                                                                                         const Status& error) {
+    a->Seen(p.prefix, l.revision);
+    Authorizer* self = a.get();
+    SIGIL_ASSIGN_OR_RETURN(auto handle, store->Watch(p.prefix, l.revision, [self, p](const std::vector<store::ObjectEvent>& events,
+                                                                                        const Status& error) {
+      RbacIndex* index = &self->index_;
       for (const store::ObjectEvent& e : events) {
         auto [ns, name] = Split(p, e.key);
         if (e.type == store::ObjectEvent::Type::kPut && e.object) {
@@ -58,6 +87,7 @@ Result<std::unique_ptr<Authorizer>> Authorizer::Open(store::ObjectStore* store) 
         } else {
           index->Remove(p.kind, ns, name);
         }
+        self->Seen(p.prefix, e.revision);
       }
       if (!error.ok()) log::Error("RBAC watch: an object failed to decrypt; decisions may be stale", {{"error", error.message()}});
     }));

@@ -90,6 +90,80 @@ bool PolicyRule::Allows(const Attributes& a) const {
   return resource_names.empty() || Has(resource_names, a.name);
 }
 
+std::string PolicyRule::Describe() const {
+  auto list = [](const char* label, const std::vector<std::string>& v) {
+    std::string out = std::string(label) + ":[";
+    for (size_t i = 0; i < v.size(); ++i) out += (i ? " " : "") + Json(v[i]).dump();
+    return out + "]";
+  };
+  std::vector<std::string> parts;
+  if (!non_resource_urls.empty()) {
+    parts.push_back(list("NonResourceURLs", non_resource_urls));
+  } else {
+    parts.push_back(list("APIGroups", api_groups));
+    parts.push_back(list("Resources", resources));
+    if (!resource_names.empty()) parts.push_back(list("ResourceNames", resource_names));
+  }
+  parts.push_back(list("Verbs", verbs));
+  std::string out = "{";
+  for (size_t i = 0; i < parts.size(); ++i) out += (i ? ", " : "") + parts[i];
+  return out + "}";
+}
+
+namespace {
+
+bool ResourceCovered(const std::vector<std::string>& owner, const std::string& resource) {
+  if (Has(owner, "*") || Has(owner, resource)) return true;
+  size_t slash = resource.find('/');
+  return slash != std::string::npos && Has(owner, "*" + resource.substr(slash));
+}
+
+bool UrlCovered(const std::vector<std::string>& owner, const std::string& url) {
+  for (const std::string& o : owner) {
+    if (o == "*" || o == url) return true;
+    if (!o.empty() && o.back() == '*' && url.starts_with(o.substr(0, o.size() - 1))) return true;
+  }
+  return false;
+}
+
+// One simple rule (single verb, group, resource, name or URL) against an owner rule.
+bool SimpleCovered(const PolicyRule& owner, const PolicyRule& s) {
+  if (!Has(owner.verbs, "*") && !Has(owner.verbs, s.verbs[0])) return false;
+  if (!s.non_resource_urls.empty()) return UrlCovered(owner.non_resource_urls, s.non_resource_urls[0]);
+  if (owner.resources.empty()) return false;
+  if (!Has(owner.api_groups, "*") && !Has(owner.api_groups, s.api_groups[0])) return false;
+  if (!ResourceCovered(owner.resources, s.resources[0])) return false;
+  if (owner.resource_names.empty()) return true;
+  return !s.resource_names.empty() && Has(owner.resource_names, s.resource_names[0]);
+}
+
+}  // namespace
+
+std::vector<PolicyRule> Uncovered(const std::vector<PolicyRule>& owner, const std::vector<PolicyRule>& wanted) {
+  std::vector<PolicyRule> missing;
+  auto check = [&](const PolicyRule& simple) {
+    for (const PolicyRule& o : owner) {
+      if (SimpleCovered(o, simple)) return;
+    }
+    missing.push_back(simple);
+  };
+  for (const PolicyRule& w : wanted) {
+    for (const std::string& verb : w.verbs) {
+      for (const std::string& url : w.non_resource_urls) check(PolicyRule{{verb}, {}, {}, {}, {url}});
+      for (const std::string& group : w.api_groups) {
+        for (const std::string& resource : w.resources) {
+          if (w.resource_names.empty()) {
+            check(PolicyRule{{verb}, {group}, {resource}, {}, {}});
+          } else {
+            for (const std::string& name : w.resource_names) check(PolicyRule{{verb}, {group}, {resource}, {name}, {}});
+          }
+        }
+      }
+    }
+  }
+  return missing;
+}
+
 void RbacIndex::Upsert(Kind kind, const std::string& ns, const std::string& name, const Json& obj) {
   std::lock_guard<std::mutex> l(mu_);
   if (kind == Kind::kRole || kind == Kind::kClusterRole) {
@@ -180,6 +254,15 @@ std::vector<PolicyRule> RbacIndex::RoleRules(const std::string& kind, const std:
     }
   }
   return out;
+}
+
+std::optional<std::vector<PolicyRule>> RbacIndex::RulesOfRole(const std::string& kind, const std::string& name,
+                                                              const std::string& ns) const {
+  std::lock_guard<std::mutex> l(mu_);
+  if (kind == "Role" && !roles_.count({ns, name})) return std::nullopt;
+  if (kind == "ClusterRole" && !cluster_roles_.count(name)) return std::nullopt;
+  if (kind != "Role" && kind != "ClusterRole") return std::nullopt;
+  return RoleRules(kind, name, ns);
 }
 
 bool RbacIndex::Allows(const Identity& who, const Attributes& a) const {

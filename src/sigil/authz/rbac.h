@@ -17,6 +17,7 @@
 
 #include <map>
 #include <mutex>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
@@ -38,7 +39,15 @@ struct PolicyRule {
   static PolicyRule FromJson(const nlohmann::json& j);
   nlohmann::json ToJson() const;
   bool Allows(const Attributes& a) const;
+  // kube-apiserver's compact form, as in escalation errors:
+  // {APIGroups:[""], Resources:["secrets"], Verbs:["get"]}
+  std::string Describe() const;
 };
+
+// The parts of `wanted` that `owner` does not cover, one verb / group / resource / name (or
+// verb / URL) each: kube-apiserver's validation.Covers, which escalation checks use. Empty when
+// `owner` holds everything `wanted` grants.
+std::vector<PolicyRule> Uncovered(const std::vector<PolicyRule>& owner, const std::vector<PolicyRule>& wanted);
 
 class RbacIndex {
  public:
@@ -53,6 +62,8 @@ class RbacIndex {
   // Every rule that applies to `who` in `ns` (cluster-wide rules included): what a
   // SelfSubjectRulesReview reports.
   std::vector<PolicyRule> RulesFor(const Identity& who, const std::string& ns) const;
+  // The rules a role grants (aggregation expanded); nullopt when the role does not exist.
+  std::optional<std::vector<PolicyRule>> RulesOfRole(const std::string& kind, const std::string& name, const std::string& ns) const;
 
  private:
   struct Role {

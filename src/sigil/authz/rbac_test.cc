@@ -109,6 +109,29 @@ TEST_F(IndexTest, RoleBindingsAreNamespacedAndAggregationWorks) {
   EXPECT_FALSE(rules.empty());  // basic-user and discovery
 }
 
+TEST(CoversTest, EscalationChecksBreakRulesIntoSimpleOnes) {
+  auto rule = [](std::vector<std::string> verbs, std::vector<std::string> groups, std::vector<std::string> resources,
+                 std::vector<std::string> names = {}, std::vector<std::string> urls = {}) {
+    return PolicyRule{std::move(verbs), std::move(groups), std::move(resources), std::move(names), std::move(urls)};
+  };
+  std::vector<PolicyRule> owner = {rule({"get", "list"}, {""}, {"secrets"}), rule({"update"}, {""}, {"secrets"}, {"db"}),
+                                   rule({"get"}, {}, {}, {}, {"/healthz/*"}), rule({"get"}, {"*"}, {"*/status"})};
+  EXPECT_TRUE(Uncovered(owner, {rule({"get"}, {""}, {"secrets"}, {"x"})}).empty());
+  EXPECT_TRUE(Uncovered(owner, {rule({"update"}, {""}, {"secrets"}, {"db"})}).empty());
+  EXPECT_TRUE(Uncovered(owner, {rule({"get"}, {}, {}, {}, {"/healthz/ready"})}).empty());
+  EXPECT_TRUE(Uncovered(owner, {rule({"get"}, {"apps"}, {"deployments/status"})}).empty());
+  // update on every secret is more than update on "db"; "*" is only covered by "*".
+  auto missing = Uncovered(owner, {rule({"get", "update"}, {""}, {"secrets"})});
+  ASSERT_EQ(missing.size(), 1u);
+  EXPECT_EQ(missing[0].Describe(), R"({APIGroups:[""], Resources:["secrets"], Verbs:["update"]})");
+  EXPECT_EQ(Uncovered(owner, {rule({"*"}, {""}, {"secrets"})}).size(), 1u);
+  EXPECT_EQ(Uncovered(owner, {rule({"get"}, {""}, {"*"})}).size(), 1u);
+  EXPECT_EQ(Uncovered(owner, {rule({"get"}, {}, {}, {}, {"/metrics"})})[0].Describe(), R"({NonResourceURLs:["/metrics"], Verbs:["get"]})");
+  EXPECT_EQ(Uncovered(owner, {rule({"get"}, {""}, {"secrets", "configmaps"}, {"a", "b"})}).size(), 0u + 2u);
+  EXPECT_TRUE(Uncovered({rule({"*"}, {"*"}, {"*"}), rule({"*"}, {}, {}, {}, {"*"})},
+                        {rule({"*"}, {"*"}, {"*"}), rule({"*"}, {}, {}, {}, {"*"})}).empty());
+}
+
 TEST(AuthorizerTest, LoadsDefaultsAndFollowsTheStore) {
   ManualClock clock;
   storage::MemoryBackend backend;
@@ -121,7 +144,10 @@ TEST(AuthorizerTest, LoadsDefaultsAndFollowsTheStore) {
   EXPECT_TRUE(a->Allows(root, Res("get", "secrets", "default", "x")));
   EXPECT_FALSE(a->Allows(jane, Res("get", "secrets", "default", "x")));
   std::string binding = R"({"roleRef":{"kind":"ClusterRole","name":"edit"},"subjects":[{"kind":"User","name":"jane"}]})";
-  ASSERT_TRUE(store.Create("/registry/rolebindings/default/jane", SecretBytes(std::string_view(binding))).ok());
+  auto rev = store.Create("/registry/rolebindings/default/jane", SecretBytes(std::string_view(binding)));
+  ASSERT_TRUE(rev.ok());
+  EXPECT_TRUE(a->WaitFor("/registry/rolebindings/", *rev, std::chrono::seconds(5)));
+  EXPECT_FALSE(a->WaitFor("/registry/roles/", *rev, std::chrono::milliseconds(10)));  // nothing written there
   EXPECT_TRUE(a->Allows(jane, Res("get", "secrets", "default", "x")));  // the watch applied it
   auto o = store.Get("/registry/rolebindings/default/jane");
   ASSERT_TRUE(store.Delete("/registry/rolebindings/default/jane", (*o)->revision).ok());

@@ -25,6 +25,8 @@ std::string RandomBytes(size_t n);
 // (fork-safe). Never use for keys.
 std::string RandomNonce(size_t n);
 uint64_t RandomUint64();
+// A random (version 4) UUID in its text form, as Kubernetes' metadata.uid.
+std::string RandomUuid();
 
 // True when a and b have the same length and contents. The time taken depends only on the
 // lengths, never on where the first difference is. Use for tokens, MACs and hashes.

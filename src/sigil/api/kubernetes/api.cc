@@ -31,6 +31,66 @@ const char kHistoryAnnotation[] = "sigil.dev/history-versions";
 const char kTableContentType[] = "application/json;as=Table;v=v1;g=meta.k8s.io";
 const char kAggregatedContentType[] = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
 
+// ---- the kinds served through the generic object handlers ----------------------------------
+
+// Secrets and the four RBAC kinds share one set of handlers (create, get, list, update, patch,
+// apply, delete, deletecollection, watch); what differs is described here and in the few
+// per-kind functions (Prepare, Validate, TableFor, UpdateRules).
+struct ResourceType {
+  std::string group;  // "" for the core group
+  std::string kind;
+  std::string plural;
+  bool namespaced;
+
+  std::string ApiVersion() const { return group.empty() ? "v1" : group + "/v1"; }
+  // How kube-apiserver names the resource in messages: "secrets", "roles.rbac.authorization.k8s.io".
+  std::string Qualified() const { return group.empty() ? plural : plural + "." + group; }
+  // Where its objects live: /registry/<plural>/[<namespace>/]<name>, as kube-apiserver keeps them.
+  std::string Prefix(const std::string& ns) const { return "/registry/" + plural + "/" + (ns.empty() ? "" : ns + "/"); }
+  std::string Key(const std::string& ns, const std::string& name) const { return Prefix(namespaced ? ns : "") + name; }
+  bool IsSecret() const { return kind == "Secret"; }
+  bool IsRole() const { return kind == "Role" || kind == "ClusterRole"; }
+  std::set<std::string> FieldSelectors() const {
+    if (IsSecret()) return {"metadata.name", "metadata.namespace", "type"};
+    return {"metadata.name", "metadata.namespace"};
+  }
+};
+
+const char kRbacGroup[] = "rbac.authorization.k8s.io";
+const ResourceType kSecrets{"", "Secret", "secrets", true};
+const ResourceType kRoles{kRbacGroup, "Role", "roles", true};
+const ResourceType kClusterRoles{kRbacGroup, "ClusterRole", "clusterroles", false};
+const ResourceType kRoleBindings{kRbacGroup, "RoleBinding", "rolebindings", true};
+const ResourceType kClusterRoleBindings{kRbacGroup, "ClusterRoleBinding", "clusterrolebindings", false};
+const ResourceType* const kRbacTypes[] = {&kRoles, &kClusterRoles, &kRoleBindings, &kClusterRoleBindings};
+
+// Invalid: the message names "Kind.group", details carry kind and group apart.
+ApiError InvalidFor(const ResourceType& t, const std::string& name, const FieldErrors& errs) {
+  ApiError e = Invalid(t.group.empty() ? t.kind : t.kind + "." + t.group, name, errs);
+  if (!t.group.empty() && e.details.is_object()) {
+    e.details["kind"] = t.kind;
+    e.details["group"] = t.group;
+  }
+  return e;
+}
+
+const ResourceType* RbacType(const std::string& plural) {
+  for (const ResourceType* t : kRbacTypes) {
+    if (t->plural == plural) return t;
+  }
+  return nullptr;
+}
+
+// kube-apiserver's errors name a grouped resource "plural.group" in the message and carry the
+// plural and the group apart in details.
+ApiError ForType(ApiError e, const ResourceType& t) {
+  if (!t.group.empty() && e.details.is_object()) {
+    e.details["kind"] = t.plural;
+    e.details["group"] = t.group;
+  }
+  return e;
+}
+
 // ---- small helpers ----------------------------------------------------------------------
 
 std::string PercentDecode(std::string_view s, bool plus_is_space) {
@@ -74,13 +134,7 @@ std::string Param(const std::map<std::string, std::string>& q, const std::string
   return it == q.end() ? "" : it->second;
 }
 
-std::string NewUid() {
-  std::string b = crypto::RandomBytes(16);
-  b[6] = static_cast<char>((b[6] & 0x0f) | 0x40);
-  b[8] = static_cast<char>((b[8] & 0x3f) | 0x80);
-  std::string h = HexEncode(b);
-  return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) + "-" + h.substr(20);
-}
+std::string NewUid() { return crypto::RandomUuid(); }
 
 std::string GenerateNameSuffix() {
   static const char kAlphabet[] = "bcdfghjklmnpqrstvwxz2456789";
@@ -204,7 +258,8 @@ class KubernetesApi::Impl {
   }
   static bool IsWatch(const http::Request& req) {
     return req.method() == http::Verb::get &&
-           (ParseBool(Param(ParseQuery(req.target()), "watch")) || req.target().starts_with("/api/v1/watch/"));
+           (ParseBool(Param(ParseQuery(req.target()), "watch")) || req.target().starts_with("/api/v1/watch/") ||
+            req.target().starts_with("/apis/rbac.authorization.k8s.io/v1/watch/"));
   }
 
   Impl(store::ObjectStore* store, Clock* clock, const KubernetesApi::Options& options)
@@ -230,7 +285,7 @@ class KubernetesApi::Impl {
       if (IsWatch(req)) return Watch(req, start_stream);
       if (req.target().starts_with("/apis/authentication.k8s.io")) return Authentication(req, who);
       if (req.target().starts_with("/apis/authorization.k8s.io")) return Authorization(req, who);
-      return Route(req);
+      return Route(req, who);
     } catch (const nlohmann::json::exception& e) {
       // nlohmann's messages can quote input: never pass them on.
       log::Warn("kubernetes api: unexpected JSON error", {{"id", e.id}});
@@ -358,7 +413,7 @@ class KubernetesApi::Impl {
     return it != req.end() && std::string_view(it->value()).find("as=Table") != std::string_view::npos;
   }
 
-  http::Response Route(const http::Request& req) {
+  http::Response Route(const http::Request& req, const Identity* who) {
     Path p = SplitPath(req.target());
     auto q = ParseQuery(req.target());
     const auto& s = p.seg;
@@ -368,10 +423,11 @@ class KubernetesApi::Impl {
     if (s.size() == 2 && s[0] == "api" && s[1] == "v1") return IsGet(req) ? ApiV1(req) : Fail(req, MethodNotAllowed());
     if (!s.empty() && s[0] == "openapi") return OpenApi(req, s);
     if (!s.empty() && s[0] == "sigil") return SigilRoute(req, q, s);
+    if (s.size() >= 2 && s[0] == "apis" && s[1] == kRbacGroup) return RbacRoute(req, q, s, who);
     if (s.size() < 3 || s[0] != "api" || s[1] != "v1") return Fail(req, FromStatusMessage(404, "NotFound", "the server could not find the requested resource"));
     // /api/v1/secrets (all namespaces)
     if (s.size() == 3 && s[2] == "secrets") {
-      return req.method() == http::Verb::get ? ListSecrets(req, q, "") : Fail(req, MethodNotAllowed());
+      return req.method() == http::Verb::get ? ListObjects(kSecrets, req, q, "") : Fail(req, MethodNotAllowed());
     }
     if (s[2] != "namespaces") return Fail(req, FromStatusMessage(404, "NotFound", "the server could not find the requested resource"));
     if (s.size() == 3) {
@@ -387,22 +443,67 @@ class KubernetesApi::Impl {
       return Fail(req, MethodNotAllowed());
     }
     if (s[4] != "secrets" || s.size() > 6) return Fail(req, FromStatusMessage(404, "NotFound", "the server could not find the requested resource"));
-    if (s.size() == 5) {
-      if (req.method() == http::Verb::get) return ListSecrets(req, q, ns);
-      if (req.method() == http::Verb::post) return CreateSecret(req, q, ns);
-      if (req.method() == http::Verb::delete_) return DeleteSecretCollection(req, q, ns);
-      return Fail(req, MethodNotAllowed());
-    }
+    if (s.size() == 5) return CollectionRoute(kSecrets, req, q, ns, who);
     const std::string& name = s[5];
     if (name == "." || name == "..") return Fail(req, BadRequest("name may not be \"" + name + "\""));
+    return ObjectRoute(kSecrets, req, q, ns, name, who);
+  }
+
+  http::Response CollectionRoute(const ResourceType& t, const http::Request& req, const std::map<std::string, std::string>& q,
+                                 const std::string& ns, const Identity* who) {
+    if (req.method() == http::Verb::get) return ListObjects(t, req, q, ns);
+    if (req.method() == http::Verb::post) return CreateObject(t, req, q, ns, who);
+    if (req.method() == http::Verb::delete_) return DeleteCollection(t, req, q, ns);
+    return Fail(req, MethodNotAllowed());
+  }
+
+  http::Response ObjectRoute(const ResourceType& t, const http::Request& req, const std::map<std::string, std::string>& q,
+                             const std::string& ns, const std::string& name, const Identity* who) {
     switch (req.method()) {
-      case http::Verb::get: return GetSecret(req, ns, name);
-      case http::Verb::put: return UpdateSecret(req, q, ns, name);
-      case http::Verb::patch: return PatchSecret(req, q, ns, name);
-      case http::Verb::delete_: return DeleteSecret(req, q, ns, name);
+      case http::Verb::get: return GetObject(t, req, ns, name);
+      case http::Verb::put: return UpdateObject(t, who, req, q, ns, name);
+      case http::Verb::patch: return PatchObject(t, who, req, q, ns, name);
+      case http::Verb::delete_: return DeleteObject(t, req, q, ns, name);
       default: return Fail(req, MethodNotAllowed());
     }
   }
+
+  // /apis/rbac.authorization.k8s.io[/v1[/...]]: discovery, then clusterroles and
+  // clusterrolebindings at the cluster scope, roles and rolebindings in namespaces (and listed
+  // across all of them).
+  http::Response RbacRoute(const http::Request& req, const std::map<std::string, std::string>& q, const std::vector<std::string>& s,
+                           const Identity* who) {
+    auto not_found = [&] { return Fail(req, FromStatusMessage(404, "NotFound", "the server could not find the requested resource")); };
+    if (s.size() == 2) {
+      if (!IsGet(req)) return Fail(req, MethodNotAllowed());
+      Json g = RbacGroup();
+      g["kind"] = "APIGroup";
+      g["apiVersion"] = "v1";
+      return Reply(req, 200, g);
+    }
+    if (s[2] != "v1") return not_found();
+    if (s.size() == 3) {
+      if (!IsGet(req)) return Fail(req, MethodNotAllowed());
+      return Reply(req, 200, Json{{"kind", "APIResourceList"}, {"apiVersion", "v1"}, {"groupVersion", std::string(kRbacGroup) + "/v1"},
+                                  {"resources", RbacResources(false)}});
+    }
+    if (s[3] == "namespaces") {
+      if (s.size() < 6 || s.size() > 7) return not_found();
+      const ResourceType* t = RbacType(s[5]);
+      if (t == nullptr || !t->namespaced) return not_found();
+      if (s.size() == 6) return CollectionRoute(*t, req, q, s[4], who);
+      return ObjectRoute(*t, req, q, s[4], s[6], who);
+    }
+    const ResourceType* t = RbacType(s[3]);
+    if (t == nullptr || s.size() > 5) return not_found();
+    if (t->namespaced) {  // /apis/rbac.authorization.k8s.io/v1/roles: every namespace's, read only
+      if (s.size() != 4) return not_found();
+      return req.method() == http::Verb::get ? ListObjects(*t, req, q, "") : Fail(req, MethodNotAllowed());
+    }
+    if (s.size() == 4) return CollectionRoute(*t, req, q, "", who);
+    return ObjectRoute(*t, req, q, "", s[4], who);
+  }
+
   static bool IsGet(const http::Request& req) { return req.method() == http::Verb::get; }
 
   // ---- discovery and OpenAPI --------------------------------------------------------------
@@ -456,12 +557,32 @@ class KubernetesApi::Impl {
         return Json{{"metadata", {{"name", group}, {"creationTimestamp", nullptr}}},
                     {"versions", Json::array({{{"version", "v1"}, {"resources", std::move(resources)}, {"freshness", "Current"}}})}};
       };
-      Json items = Json::array({item("authentication.k8s.io", AuthnResources(true)), item("authorization.k8s.io", AuthzResources(true))});
+      Json items = Json::array({item("authentication.k8s.io", AuthnResources(true)), item("authorization.k8s.io", AuthzResources(true)),
+                                item(kRbacGroup, RbacResources(true))});
       return Reply(req, 200, Json{{"kind", "APIGroupDiscoveryList"}, {"apiVersion", "apidiscovery.k8s.io/v2"},
                                   {"metadata", Json::object()}, {"items", items}},
                    kAggregatedContentType);
     }
-    return Reply(req, 200, Json{{"kind", "APIGroupList"}, {"apiVersion", "v1"}, {"groups", Json::array({AuthnGroup(), AuthzGroup()})}});
+    return Reply(req, 200, Json{{"kind", "APIGroupList"}, {"apiVersion", "v1"}, {"groups", Json::array({AuthnGroup(), AuthzGroup(), RbacGroup()})}});
+  }
+
+  static Json RbacResources(bool aggregated) {
+    Json out = Json::array();
+    const Json verbs = {"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"};
+    for (const ResourceType* t : kRbacTypes) {
+      std::string singular = t->plural.substr(0, t->plural.size() - 1);
+      if (aggregated) {
+        out.push_back({{"resource", t->plural}, {"responseKind", {{"group", kRbacGroup}, {"version", "v1"}, {"kind", t->kind}}},
+                       {"scope", t->namespaced ? "Namespaced" : "Cluster"}, {"singularResource", singular}, {"verbs", verbs}});
+      } else {
+        out.push_back({{"name", t->plural}, {"singularName", singular}, {"namespaced", t->namespaced}, {"kind", t->kind}, {"verbs", verbs}});
+      }
+    }
+    return out;
+  }
+  static Json RbacGroup() {
+    Json v = {{"groupVersion", std::string(kRbacGroup) + "/v1"}, {"version", "v1"}};
+    return Json{{"name", kRbacGroup}, {"versions", Json::array({v})}, {"preferredVersion", v}};
   }
 
   static Json AuthnGroup() {
@@ -664,28 +785,45 @@ class KubernetesApi::Impl {
     return Reply(req, 200, Json{{"kind", "APIResourceList"}, {"apiVersion", "v1"}, {"groupVersion", "v1"}, {"resources", resources}});
   }
 
-  static Json OpenApiV1() {
+  // The minimal OpenAPI v3 kubectl needs per group-version: each kind's PATCH operation with
+  // the fieldValidation parameter, which tells kubectl the server validates fields itself.
+  static Json OpenApiDoc(const std::string& gv) {
     Json param = {{"name", "fieldValidation"}, {"in", "query"}, {"schema", {{"type", "string"}}},
                   {"description", "Strict, Warn or Ignore: how the server treats unknown and duplicate fields"}};
-    auto patch = [&](const char* kind) {
-      return Json{{"x-kubernetes-group-version-kind", {{"group", ""}, {"version", "v1"}, {"kind", kind}}},
-                  {"x-kubernetes-action", "patch"}, {"parameters", Json::array({param})}, {"responses", Json::object()}};
+    auto patch = [&](const std::string& group, const std::string& kind) {
+      return Json{{"patch", {{"x-kubernetes-group-version-kind", {{"group", group}, {"version", "v1"}, {"kind", kind}}},
+                             {"x-kubernetes-action", "patch"}, {"parameters", Json::array({param})}, {"responses", Json::object()}}}};
     };
-    return Json{{"openapi", "3.0.0"}, {"info", {{"title", "Kubernetes"}, {"version", "v1.32.0"}}},
-                {"paths", {{"/api/v1/namespaces/{namespace}/secrets/{name}", {{"patch", patch("Secret")}}},
-                           {"/api/v1/namespaces/{name}", {{"patch", patch("Namespace")}}}}},
+    Json paths = Json::object();
+    if (gv == "api/v1") {
+      paths["/api/v1/namespaces/{namespace}/secrets/{name}"] = patch("", "Secret");
+      paths["/api/v1/namespaces/{name}"] = patch("", "Namespace");
+    } else {
+      for (const ResourceType* t : kRbacTypes) {
+        std::string path = "/apis/" + std::string(kRbacGroup) + "/v1/" + (t->namespaced ? "namespaces/{namespace}/" : "") + t->plural + "/{name}";
+        paths[path] = patch(kRbacGroup, t->kind);
+      }
+    }
+    return Json{{"openapi", "3.0.0"}, {"info", {{"title", "Kubernetes"}, {"version", "v1.32.0"}}}, {"paths", paths},
                 {"components", {{"schemas", Json::object()}}}};
   }
 
   http::Response OpenApi(const http::Request& req, const std::vector<std::string>& s) {
     if (!IsGet(req)) return Fail(req, MethodNotAllowed());
+    const std::string rbac_gv = "apis/" + std::string(kRbacGroup) + "/v1";
     if (s.size() == 2 && s[1] == "v3") {
-      std::string hash = HexEncode(crypto::Sha256(OpenApiV1().dump())).substr(0, 32);
-      return Reply(req, 200, Json{{"paths", {{"api/v1", {{"serverRelativeURL", "/openapi/v3/api/v1?hash=" + hash}}}}}});
+      Json paths = Json::object();
+      for (const std::string& gv : {std::string("api/v1"), rbac_gv}) {
+        std::string hash = HexEncode(crypto::Sha256(OpenApiDoc(gv).dump())).substr(0, 32);
+        paths[gv] = {{"serverRelativeURL", "/openapi/v3/" + gv + "?hash=" + hash}};
+      }
+      return Reply(req, 200, Json{{"paths", paths}});
     }
-    if (s.size() == 4 && s[1] == "v3" && s[2] == "api" && s[3] == "v1") return Reply(req, 200, OpenApiV1());
+    if (s.size() == 4 && s[1] == "v3" && s[2] == "api" && s[3] == "v1") return Reply(req, 200, OpenApiDoc("api/v1"));
+    if (s.size() == 5 && s[1] == "v3" && s[2] == "apis" && s[3] == kRbacGroup && s[4] == "v1") return Reply(req, 200, OpenApiDoc(rbac_gv));
     return Fail(req, FromStatusMessage(404, "NotFound", "the server could not find the requested resource"));
   }
+
 
   // ---- namespaces ---------------------------------------------------------------------------
 
@@ -862,7 +1000,7 @@ class KubernetesApi::Impl {
       std::vector<ManagedEntry> entries = ParseManagedFields(live["metadata"].value("managedFields", Json::array()));
       if (apply) {
         Json config = {{"metadata", {{"labels", meta.value("labels", Json::object())}, {"annotations", meta.value("annotations", Json::object())}}}};
-        ApplyResult r = Apply(&live, entries, config, SecretFields(config, false), manager, ParseBool(Param(q, "force")), Now());
+        ApplyResult r = Apply(&live, entries, config, ObjectFields(config, false), manager, ParseBool(Param(q, "force")), Now());
         if (!r.conflicts.empty()) return Fail(req, ApplyConflictError(r.conflicts));
         obj = std::move(r.obj);
         entries = std::move(r.entries);
@@ -914,11 +1052,14 @@ class KubernetesApi::Impl {
       auto o = store_->Get(NsKey(ns));
       if (!o.ok()) return FailStatus(req, o.error());
       if (!o->has_value()) return Fail(req, NotFound("namespaces", ns));
-      // The namespace and every secret in it go in one transaction: no orphan survives.
-      auto secrets = store_->List("/registry/secrets/" + ns + "/", "", 0);
-      if (!secrets.ok()) return FailStatus(req, secrets.error());
+      // The namespace and every secret, role and role binding in it go in one transaction: no
+      // orphan survives (a namespace made again later does not inherit old grants).
       store::SideEffects cascade;
-      for (const store::Object& s : secrets->items) cascade.deletes.push_back(s.key);
+      for (const ResourceType* t : {&kSecrets, &kRoles, &kRoleBindings}) {
+        auto items = store_->List(t->Prefix(ns), "", 0);
+        if (!items.ok()) return FailStatus(req, items.error());
+        for (const store::Object& s : items->items) cascade.deletes.push_back(s.key);
+      }
       if (Status st = history_.PurgeUnder("/registry/secrets/" + ns + "/", &cascade); !st.ok()) return FailStatus(req, st);
       auto r = store_->Delete(NsKey(ns), (*o)->revision, cascade);
       if (r.ok()) {
@@ -1035,24 +1176,31 @@ class KubernetesApi::Impl {
     std::vector<std::string> warnings;
   };
 
-  // Turns a client's Secret into the stored form: checks types and unknown fields, decodes and
-  // re-checks base64, merges stringData into data. Validation of values happens afterwards.
-  Prepared PrepareSecret(const Json& in, const std::string& ns, const std::string& field_validation) {
+  // Turns a client's object into the stored form: checks types and unknown fields; for a
+  // Secret decodes and re-checks base64 and merges stringData into data. Validation of values
+  // happens afterwards.
+  Prepared Prepare(const ResourceType& t, const Json& in, const std::string& ns, const std::string& field_validation) {
     Prepared p;
     auto bad = [&](const std::string& why) {
-      p.error = BadRequest("Secret in version \"v1\" cannot be handled as a Secret: " + why);
+      p.error = BadRequest(t.kind + " in version \"v1\" cannot be handled as a " + t.kind + ": " + why);
       return p;
     };
     if (!in.is_object()) return bad("the body is not a JSON object");
-    if (in.contains("apiVersion") && in["apiVersion"] != "v1") {
+    if (in.contains("apiVersion") && in["apiVersion"] != t.ApiVersion()) {
       return bad("the API version in the data (" + (in["apiVersion"].is_string() ? in["apiVersion"].get<std::string>() : "?") +
-                 ") does not match the expected API version (v1)");
+                 ") does not match the expected API version (" + t.ApiVersion() + ")");
     }
-    if (in.contains("kind") && in["kind"] != "Secret") {
+    if (in.contains("kind") && in["kind"] != t.kind) {
       return bad("the kind in the data (" + (in["kind"].is_string() ? in["kind"].get<std::string>() : "?") +
-                 ") does not match the expected kind (Secret)");
+                 ") does not match the expected kind (" + t.kind + ")");
     }
-    static const std::set<std::string> kTop = {"kind", "apiVersion", "metadata", "data", "stringData", "type", "immutable"};
+    static const std::map<std::string, std::set<std::string>> kTops = {
+        {"Secret", {"kind", "apiVersion", "metadata", "data", "stringData", "type", "immutable"}},
+        {"Role", {"kind", "apiVersion", "metadata", "rules"}},
+        {"ClusterRole", {"kind", "apiVersion", "metadata", "rules", "aggregationRule"}},
+        {"RoleBinding", {"kind", "apiVersion", "metadata", "subjects", "roleRef"}},
+        {"ClusterRoleBinding", {"kind", "apiVersion", "metadata", "subjects", "roleRef"}}};
+    const std::set<std::string>& kTop = kTops.at(t.kind);
     static const std::set<std::string> kMeta = {"name", "generateName", "namespace", "selfLink", "uid", "resourceVersion",
                                                 "generation", "creationTimestamp", "deletionTimestamp",
                                                 "deletionGracePeriodSeconds", "labels", "annotations", "ownerReferences",
@@ -1089,8 +1237,25 @@ class KubernetesApi::Impl {
       }
     }
     std::string body_ns = meta.value("namespace", "");
-    if (!body_ns.empty() && body_ns != ns) {
+    if (!body_ns.empty() && body_ns != ns && t.namespaced) {
       p.error = BadRequest("the namespace of the provided object does not match the namespace sent on the request");
+      return p;
+    }
+    meta.erase("selfLink");
+    if (t.namespaced) {
+      meta["namespace"] = ns;
+    } else {
+      meta.erase("namespace");  // kube-apiserver drops it from cluster-scoped objects
+    }
+    if (!t.IsSecret()) {
+      if (std::string why = ShapeOfRbac(t.kind, in); !why.empty()) return bad(why);
+      Json obj = {{"kind", t.kind}, {"apiVersion", t.ApiVersion()}, {"metadata", meta}};
+      for (const char* f : {"rules", "aggregationRule", "subjects", "roleRef"}) {
+        if (kTop.count(f) && in.contains(f) && !in[f].is_null()) obj[f] = in[f];
+      }
+      if (t.IsRole() && !obj.contains("rules")) obj["rules"] = nullptr;  // Go serialises an absent list as null
+      p.obj = std::move(obj);
+      p.ok = true;
       return p;
     }
     Json data = Json::object();
@@ -1112,8 +1277,6 @@ class KubernetesApi::Impl {
     if (in.contains("type") && !in["type"].is_string() && !in["type"].is_null()) return bad("type must be a string");
     if (in.contains("immutable") && !in["immutable"].is_boolean() && !in["immutable"].is_null()) return bad("immutable must be a boolean");
     Json obj = {{"kind", "Secret"}, {"apiVersion", "v1"}};
-    meta["namespace"] = ns;
-    meta.erase("selfLink");
     obj["metadata"] = meta;
     if (in.contains("immutable") && in["immutable"].is_boolean()) obj["immutable"] = in["immutable"];
     if (!data.empty()) obj["data"] = data;
@@ -1123,6 +1286,8 @@ class KubernetesApi::Impl {
     p.ok = true;
     return p;
   }
+
+  FieldErrors Validate(const ResourceType& t, const Json& obj) { return t.IsSecret() ? ValidateSecret(obj) : ValidateRbac(t.kind, obj); }
 
   // ValidateSecret (k/k pkg/apis/core/validation).
   FieldErrors ValidateSecret(const Json& obj) {
@@ -1244,11 +1409,12 @@ class KubernetesApi::Impl {
     return history_.Record(SecretKey(ns, name), doc, {operation, Now(), manager}, keep, also).status();
   }
 
-  // Stores a new Secret with its first recorded version; retries a lost race on the history
-  // keys (a concurrent delete's tombstone), never a lost race on the Secret itself.
-  Result<int64_t> CreateWithHistory(const std::string& ns, const std::string& name, const Json& obj,
-                                    const std::string& operation, const std::string& manager) {
+  // Stores a new object; a Secret with its first recorded version. Retries a lost race on the
+  // history keys (a concurrent delete's tombstone), never a lost race on the object itself.
+  Result<int64_t> CreateStored(const ResourceType& t, const std::string& ns, const std::string& name, const Json& obj,
+                               const std::string& operation, const std::string& manager) {
     SecretBytes doc = Dump(obj);
+    if (!t.IsSecret()) return store_->Create(t.Key(ns, name), doc);
     for (int attempt = 0;; ++attempt) {
       store::SideEffects also;
       SIGIL_RETURN_IF_ERROR(RecordVersion(ns, name, &doc, operation, manager, &also));
@@ -1257,14 +1423,17 @@ class KubernetesApi::Impl {
     }
   }
 
-  http::Response CreateSecret(const http::Request& req, const std::map<std::string, std::string>& q, const std::string& ns) {
+  http::Response CreateObject(const ResourceType& t, const http::Request& req, const std::map<std::string, std::string>& q,
+                              const std::string& ns, const Identity* who) {
     if (std::string e = CheckWriteOptions(q); !e.empty()) return Fail(req, BadRequest(e));
-    auto exists = NamespaceExists(ns);
-    if (!exists.ok()) return FailStatus(req, exists.error());
-    if (!*exists) return Fail(req, NotFound("namespaces", ns));
-    auto body = DecodeBody(req, "Secret");
+    if (t.namespaced) {
+      auto exists = NamespaceExists(ns);
+      if (!exists.ok()) return FailStatus(req, exists.error());
+      if (!*exists) return Fail(req, NotFound("namespaces", ns));
+    }
+    auto body = DecodeBody(req, t.kind);
     if (!body.ok) return Fail(req, body.error);
-    Prepared p = PrepareSecret(body.json, ns, Param(q, "fieldValidation").empty() ? "Warn" : Param(q, "fieldValidation"));
+    Prepared p = Prepare(t, body.json, ns, Param(q, "fieldValidation").empty() ? "Warn" : Param(q, "fieldValidation"));
     if (!p.ok) return Fail(req, p.error);
     if (auto e = CheckDuplicates(body, q, &p.warnings)) return Fail(req, *e);
     Json& obj = p.obj;
@@ -1277,27 +1446,29 @@ class KubernetesApi::Impl {
     meta["creationTimestamp"] = Now();
     meta.erase("managedFields");
     std::string name = meta.value("name", "");
-    FieldErrors errs = ValidateSecret(obj);
-    if (!errs.empty()) return Fail(req, Invalid("Secret", name, errs));
+    FieldErrors errs = Validate(t, obj);
+    if (!errs.empty()) return Fail(req, InvalidFor(t, name, errs));
+    if (auto e = CheckEscalation(t, who, ns, name, obj)) return Fail(req, *e);
     std::vector<ManagedEntry> entries;
     RecordUpdate(&entries, nullptr, obj, Manager(req, q), Now());
     obj["metadata"]["managedFields"] = RenderManagedFields(entries);
     obj = Stored(std::move(obj));
     if (Param(q, "dryRun") == "All") return Reply(req, 201, WithRv(obj, store_->CurrentRevision()), "application/json", p.warnings);
-    auto rev = CreateWithHistory(ns, name, obj, "create", Manager(req, q));
+    auto rev = CreateStored(t, ns, name, obj, "create", Manager(req, q));
     if (!rev.ok()) {
-      if (rev.error().code() == StatusCode::kAlreadyExists) return Fail(req, AlreadyExists("secrets", name));
+      if (rev.error().code() == StatusCode::kAlreadyExists) return Fail(req, ForType(AlreadyExists(t.Qualified(), name), t));
       return FailStatus(req, rev.error());
     }
+    SyncAuthorizer(t, *rev);
     return Reply(req, 201, WithRv(std::move(obj), *rev), "application/json", p.warnings);
   }
 
-  http::Response GetSecret(const http::Request& req, const std::string& ns, const std::string& name) {
-    auto o = store_->Get(SecretKey(ns, name));
+  http::Response GetObject(const ResourceType& t, const http::Request& req, const std::string& ns, const std::string& name) {
+    auto o = store_->Get(t.Key(ns, name));
     if (!o.ok()) return FailStatus(req, o.error());
-    if (!o->has_value()) return Fail(req, NotFound("secrets", name));
+    if (!o->has_value()) return Fail(req, ForType(NotFound(t.Qualified(), name), t));
     Json obj = WithRv(Json::parse((*o)->doc.view()), (*o)->revision);
-    if (WantsTable(req)) return Reply(req, 200, SecretTable({obj}, std::to_string((*o)->revision), ""), kTableContentType);
+    if (WantsTable(req)) return Reply(req, 200, TableFor(t, {obj}, std::to_string((*o)->revision), ""), kTableContentType);
     return Reply(req, 200, obj);
   }
 
@@ -1328,6 +1499,100 @@ class KubernetesApi::Impl {
     }
     return t;
   }
+  Json TableFor(const ResourceType& t, const std::vector<Json>& items, const std::string& rv, const std::string& cont) {
+    if (t.IsSecret()) return SecretTable(items, rv, cont);
+    // kube-apiserver's printers: roles "Name, Created At"; bindings "Name, Role, Age" and, in
+    // -o wide, "Users, Groups, ServiceAccounts".
+    Json t_ = t.IsRole() ? TableHeader(rv, {{"Name", "string", "name"}, {"Created At", "date", ""}})
+                         : TableHeader(rv, {{"Name", "string", "name"}, {"Role", "string", ""}, {"Age", "string", ""},
+                                            {"Users", "string", ""}, {"Groups", "string", ""}, {"ServiceAccounts", "string", ""}});
+    if (!t.IsRole()) {
+      for (size_t i = 3; i < 6; ++i) t_["columnDefinitions"][i]["priority"] = 1;
+    }
+    if (!cont.empty()) t_["metadata"]["continue"] = cont;
+    int64_t now = std::chrono::duration_cast<std::chrono::seconds>(clock_->Now().time_since_epoch()).count();
+    for (const Json& o : items) {
+      std::string name = o["metadata"].value("name", "");
+      std::string created = o["metadata"].value("creationTimestamp", "");
+      Json cells;
+      if (t.IsRole()) {
+        cells = {name, created};
+      } else {
+        std::string users, groups, sas;
+        auto add = [](std::string* list, const std::string& v) { *list += (list->empty() ? "" : ", ") + v; };
+        for (const Json& sub : o.value("subjects", Json::array())) {
+          std::string k = sub.value("kind", ""), n = sub.value("name", "");
+          if (k == "User") add(&users, n);
+          if (k == "Group") add(&groups, n);
+          if (k == "ServiceAccount") add(&sas, sub.value("namespace", "") + "/" + n);
+        }
+        Json ref = o.value("roleRef", Json::object());
+        cells = {name, ref.value("kind", "") + "/" + ref.value("name", ""), HumanDuration(now - ParseRfc3339(created)), users, groups, sas};
+      }
+      t_["rows"].push_back({{"cells", cells}, {"object", PartialMetadata(o)}});
+    }
+    return t_;
+  }
+
+  // What an update may not change: a Secret's type, a binding's roleRef.
+  static FieldErrors UpdateRules(const ResourceType& t, const Json& old, const Json& next) {
+    FieldErrors errs;
+    if (t.IsSecret() && next.value("type", "Opaque") != old.value("type", "Opaque")) {
+      errs.push_back({FieldError::Type::kInvalid, "type", next.value("type", ""), "field is immutable"});
+    }
+    if ((t.kind == "RoleBinding" || t.kind == "ClusterRoleBinding") && next.value("roleRef", Json()) != old.value("roleRef", Json())) {
+      Json ref = next.value("roleRef", Json::object());
+      std::string literal = "rbac.RoleRef{APIGroup:" + Json(ref.value("apiGroup", "")).dump() + ", Kind:" +
+                            Json(ref.value("kind", "")).dump() + ", Name:" + Json(ref.value("name", "")).dump() + "}";
+      errs.push_back({FieldError::Type::kInvalid, "roleRef", literal, "cannot change roleRef", true});
+    }
+    return errs;
+  }
+
+  // RBAC escalation prevention (k/k pkg/registry/rbac): a caller may create or change a role only
+  // with rules it holds itself, unless it may "escalate" on that role; it may bind a role only
+  // when it holds the role's rules where the binding applies, unless it may "bind" that role.
+  // system:masters may do both, as in kube-apiserver.
+  std::optional<ApiError> CheckEscalation(const ResourceType& t, const Identity* who, const std::string& ns,
+                                          const std::string& name, const Json& obj) {
+    if (t.IsSecret() || authorizer_ == nullptr) return std::nullopt;
+    if (who == nullptr) return Forbidden(authz::Attributes{"create", true, t.group, t.plural, "", ns, name, ""}, who);
+    if (std::find(who->groups.begin(), who->groups.end(), "system:masters") != who->groups.end()) return std::nullopt;
+    std::string scope = t.namespaced ? ns : "";
+    std::vector<authz::PolicyRule> wanted;
+    if (t.IsRole()) {
+      if (authorizer_->Allows(*who, authz::Attributes{"escalate", true, t.group, t.plural, "", scope, name, ""})) return std::nullopt;
+      for (const Json& r : obj.value("rules", Json::array())) wanted.push_back(authz::PolicyRule::FromJson(r));
+      if (obj.contains("aggregationRule") && obj["aggregationRule"].is_object()) {
+        // An aggregated role gains whatever matching roles hold: only full authority may make one.
+        wanted = {authz::PolicyRule{{"*"}, {"*"}, {"*"}, {}, {}}, authz::PolicyRule{{"*"}, {}, {}, {}, {"*"}}};
+      }
+    } else {
+      Json ref = obj.value("roleRef", Json::object());
+      std::string ref_kind = ref.value("kind", ""), ref_name = ref.value("name", "");
+      std::string ref_plural = ref_kind == "Role" ? "roles" : "clusterroles";
+      if (authorizer_->Allows(*who, authz::Attributes{"bind", true, t.group, ref_plural, "", scope, ref_name, ""})) return std::nullopt;
+      auto rules = authorizer_->RulesOfRole(ref_kind, ref_name, scope);
+      if (!rules) return ForType(NotFound(ref_plural + "." + std::string(kRbacGroup), ref_name), ref_kind == "Role" ? kRoles : kClusterRoles);
+      wanted = std::move(*rules);
+    }
+    std::vector<authz::PolicyRule> missing = authz::Uncovered(authorizer_->RulesFor(*who, scope), wanted);
+    if (missing.empty()) return std::nullopt;
+    std::string groups;
+    for (const std::string& g : who->groups) groups += (groups.empty() ? "" : " ") + Json(g).dump();
+    std::string m = t.Qualified() + " " + Json(name).dump() + " is forbidden: user " + Json(who->user).dump() + " (groups=[" + groups +
+                    "]) is attempting to grant RBAC permissions not currently held:";
+    for (const authz::PolicyRule& r : missing) m += "\n" + r.Describe();
+    Json details = {{"name", name}, {"kind", t.plural}, {"group", t.group}};
+    return ApiError{403, "Forbidden", m, details};
+  }
+
+  // After an RBAC write, waits (briefly) until the authorizer has seen it, so that the next
+  // request of the same client is decided on the new rules.
+  void SyncAuthorizer(const ResourceType& t, int64_t revision) {
+    if (!t.IsSecret() && authorizer_ != nullptr) authorizer_->WaitFor(t.Prefix(""), revision, std::chrono::seconds(2));
+  }
+
 
   // resourceVersion / resourceVersionMatch of a list, as kube-apiserver reads them. sigil keeps
   // no old revisions in storage, so it serves the current state: "", "0" and NotOlderThan N
@@ -1367,12 +1632,12 @@ class KubernetesApi::Impl {
 
   static ApiError ListTooOld() { return ApiError{410, "Expired", "The resourceVersion for the provided list is too old.", nullptr}; }
 
-  http::Response ListSecrets(const http::Request& req, const std::map<std::string, std::string>& q, const std::string& ns) {
+  http::Response ListObjects(const ResourceType& t, const http::Request& req, const std::map<std::string, std::string>& q, const std::string& ns) {
     int64_t exact = 0;
     if (auto e = CheckListVersion(q, &exact)) return Fail(req, *e);
     auto labels = LabelSelector::Parse(Param(q, "labelSelector"));
     if (!labels.ok()) return Fail(req, BadRequest(labels.error().message()));
-    auto fields = FieldSelector::Parse(Param(q, "fieldSelector"), {"metadata.name", "metadata.namespace", "type"});
+    auto fields = FieldSelector::Parse(Param(q, "fieldSelector"), t.FieldSelectors());
     if (!fields.ok()) return Fail(req, BadRequest(fields.error().message()));
     size_t limit = 0;
     if (std::string l = Param(q, "limit"); !l.empty()) {
@@ -1389,7 +1654,7 @@ class KubernetesApi::Impl {
       if (!exists.ok()) return FailStatus(req, exists.error());
       // kube-apiserver lists an absent namespace as empty; so does sigil.
     }
-    std::string prefix = ns.empty() ? "/registry/secrets/" : "/registry/secrets/" + ns + "/";
+    std::string prefix = t.Prefix(ns);
     // continue token: base64 of {"v":"meta.k8s.io/v1","rv":R,"start":"<last key returned>"}.
     std::string start_after;
     int64_t list_rv = 0;
@@ -1437,8 +1702,8 @@ class KubernetesApi::Impl {
     std::string cont;
     if (more) cont = Base64Encode(Json{{"v", "meta.k8s.io/v1"}, {"rv", list_rv}, {"start", last_key}}.dump());
     std::string rv = std::to_string(list_rv);
-    if (WantsTable(req)) return Reply(req, 200, SecretTable(items, rv, cont), kTableContentType);
-    Json list = {{"kind", "SecretList"}, {"apiVersion", "v1"}, {"metadata", {{"resourceVersion", rv}}}, {"items", Json::array()}};
+    if (WantsTable(req)) return Reply(req, 200, TableFor(t, items, rv, cont), kTableContentType);
+    Json list = {{"kind", t.kind + "List"}, {"apiVersion", t.ApiVersion()}, {"metadata", {{"resourceVersion", rv}}}, {"items", Json::array()}};
     if (!cont.empty()) list["metadata"]["continue"] = cont;
     for (Json& i : items) {
       i.erase("kind");
@@ -1452,12 +1717,12 @@ class KubernetesApi::Impl {
   // Returns the response, or nullopt when the store changed underneath (caller retries).
   // `applied` carries the managedFields of a server-side apply; otherwise the write is recorded
   // as an Update by the request's field manager.
-  std::optional<http::Response> Replace(const http::Request& req, const std::map<std::string, std::string>& q,
+  std::optional<http::Response> Replace(const ResourceType& t, const Identity* who, const http::Request& req, const std::map<std::string, std::string>& q,
                                         const std::string& ns, const std::string& name, const Json& next,
                                         const store::Object& current,
                                         const std::vector<ManagedEntry>* applied = nullptr,
                                         const char* operation = "update") {
-    Prepared p = PrepareSecret(next, ns, Param(q, "fieldValidation").empty() ? "Warn" : Param(q, "fieldValidation"));
+    Prepared p = Prepare(t, next, ns, Param(q, "fieldValidation").empty() ? "Warn" : Param(q, "fieldValidation"));
     if (!p.ok) return Fail(req, p.error);
     Json old = Json::parse(current.doc.view());
     Json& obj = p.obj;
@@ -1466,7 +1731,7 @@ class KubernetesApi::Impl {
       return Fail(req, BadRequest("the name of the object (" + body_name + ") does not match the name on the URL (" + name + ")"));
     }
     std::string rv = obj["metadata"].value("resourceVersion", "");
-    if (!rv.empty() && rv != std::to_string(current.revision)) return Fail(req, ModifiedConflict("secrets", name));
+    if (!rv.empty() && rv != std::to_string(current.revision)) return Fail(req, ForType(ModifiedConflict(t.Qualified(), name), t));
     obj["metadata"]["name"] = name;
     obj["metadata"]["uid"] = old["metadata"].value("uid", "");
     obj["metadata"]["creationTimestamp"] = old["metadata"].value("creationTimestamp", "");
@@ -1476,12 +1741,8 @@ class KubernetesApi::Impl {
     if (Json sent = obj["metadata"].value("managedFields", Json::array()); sent.is_array() && !sent.empty()) {
       base_fields = sent.size() == 1 && sent[0].is_object() && sent[0].empty() ? Json::array() : sent;
     }
-    FieldErrors errs;
-    std::string old_type = old.value("type", "Opaque");
-    if (obj.value("type", "Opaque") != old_type) {
-      errs.push_back({FieldError::Type::kInvalid, "type", obj.value("type", ""), "field is immutable"});
-    }
-    if (old.value("immutable", false)) {
+    FieldErrors errs = UpdateRules(t, old, obj);
+    if (t.IsSecret() && old.value("immutable", false)) {
       if (!obj.value("immutable", false)) {
         errs.push_back({FieldError::Type::kForbidden, "immutable", "", "field is immutable when `immutable` is set"});
       }
@@ -1489,8 +1750,9 @@ class KubernetesApi::Impl {
         errs.push_back({FieldError::Type::kForbidden, "data", "", "field is immutable when `immutable` is set"});
       }
     }
-    for (FieldError& e : ValidateSecret(obj)) errs.push_back(std::move(e));
-    if (!errs.empty()) return Fail(req, Invalid("Secret", name, errs));
+    for (FieldError& e : Validate(t, obj)) errs.push_back(std::move(e));
+    if (!errs.empty()) return Fail(req, InvalidFor(t, name, errs));
+    if (auto e = CheckEscalation(t, who, ns, name, obj)) return Fail(req, *e);
     if (applied != nullptr) {
       obj["metadata"]["managedFields"] = RenderManagedFields(*applied);
     } else {
@@ -1502,45 +1764,48 @@ class KubernetesApi::Impl {
     if (Param(q, "dryRun") == "All") return Reply(req, 200, WithRv(obj, current.revision), "application/json", p.warnings);
     SecretBytes doc = Dump(obj);
     store::SideEffects also;
-    if (Status st = RecordVersion(ns, name, &doc, operation, Manager(req, q), &also); !st.ok()) return FailStatus(req, st);
-    auto rev = store_->Update(SecretKey(ns, name), doc, current.revision, also);
+    if (t.IsSecret()) {
+      if (Status st = RecordVersion(ns, name, &doc, operation, Manager(req, q), &also); !st.ok()) return FailStatus(req, st);
+    }
+    auto rev = store_->Update(t.Key(ns, name), doc, current.revision, also);
     if (!rev.ok()) {
-      if (rev.error().code() == StatusCode::kNotFound) return Fail(req, NotFound("secrets", name));
+      if (rev.error().code() == StatusCode::kNotFound) return Fail(req, ForType(NotFound(t.Qualified(), name), t));
       if (rev.error().code() == StatusCode::kAborted) {
-        if (!rv.empty()) return Fail(req, ModifiedConflict("secrets", name));
+        if (!rv.empty()) return Fail(req, ForType(ModifiedConflict(t.Qualified(), name), t));
         return std::nullopt;  // unconditional: retry on the new version
       }
       return FailStatus(req, rev.error());
     }
+    SyncAuthorizer(t, *rev);
     return Reply(req, 200, WithRv(std::move(obj), *rev), "application/json", p.warnings);
   }
 
-  http::Response UpdateSecret(const http::Request& req, const std::map<std::string, std::string>& q, const std::string& ns,
+  http::Response UpdateObject(const ResourceType& t, const Identity* who, const http::Request& req, const std::map<std::string, std::string>& q, const std::string& ns,
                               const std::string& name) {
     if (std::string e = CheckWriteOptions(q); !e.empty()) return Fail(req, BadRequest(e));
-    auto body = DecodeBody(req, "Secret");
+    auto body = DecodeBody(req, t.kind);
     if (!body.ok) return Fail(req, body.error);
     std::vector<std::string> warnings;
     if (auto e = CheckDuplicates(body, q, &warnings)) return Fail(req, *e);
     for (int attempt = 0; attempt < kMaxUpdateRetries; ++attempt) {
-      auto o = store_->Get(SecretKey(ns, name));
+      auto o = store_->Get(t.Key(ns, name));
       if (!o.ok()) return FailStatus(req, o.error());
-      if (!o->has_value()) return Fail(req, NotFound("secrets", name));
-      if (auto res = Replace(req, q, ns, name, body.json, **o)) {
+      if (!o->has_value()) return Fail(req, ForType(NotFound(t.Qualified(), name), t));
+      if (auto res = Replace(t, who, req, q, ns, name, body.json, **o)) {
         AddWarnings(&*res, warnings);
         return std::move(*res);
       }
     }
-    return Fail(req, ModifiedConflict("secrets", name));
+    return Fail(req, ForType(ModifiedConflict(t.Qualified(), name), t));
   }
 
-  http::Response PatchSecret(const http::Request& req, const std::map<std::string, std::string>& q, const std::string& ns,
+  http::Response PatchObject(const ResourceType& t, const Identity* who, const http::Request& req, const std::map<std::string, std::string>& q, const std::string& ns,
                              const std::string& name) {
     if (std::string e = CheckWriteOptions(q); !e.empty()) return Fail(req, BadRequest(e));
     auto it = req.find(boost::beast::http::field::content_type);
     std::string ct = it == req.end() ? "" : std::string(it->value());
     std::string base = ct.substr(0, ct.find(';'));
-    if (base == "application/apply-patch+yaml") return ApplySecret(req, q, ns, name);
+    if (base == "application/apply-patch+yaml") return ApplyObject(t, who, req, q, ns, name);
     if (base != "application/merge-patch+json" && base != "application/strategic-merge-patch+json" &&
         base != "application/json-patch+json") {
       return Fail(req, UnsupportedMediaType(ct));
@@ -1555,9 +1820,9 @@ class KubernetesApi::Impl {
     std::vector<std::string> warnings;
     if (auto e = CheckDuplicates(body, q, &warnings)) return Fail(req, *e);
     for (int attempt = 0; attempt < kMaxUpdateRetries; ++attempt) {
-      auto o = store_->Get(SecretKey(ns, name));
+      auto o = store_->Get(t.Key(ns, name));
       if (!o.ok()) return FailStatus(req, o.error());
-      if (!o->has_value()) return Fail(req, NotFound("secrets", name));
+      if (!o->has_value()) return Fail(req, ForType(NotFound(t.Qualified(), name), t));
       Json current = WithRv(Json::parse((*o)->doc.view()), (*o)->revision);
       Json next;
       if (base == "application/json-patch+json") {
@@ -1575,17 +1840,17 @@ class KubernetesApi::Impl {
         next = current;
         next.merge_patch(body.json);
       }
-      if (auto res = Replace(req, q, ns, name, next, **o)) {
+      if (auto res = Replace(t, who, req, q, ns, name, next, **o)) {
         AddWarnings(&*res, warnings);
         return std::move(*res);
       }
     }
-    return Fail(req, ModifiedConflict("secrets", name));
+    return Fail(req, ForType(ModifiedConflict(t.Qualified(), name), t));
   }
 
   // Server-side apply (PATCH application/apply-patch+yaml): creates the Secret when absent,
   // otherwise merges the configuration into it with field ownership (managed_fields.h).
-  http::Response ApplySecret(const http::Request& req, const std::map<std::string, std::string>& q, const std::string& ns,
+  http::Response ApplyObject(const ResourceType& t, const Identity* who, const http::Request& req, const std::map<std::string, std::string>& q, const std::string& ns,
                              const std::string& name) {
     std::string manager = Param(q, "fieldManager");
     if (manager.empty()) {
@@ -1594,14 +1859,14 @@ class KubernetesApi::Impl {
                                      {"causes", Json::array({{{"reason", "FieldValueRequired"}, {"message", "Required value: is required for apply patch"}, {"field", "fieldManager"}}})}}});
     }
     bool force = ParseBool(Param(q, "force"));
-    auto body = DecodeBody(req, "Secret");
+    auto body = DecodeBody(req, t.kind);
     if (!body.ok) return Fail(req, body.error);
     const Json& in = body.json;
     if (!in.is_object()) return Fail(req, BadRequest("the apply configuration must be a YAML or JSON object"));
     if (!in.contains("apiVersion") || !in.contains("kind")) {
-      return Fail(req, BadRequest("the apply configuration must set apiVersion (v1) and kind (Secret)"));
+      return Fail(req, BadRequest("the apply configuration must set apiVersion (" + t.ApiVersion() + ") and kind (" + t.kind + ")"));
     }
-    Prepared p = PrepareSecret(in, ns, Param(q, "fieldValidation").empty() ? "Warn" : Param(q, "fieldValidation"));
+    Prepared p = Prepare(t, in, ns, Param(q, "fieldValidation").empty() ? "Warn" : Param(q, "fieldValidation"));
     if (!p.ok) return Fail(req, p.error);
     Json& config = p.obj;
     std::string body_name = config["metadata"].value("name", "");
@@ -1609,49 +1874,55 @@ class KubernetesApi::Impl {
       return Fail(req, BadRequest("the name of the object (" + body_name + ") does not match the name on the URL (" + name + ")"));
     }
     config["metadata"]["name"] = name;
-    FieldSet fields = SecretFields(config, false);
-    if (!in.contains("type") || !in["type"].is_string() || in["type"].get<std::string>().empty()) {
+    FieldSet fields = ObjectFields(config, false);
+    if (t.IsSecret() && (!in.contains("type") || !in["type"].is_string() || in["type"].get<std::string>().empty())) {
       fields.erase({"type"});  // defaulted, not configured: the applier does not own it
     }
     std::string rv = config["metadata"].value("resourceVersion", "");
     for (int attempt = 0; attempt < kMaxUpdateRetries; ++attempt) {
-      auto o = store_->Get(SecretKey(ns, name));
+      auto o = store_->Get(t.Key(ns, name));
       if (!o.ok()) return FailStatus(req, o.error());
       if (!o->has_value()) {
-        if (!rv.empty()) return Fail(req, NotFound("secrets", name));
-        auto exists = NamespaceExists(ns);
-        if (!exists.ok()) return FailStatus(req, exists.error());
-        if (!*exists) return Fail(req, NotFound("namespaces", ns));
+        if (!rv.empty()) return Fail(req, ForType(NotFound(t.Qualified(), name), t));
+        if (t.namespaced) {
+          auto exists = NamespaceExists(ns);
+          if (!exists.ok()) return FailStatus(req, exists.error());
+          if (!*exists) return Fail(req, NotFound("namespaces", ns));
+        }
         Json obj = config;
         obj["metadata"].erase("resourceVersion");
         obj["metadata"]["uid"] = NewUid();
         obj["metadata"]["creationTimestamp"] = Now();
         ApplyResult r = Apply(nullptr, {}, obj, fields, manager, force, Now());
         r.obj["metadata"]["managedFields"] = RenderManagedFields(r.entries);
-        FieldErrors errs = ValidateSecret(r.obj);
-        if (!errs.empty()) return Fail(req, Invalid("Secret", name, errs));
+        FieldErrors errs = Validate(t, r.obj);
+        if (!errs.empty()) return Fail(req, InvalidFor(t, name, errs));
+        if (auto e = CheckEscalation(t, who, ns, name, r.obj)) return Fail(req, *e);
         obj = Stored(std::move(r.obj));
         if (Param(q, "dryRun") == "All") return Reply(req, 201, WithRv(obj, store_->CurrentRevision()), "application/json", p.warnings);
-        auto rev = CreateWithHistory(ns, name, obj, "create", manager);
-        if (rev.ok()) return Reply(req, 201, WithRv(std::move(obj), *rev), "application/json", p.warnings);
+        auto rev = CreateStored(t, ns, name, obj, "create", manager);
+        if (rev.ok()) {
+          SyncAuthorizer(t, *rev);
+          return Reply(req, 201, WithRv(std::move(obj), *rev), "application/json", p.warnings);
+        }
         if (rev.error().code() == StatusCode::kAlreadyExists) continue;  // raced with a create: apply to it
         return FailStatus(req, rev.error());
       }
-      if (!rv.empty() && rv != std::to_string((*o)->revision)) return Fail(req, ModifiedConflict("secrets", name));
+      if (!rv.empty() && rv != std::to_string((*o)->revision)) return Fail(req, ForType(ModifiedConflict(t.Qualified(), name), t));
       Json live = Json::parse((*o)->doc.view());
       ApplyResult r = Apply(&live, ParseManagedFields(live["metadata"].value("managedFields", Json::array())), config, fields,
                             manager, force, Now());
       if (!r.conflicts.empty()) return Fail(req, ApplyConflictError(r.conflicts));
       r.obj["metadata"].erase("managedFields");
-      if (auto res = Replace(req, q, ns, name, r.obj, **o, &r.entries)) {
+      if (auto res = Replace(t, who, req, q, ns, name, r.obj, **o, &r.entries)) {
         AddWarnings(&*res, p.warnings);
         return std::move(*res);
       }
     }
-    return Fail(req, ModifiedConflict("secrets", name));
+    return Fail(req, ForType(ModifiedConflict(t.Qualified(), name), t));
   }
 
-  http::Response DeleteSecret(const http::Request& req, const std::map<std::string, std::string>& q, const std::string& ns,
+  http::Response DeleteObject(const ResourceType& t, const http::Request& req, const std::map<std::string, std::string>& q, const std::string& ns,
                               const std::string& name) {
     Json opts = Json::object();
     if (!req.body().empty()) {
@@ -1664,32 +1935,38 @@ class KubernetesApi::Impl {
                (opts.contains("dryRun") && opts["dryRun"].is_array() && !opts["dryRun"].empty() && opts["dryRun"][0] == "All");
     Json pre = opts.value("preconditions", Json::object());
     for (int attempt = 0; attempt < kMaxUpdateRetries; ++attempt) {
-      auto o = store_->Get(SecretKey(ns, name));
+      auto o = store_->Get(t.Key(ns, name));
       if (!o.ok()) return FailStatus(req, o.error());
-      if (!o->has_value()) return Fail(req, NotFound("secrets", name));
+      if (!o->has_value()) return Fail(req, ForType(NotFound(t.Qualified(), name), t));
       Json obj = WithRv(Json::parse((*o)->doc.view()), (*o)->revision);
       std::string uid = obj["metadata"].value("uid", "");
       if (pre.is_object() && pre.contains("uid") && pre["uid"].is_string() && pre["uid"] != uid) {
-        return Fail(req, Conflict("secrets", name, "Precondition failed: UID in precondition: " + pre["uid"].get<std::string>() +
+        return Fail(req, Conflict(t.Qualified(), name, "Precondition failed: UID in precondition: " + pre["uid"].get<std::string>() +
                                                        ", UID in object meta: " + uid));
       }
       if (pre.is_object() && pre.contains("resourceVersion") && pre["resourceVersion"].is_string() &&
           pre["resourceVersion"] != std::to_string((*o)->revision)) {
-        return Fail(req, Conflict("secrets", name, "Precondition failed: ResourceVersion in precondition: " +
+        return Fail(req, Conflict(t.Qualified(), name, "Precondition failed: ResourceVersion in precondition: " +
                                                        pre["resourceVersion"].get<std::string>() + ", ResourceVersion in object meta: " +
                                                        std::to_string((*o)->revision)));
       }
       Json ok = {{"kind", "Status"}, {"apiVersion", "v1"}, {"metadata", Json::object()}, {"status", "Success"},
-                 {"details", {{"name", name}, {"kind", "secrets"}, {"uid", uid}}}};
+                 {"details", {{"name", name}, {"kind", t.plural}, {"uid", uid}}}};
+      if (!t.group.empty()) ok["details"]["group"] = t.group;
       if (dry) return Reply(req, 200, ok);
       store::SideEffects also;
-      if (Status st = RecordVersion(ns, name, nullptr, "delete", Manager(req, q), &also); !st.ok()) return FailStatus(req, st);
-      auto r = store_->Delete(SecretKey(ns, name), (*o)->revision, also);
-      if (r.ok()) return Reply(req, 200, ok);
-      if (r.error().code() == StatusCode::kNotFound) return Fail(req, NotFound("secrets", name));
+      if (t.IsSecret()) {
+        if (Status st = RecordVersion(ns, name, nullptr, "delete", Manager(req, q), &also); !st.ok()) return FailStatus(req, st);
+      }
+      auto r = store_->Delete(t.Key(ns, name), (*o)->revision, also);
+      if (r.ok()) {
+        SyncAuthorizer(t, *r);
+        return Reply(req, 200, ok);
+      }
+      if (r.error().code() == StatusCode::kNotFound) return Fail(req, ForType(NotFound(t.Qualified(), name), t));
       if (r.error().code() != StatusCode::kAborted) return FailStatus(req, r.error());
     }
-    return Fail(req, ModifiedConflict("secrets", name));
+    return Fail(req, ForType(ModifiedConflict(t.Qualified(), name), t));
   }
 
   // ---- version history (sigil's own API) -------------------------------------------------------
@@ -1805,7 +2082,7 @@ class KubernetesApi::Impl {
         obj["metadata"]["managedFields"] = RenderManagedFields(entries);
         obj = Stored(std::move(obj));
         if (Param(q, "dryRun") == "All") return Reply(req, 201, WithRv(obj, store_->CurrentRevision()));
-        auto rev = CreateWithHistory(ns, name, obj, "rollback", Param(wq, "fieldManager"));
+        auto rev = CreateStored(kSecrets, ns, name, obj, "rollback", Param(wq, "fieldManager"));
         if (rev.ok()) return Reply(req, 201, WithRv(std::move(obj), *rev));
         if (rev.error().code() == StatusCode::kAlreadyExists) continue;
         return FailStatus(req, rev.error());
@@ -1825,7 +2102,7 @@ class KubernetesApi::Impl {
           next.erase(f);
         }
       }
-      if (auto res = Replace(req, wq, ns, name, next, **o, nullptr, "rollback")) return std::move(*res);
+      if (auto res = Replace(kSecrets, nullptr, req, wq, ns, name, next, **o, nullptr, "rollback")) return std::move(*res);
     }
     return Fail(req, ModifiedConflict("secrets", name));
   }
@@ -1833,12 +2110,12 @@ class KubernetesApi::Impl {
   // DELETE on the collection: deletes every Secret the selectors match, one by one (as
   // kube-apiserver does: not atomic), each with its tombstone version. Answers the list of the
   // deleted objects.
-  http::Response DeleteSecretCollection(const http::Request& req, const std::map<std::string, std::string>& q,
+  http::Response DeleteCollection(const ResourceType& t, const http::Request& req, const std::map<std::string, std::string>& q,
                                         const std::string& ns) {
     if (std::string e = CheckWriteOptions(q); !e.empty()) return Fail(req, BadRequest(e));
     auto labels = LabelSelector::Parse(Param(q, "labelSelector"));
     if (!labels.ok()) return Fail(req, BadRequest(labels.error().message()));
-    auto fields = FieldSelector::Parse(Param(q, "fieldSelector"), {"metadata.name", "metadata.namespace", "type"});
+    auto fields = FieldSelector::Parse(Param(q, "fieldSelector"), t.FieldSelectors());
     if (!fields.ok()) return Fail(req, BadRequest(fields.error().message()));
     bool dry = Param(q, "dryRun") == "All";
     if (!req.body().empty()) {
@@ -1850,9 +2127,9 @@ class KubernetesApi::Impl {
         dry = true;
       }
     }
-    auto l = store_->List("/registry/secrets/" + ns + "/", "", 0);
+    auto l = store_->List(t.Prefix(ns), "", 0);
     if (!l.ok()) return FailStatus(req, l.error());
-    Json list = {{"kind", "SecretList"}, {"apiVersion", "v1"}, {"metadata", {{"resourceVersion", std::to_string(l->revision)}}},
+    Json list = {{"kind", t.kind + "List"}, {"apiVersion", t.ApiVersion()}, {"metadata", {{"resourceVersion", std::to_string(l->revision)}}},
                  {"items", Json::array()}};
     std::string manager = Manager(req, q);
     for (store::Object& o : l->items) {
@@ -1871,9 +2148,14 @@ class KubernetesApi::Impl {
         bool gone = false;
         for (int attempt = 0;; ++attempt) {
           store::SideEffects also;
-          if (Status st = RecordVersion(ns, name, nullptr, "delete", manager, &also); !st.ok()) return FailStatus(req, st);
+          if (t.IsSecret()) {
+            if (Status st = RecordVersion(ns, name, nullptr, "delete", manager, &also); !st.ok()) return FailStatus(req, st);
+          }
           auto r = store_->Delete(o.key, rev, also);
-          if (r.ok()) break;
+          if (r.ok()) {
+            SyncAuthorizer(t, *r);
+            break;
+          }
           if (r.error().code() == StatusCode::kNotFound) {
             gone = true;  // deleted meanwhile by someone else
             break;
@@ -1948,33 +2230,36 @@ class KubernetesApi::Impl {
     auto q = ParseQuery(req.target());
     auto& s = p.seg;
     if (p.bad) return Fail(req, BadRequest("invalid path"));
-    std::string only_name;
-    if (s.size() > 3 && s[0] == "api" && s[1] == "v1" && s[2] == "watch") {
-      // The legacy watch paths: /api/v1/watch/namespaces/<ns>/secrets[/<name>], ...
-      s.erase(s.begin() + 2);
-      if (s.size() == 6 && s[4] == "secrets") {
-        only_name = s[5];
-        s.pop_back();
-      }
+    // The group-version part: /api/v1 (core) or /apis/rbac.authorization.k8s.io/v1.
+    size_t gv = 0;
+    if (s.size() >= 2 && s[0] == "api" && s[1] == "v1") gv = 2;
+    if (s.size() >= 3 && s[0] == "apis" && s[1] == kRbacGroup && s[2] == "v1") gv = 3;
+    if (gv == 0) return Fail(req, MethodNotAllowed());
+    std::vector<std::string> rest(s.begin() + static_cast<long>(gv), s.end());
+    bool legacy = !rest.empty() && rest[0] == "watch";  // /api/v1/watch/namespaces/<ns>/secrets[/<name>], ...
+    if (legacy) rest.erase(rest.begin());
+    std::string ns, only_name;
+    if (rest.size() >= 3 && rest[0] == "namespaces") {
+      ns = rest[1];
+      rest.erase(rest.begin(), rest.begin() + 2);
     }
-    std::string ns, prefix, resource;
-    if (s.size() == 3 && s[0] == "api" && s[1] == "v1" && s[2] == "secrets") {
-      resource = "secrets";
-      prefix = "/registry/secrets/";
-    } else if (s.size() == 3 && s[0] == "api" && s[1] == "v1" && s[2] == "namespaces") {
-      resource = "namespaces";
-      prefix = "/registry/namespaces/";
-    } else if (s.size() == 5 && s[0] == "api" && s[1] == "v1" && s[2] == "namespaces" && s[4] == "secrets") {
-      resource = "secrets";
-      ns = s[3];
-      prefix = "/registry/secrets/" + ns + "/";
-    } else {
-      return Fail(req, MethodNotAllowed());
+    if (legacy && rest.size() == 2) {
+      only_name = rest[1];
+      rest.pop_back();
     }
+    if (rest.size() != 1) return Fail(req, MethodNotAllowed());
+    const ResourceType* type = nullptr;  // null: namespaces
+    if (gv == 2 && rest[0] == "secrets") type = &kSecrets;
+    if (gv == 3) type = RbacType(rest[0]);
+    bool namespaces = gv == 2 && rest[0] == "namespaces" && ns.empty();
+    if (type == nullptr && !namespaces) return Fail(req, MethodNotAllowed());
+    if (type != nullptr && !type->namespaced && !ns.empty()) return Fail(req, MethodNotAllowed());
+    std::string resource = namespaces ? "namespaces" : type->plural;
+    std::string kind = namespaces ? "Namespace" : type->kind;
+    std::string prefix = namespaces ? "/registry/namespaces/" : type->Prefix(ns);
     auto labels = LabelSelector::Parse(Param(q, "labelSelector"));
     if (!labels.ok()) return Fail(req, BadRequest(labels.error().message()));
-    std::set<std::string> supported = resource == "secrets" ? std::set<std::string>{"metadata.name", "metadata.namespace", "type"}
-                                                            : std::set<std::string>{"metadata.name", "status.phase"};
+    std::set<std::string> supported = namespaces ? std::set<std::string>{"metadata.name", "status.phase"} : type->FieldSelectors();
     auto fields = FieldSelector::Parse(Param(q, "fieldSelector"), supported);
     if (!fields.ok()) return Fail(req, BadRequest(fields.error().message()));
     int64_t timeout = 1800;
@@ -2020,11 +2305,11 @@ class KubernetesApi::Impl {
         return obj.value("type", "");
       });
     };
-    auto render = [this, table, resource](const char* type, const Json& obj) {
-      Json ev = {{"type", type}};
+    auto render = [this, table, type](const char* event, const Json& obj) {
+      Json ev = {{"type", event}};
       if (table) {
         std::string obj_rv = obj["metadata"].value("resourceVersion", "");
-        ev["object"] = resource == "secrets" ? SecretTable({obj}, obj_rv, "") : NamespaceTable({obj}, obj_rv);
+        ev["object"] = type != nullptr ? TableFor(*type, {obj}, obj_rv, "") : NamespaceTable({obj}, obj_rv);
       } else {
         ev["object"] = obj;
       }
@@ -2042,13 +2327,13 @@ class KubernetesApi::Impl {
         Json obj = WithRv(Json::parse(o.doc.view()), o.revision);
         if (matches(obj)) initial_lines.push_back(render("ADDED", obj));
       }
-      if (send_initial) initial_lines.push_back(BookmarkLine(resource == "secrets" ? "Secret" : "Namespace", after, true));
+      if (send_initial) initial_lines.push_back(BookmarkLine(kind, after, true));
     }
     http::Response head = http::MakeResponse(req, http::HttpStatus::ok, table ? kTableContentType : "application/json", "");
     std::shared_ptr<http::StreamWriter> writer = start_stream(std::move(head), std::chrono::seconds(timeout));
     auto state = std::make_shared<WatchState>();
     state->writer = writer;
-    state->kind = resource == "secrets" ? "Secret" : "Namespace";
+    state->kind = kind;
     state->progress = after;
     auto started = std::chrono::steady_clock::now();
     state->deadline = started + std::chrono::seconds(timeout);

@@ -106,7 +106,7 @@ Json FieldSetToV1(const FieldSet& set) {
   return RenderNode(root);
 }
 
-FieldSet SecretFields(const Json& obj, bool with_maps) {
+FieldSet ObjectFields(const Json& obj, bool with_maps) {
   FieldSet out;
   auto add_map = [&](const FieldPath& at) {
     const Json* m = ValueAt(obj, at);
@@ -125,8 +125,11 @@ FieldSet SecretFields(const Json& obj, bool with_maps) {
     const Json* v = ValueAt(obj, p);
     if (v != nullptr && !(v->is_array() && v->empty())) out.insert(p);
   }
-  if (ValueAt(obj, {"type"}) != nullptr) out.insert({"type"});
-  if (ValueAt(obj, {"immutable"}) != nullptr) out.insert({"immutable"});
+  // Secret fields; RBAC fields, each owned as a whole (kube-apiserver's rules and subjects are
+  // atomic lists; sigil treats roleRef and aggregationRule as atomic too).
+  for (const char* f : {"type", "immutable", "rules", "aggregationRule", "subjects", "roleRef"}) {
+    if (ValueAt(obj, {f}) != nullptr) out.insert({f});
+  }
   return out;
 }
 
@@ -186,8 +189,8 @@ void DropEmpty(std::vector<ManagedEntry>* entries) {
 
 void RecordUpdate(std::vector<ManagedEntry>* entries, const Json* old_obj, const Json& new_obj, const std::string& manager,
                   const std::string& now) {
-  FieldSet before = old_obj == nullptr ? FieldSet{} : SecretFields(*old_obj, true);
-  FieldSet after = SecretFields(new_obj, true);
+  FieldSet before = old_obj == nullptr ? FieldSet{} : ObjectFields(*old_obj, true);
+  FieldSet after = ObjectFields(new_obj, true);
   FieldSet changed, removed;
   for (const FieldPath& p : after) {
     if (!before.count(p) || Differs(old_obj, &new_obj, p)) changed.insert(p);
@@ -202,7 +205,7 @@ void RecordUpdate(std::vector<ManagedEntry>* entries, const Json* old_obj, const
   }
   ManagedEntry* mine = Find(entries, manager, "Update");
   if (mine == nullptr && !changed.empty()) {
-    entries->push_back(ManagedEntry{manager, "Update", "v1", now, {}});
+    entries->push_back(ManagedEntry{manager, "Update", new_obj.value("apiVersion", "v1"), now, {}});
     mine = &entries->back();
   }
   if (mine != nullptr) {
@@ -257,7 +260,7 @@ ApplyResult Apply(const Json* live, const std::vector<ManagedEntry>& entries, co
     mine->fields = config_fields;
     mine->time = now;
   } else {
-    r.entries.push_back(ManagedEntry{manager, "Apply", "v1", now, config_fields});
+    r.entries.push_back(ManagedEntry{manager, "Apply", config.value("apiVersion", "v1"), now, config_fields});
   }
   DropEmpty(&r.entries);
   return r;

@@ -34,8 +34,10 @@ using FieldSet = std::set<FieldPath>;
 FieldSet FieldSetFromV1(const Json& fields_v1);
 Json FieldSetToV1(const FieldSet& set);
 
-// The paths a Secret sets (its leaves); with `with_maps`, also each present map.
-FieldSet SecretFields(const Json& obj, bool with_maps);
+// The paths an object sets (its leaves); with `with_maps`, also each present map. Secrets'
+// data, labels and annotations are maps of owned keys; RBAC's rules, subjects, roleRef and
+// aggregationRule are owned whole.
+FieldSet ObjectFields(const Json& obj, bool with_maps);
 
 struct ManagedEntry {
   std::string manager;
@@ -69,7 +71,7 @@ struct ApplyResult {
 
 // Applies `config` (a prepared Secret: stringData already merged into data) by `manager` to
 // `live` (nullptr when the object does not exist yet). `config_fields` are the fields the
-// configuration sets (SecretFields(config, false), minus any defaulted by preparation).
+// configuration sets (ObjectFields(config, false), minus any defaulted by preparation).
 ApplyResult Apply(const Json* live, const std::vector<ManagedEntry>& entries, const Json& config,
                   const FieldSet& config_fields, const std::string& manager, bool force, const std::string& now);
 

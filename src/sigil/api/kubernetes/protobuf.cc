@@ -4,6 +4,7 @@
 #include "sigil/base/encoding.h"
 #include "sigil/proto/authorization.pb.h"
 #include "sigil/proto/core.pb.h"
+#include "sigil/proto/rbac.pb.h"
 #include "sigil/proto/runtime.pb.h"
 
 namespace sigil::kube {
@@ -13,6 +14,34 @@ constexpr std::string_view kMagic("k8s\0", 4);
 
 std::string TimeString(const k8s::core::Time& t) {
   return FormatRfc3339(Clock::TimePoint(std::chrono::seconds(t.seconds())));
+}
+
+Json RuleToJson(const k8s::rbac::PolicyRule& r) {
+  auto list = [](const auto& field) {
+    Json a = Json::array();
+    for (const std::string& v : field) a.push_back(v);
+    return a;
+  };
+  Json j = {{"verbs", list(r.verbs())}};
+  if (r.apigroups_size() > 0) j["apiGroups"] = list(r.apigroups());
+  if (r.resources_size() > 0) j["resources"] = list(r.resources());
+  if (r.resourcenames_size() > 0) j["resourceNames"] = list(r.resourcenames());
+  if (r.nonresourceurls_size() > 0) j["nonResourceURLs"] = list(r.nonresourceurls());
+  return j;
+}
+
+Json SelectorToJson(const k8s::rbac::LabelSelector& s) {
+  Json j = Json::object();
+  if (!s.matchlabels().empty()) {
+    j["matchLabels"] = Json::object();
+    for (const auto& [k, v] : s.matchlabels()) j["matchLabels"][k] = v;
+  }
+  for (const auto& e : s.matchexpressions()) {
+    Json values = Json::array();
+    for (const std::string& v : e.values()) values.push_back(v);
+    j["matchExpressions"].push_back({{"key", e.key()}, {"operator", e.operator_()}, {"values", values}});
+  }
+  return j;
 }
 
 Json MetaToJson(const k8s::core::ObjectMeta& m) {
@@ -63,7 +92,8 @@ Result<Json> DecodeProtobufObject(std::string_view body, std::string_view expect
   const std::string& api = unknown.typemeta().apiversion();
   const std::string& kind = unknown.typemeta().kind();
   bool authz = kind == "SelfSubjectAccessReview" || kind == "SelfSubjectRulesReview";
-  std::string want_api = authz ? "authorization.k8s.io/v1" : "v1";
+  bool rbac = kind == "Role" || kind == "ClusterRole" || kind == "RoleBinding" || kind == "ClusterRoleBinding";
+  std::string want_api = authz ? "authorization.k8s.io/v1" : rbac ? "rbac.authorization.k8s.io/v1" : "v1";
   if (api != want_api || kind != expected_kind) {
     return InvalidArgumentError("protobuf body holds " + api + "/" + kind + ", expected " + want_api + "/" + std::string(expected_kind));
   }
@@ -89,6 +119,35 @@ Result<Json> DecodeProtobufObject(std::string_view body, std::string_view expect
     k8s::authorization::SelfSubjectRulesReview r;
     if (!r.ParseFromString(unknown.raw())) return InvalidArgumentError("protobuf body is not a valid SelfSubjectRulesReview");
     j["spec"] = {{"namespace", r.spec().namespace_()}};
+    return j;
+  }
+  if (kind == "Role" || kind == "ClusterRole") {
+    k8s::rbac::ClusterRole r;  // a Role's fields are a prefix of a ClusterRole's
+    if (!r.ParseFromString(unknown.raw())) return InvalidArgumentError("protobuf body is not a valid " + kind);
+    if (kind == "Role" && r.has_aggregationrule()) return InvalidArgumentError("protobuf body is not a valid Role");
+    j["metadata"] = MetaToJson(r.metadata());
+    j["rules"] = Json::array();
+    for (const auto& rule : r.rules()) j["rules"].push_back(RuleToJson(rule));
+    if (r.has_aggregationrule()) {
+      Json selectors = Json::array();
+      for (const auto& sel : r.aggregationrule().clusterroleselectors()) selectors.push_back(SelectorToJson(sel));
+      j["aggregationRule"] = {{"clusterRoleSelectors", selectors}};
+    }
+    return j;
+  }
+  if (kind == "RoleBinding" || kind == "ClusterRoleBinding") {
+    k8s::rbac::RoleBinding b;  // the two have the same fields and numbers
+    if (!b.ParseFromString(unknown.raw())) return InvalidArgumentError("protobuf body is not a valid " + kind);
+    j["metadata"] = MetaToJson(b.metadata());
+    Json subjects = Json::array();
+    for (const auto& sub : b.subjects()) {
+      Json o = {{"kind", sub.kind()}, {"name", sub.name()}};
+      if (!sub.apigroup().empty()) o["apiGroup"] = sub.apigroup();  // omitempty, as kube-apiserver
+      if (!sub.namespace_().empty()) o["namespace"] = sub.namespace_();
+      subjects.push_back(o);
+    }
+    if (!subjects.empty()) j["subjects"] = subjects;
+    j["roleRef"] = {{"apiGroup", b.roleref().apigroup()}, {"kind", b.roleref().kind()}, {"name", b.roleref().name()}};
     return j;
   }
   if (kind == "Secret") {

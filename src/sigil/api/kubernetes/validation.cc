@@ -50,7 +50,9 @@ std::string Quote(const std::string& s) { return Json(s).dump(); }
 
 std::string FieldError::Body() const {
   switch (type) {
-    case Type::kInvalid: return "Invalid value: " + Quote(value) + (detail.empty() ? "" : ": " + detail);
+    case Type::kInvalid:
+      return "Invalid value: " + (value_is_go_literal ? value : Quote(value)) + (detail.empty() ? "" : ": " + detail);
+    case Type::kNotSupported: return "Unsupported value: " + Quote(value) + ": supported values: " + detail;
     case Type::kRequired: return "Required value" + (detail.empty() ? "" : ": " + detail);
     case Type::kForbidden: return "Forbidden" + (detail.empty() ? "" : ": " + detail);
     case Type::kTooLong: return "Too long: " + detail;
@@ -66,6 +68,7 @@ std::string FieldError::Reason() const {
     case Type::kForbidden: return "FieldValueForbidden";
     case Type::kTooLong: return "FieldValueTooLong";
     case Type::kDuplicate: return "FieldValueDuplicate";
+    case Type::kNotSupported: return "FieldValueNotSupported";
   }
   return "FieldValueInvalid";
 }
@@ -240,6 +243,167 @@ ApiError InternalError(const std::string& message) {
 
 ApiError FromStatusMessage(int code, const std::string& reason, const std::string& message) {
   return {code, reason, message, nullptr};
+}
+
+std::vector<std::string> IsValidPathSegmentName(const std::string& v) {
+  if (v == "." || v == "..") return {"may not be '" + v + "'"};
+  std::vector<std::string> errs;
+  if (v.find('/') != std::string::npos) errs.push_back("may not contain '/'");
+  if (v.find('%') != std::string::npos) errs.push_back("may not contain '%'");
+  return errs;
+}
+
+namespace {
+
+bool IsStringList(const Json& j) {
+  if (j.is_null()) return true;
+  if (!j.is_array()) return false;
+  for (const Json& v : j) {
+    if (!v.is_string()) return false;
+  }
+  return true;
+}
+
+bool IsStringFields(const Json& o, std::initializer_list<const char*> fields) {
+  if (!o.is_object()) return false;
+  for (const char* f : fields) {
+    if (o.contains(f) && !o[f].is_string() && !o[f].is_null()) return false;
+  }
+  return true;
+}
+
+std::vector<std::string> Strings(const Json& o, const char* key) {
+  std::vector<std::string> out;
+  if (o.contains(key) && o[key].is_array()) {
+    for (const Json& v : o[key]) out.push_back(v.get<std::string>());
+  }
+  return out;
+}
+
+// Go's %#v of a []string, as kube-apiserver prints an invalid list.
+std::string GoStrings(const std::vector<std::string>& v) {
+  std::string out = "[]string{";
+  for (size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + Quote(v[i]);
+  return out + "}";
+}
+
+}  // namespace
+
+std::string ShapeOfRbac(const std::string& kind, const Json& in) {
+  if (in.contains("rules") && !in["rules"].is_null()) {
+    if (!in["rules"].is_array()) return "rules must be a list of PolicyRules";
+    for (const Json& r : in["rules"]) {
+      if (!r.is_object()) return "rules must be a list of PolicyRules";
+      for (const char* f : {"verbs", "apiGroups", "resources", "resourceNames", "nonResourceURLs"}) {
+        if (r.contains(f) && !IsStringList(r[f])) return std::string("rules[].") + f + " must be a list of strings";
+      }
+    }
+  }
+  if (kind == "ClusterRole" && in.contains("aggregationRule") && !in["aggregationRule"].is_null()) {
+    const Json& a = in["aggregationRule"];
+    if (!a.is_object()) return "aggregationRule must be an object";
+    if (a.contains("clusterRoleSelectors") && !a["clusterRoleSelectors"].is_null()) {
+      if (!a["clusterRoleSelectors"].is_array()) return "aggregationRule.clusterRoleSelectors must be a list of label selectors";
+      for (const Json& sel : a["clusterRoleSelectors"]) {
+        if (!sel.is_object()) return "aggregationRule.clusterRoleSelectors must be a list of label selectors";
+      }
+    }
+  }
+  if (in.contains("roleRef") && !in["roleRef"].is_null() && !IsStringFields(in["roleRef"], {"apiGroup", "kind", "name"})) {
+    return "roleRef must be an object of strings (apiGroup, kind, name)";
+  }
+  if (in.contains("subjects") && !in["subjects"].is_null()) {
+    if (!in["subjects"].is_array()) return "subjects must be a list of Subjects";
+    for (const Json& sub : in["subjects"]) {
+      if (!IsStringFields(sub, {"kind", "apiGroup", "name", "namespace"})) return "subjects must be a list of Subjects";
+    }
+  }
+  return "";
+}
+
+FieldErrors ValidateRbac(const std::string& kind, const Json& obj) {
+  FieldErrors errs;
+  const std::string rbac = "rbac.authorization.k8s.io";
+  const Json& meta = obj["metadata"];
+  std::string name = meta.value("name", "");
+  if (name.empty()) {
+    errs.push_back({FieldError::Type::kRequired, "metadata.name", "", "name or generateName is required"});
+  } else {
+    for (const std::string& e : IsValidPathSegmentName(name)) errs.push_back({FieldError::Type::kInvalid, "metadata.name", name, e});
+  }
+  ValidateLabelsAndAnnotations(meta, &errs);
+  bool namespaced = kind == "Role" || kind == "RoleBinding";
+  if (kind == "Role" || kind == "ClusterRole") {
+    if (obj.contains("rules") && obj["rules"].is_array()) {
+      for (size_t i = 0; i < obj["rules"].size(); ++i) {
+        const Json& r = obj["rules"][i];
+        std::string at = "rules[" + std::to_string(i) + "].";
+        if (Strings(r, "verbs").empty()) {
+          errs.push_back({FieldError::Type::kRequired, at + "verbs", "", "verbs must contain at least one value"});
+        }
+        std::vector<std::string> urls = Strings(r, "nonResourceURLs");
+        if (!urls.empty()) {
+          if (namespaced) {
+            errs.push_back({FieldError::Type::kInvalid, at + "nonResourceURLs", GoStrings(urls),
+                            "namespaced rules cannot apply to non-resource URLs", true});
+          }
+          if (!Strings(r, "apiGroups").empty() || !Strings(r, "resources").empty()) {
+            errs.push_back({FieldError::Type::kInvalid, at + "nonResourceURLs", GoStrings(urls),
+                            "rules cannot apply to both regular resources and non-resource URLs", true});
+          }
+          continue;
+        }
+        if (Strings(r, "apiGroups").empty()) {
+          errs.push_back({FieldError::Type::kRequired, at + "apiGroups", "", "resource rules must supply at least one api group"});
+        }
+        if (Strings(r, "resources").empty()) {
+          errs.push_back({FieldError::Type::kRequired, at + "resources", "", "resource rules must supply at least one resource"});
+        }
+      }
+    }
+    if (kind == "ClusterRole" && obj.contains("aggregationRule") && obj["aggregationRule"].is_object()) {
+      const Json& a = obj["aggregationRule"];
+      if (!a.contains("clusterRoleSelectors") || !a["clusterRoleSelectors"].is_array() || a["clusterRoleSelectors"].empty()) {
+        errs.push_back({FieldError::Type::kRequired, "aggregationRule.clusterRoleSelectors", "",
+                        "at least one clusterRoleSelector required if aggregationRule is non-nil"});
+      }
+    }
+    return errs;
+  }
+  // RoleBinding, ClusterRoleBinding
+  Json ref = obj.value("roleRef", Json::object());
+  std::string ref_group = ref.value("apiGroup", ""), ref_kind = ref.value("kind", ""), ref_name = ref.value("name", "");
+  if (ref_group != rbac) errs.push_back({FieldError::Type::kNotSupported, "roleRef.apiGroup", ref_group, Quote(rbac)});
+  if (namespaced && ref_kind != "Role" && ref_kind != "ClusterRole") {
+    errs.push_back({FieldError::Type::kNotSupported, "roleRef.kind", ref_kind, "\"Role\", \"ClusterRole\""});
+  } else if (!namespaced && ref_kind != "ClusterRole") {
+    errs.push_back({FieldError::Type::kNotSupported, "roleRef.kind", ref_kind, "\"ClusterRole\""});
+  }
+  if (ref_name.empty()) {
+    errs.push_back({FieldError::Type::kRequired, "roleRef.name", "", ""});
+  } else {
+    for (const std::string& e : IsValidPathSegmentName(ref_name)) errs.push_back({FieldError::Type::kInvalid, "roleRef.name", ref_name, e});
+  }
+  if (obj.contains("subjects") && obj["subjects"].is_array()) {
+    for (size_t i = 0; i < obj["subjects"].size(); ++i) {
+      const Json& sub = obj["subjects"][i];
+      std::string at = "subjects[" + std::to_string(i) + "].";
+      std::string sk = sub.value("kind", ""), sg = sub.value("apiGroup", ""), sn = sub.value("name", "");
+      if (sn.empty()) errs.push_back({FieldError::Type::kRequired, at + "name", "", ""});
+      if (sk == "ServiceAccount") {
+        if (!sg.empty()) errs.push_back({FieldError::Type::kNotSupported, at + "apiGroup", sg, "\"\""});
+        if (!sn.empty()) {
+          for (const std::string& e : IsDns1123Subdomain(sn)) errs.push_back({FieldError::Type::kInvalid, at + "name", sn, e});
+        }
+        if (!namespaced && sub.value("namespace", "").empty()) errs.push_back({FieldError::Type::kRequired, at + "namespace", "", ""});
+      } else if (sk == "User" || sk == "Group") {
+        if (sg != rbac) errs.push_back({FieldError::Type::kNotSupported, at + "apiGroup", sg, Quote(rbac)});
+      } else {
+        errs.push_back({FieldError::Type::kNotSupported, at + "kind", sk, "\"ServiceAccount\", \"User\", \"Group\""});
+      }
+    }
+  }
+  return errs;
 }
 
 }  // namespace sigil::kube

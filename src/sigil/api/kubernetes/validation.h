@@ -14,11 +14,12 @@ namespace sigil::kube {
 using Json = nlohmann::ordered_json;
 
 struct FieldError {
-  enum class Type { kInvalid, kRequired, kForbidden, kTooLong, kDuplicate };
+  enum class Type { kInvalid, kRequired, kForbidden, kTooLong, kDuplicate, kNotSupported };
   Type type;
   std::string field;   // e.g. metadata.name, data[tls.crt]
   std::string value;   // shown for kInvalid (never a secret value: callers redact)
-  std::string detail;
+  std::string detail;  // for kNotSupported: the supported values, quoted and joined (`"a", "b"`)
+  bool value_is_go_literal = false;  // value is printed as is (e.g. []string{"/x"}), not quoted
   // "Invalid value: \"x\": detail", "Required value", ...
   std::string Body() const;
   std::string Reason() const;  // FieldValueInvalid, ...
@@ -31,6 +32,15 @@ std::vector<std::string> IsDns1123Label(const std::string& v);
 std::vector<std::string> IsConfigMapKey(const std::string& v);
 std::vector<std::string> IsQualifiedName(const std::string& v);
 std::vector<std::string> IsValidLabelValue(const std::string& v);
+
+// path.IsValidPathSegmentName, which RBAC objects use for names ("system:basic-user" is valid).
+std::vector<std::string> IsValidPathSegmentName(const std::string& v);
+
+// RBAC objects (kind Role, ClusterRole, RoleBinding, ClusterRoleBinding): ShapeOfRbac says why
+// a body cannot be decoded (a field of the wrong JSON type), or ""; ValidateRbac gives
+// kube-apiserver's field errors (k/k pkg/apis/rbac/validation) for a decoded one.
+std::string ShapeOfRbac(const std::string& kind, const Json& in);
+FieldErrors ValidateRbac(const std::string& kind, const Json& obj);
 
 // Validates labels and annotations of `meta` into `errs` (paths metadata.labels / .annotations).
 void ValidateLabelsAndAnnotations(const Json& meta, FieldErrors* errs);
