@@ -61,8 +61,8 @@ def token_of(user):
     return next(t for t, (u, _, _) in USERS.items() if u == user)
 
 
-def call(s, who, method, path, **kw):
-    headers = {"Authorization": "Bearer " + (s.token if who == "admin" else token_of(who))}
+def call(s, who, method, path, headers=None, **kw):
+    headers = dict(headers or {}, Authorization="Bearer " + (s.token if who == "admin" else token_of(who)))
     return requests.request(method, s.url + path, headers=headers, verify=s.ca, timeout=10, **kw)
 
 
@@ -347,3 +347,34 @@ def test_escalation_is_prevented(srv):
     kubectl(srv, "admin", "create", "role", "may-escalate", "--verb=escalate", "--resource=roles", "-n", "esc")
     kubectl(srv, "admin", "create", "rolebinding", "alice-escalates", "--role=may-escalate", "--user=alice", "-n", "esc")
     kubectl(srv, "alice", "create", "role", "deleter", "--verb=delete", "--resource=secrets", "-n", "esc")
+
+
+def test_impersonation_needs_the_impersonate_verb(srv):
+    kubectl(srv, "admin", "apply", "-f", "-", stdin=POLICY)
+    # The admin (system:masters) may impersonate anyone, and then has only that user's rights.
+    assert kubectl(srv, "admin", "auth", "can-i", "list", "secrets", "-n", "team-a", "--as", "alice").stdout.strip() == "yes"
+    assert kubectl(srv, "admin", "auth", "can-i", "list", "secrets", "-n", "team-b", "--as", "alice",
+                   check=False).stdout.strip() == "no"
+    r = kubectl(srv, "admin", "get", "secrets", "-n", "team-b", "--as", "alice", check=False)
+    assert r.returncode == 1 and 'User "alice" cannot list resource "secrets"' in r.stderr
+    who = json.loads(kubectl(srv, "admin", "auth", "whoami", "--as", "bob", "--as-group", "team-b", "-o", "json").stdout)
+    assert who["status"]["userInfo"]["username"] == "bob"
+    assert who["status"]["userInfo"]["groups"] == ["team-b", "system:authenticated"]
+    # A plain user may not impersonate...
+    r = kubectl(srv, "alice", "get", "secrets", "-n", "team-a", "--as", "bob", check=False)
+    assert r.returncode == 1 and ('users "bob" is forbidden: User "alice" cannot impersonate resource "users" in API group "" '
+                                  'at the cluster scope') in r.stderr, r.stderr
+    # ...until granted, and then only whom the rule names; groups need their own grant.
+    kubectl(srv, "admin", "create", "clusterrole", "impersonate-bob", "--verb=impersonate", "--resource=users",
+            "--resource-name=bob")
+    kubectl(srv, "admin", "create", "clusterrolebinding", "alice-as-bob", "--clusterrole=impersonate-bob", "--user=alice")
+    assert kubectl(srv, "alice", "auth", "whoami", "--as", "bob", "-o", "jsonpath={.status.userInfo.username}").stdout == "bob"
+    assert kubectl(srv, "alice", "get", "secrets", "-n", "team-b", "--as", "bob", "--as-group", "team-b",
+                   check=False).returncode == 1
+    r = kubectl(srv, "alice", "get", "secrets", "-n", "team-a", "--as", "carol", check=False)
+    assert r.returncode == 1 and 'cannot impersonate resource "users"' in r.stderr
+    r = call(srv, "alice", "GET", "/api/v1/namespaces/team-a/secrets", headers={"Impersonate-Group": "system:masters"})
+    assert r.status_code == 400
+    r = requests.get(srv.url + "/api/v1/namespaces/team-a/secrets", verify=srv.ca, timeout=10,
+                     headers={"Authorization": "Bearer tok-alice", "Impersonate-User": "bob", "Impersonate-Group": "system:masters"})
+    assert r.status_code == 403 and 'cannot impersonate resource "groups"' in r.json()["message"]

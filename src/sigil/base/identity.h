@@ -4,6 +4,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -14,7 +15,9 @@ struct Identity {
   std::string uid;
   std::vector<std::string> groups;  // includes system:authenticated once authenticated
   std::map<std::string, std::vector<std::string>> extra;
-  std::string method;  // how: "token", "token-file", "x509", "serviceaccount" (for audit)
+  std::string method;  // how: "token", "token-file", "x509", "serviceaccount", "impersonation" (for audit)
+  // Set when this identity is impersonated: who really made the request.
+  std::shared_ptr<const Identity> impersonator = nullptr;
 
   bool authenticated() const { return !user.empty(); }
 };

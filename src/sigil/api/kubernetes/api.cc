@@ -278,6 +278,12 @@ class KubernetesApi::Impl {
 
   std::optional<http::Response> Serve(const http::Request& req, const http::StreamStarter& start_stream, const Identity* who) {
     try {
+      Identity impersonated;
+      if (authorizer_ != nullptr && who != nullptr) {
+        bool impersonating = false;
+        if (auto e = Impersonate(req, *who, &impersonated, &impersonating)) return Fail(req, *e);
+        if (impersonating) who = &impersonated;
+      }
       if (authorizer_ != nullptr) {
         authz::Attributes a = RequestAttributes(req);
         if (who == nullptr || !authorizer_->Allows(*who, a)) return Fail(req, Forbidden(a, who));
@@ -291,6 +297,69 @@ class KubernetesApi::Impl {
       log::Warn("kubernetes api: unexpected JSON error", {{"id", e.id}});
       return Fail(req, BadRequest("the request body could not be processed"));
     }
+  }
+
+  // Impersonation (kube-apiserver's Impersonate-User, -Group, -Uid and -Extra-<key> headers, as
+  // kubectl --as / --as-group send them): each requested attribute needs the `impersonate` verb
+  // on users (or the service account), groups, uids or userextras/<key>. Sets *impersonating
+  // and *out when the request impersonates; returns the error to answer, if any.
+  std::optional<ApiError> Impersonate(const http::Request& req, const Identity& who, Identity* out, bool* impersonating) const {
+    std::optional<std::string> user, uid;
+    std::vector<std::string> groups;
+    std::map<std::string, std::vector<std::string>> extra;
+    for (const auto& f : req) {
+      std::string name(f.name_string());
+      std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+      std::string value(f.value());
+      if (name == "impersonate-user") {
+        user = value;
+      } else if (name == "impersonate-group") {
+        groups.push_back(value);
+      } else if (name == "impersonate-uid") {
+        uid = value;
+      } else if (name.starts_with("impersonate-extra-")) {
+        extra[PercentDecode(name.substr(18), false)].push_back(value);
+      }
+    }
+    if (!user && groups.empty() && !uid && extra.empty()) return std::nullopt;
+    if (!user) return BadRequest("requested impersonation of groups, uid or extra without impersonating a user");
+    auto check = [&](authz::Attributes a) -> std::optional<ApiError> {
+      a.verb = "impersonate";
+      if (authorizer_->Allows(who, a)) return std::nullopt;
+      return Forbidden(a, &who);
+    };
+    const std::string sa_prefix = "system:serviceaccount:";
+    std::string sa_ns;
+    if (user->starts_with(sa_prefix) && user->find(':', sa_prefix.size()) != std::string::npos) {
+      size_t colon = user->find(':', sa_prefix.size());
+      sa_ns = user->substr(sa_prefix.size(), colon - sa_prefix.size());
+      if (auto e = check({"", true, "", "serviceaccounts", "", sa_ns, user->substr(colon + 1), ""})) return e;
+    } else if (auto e = check({"", true, "", "users", "", "", *user, ""})) {
+      return e;
+    }
+    for (const std::string& g : groups) {
+      if (auto e = check({"", true, "", "groups", "", "", g, ""})) return e;
+    }
+    if (uid) {
+      if (auto e = check({"", true, "authentication.k8s.io", "uids", "", "", *uid, ""})) return e;
+    }
+    for (const auto& [k, values] : extra) {
+      for (const std::string& v : values) {
+        if (auto e = check({"", true, "authentication.k8s.io", "userextras", k, "", v, ""})) return e;
+      }
+    }
+    out->user = *user;
+    out->uid = uid.value_or("");
+    out->groups = groups;
+    if (!sa_ns.empty() && groups.empty()) out->groups = {"system:serviceaccounts", "system:serviceaccounts:" + sa_ns};
+    if (*user != "system:anonymous" && std::find(out->groups.begin(), out->groups.end(), "system:authenticated") == out->groups.end()) {
+      out->groups.push_back("system:authenticated");
+    }
+    out->extra = extra;
+    out->method = "impersonation";
+    out->impersonator = std::make_shared<const Identity>(who);
+    *impersonating = true;
+    return std::nullopt;
   }
 
   // The request as RBAC sees it (kube-apiserver's RequestInfoResolver, for the paths sigil
