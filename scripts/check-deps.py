@@ -15,11 +15,12 @@ ALLOWED = {
     "store": {"base", "barrier"},
     "auth": {"base", "crypto", "store"},
     "authz": {"base", "crypto", "store"},
+    "audit": {"base", "crypto", "store"},
     "testing": {"base"},
     "api/http": {"base", "crypto"},
-    "api/kubernetes": {"base", "crypto", "store", "auth", "authz", "api/http", "proto"},
+    "api/kubernetes": {"base", "crypto", "store", "auth", "authz", "audit", "api/http", "proto"},
     "client": {"base"},
-    "server": {"base", "crypto", "storage", "barrier", "store", "auth", "authz", "api/http", "api/kubernetes", "proto", "client"},
+    "server": {"base", "crypto", "storage", "barrier", "store", "auth", "authz", "audit", "api/http", "api/kubernetes", "proto", "client"},
 }
 INCLUDE = re.compile(r'#include "sigil/([a-z_]+(?:/[a-z_]+)?)/')
 

@@ -1,0 +1,198 @@
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "sigil/audit/auditor.h"
+#include <filesystem>
+
+#include "sigil/storage/memory_backend.h"
+#include "sigil/testing/status_matchers.h"
+
+namespace sigil::audit {
+namespace {
+
+using Json = nlohmann::json;
+
+TEST(PolicyTest, FirstMatchingRuleWinsWithKubeSemantics) {
+  auto p = Policy::Parse(R"(
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: None
+  users: ["system:kube-proxy"]
+- level: RequestResponse
+  resources: [{group: "", resources: [secrets], resourceNames: [db]}]
+  namespaces: [prod]
+- level: Request
+  userGroups: [auditors]
+  verbs: [get]
+  omitStages: [ResponseStarted]
+- level: Metadata
+  resources: [{group: rbac.authorization.k8s.io}]
+- level: None
+  nonResourceURLs: ["/healthz*", /version]
+- level: Metadata
+)");
+  ASSERT_TRUE(p.ok()) << p.error().ToString();
+  Identity alice{"alice", "", {"dev"}, {}, ""};
+  Identity auditor{"aud", "", {"auditors"}, {}, ""};
+  Identity proxy{"system:kube-proxy", "", {}, {}, ""};
+  auto res = [](const Identity* u, std::string verb, std::string group, std::string resource, std::string ns, std::string name) {
+    return Request{u, std::move(verb), true, std::move(group), std::move(resource), "", std::move(ns), std::move(name), ""};
+  };
+  EXPECT_EQ(p->Evaluate(res(&proxy, "get", "", "secrets", "prod", "db")).level, Level::kNone);
+  Decision d = p->Evaluate(res(&alice, "get", "", "secrets", "prod", "db"));
+  EXPECT_EQ(d.level, Level::kRequestResponse);
+  EXPECT_EQ(d.omit_stages, std::set<Stage>{Stage::kRequestReceived});
+  EXPECT_EQ(p->Evaluate(res(&alice, "get", "", "secrets", "dev", "db")).level, Level::kMetadata);
+  d = p->Evaluate(res(&auditor, "get", "", "secrets", "dev", "x"));
+  EXPECT_EQ(d.level, Level::kRequest);
+  EXPECT_EQ(d.omit_stages, (std::set<Stage>{Stage::kRequestReceived, Stage::kResponseStarted}));
+  EXPECT_EQ(p->Evaluate(res(&alice, "create", "rbac.authorization.k8s.io", "roles", "dev", "r")).level, Level::kMetadata);
+  Request health{&alice, "get", false, "", "", "", "", "", "/healthz/ready"};
+  EXPECT_EQ(p->Evaluate(health).level, Level::kNone);
+  health.path = "/metrics";
+  EXPECT_EQ(p->Evaluate(health).level, Level::kMetadata);
+
+  EXPECT_FALSE(Policy::Parse("apiVersion: audit.k8s.io/v1\nkind: Policy\nrules: [{level: Loud}]\n").ok());
+  EXPECT_FALSE(Policy::Parse("apiVersion: audit.k8s.io/v1\nkind: Policy\nrules: [{level: None, bogus: 1}]\n").ok());
+  EXPECT_FALSE(Policy::Parse("apiVersion: v1\nkind: Policy\nrules: [{level: None}]\n").ok());
+  EXPECT_FALSE(Policy::Parse("apiVersion: audit.k8s.io/v1\nkind: Policy\nrules: []\n").ok());
+  EXPECT_FALSE(Policy::Parse("{{{").ok());
+  auto e = Policy::Parse("apiVersion: audit.k8s.io/v1\nkind: Policy\nrules: [{level: None, omitStages: [Sometimes]}]\n");
+  ASSERT_FALSE(e.ok());
+  EXPECT_NE(e.error().message().find("rules[0].omitStages[0]"), std::string::npos);
+}
+
+std::vector<std::string> Lines(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<std::string> out;
+  for (std::string l; std::getline(in, l);) out.push_back(l);
+  return out;
+}
+
+void WriteLines(const std::string& path, const std::vector<std::string>& lines) {
+  std::ofstream out(path, std::ios::trunc);
+  for (const std::string& l : lines) out << l << "\n";
+}
+
+TEST(AuditLogTest, ChainDetectsEachKindOfTampering) {
+  testing::TempDir dir;
+  std::string path = dir.path() + "/audit.log";
+  {
+    auto log = std::move(AuditLog::Open({{path, 0, false}})).value();
+    for (int i = 0; i < 5; ++i) ASSERT_TRUE(log->Append({Json{{"n", i}, {"annotations", Json::object()}}.dump()}).ok());
+  }
+  {  // a reopened log continues the chain
+    auto log = std::move(AuditLog::Open({{path, 0, false}})).value();
+    ASSERT_TRUE(log->Append({Json{{"n", 5}}.dump(), Json{{"n", 6}}.dump()}).ok());
+  }
+  std::vector<std::string> good = Lines(path);
+  ASSERT_EQ(good.size(), 7u);
+  VerifyResult v = VerifyChain({path});
+  EXPECT_TRUE(v.ok) << v.problem;
+  EXPECT_EQ(v.lines, 7u);
+
+  auto check = [&](std::vector<std::string> lines, size_t want_line, const std::string& want) {
+    WriteLines(path, lines);
+    VerifyResult r = VerifyChain({path});
+    EXPECT_FALSE(r.ok);
+    EXPECT_EQ(r.line_number, want_line);
+    EXPECT_NE(r.problem.find(want), std::string::npos) << r.problem;
+  };
+  auto edited = good;
+  edited[3].replace(edited[3].find("\"n\":3"), 5, "\"n\":9");
+  check(edited, 4, "edited");
+  auto removed = good;
+  removed.erase(removed.begin() + 2);
+  check(removed, 3, "removed, inserted or reordered");
+  auto inserted = good;
+  inserted.insert(inserted.begin() + 4, good[1]);
+  check(inserted, 5, "removed, inserted or reordered");
+  auto reordered = good;
+  std::swap(reordered[1], reordered[2]);
+  check(reordered, 2, "removed, inserted or reordered");
+  auto garbage = good;
+  garbage[6] = "{\"n\": 6}";
+  check(garbage, 7, "not a chained audit line");
+  WriteLines(path, good);
+  EXPECT_TRUE(VerifyChain({path}).ok);
+}
+
+TEST(AuditLogTest, FailedBatchLeavesNoPartialLineAndRotationKeepsTheChain) {
+  testing::TempDir dir;
+  std::string path = dir.path() + "/audit.log";
+  auto log = std::move(AuditLog::Open({{path, 600, true}})).value();
+  ASSERT_TRUE(log->Append({Json{{"n", 1}}.dump()}).ok());
+  log->InjectFailureForTest(ENOSPC);
+  Status st = log->Append({Json{{"n", 2}}.dump()});
+  EXPECT_EQ(st.code(), StatusCode::kUnavailable);
+  EXPECT_NE(st.message().find("No space left"), std::string::npos);
+  log->InjectFailureForTest(0);
+  for (int i = 3; i < 12; ++i) ASSERT_TRUE(log->Append({Json{{"n", i}, {"pad", std::string(100, 'x')}}.dump()}).ok());
+  std::vector<std::string> files;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path())) files.push_back(e.path().string());
+  // audit.log.<time>[.n] in the order written, then the live file last (numeric suffixes sort
+  // by length first: .9 before .10).
+  std::sort(files.begin(), files.end(), [](const std::string& a, const std::string& b) {
+    return a.size() != b.size() ? a.size() < b.size() : a < b;
+  });
+  ASSERT_GE(files.size(), 2u);
+  files.push_back(files.front());
+  files.erase(files.begin());
+  VerifyResult v = VerifyChain(files);
+  EXPECT_TRUE(v.ok) << v.file << ":" << v.line_number << " " << v.problem;
+  EXPECT_EQ(v.lines, 10u);  // 1 + 9; the failed batch left nothing
+  // Dropping a whole rotated file breaks the chain at the next file's first line.
+  if (files.size() >= 3) {
+    std::vector<std::string> missing = {files[0], files[2]};
+    VerifyResult m = VerifyChain(missing);
+    EXPECT_FALSE(m.ok);
+    EXPECT_EQ(m.line_number, 1u);
+  }
+}
+
+TEST(AuditorTest, SecretValuesBecomeKeyedHashes) {
+  ManualClock clock;
+  storage::MemoryBackend backend;
+  auto seal = barrier::NewDevSeal();
+  auto b = std::move(barrier::Barrier::Open(&backend, seal.get(), nullptr, &clock)).value();
+  store::ObjectStore store(b.get());
+  testing::TempDir dir;
+  auto a = std::move(Auditor::Open(&store, Policy::Everything(Level::kRequestResponse, {}), {{dir.path() + "/a.log", 0, false}})).value();
+  std::string h = a->Hash("hunter2");
+  EXPECT_EQ(h.size(), std::string("hmac-sha256:").size() + 64);
+  EXPECT_EQ(h, a->Hash("hunter2"));
+  EXPECT_NE(h, a->Hash("hunter3"));
+  // The same key after a restart (kept in the store).
+  auto again = std::move(Auditor::Open(&store, Policy::Everything(Level::kMetadata, {}), {{dir.path() + "/b.log", 0, false}})).value();
+  EXPECT_EQ(again->Hash("hunter2"), h);
+
+  Json secret = {{"kind", "Secret"},
+                 {"metadata", {{"name", "s"}, {"annotations", {{"kubectl.kubernetes.io/last-applied-configuration", "{\"data\":{\"p\":\"aHVudGVyMg==\"}}"}, {"team", "a"}}}}},
+                 {"data", {{"p", "aHVudGVyMg=="}}},
+                 {"stringData", {{"q", "hunter2"}}}};
+  Json list = {{"kind", "SecretList"}, {"items", Json::array({secret})}};
+  a->Redact(&list);
+  const Json& item = list["items"][0];
+  EXPECT_EQ(item["data"]["p"], h);
+  EXPECT_EQ(item["stringData"]["q"], h);
+  EXPECT_EQ(item["metadata"]["annotations"]["team"], "a");
+  EXPECT_TRUE(item["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"].get<std::string>().starts_with("hmac-sha256:"));
+  Json patch = Json::array({{{"op", "add"}, {"path", "/data/p"}, {"value", "aHVudGVyMg=="}},
+                            {{"op", "replace"}, {"path", "/data"}, {"value", {{"x", "aHVudGVyMg=="}}}},
+                            {{"op", "add"}, {"path", "/metadata/labels/a"}, {"value", "visible"}}});
+  a->Redact(&patch);
+  EXPECT_EQ(patch[0]["value"], h);
+  EXPECT_EQ(patch[1]["value"]["x"], h);
+  EXPECT_EQ(patch[2]["value"], "visible");
+  EXPECT_EQ(list.dump().find("aHVudGVy"), std::string::npos);
+  EXPECT_EQ(list.dump().find("hunter2"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace sigil::audit

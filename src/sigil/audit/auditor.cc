@@ -1,0 +1,100 @@
+#include "sigil/audit/auditor.h"
+
+#include "sigil/base/encoding.h"
+#include "sigil/crypto/hash.h"
+#include "sigil/crypto/random.h"
+
+namespace sigil::audit {
+namespace {
+
+using Json = nlohmann::json;
+constexpr char kKeyPath[] = "/sigil/audit/hmac-key";
+constexpr char kLastApplied[] = "kubectl.kubernetes.io/last-applied-configuration";
+
+}  // namespace
+
+Result<std::unique_ptr<Auditor>> Auditor::Open(store::ObjectStore* store, Policy policy, const std::vector<SinkOptions>& sinks) {
+  SIGIL_ASSIGN_OR_RETURN(std::optional<store::Object> existing, store->Get(kKeyPath));
+  SecretBytes key;
+  if (existing) {
+    key = std::move(existing->doc);
+  } else {
+    key = crypto::RandomKey(32);
+    auto r = store->Create(kKeyPath, key);
+    if (!r.ok() && r.error().code() != StatusCode::kAlreadyExists) return r.error();
+    if (!r.ok()) {
+      SIGIL_ASSIGN_OR_RETURN(std::optional<store::Object> again, store->Get(kKeyPath));
+      if (!again) return DataLossError("the audit key vanished while it was created");
+      key = std::move(again->doc);
+    }
+  }
+  if (key.size() != 32) return DataLossError(std::string(kKeyPath) + " is not a 32-byte key");
+  SIGIL_ASSIGN_OR_RETURN(std::unique_ptr<AuditLog> log, AuditLog::Open(sinks));
+  return std::unique_ptr<Auditor>(new Auditor(std::move(policy), std::move(key), std::move(log)));
+}
+
+std::string Auditor::Hash(std::string_view value) const { return "hmac-sha256:" + HexEncode(crypto::HmacSha256(key_, value)); }
+
+void Auditor::Redact(Json* j) const {
+  auto hash_string = [&](Json* v, bool base64) {
+    if (!v->is_string()) {
+      *v = Hash(v->dump());
+      return;
+    }
+    std::string s = v->get<std::string>();
+    if (base64) {
+      auto raw = Base64DecodeSecret(s);
+      *v = raw.ok() ? Hash(raw->view()) : Hash(s);
+    } else {
+      *v = Hash(s);
+    }
+    internal::SecureZero(s.data(), s.size());
+  };
+  if (j->is_array()) {
+    for (Json& e : *j) {
+      // A JSON patch operation: values written under /data, /stringData or the last-applied
+      // annotation are secret.
+      if (e.is_object() && e.contains("path") && e["path"].is_string() && e.contains("value")) {
+        const std::string path = e["path"].get<std::string>();
+        Json& v = e["value"];
+        if (path == "/data" || path == "/stringData") {
+          if (v.is_object()) {
+            for (auto& [name, value] : v.items()) hash_string(&value, path == "/data");
+          } else {
+            hash_string(&v, false);
+          }
+          continue;
+        }
+        if (path.starts_with("/data/") || path.starts_with("/stringData/")) {
+          hash_string(&v, path.starts_with("/data/"));
+          continue;
+        }
+        if (path == "/metadata/annotations/kubectl.kubernetes.io~1last-applied-configuration") {
+          hash_string(&v, false);
+          continue;
+        }
+      }
+      Redact(&e);
+    }
+    return;
+  }
+  if (!j->is_object()) return;
+  for (auto& [k, v] : j->items()) {
+    if ((k == "data" || k == "stringData") && v.is_object()) {
+      for (auto& [name, value] : v.items()) hash_string(&value, k == "data");
+    } else if (k == "annotations" && v.is_object() && v.contains(kLastApplied)) {
+      hash_string(&v[kLastApplied], false);
+    } else if (v.is_object() || v.is_array()) {
+      Redact(&v);
+    }
+  }
+}
+
+Status Auditor::Write(const std::vector<Json>& events) {
+  std::vector<std::string> lines;
+  lines.reserve(events.size());
+  for (const Json& e : events) lines.push_back(e.dump(-1, ' ', false, Json::error_handler_t::replace));
+  return log_->Append(std::move(lines));
+}
+
+}  // namespace sigil::audit

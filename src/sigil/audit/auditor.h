@@ -1,0 +1,42 @@
+// audit/auditor.h: what the API layers use to audit: the policy, the HMAC key for secret
+// values, and the log. Secret values never reach a sink: every value of a Secret's data (and
+// stringData, and a JSON patch's values under /data) becomes "hmac-sha256:<hex>", keyed by a
+// per-server key kept encrypted in the store (/sigil/audit/hmac-key), so an operator holding a
+// known value can check whether it was read or written (`sigil audit hash VALUE`), and nobody
+// can read values out of the trail. kubectl's last-applied-configuration annotation, which
+// holds a whole Secret, is hashed as one value. Thread-safe.
+#pragma once
+
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "sigil/audit/log.h"
+#include "sigil/audit/policy.h"
+#include "sigil/store/object_store.h"
+
+namespace sigil::audit {
+
+class Auditor {
+ public:
+  static Result<std::unique_ptr<Auditor>> Open(store::ObjectStore* store, Policy policy, const std::vector<SinkOptions>& sinks);
+
+  Decision Decide(const Request& r) const { return policy_.Evaluate(r); }
+  // "hmac-sha256:<hex>" of a value under the server's audit key.
+  std::string Hash(std::string_view value) const;
+  // Replaces every secret value in `j` with its hash (see above). Works on Secrets, lists,
+  // watch events, history versions, patches and apply configurations alike.
+  void Redact(nlohmann::json* j) const;
+  // Writes events (audit.k8s.io/v1 Event objects) to the trail; an error means no sink took
+  // them and the request must be refused.
+  Status Write(const std::vector<nlohmann::json>& events);
+  AuditLog* log() { return log_.get(); }
+
+ private:
+  Auditor(Policy policy, SecretBytes key, std::unique_ptr<AuditLog> log)
+      : policy_(std::move(policy)), key_(std::move(key)), log_(std::move(log)) {}
+  Policy policy_;
+  SecretBytes key_;
+  std::unique_ptr<AuditLog> log_;
+};
+
+}  // namespace sigil::audit

@@ -1,0 +1,253 @@
+#include "sigil/audit/log.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <future>
+#include <nlohmann/json.hpp>
+
+#include "sigil/base/clock.h"
+#include "sigil/base/encoding.h"
+#include "sigil/base/logging.h"
+#include "sigil/crypto/hash.h"
+
+namespace sigil::audit {
+namespace {
+
+using Json = nlohmann::json;
+constexpr char kChainKey[] = "sigil.dev/audit-chain";
+const std::string kZeroHash(64, '0');
+
+std::string LineHash(const std::string& prev, const std::string& content) {
+  return HexEncode(crypto::Sha256(prev + "\n" + content));
+}
+
+// The line without its chain annotation, serialised as the writer hashed it.
+bool SplitChain(const std::string& line, std::string* content, std::string* prev, std::string* hash) {
+  Json j = Json::parse(line, nullptr, false);
+  if (!j.is_object() || !j.contains("annotations") || !j["annotations"].is_object()) return false;
+  auto it = j["annotations"].find(kChainKey);
+  if (it == j["annotations"].end() || !it->is_string()) return false;
+  std::string chain = it->get<std::string>();
+  if (chain.size() != 129 || chain[64] != ':') return false;
+  *prev = chain.substr(0, 64);
+  *hash = chain.substr(65);
+  j["annotations"].erase(kChainKey);
+  if (j["annotations"].empty()) j.erase("annotations");
+  *content = j.dump(-1, ' ', false, Json::error_handler_t::replace);
+  return true;
+}
+
+}  // namespace
+
+std::string ChainLine(const std::string& line, const std::string& prev_hash, std::string* hash) {
+  Json j = Json::parse(line);
+  if (j.contains("annotations") && j["annotations"].is_object() && j["annotations"].empty()) j.erase("annotations");
+  std::string content = j.dump(-1, ' ', false, Json::error_handler_t::replace);
+  *hash = LineHash(prev_hash, content);
+  j["annotations"][kChainKey] = prev_hash + ":" + *hash;
+  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+struct AuditLog::Sink {
+  SinkOptions options;
+  int fd = -1;
+  int64_t size = 0;
+  std::string last_hash = kZeroHash;
+};
+
+struct AuditLog::Batch {
+  std::vector<std::string> lines;
+  std::promise<Status> done;
+};
+
+// The newest hash in an existing file (its last complete line), to continue the chain.
+static std::string LastHashIn(const std::string& path) {
+  std::ifstream in(path);
+  std::string line, last;
+  while (std::getline(in, line)) {
+    if (!line.empty()) last = line;
+  }
+  std::string content, prev, hash;
+  if (!last.empty() && SplitChain(last, &content, &prev, &hash)) return hash;
+  return kZeroHash;
+}
+
+Result<std::unique_ptr<AuditLog>> AuditLog::Open(const std::vector<SinkOptions>& sinks) {
+  if (sinks.empty()) return InvalidArgumentError("audit: at least one sink (a file path or \"-\") is required");
+  std::unique_ptr<AuditLog> log(new AuditLog());
+  for (const SinkOptions& o : sinks) {
+    auto s = std::make_unique<Sink>();
+    s->options = o;
+    if (o.path == "-") {
+      s->fd = STDOUT_FILENO;
+    } else {
+      s->fd = ::open(o.path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+      if (s->fd < 0) return UnavailableError("audit: cannot open " + o.path + ": " + std::strerror(errno));
+      struct stat st {};
+      if (::fstat(s->fd, &st) == 0) s->size = st.st_size;
+      s->last_hash = LastHashIn(o.path);
+    }
+    log->sinks_.push_back(std::move(s));
+  }
+  log->writer_ = std::thread([l = log.get()] { l->Run(); });
+  return log;
+}
+
+AuditLog::~AuditLog() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  writer_.join();
+  for (auto& s : sinks_) {
+    if (s->fd >= 0 && s->fd != STDOUT_FILENO) ::close(s->fd);
+  }
+}
+
+void AuditLog::InjectFailureForTest(int err) {
+  std::lock_guard<std::mutex> l(mu_);
+  injected_errno_ = err;
+}
+
+Status AuditLog::Append(std::vector<std::string> lines) {
+  auto b = std::make_shared<Batch>();
+  b->lines = std::move(lines);
+  std::future<Status> f = b->done.get_future();
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (stop_) return UnavailableError("audit log is closed");
+    queue_.push_back(b);
+  }
+  cv_.notify_one();
+  return f.get();
+}
+
+Status AuditLog::WriteTo(Sink* s, const std::vector<std::string>& lines) {
+  std::string prev = s->last_hash;
+  std::string out;
+  for (const std::string& line : lines) {
+    std::string hash;
+    out += ChainLine(line, prev, &hash);
+    out += '\n';
+    prev = hash;
+  }
+  int injected;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    injected = injected_errno_;
+  }
+  bool file = s->fd != STDOUT_FILENO;
+  if (file && s->options.max_bytes > 0 && s->size > 0 && s->size + static_cast<int64_t>(out.size()) > s->options.max_bytes) {
+    // Rotate: the old file keeps its name plus the time; the chain continues in the new one.
+    std::string rotated = s->options.path + "." + FormatRfc3339(Clock::Real()->Now());
+    for (int i = 1; ::access(rotated.c_str(), F_OK) == 0; ++i) {
+      rotated = s->options.path + "." + FormatRfc3339(Clock::Real()->Now()) + "." + std::to_string(i);
+    }
+    int fd = -1;
+    if (::rename(s->options.path.c_str(), rotated.c_str()) == 0) {
+      fd = ::open(s->options.path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    }
+    if (fd >= 0) {
+      ::close(s->fd);
+      s->fd = fd;
+      s->size = 0;
+    } else {
+      log::Error("audit: cannot rotate the audit file", {{"path", s->options.path}, {"error", std::strerror(errno)}});
+    }
+  }
+  off_t start = s->size;
+  size_t done = 0;
+  int err = injected && file ? injected : 0;
+  while (err == 0 && done < out.size()) {
+    ssize_t n = ::write(s->fd, out.data() + done, out.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      err = errno;
+      break;
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (err == 0 && file && s->options.fsync && ::fdatasync(s->fd) != 0) err = errno;
+  if (err != 0) {
+    if (file && done > 0 && ::ftruncate(s->fd, start) != 0) {
+      log::Error("audit: cannot truncate a partial batch", {{"path", s->options.path}, {"error", std::strerror(errno)}});
+    }
+    return UnavailableError("audit: cannot write " + s->options.path + ": " + std::strerror(err));
+  }
+  s->size += static_cast<int64_t>(out.size());
+  s->last_hash = prev;
+  return OkStatus();
+}
+
+void AuditLog::Run() {
+  for (;;) {
+    std::vector<std::shared_ptr<Batch>> batches;
+    {
+      std::unique_lock<std::mutex> l(mu_);
+      cv_.wait(l, [&] { return stop_ || !queue_.empty(); });
+      if (queue_.empty() && stop_) return;
+      batches.assign(queue_.begin(), queue_.end());
+      queue_.clear();
+    }
+    std::vector<std::string> lines;
+    for (const auto& b : batches) lines.insert(lines.end(), b->lines.begin(), b->lines.end());
+    Status result = UnavailableError("audit: no sink could write");
+    bool any = false;
+    for (auto& s : sinks_) {
+      Status st = WriteTo(s.get(), lines);
+      if (st.ok()) {
+        any = true;
+      } else {
+        log::Error("audit sink failed", {{"error", st.message()}});
+        result = st;
+      }
+    }
+    for (const auto& b : batches) b->done.set_value(any ? OkStatus() : result);
+  }
+}
+
+VerifyResult VerifyChain(const std::vector<std::string>& files) {
+  VerifyResult r;
+  std::string prev_hash;
+  bool first = true;
+  for (const std::string& f : files) {
+    std::ifstream in(f);
+    if (!in) {
+      r.ok = false;
+      r.file = f;
+      r.problem = "cannot open the file";
+      return r;
+    }
+    std::string line;
+    size_t n = 0;
+    while (std::getline(in, line)) {
+      ++n;
+      auto fail = [&](const std::string& why) {
+        r.ok = false;
+        r.file = f;
+        r.line_number = n;
+        r.problem = why;
+        return r;
+      };
+      std::string content, prev, hash;
+      if (!SplitChain(line, &content, &prev, &hash)) return fail("not a chained audit line (edited, truncated or inserted)");
+      if (LineHash(prev, content) != hash) return fail("this line was edited");
+      if (!first && prev != prev_hash) {
+        return fail("the chain breaks before this line: a line before it was removed, inserted or reordered");
+      }
+      first = false;
+      prev_hash = hash;
+      ++r.lines;
+    }
+  }
+  r.last_hash = prev_hash;
+  return r;
+}
+
+}  // namespace sigil::audit

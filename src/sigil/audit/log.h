@@ -1,0 +1,84 @@
+// audit/log.h: the audit trail's writer. Events arrive as JSON lines (audit.k8s.io/v1 Event)
+// from many request threads; one writer thread takes everything queued, appends it to each
+// sink in one write (and one fdatasync for files), and then answers every waiting request:
+// group commit, so auditing does not serialise the server.
+//
+// Hash chain: every line carries the annotation
+//   "sigil.dev/audit-chain": "<previous line's hash>:<this line's hash>"
+// where a line's hash is hex SHA-256 of (previous hash, "\n", the line as written without this
+// annotation). The first line of a new trail has a previous hash of 64 zeros. Rotation (a file
+// sink over max_bytes is renamed <path>.<UTC time>[.<n>] and a new file started) keeps the chain:
+// the new file's first line continues from the old file's last. VerifyChain finds the first
+// edited, removed, inserted or reordered line. The chain is not keyed: it shows tampering by
+// anyone who does not rewrite every later line too, so ship the trail (or its newest hash)
+// off the host for protection against an attacker with write access (docs/threat-model.md).
+//
+// Failure: Append returns an error when no sink could write the batch; a file sink that failed
+// truncates back to where the batch began, so a failed batch leaves no partial line and the
+// chain continues from the last line that landed. Thread-safe.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "sigil/base/result.h"
+
+namespace sigil::audit {
+
+struct SinkOptions {
+  std::string path;  // "-" for standard output
+  int64_t max_bytes = 100 << 20;  // files: rotate when larger (0: never)
+  bool fsync = true;              // files: fdatasync each batch
+};
+
+class AuditLog {
+ public:
+  static Result<std::unique_ptr<AuditLog>> Open(const std::vector<SinkOptions>& sinks);
+  ~AuditLog();
+
+  // Appends the lines (each one JSON object, no newline) to every sink; returns once they are
+  // written, or the error when no sink took them.
+  Status Append(std::vector<std::string> lines);
+
+  // For tests: makes file writes fail with the given errno until cleared (0).
+  void InjectFailureForTest(int err);
+
+ private:
+  struct Sink;
+  struct Batch;
+  AuditLog() = default;
+  void Run();
+  Status WriteTo(Sink* s, const std::vector<std::string>& lines);
+
+  std::vector<std::unique_ptr<Sink>> sinks_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::shared_ptr<Batch>> queue_;
+  bool stop_ = false;
+  int injected_errno_ = 0;
+  std::thread writer_;
+};
+
+// Adds the chain annotation to `line` (a JSON object) given the previous hash; returns the
+// line to write and sets *hash to its hash.
+std::string ChainLine(const std::string& line, const std::string& prev_hash, std::string* hash);
+
+struct VerifyResult {
+  bool ok = true;
+  size_t lines = 0;
+  std::string file;        // where the first problem is
+  size_t line_number = 0;  // 1-based
+  std::string problem;
+  std::string last_hash;
+};
+
+// Checks the chain across `files` in order (oldest first). Each file's first line is checked
+// against the previous file's last line; the very first line's previous hash is taken as given.
+VerifyResult VerifyChain(const std::vector<std::string>& files);
+
+}  // namespace sigil::audit
