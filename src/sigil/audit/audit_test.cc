@@ -14,7 +14,7 @@
 namespace sigil::audit {
 namespace {
 
-using Json = nlohmann::json;
+using Json = nlohmann::ordered_json;
 
 TEST(PolicyTest, FirstMatchingRuleWinsWithKubeSemantics) {
   auto p = Policy::Parse(R"(

@@ -7,7 +7,7 @@
 namespace sigil::audit {
 namespace {
 
-using Json = nlohmann::json;
+using Json = nlohmann::ordered_json;
 constexpr char kKeyPath[] = "/sigil/audit/hmac-key";
 constexpr char kLastApplied[] = "kubectl.kubernetes.io/last-applied-configuration";
 

@@ -25,10 +25,10 @@ class Auditor {
   std::string Hash(std::string_view value) const;
   // Replaces every secret value in `j` with its hash (see above). Works on Secrets, lists,
   // watch events, history versions, patches and apply configurations alike.
-  void Redact(nlohmann::json* j) const;
+  void Redact(nlohmann::ordered_json* j) const;
   // Writes events (audit.k8s.io/v1 Event objects) to the trail; an error means no sink took
   // them and the request must be refused.
-  Status Write(const std::vector<nlohmann::json>& events);
+  Status Write(const std::vector<nlohmann::ordered_json>& events);
   AuditLog* log() { return log_.get(); }
 
  private:

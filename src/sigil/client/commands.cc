@@ -91,6 +91,17 @@ Result<std::string> SecretHistory(const Endpoint& ep, const SecretRef& ref, bool
   return out;
 }
 
+Result<std::string> AuditHash(const Endpoint& ep, const std::string& value) {
+  std::string body = Json{{"value", value}}.dump();
+  auto r = Request(ep, "POST", "/sigil/v1/audit/hash", body);
+  internal::SecureZero(body.data(), body.size());
+  if (!r.ok()) return r.error();
+  if (r->status != 200) return ServerError(*r);
+  Json j = Json::parse(r->body.view(), nullptr, false);
+  if (!j.is_object() || !j.contains("hash") || !j["hash"].is_string()) return UnavailableError("unexpected reply from the server");
+  return j["hash"].get<std::string>();
+}
+
 Result<std::string> SecretRollback(const Endpoint& ep, const SecretRef& ref, int64_t to_version, bool dry_run) {
   std::string body = Json{{"version", to_version}}.dump();
   std::string target = Base(ref) + "/rollback?fieldManager=sigil-rollback" + (dry_run ? "&dryRun=All" : "");

@@ -16,6 +16,8 @@ struct SecretRef {
 Result<SecretRef> ParseSecretRef(const std::string& text, const std::string& default_ns);
 
 Result<std::string> SecretHistory(const Endpoint& ep, const SecretRef& ref, bool json);
+// What the server's audit trail shows for `value` ("hmac-sha256:<hex>").
+Result<std::string> AuditHash(const Endpoint& ep, const std::string& value);
 Result<std::string> SecretRollback(const Endpoint& ep, const SecretRef& ref, int64_t to_version, bool dry_run);
 
 }  // namespace sigil::client

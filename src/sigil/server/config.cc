@@ -41,7 +41,7 @@ Status GetSeconds(const YAML::Node& node, const char* key, const std::string& wh
 Status Parse(const YAML::Node& root, Config* c) {
   if (!root.IsMap()) return InvalidArgumentError("config: the document must be a YAML mapping");
   SIGIL_RETURN_IF_ERROR(CheckKeys(root, "", {"listen", "data_dir", "log", "tls", "seal", "encryption_config",
-                                               "storage", "limits", "threads", "history", "auth"}));
+                                               "storage", "limits", "threads", "history", "auth", "audit"}));
   SIGIL_RETURN_IF_ERROR(Get(root, "listen", "", &c->listen));
   SIGIL_RETURN_IF_ERROR(Get(root, "data_dir", "", &c->data_dir));
   SIGIL_RETURN_IF_ERROR(Get(root, "encryption_config", "", &c->encryption_config_file));
@@ -96,6 +96,21 @@ Status Parse(const YAML::Node& root, Config* c) {
         return InvalidArgumentError("config: auth.service_accounts needs key_files or jwks_files");
       }
     }
+  }
+  if (YAML::Node audit = root["audit"]) {
+    if (!audit.IsMap()) return InvalidArgumentError("config: \"audit\" must be a mapping");
+    SIGIL_RETURN_IF_ERROR(CheckKeys(audit, "audit.", {"enabled", "policy_file", "log_path", "stdout", "max_size_mb", "fsync"}));
+    bool enabled = true;
+    if (audit["enabled"]) {
+      SIGIL_RETURN_IF_ERROR(Get(audit, "enabled", "audit.", &enabled));
+    }
+    c->audit_enabled = enabled;
+    SIGIL_RETURN_IF_ERROR(Get(audit, "policy_file", "audit.", &c->audit_policy_file));
+    SIGIL_RETURN_IF_ERROR(Get(audit, "log_path", "audit.", &c->audit_log_path));
+    SIGIL_RETURN_IF_ERROR(Get(audit, "stdout", "audit.", &c->audit_stdout));
+    SIGIL_RETURN_IF_ERROR(Get(audit, "max_size_mb", "audit.", &c->audit_max_size_mb));
+    SIGIL_RETURN_IF_ERROR(Get(audit, "fsync", "audit.", &c->audit_fsync));
+    if (c->audit_max_size_mb < 0) return InvalidArgumentError("config: audit.max_size_mb must not be negative");
   }
   if (YAML::Node history = root["history"]) {
     if (!history.IsMap()) return InvalidArgumentError("config: \"history\" must be a mapping");

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,14 @@ struct Config {
   std::string auth_client_ca_file;
   // Service-account JWTs (auth.service_accounts): accepted when at least one key is given.
   std::vector<std::string> sa_issuers, sa_audiences, sa_key_files, sa_jwks_files;
+  // Audit (docs/configuration.md "audit"). Production default: every request at Metadata level
+  // to data_dir/audit/audit.log. Dev default: off unless configured.
+  std::optional<bool> audit_enabled;   // audit.enabled
+  std::string audit_policy_file;       // an audit.k8s.io/v1 Policy; default: Metadata for all
+  std::string audit_log_path;          // a file; "-" is standard output
+  bool audit_stdout = false;           // also write to standard output
+  int64_t audit_max_size_mb = 100;     // rotate the file when larger
+  bool audit_fsync = true;             // fdatasync each batch
   http::ServerOptions http;
 
   // "127.0.0.1:8443" -> address and port into `http`. kInvalidArgument on a bad value.

@@ -2,7 +2,10 @@
 // `sigil secret history|rollback`, `sigil version`.
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <iostream>
+#include <iterator>
 
+#include "sigil/audit/log.h"
 #include "sigil/barrier/seal.h"
 #include "sigil/base/logging.h"
 #include "sigil/client/commands.h"
@@ -101,6 +104,17 @@ int main(int argc, char** argv) {
   rollback->add_option("--to", to_version, "the version to roll back to")->required()->check(CLI::PositiveNumber);
   rollback->add_flag("--dry-run", dry_run, "let the server validate without writing");
 
+  CLI::App* audit = app.add_subcommand("audit", "work with the audit trail");
+  audit->require_subcommand(1);
+  CLI::App* audit_hash = audit->add_subcommand("hash", "print what the audit trail shows for a value (asks the running server)");
+  std::string hash_value;
+  audit_hash->add_option("value", hash_value, "the value; - reads it from standard input")->required();
+  audit_hash->add_option("--kubeconfig", kubeconfig_path, "kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)");
+  audit_hash->add_option("--context", context, "kubeconfig context (default: the current one)");
+  CLI::App* audit_verify = audit->add_subcommand("verify", "check the hash chain of audit files (oldest first)");
+  std::vector<std::string> audit_files;
+  audit_verify->add_option("files", audit_files, "audit files, oldest first")->required();
+
   app.add_subcommand("version", "print the version");
 
   CLI11_PARSE(app, argc, argv);
@@ -152,6 +166,31 @@ int main(int argc, char** argv) {
       return 1;
     }
     std::fwrite(out->data(), 1, out->size(), stdout);
+    return 0;
+  }
+  if (audit_verify->parsed()) {
+    sigil::audit::VerifyResult v = sigil::audit::VerifyChain(audit_files);
+    if (!v.ok) {
+      std::printf("%s:%zu: %s\n", v.file.c_str(), v.line_number, v.problem.c_str());
+      return 1;
+    }
+    std::printf("ok: %zu lines, chain intact, last hash %s\n", v.lines, v.last_hash.c_str());
+    return 0;
+  }
+  if (audit_hash->parsed()) {
+    auto ep = sigil::client::LoadKubeconfig(kubeconfig_path, context);
+    if (!ep.ok()) return Fail(ep.error());
+    if (hash_value == "-") {
+      hash_value.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+      if (!hash_value.empty() && hash_value.back() == '\n') hash_value.pop_back();
+    }
+    auto out = sigil::client::AuditHash(*ep, hash_value);
+    sigil::internal::SecureZero(hash_value.data(), hash_value.size());
+    if (!out.ok()) {
+      std::fprintf(stderr, "%s\n", out.error().message().c_str());
+      return 1;
+    }
+    std::printf("%s\n", out->c_str());
     return 0;
   }
   if (genkey->parsed()) {

@@ -123,6 +123,37 @@ std::unique_ptr<barrier::Seal> MakeSeal(const Config& c) {
 
 }  // namespace
 
+// The audit trail: on by default outside dev mode (every request at Metadata level to
+// data_dir/audit/audit.log); in dev mode only when configured. Null when off.
+static Result<std::unique_ptr<audit::Auditor>> OpenAuditor(const Config& c, store::ObjectStore* store, const std::string& dev_dir) {
+  bool configured = !c.audit_log_path.empty() || c.audit_stdout || !c.audit_policy_file.empty();
+  bool on = c.audit_enabled.value_or(!c.dev || configured);
+  if (!on) {
+    if (!c.dev) log::Warn("audit is switched off (audit.enabled: false): requests are not recorded");
+    return std::unique_ptr<audit::Auditor>();
+  }
+  audit::Policy policy = audit::Policy::Everything(audit::Level::kMetadata, {audit::Stage::kRequestReceived});
+  if (!c.audit_policy_file.empty()) {
+    SIGIL_ASSIGN_OR_RETURN(std::string text, file::ReadFile(c.audit_policy_file, 1 << 20));
+    auto p = audit::Policy::Parse(text);
+    if (!p.ok()) return p.error().WithContext(c.audit_policy_file);
+    policy = std::move(p).value();
+  }
+  std::vector<audit::SinkOptions> sinks;
+  std::string path = c.audit_log_path;
+  if (path.empty() && !c.audit_stdout) {
+    std::string dir = c.dev ? dev_dir : c.data_dir + "/audit";
+    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return UnavailableError("cannot create " + dir + ": " + std::strerror(errno));
+    path = dir + "/audit.log";
+  }
+  if (!path.empty()) sinks.push_back({path, c.audit_max_size_mb << 20, c.audit_fsync});
+  if (c.audit_stdout && path != "-") sinks.push_back({"-", 0, false});
+  SIGIL_ASSIGN_OR_RETURN(auto auditor, audit::Auditor::Open(store, std::move(policy), sinks));
+  log::Info("audit trail", {{"path", path.empty() ? "-" : path}, {"stdout", c.audit_stdout ? "true" : "false"},
+                            {"policy", c.audit_policy_file.empty() ? "Metadata for every request" : c.audit_policy_file}});
+  return auditor;
+}
+
 Result<std::unique_ptr<SigilServer>> SigilServer::Create(Config config) {
   SIGIL_RETURN_IF_ERROR(config.Validate());
   std::unique_ptr<SigilServer> s(new SigilServer());
@@ -174,6 +205,8 @@ Result<std::unique_ptr<SigilServer>> SigilServer::Create(Config config) {
   kube_options.history_versions = c.history_versions;
   SIGIL_ASSIGN_OR_RETURN(s->authorizer_, authz::Authorizer::Open(s->store_.get()));
   kube_options.authorizer = s->authorizer_.get();
+  SIGIL_ASSIGN_OR_RETURN(s->auditor_, OpenAuditor(c, s->store_.get(), s->dev_dir_));
+  kube_options.auditor = s->auditor_.get();
   s->kube_ = std::make_unique<kube::KubernetesApi>(s->store_.get(), Clock::Real(), kube_options);
   SIGIL_RETURN_IF_ERROR(s->kube_->EnsureDefaultNamespaces());
 
@@ -211,6 +244,7 @@ SigilServer::~SigilServer() {
   Stop();
   delay_pool_.join();
   kube_.reset();  // waits for requests on its worker pool
+  auditor_.reset();
   authorizer_.reset();
   store_.reset();
   barrier_.reset();

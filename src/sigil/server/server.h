@@ -11,6 +11,7 @@
 #include "sigil/api/http/server.h"
 #include "sigil/api/kubernetes/api.h"
 #include "sigil/auth/authenticator.h"
+#include "sigil/audit/auditor.h"
 #include "sigil/authz/authorizer.h"
 #include "sigil/barrier/barrier.h"
 #include "sigil/client/kubeconfig.h"
@@ -57,6 +58,7 @@ class SigilServer {
   std::unique_ptr<auth::TokenStore> tokens_;
   std::unique_ptr<auth::Authenticator> authenticator_;
   std::unique_ptr<authz::Authorizer> authorizer_;
+  std::unique_ptr<audit::Auditor> auditor_;
   std::unique_ptr<auth::FailureThrottle> throttle_;
   std::optional<SecretBytes> new_root_token_;  // made at this start; shown once (dev)
   std::string root_token_file_;               // where a production start put the new root token

@@ -264,7 +264,7 @@ class KubernetesApi::Impl {
 
   Impl(store::ObjectStore* store, Clock* clock, const KubernetesApi::Options& options)
       : store_(store), clock_(clock), history_(store), history_versions_(options.history_versions),
-        token_reviewer_(options.token_reviewer), authorizer_(options.authorizer) {
+        token_reviewer_(options.token_reviewer), authorizer_(options.authorizer), auditor_(options.auditor) {
     bookmark_thread_ = std::thread([this] { BookmarkLoop(); });
   }
   ~Impl() {
@@ -276,18 +276,91 @@ class KubernetesApi::Impl {
     bookmark_thread_.join();
   }
 
-  std::optional<http::Response> Serve(const http::Request& req, const http::StreamStarter& start_stream, const Identity* who) {
+  std::optional<http::Response> Serve(const http::Request& req, const http::StreamStarter& start_stream, const Identity* who,
+                                      const std::string& remote) {
+    // Who the request acts as (impersonation), and whether RBAC lets it.
+    Identity impersonated;
+    const Identity* subject = who;
+    std::optional<ApiError> refused;
+    if (authorizer_ != nullptr && who != nullptr) {
+      bool impersonating = false;
+      refused = Impersonate(req, *who, &impersonated, &impersonating);
+      if (impersonating) subject = &impersonated;
+    }
+    authz::Attributes a = RequestAttributes(req);
+    if (!refused && authorizer_ != nullptr && (subject == nullptr || !authorizer_->Allows(*subject, a))) refused = Forbidden(a, subject);
+    audit::Decision d;
+    if (auditor_ != nullptr) {
+      d = auditor_->Decide(audit::Request{subject, a.verb, a.resource_request, a.api_group, a.resource, a.subresource, a.namespace_,
+                                          a.name, a.path});
+    }
+    if (d.level == audit::Level::kNone) return Handle(req, start_stream, subject, refused);
+
+    // Audited. A request that changes state is recorded before it acts (RequestReceived, even
+    // when the policy omits that stage: that is what lets a failed audit write refuse the
+    // request with nothing changed); a read is recorded before its answer leaves. When no audit
+    // sink can write, the answer is 503 and nothing is served.
+    bool mutating = req.method() != http::Verb::get && req.method() != http::Verb::head;
+    Json ev = AuditEvent(req, a, who, subject, remote, d.level, !refused);
+    auto write = [&](audit::Stage stage) {
+      ev["stage"] = audit::StageName(stage);
+      ev["stageTimestamp"] = MicroTime();
+      return auditor_->Write({ev});
+    };
+    auto audit_refusal = [&] {
+      http::Response r = Fail(req, FromStatusMessage(503, "ServiceUnavailable", "the audit log cannot be written; the request was refused"));
+      r.set("Audit-Id", ev["auditID"].get<std::string>());
+      return r;
+    };
+    if (!d.omit_stages.count(audit::Stage::kRequestReceived) || mutating) {
+      if (!write(audit::Stage::kRequestReceived).ok()) return audit_refusal();
+    }
+    if (!refused && IsWatch(req)) {
+      if (!d.omit_stages.count(audit::Stage::kResponseStarted)) {
+        ev["responseStatus"] = {{"metadata", Json::object()}, {"code", 200}};
+        if (!write(audit::Stage::kResponseStarted).ok()) return audit_refusal();
+      }
+      return Handle(req, start_stream, subject, refused);
+    }
+    std::optional<http::Response> res = Handle(req, start_stream, subject, refused);
+    if (!res) return res;
+    res->set("Audit-Id", ev["auditID"].get<std::string>());
+    if (d.omit_stages.count(audit::Stage::kResponseComplete)) return res;
+    Json status = {{"metadata", Json::object()}, {"code", res->result_int()}};
+    Json body = Json::parse(std::string_view(res->body().data(), res->body().size()), nullptr, false);
+    if (res->result_int() >= 400 && body.is_object() && body.value("kind", "") == "Status") {
+      for (const char* f : {"status", "message", "reason"}) {
+        if (body.contains(f)) status[f] = body[f];
+      }
+    }
+    ev["responseStatus"] = status;
+    // TokenReviews carry bearer tokens and audit-hash requests carry secret values: their
+    // bodies are never recorded, at any level.
+    bool sensitive = a.resource == "tokenreviews" || a.path == "/sigil/v1/audit/hash";
+    if (d.level >= audit::Level::kRequest && !sensitive && !req.body().empty()) {
+      if (std::optional<Json> in = AuditBody(req, a)) {
+        auditor_->Redact(&*in);
+        if (d.omit_managed_fields && in->is_object() && in->contains("metadata")) (*in)["metadata"].erase("managedFields");
+        ev["requestObject"] = std::move(*in);
+      }
+    }
+    if (d.level == audit::Level::kRequestResponse && !sensitive && body.is_object()) {
+      auditor_->Redact(&body);
+      if (d.omit_managed_fields && body.contains("metadata")) body["metadata"].erase("managedFields");
+      ev["responseObject"] = std::move(body);
+    }
+    Status w = write(audit::Stage::kResponseComplete);
+    if (!w.ok()) {
+      if (!mutating) return audit_refusal();  // a read's answer does not leave unrecorded
+      log::Error("audit: a completed change could not be recorded (its RequestReceived was)", {{"audit_id", ev["auditID"].get<std::string>()}});
+    }
+    return res;
+  }
+
+  std::optional<http::Response> Handle(const http::Request& req, const http::StreamStarter& start_stream, const Identity* who,
+                                       const std::optional<ApiError>& refused) {
     try {
-      Identity impersonated;
-      if (authorizer_ != nullptr && who != nullptr) {
-        bool impersonating = false;
-        if (auto e = Impersonate(req, *who, &impersonated, &impersonating)) return Fail(req, *e);
-        if (impersonating) who = &impersonated;
-      }
-      if (authorizer_ != nullptr) {
-        authz::Attributes a = RequestAttributes(req);
-        if (who == nullptr || !authorizer_->Allows(*who, a)) return Fail(req, Forbidden(a, who));
-      }
+      if (refused) return Fail(req, *refused);
       if (IsWatch(req)) return Watch(req, start_stream);
       if (req.target().starts_with("/apis/authentication.k8s.io")) return Authentication(req, who);
       if (req.target().starts_with("/apis/authorization.k8s.io")) return Authorization(req, who);
@@ -297,6 +370,72 @@ class KubernetesApi::Impl {
       log::Warn("kubernetes api: unexpected JSON error", {{"id", e.id}});
       return Fail(req, BadRequest("the request body could not be processed"));
     }
+  }
+
+  static std::string MicroTime() {
+    auto now = std::chrono::system_clock::now();
+    auto us = std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count() % 1000000;
+    std::string t = FormatRfc3339(std::chrono::time_point_cast<Clock::TimePoint::duration>(now));
+    char frac[24];
+    std::snprintf(frac, sizeof frac, ".%06lld", static_cast<long long>(us));
+    return t.substr(0, t.size() - 1) + frac + "Z";
+  }
+
+  // An audit.k8s.io/v1 Event for this request (stage and outcome are filled in per stage).
+  static Json AuditEvent(const http::Request& req, const authz::Attributes& a, const Identity* who, const Identity* subject,
+                         const std::string& remote, audit::Level level, bool allowed) {
+    auto user_info = [](const Identity& id) {
+      Json u = {{"username", id.user}, {"groups", id.groups}};
+      if (!id.uid.empty()) u["uid"] = id.uid;
+      if (!id.extra.empty()) u["extra"] = id.extra;
+      return u;
+    };
+    std::string now = MicroTime();
+    Json ev = {{"kind", "Event"}, {"apiVersion", "audit.k8s.io/v1"}, {"level", audit::LevelName(level)},
+               {"auditID", crypto::RandomUuid()}, {"requestURI", std::string(req.target())}, {"verb", a.verb},
+               {"user", who ? user_info(*who) : Json{{"username", "system:anonymous"}, {"groups", {"system:unauthenticated"}}}},
+               {"sourceIPs", {remote.substr(0, remote.rfind(':'))}}, {"requestReceivedTimestamp", now}, {"stageTimestamp", now},
+               {"annotations", {{"authorization.k8s.io/decision", allowed ? "allow" : "forbid"}}}};
+    if (subject != nullptr && subject != who) ev["impersonatedUser"] = user_info(*subject);
+    auto ua = req.find(boost::beast::http::field::user_agent);
+    if (ua != req.end()) ev["userAgent"] = std::string(ua->value());
+    if (a.resource_request) {
+      Json ref = {{"resource", a.resource}, {"apiVersion", "v1"}};
+      if (!a.namespace_.empty()) ref["namespace"] = a.namespace_;
+      if (!a.name.empty()) ref["name"] = a.name;
+      if (!a.api_group.empty()) ref["apiGroup"] = a.api_group;
+      if (!a.subresource.empty()) ref["subresource"] = a.subresource;
+      ev["objectRef"] = ref;
+    }
+    return ev;
+  }
+
+  // The request body as an object, for Request-level audit (JSON, apply YAML or protobuf).
+  static std::optional<Json> AuditBody(const http::Request& req, const authz::Attributes& a) {
+    std::string_view body(req.body().data(), req.body().size());
+    auto it = req.find(boost::beast::http::field::content_type);
+    std::string ct = it == req.end() ? "application/json" : std::string(it->value());
+    ct = ct.substr(0, ct.find(';'));
+    if (ct == kProtobufContentType) {
+      static const std::map<std::string, std::string> kKinds = {
+          {"secrets", "Secret"}, {"namespaces", "Namespace"}, {"roles", "Role"}, {"clusterroles", "ClusterRole"},
+          {"rolebindings", "RoleBinding"}, {"clusterrolebindings", "ClusterRoleBinding"},
+          {"selfsubjectaccessreviews", "SelfSubjectAccessReview"}, {"selfsubjectrulesreviews", "SelfSubjectRulesReview"}};
+      auto k = kKinds.find(a.resource);
+      if (k == kKinds.end()) return std::nullopt;
+      auto j = DecodeProtobufObject(body, k->second);
+      if (!j.ok()) return std::nullopt;
+      return std::move(j).value();
+    }
+    if (ct == "application/apply-patch+yaml") {
+      auto j = YamlToJson(body);
+      if (!j.ok()) return std::nullopt;
+      return std::move(j).value();
+    }
+    if (!DepthOk(body)) return std::nullopt;
+    Json j = Json::parse(body, nullptr, false);
+    if (j.is_discarded()) return std::nullopt;
+    return j;
   }
 
   // Impersonation (kube-apiserver's Impersonate-User, -Group, -Uid and -Extra-<key> headers, as
@@ -2043,8 +2182,26 @@ class KubernetesApi::Impl {
   //   GET  /sigil/v1/namespaces/<ns>/secrets/<name>/versions/<n>   one version, with its Secret
   //   POST /sigil/v1/namespaces/<ns>/secrets/<name>/rollback       {"version": n}
 
+  // POST /sigil/v1/audit/hash {"value": "..."} -> {"hash": "hmac-sha256:<hex>"}: what the audit
+  // trail shows for that value (Vault's sys/audit-hash). The request is authorized as the
+  // non-resource path (post); its body is never audited.
+  http::Response AuditHash(const http::Request& req) {
+    if (req.method() != http::Verb::post) return Fail(req, MethodNotAllowed());
+    if (auditor_ == nullptr) return Fail(req, FromStatusMessage(404, "NotFound", "audit is not enabled on this server"));
+    auto body = DecodeBody(req);
+    if (!body.ok) return Fail(req, body.error);
+    if (!body.json.is_object() || !body.json.contains("value") || !body.json["value"].is_string()) {
+      return Fail(req, BadRequest("the body must be {\"value\": \"<text>\"}"));
+    }
+    std::string v = body.json["value"].get<std::string>();
+    Json out = {{"hash", auditor_->Hash(v)}};
+    internal::SecureZero(v.data(), v.size());
+    return Reply(req, 200, out);
+  }
+
   http::Response SigilRoute(const http::Request& req, const std::map<std::string, std::string>& q,
                             const std::vector<std::string>& s) {
+    if (s.size() == 4 && s[1] == "v1" && s[2] == "audit" && s[3] == "hash") return AuditHash(req);
     if (s.size() < 7 || s.size() > 8 || s[1] != "v1" || s[2] != "namespaces" || s[4] != "secrets") {
       return Fail(req, FromStatusMessage(404, "NotFound", "the server could not find the requested resource"));
     }
@@ -2475,6 +2632,7 @@ class KubernetesApi::Impl {
   int history_versions_;
   std::function<Result<std::optional<Identity>>(std::string_view, std::string*)> token_reviewer_;
   const authz::Authorizer* authorizer_;
+  audit::Auditor* auditor_;
   std::mutex bookmark_mu_;
   std::condition_variable bookmark_cv_;
   bool bookmark_stop_ = false;
@@ -2490,16 +2648,17 @@ KubernetesApi::~KubernetesApi() { pool_.join(); }
 Status KubernetesApi::EnsureDefaultNamespaces() { return impl_->EnsureDefaultNamespaces(); }
 
 std::optional<http::Response> KubernetesApi::Serve(const http::Request& req, const http::StreamStarter& start_stream,
-                                                   const Identity* who) {
-  return impl_->Serve(req, start_stream, who);
+                                                   const Identity* who, const std::string& remote) {
+  return impl_->Serve(req, start_stream, who, remote);
 }
 
 void KubernetesApi::Register(http::Router* router, const std::function<http::Handler(http::Handler)>& guard) {
   http::Handler h = guard([this](const http::Request& req, const http::RequestContext& ctx, http::Responder respond) {
     // Copy the request: the connection's buffer is reused once the handler returns.
     auto copy = std::make_shared<http::Request>(req);
-    boost::asio::post(pool_, [this, copy, start = ctx.start_stream, who = ctx.identity, respond = std::move(respond)] {
-      if (auto res = impl_->Serve(*copy, start, who.get())) respond(std::move(*res));
+    boost::asio::post(pool_, [this, copy, start = ctx.start_stream, who = ctx.identity, remote = ctx.remote_address,
+                              respond = std::move(respond)] {
+      if (auto res = impl_->Serve(*copy, start, who.get(), remote)) respond(std::move(*res));
     });
   });
   router->Handle("/api", h);

@@ -20,6 +20,7 @@
 #include <optional>
 
 #include "sigil/api/http/server.h"
+#include "sigil/audit/auditor.h"
 #include "sigil/authz/authorizer.h"
 #include "sigil/base/clock.h"
 #include "sigil/store/object_store.h"
@@ -38,6 +39,8 @@ class KubernetesApi {
     // RBAC: every request is authorized before it is served (403 otherwise). Null only in
     // tests that exercise the API without authorization.
     const authz::Authorizer* authorizer = nullptr;
+    // Audit: every request the policy selects is recorded (fail closed). Null: no audit.
+    audit::Auditor* auditor = nullptr;
   };
   KubernetesApi(store::ObjectStore* store, Clock* clock, const Options& options);
   ~KubernetesApi();
@@ -49,9 +52,10 @@ class KubernetesApi {
 
   // Handles one request (what the worker pool runs). Returns nullopt when the request became a
   // stream (watch) through `start_stream`.
-  // `who` is the authenticated caller (null only in tests that bypass authentication).
+  // `who` is the authenticated caller (null only in tests that bypass authentication);
+  // `remote` the client's address ("ip:port"), for audit.
   std::optional<http::Response> Serve(const http::Request& req, const http::StreamStarter& start_stream,
-                                      const Identity* who);
+                                      const Identity* who, const std::string& remote = "");
 
  private:
   class Impl;
