@@ -229,3 +229,13 @@ def test_unwritable_trail_refuses_requests_until_it_recovers(start_server, workd
         assert requests.get(base + f"/during-{j}", headers=s.auth, verify=s.ca, timeout=10).status_code == 200
     assert create("after").status_code == 201
     assert run([SIGIL, "audit", "verify", log]).returncode == 0  # failed batches left no partial line
+
+
+def test_failed_authentication_is_recorded(start_server, workdir):
+    s = start(start_server, workdir, "Metadata")
+    r = requests.get(s.url + "/api/v1/namespaces/default/secrets", verify=s.ca, timeout=10,
+                     headers={"Authorization": "Bearer not-a-token"})
+    assert r.status_code == 401
+    failed = [e for e in events(s) if e["responseStatus"]["code"] == 401]
+    assert len(failed) == 1 and failed[0]["user"]["username"] == "system:anonymous"
+    assert failed[0]["stage"] == "ResponseStarted" and "not-a-token" not in json.dumps(failed[0])

@@ -362,7 +362,10 @@ std::vector<Json> DefaultClusterRoleBindings() {
                 {"roleRef", {{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "ClusterRole"}, {"name", role}}},
                 {"subjects", subjects}};
   };
+  Json root = binding("sigil-root", "cluster-admin", Json::array());
+  root["subjects"] = Json::array({{{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "User"}, {"name", "sigil-root"}}});
   return {binding("cluster-admin", "cluster-admin", {"system:masters"}),
+          root,  // the root token's identity, bound by name too (it is also in system:masters)
           binding("system:basic-user", "system:basic-user", {"system:authenticated"}),
           binding("system:discovery", "system:discovery", {"system:authenticated"}),
           binding("system:public-info-viewer", "system:public-info-viewer", {"system:authenticated", "system:unauthenticated"})};

@@ -1,5 +1,7 @@
 #include "sigil/server/server.h"
 
+#include "sigil/crypto/random.h"
+
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -315,6 +317,7 @@ http::Handler SigilServer::Authenticated(http::Handler inner) {
     }
     http::Response res = http::ErrorResponse(req, UnauthenticatedError("Unauthorized"));
     if (!outcome->warning.empty()) res.insert("Warning", "299 - \"" + outcome->warning + "\"");
+    AuditFailedAuthentication(req, ctx);
     std::string ip = ctx.remote_address.substr(0, ctx.remote_address.rfind(':'));
     auto delay = outcome->presented ? throttle_->Fail(ip) : std::chrono::milliseconds(0);
     if (outcome->presented) log::Info("authentication failed", {{"remote", ctx.remote_address}, {"delay_ms", delay.count()}});
@@ -324,6 +327,31 @@ http::Handler SigilServer::Authenticated(http::Handler inner) {
       respond(std::move(res));
     });
   };
+}
+
+// A refused credential is recorded as kube-apiserver records one: user system:anonymous,
+// stage ResponseStarted, code 401, at the level the policy gives anonymous requests. The
+// request is refused either way; a failed audit write is logged.
+void SigilServer::AuditFailedAuthentication(const http::Request& req, const http::RequestContext& ctx) {
+  if (!auditor_) return;
+  static const Identity anonymous{"system:anonymous", "", {"system:unauthenticated"}, {}, ""};
+  std::string path(req.target().substr(0, req.target().find('?')));
+  std::string verb(req.method_string());
+  std::transform(verb.begin(), verb.end(), verb.begin(), [](unsigned char c) { return std::tolower(c); });
+  audit::Decision d = auditor_->Decide(audit::Request{&anonymous, verb, false, "", "", "", "", "", path});
+  if (d.level == audit::Level::kNone || d.omit_stages.count(audit::Stage::kResponseStarted)) return;
+  std::string now = FormatRfc3339(Clock::Real()->Now());
+  nlohmann::ordered_json ev = {
+      {"kind", "Event"}, {"apiVersion", "audit.k8s.io/v1"}, {"level", audit::LevelName(d.level)}, {"auditID", crypto::RandomUuid()},
+      {"stage", "ResponseStarted"}, {"requestURI", std::string(req.target())}, {"verb", verb},
+      {"user", {{"username", anonymous.user}, {"groups", anonymous.groups}}},
+      {"sourceIPs", {ctx.remote_address.substr(0, ctx.remote_address.rfind(':'))}},
+      {"responseStatus", {{"metadata", nlohmann::ordered_json::object()}, {"status", "Failure"}, {"message", "Unauthorized"},
+                          {"reason", "Unauthorized"}, {"code", 401}}},
+      {"requestReceivedTimestamp", now}, {"stageTimestamp", now}};
+  auto ua = req.find(boost::beast::http::field::user_agent);
+  if (ua != req.end()) ev["userAgent"] = std::string(ua->value());
+  if (Status st = auditor_->Write({ev}); !st.ok()) log::Error("audit: a failed authentication could not be recorded", {{"error", st.message()}});
 }
 
 Status SigilServer::Start() {

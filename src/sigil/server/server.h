@@ -57,6 +57,8 @@ class SigilServer {
   std::unique_ptr<store::ObjectStore> store_;
   std::unique_ptr<auth::TokenStore> tokens_;
   std::unique_ptr<auth::Authenticator> authenticator_;
+  void AuditFailedAuthentication(const http::Request& req, const http::RequestContext& ctx);
+
   std::unique_ptr<authz::Authorizer> authorizer_;
   std::unique_ptr<audit::Auditor> auditor_;
   std::unique_ptr<auth::FailureThrottle> throttle_;
