@@ -3,16 +3,37 @@
 # authenticated with the dev server's root token (bearer),
 # side by side with nginx serving a static file of the same size over TLS (the ceiling for a
 # small HTTPS response on this machine). Needs wrk and nginx (Debian packages).
-#   bench/http/run.sh [seconds per run, default 10]
+#   bench/http/run.sh [seconds per run, default 10] [root|rbac-audit]
+# root (default): requests carry the root token (system:masters: RBAC's first binding allows).
+# rbac-audit: requests carry a token-file user's token whose rights come from RoleBindings to
+#   the aggregated ClusterRole "edit" (RBAC walks every binding), and every request is written
+#   to an audit trail at Metadata level (fdatasync per batch) in the work directory.
+# rbac-audit-nofsync: the same with audit.fsync: false (lines reach the page cache only).
+# rbac: the RBAC user without audit.
 # Prints a Markdown table for docs/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECS=${1:-10}
+MODE=${2:-root}
 BIN=${SIGIL_BIN_DIR:-build/bin}
 WORK=$(mktemp -d /tmp/sigil-httpbench-XXXXXX)
 trap 'kill $SIGIL_PID $NGINX_PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
-"$BIN/sigil" server --dev --listen 127.0.0.1:0 --log-level warn > "$WORK/sigil.out" 2> "$WORK/sigil.err" &
+CONFIG=()
+if [ "$MODE" != root ]; then
+  BENCH_TOKEN=$(head -c 32 /dev/urandom | base64 -w0 | tr -d '/+=')
+  echo "$BENCH_TOKEN,bench,u-bench,bench-group" > "$WORK/tokens.csv"
+  chmod 600 "$WORK/tokens.csv"
+  case "$MODE" in
+    rbac) AUDIT="{enabled: false}" ;;
+    rbac-audit) AUDIT="{log_path: $WORK/audit.log}" ;;
+    rbac-audit-nofsync) AUDIT="{log_path: $WORK/audit.log, fsync: false}" ;;
+    *) echo "unknown mode $MODE" >&2; exit 2 ;;
+  esac
+  printf 'auth: {token_file: %s}\naudit: %s\n' "$WORK/tokens.csv" "$AUDIT" > "$WORK/config.yaml"
+  CONFIG=(--config "$WORK/config.yaml")
+fi
+"$BIN/sigil" server --dev --listen 127.0.0.1:0 --log-level warn "${CONFIG[@]}" > "$WORK/sigil.out" 2> "$WORK/sigil.err" &
 SIGIL_PID=$!
 for _ in $(seq 50); do grep -q KUBECONFIG "$WORK/sigil.out" && break; sleep 0.1; done
 URL=$(grep -o 'https://[0-9.:]*' "$WORK/sigil.out" | head -1)
@@ -30,6 +51,15 @@ for i in $(seq 100); do
   curl -sf --cacert "$CA" -H "$AUTH" -X POST -H 'Content-Type: application/json' "$URL/api/v1/namespaces/kube-public/secrets" \
     -d "{\"metadata\":{\"name\":\"l$i\"},\"data\":{\"v\":\"dmFsdWU=\"}}" > /dev/null
 done
+if [ "$MODE" != root ]; then
+  for ns in default kube-public; do
+    curl -sf --cacert "$CA" -H "$AUTH" -X POST -H 'Content-Type: application/json' \
+      "$URL/apis/rbac.authorization.k8s.io/v1/namespaces/$ns/rolebindings" \
+      -d '{"metadata":{"name":"bench-edit"},"roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"ClusterRole","name":"edit"},"subjects":[{"apiGroup":"rbac.authorization.k8s.io","kind":"Group","name":"bench-group"}]}' > /dev/null
+  done
+  export SIGIL_TOKEN=$BENCH_TOKEN
+  AUTH="Authorization: Bearer $SIGIL_TOKEN"
+fi
 SIZE=$(curl -sf --cacert "$CA" -H "$AUTH" "$URL$NS/bench-get" | wc -c)
 
 # nginx with the same kind of certificate, serving a file of the same size.
@@ -68,7 +98,7 @@ run() {  # name url script connections
   echo "| $1 | $4 | $rps | $p50 | $p99 |"
 }
 
-echo "Response size: $SIZE bytes; $SECS s per run; $(nproc) cores; wrk and the servers share the machine."
+echo "Mode: $MODE. Response size: $SIZE bytes; $SECS s per run; $(nproc) cores; wrk and the servers share the machine."
 echo
 echo "| request | connections | requests/s | p50 | p99 |"
 echo "|---|---|---|---|---|"
@@ -78,3 +108,7 @@ for c in 1 16 64; do
   run "sigil PUT secret (durable)" "$URL$NS" bench/http/put.lua $c
   run "sigil LIST 100 secrets" "$URL/api/v1/namespaces/kube-public/secrets" bench/http/list.lua $c
 done
+if [ -f "$WORK/audit.log" ]; then
+  echo
+  echo "Audit trail: $(wc -l < "$WORK/audit.log") events; $("$BIN/sigil" audit verify "$WORK/audit.log")"
+fi

@@ -93,7 +93,20 @@ void Auditor::Redact(Json* j) const {
 Status Auditor::Write(const std::vector<Json>& events) {
   std::vector<std::string> lines;
   lines.reserve(events.size());
-  for (const Json& e : events) lines.push_back(e.dump(-1, ' ', false, Json::error_handler_t::replace));
+  for (const Json& e : events) {
+    // "annotations" goes last (added when absent): the log appends the chain annotation to it
+    // without parsing the line.
+    if (!e.is_object() || e.empty()) return InvalidArgumentError("an audit event must be a JSON object");
+    if (std::prev(e.end()).key() == "annotations" && e["annotations"].is_object()) {
+      lines.push_back(e.dump(-1, ' ', false, Json::error_handler_t::replace));
+      continue;
+    }
+    Json copy = e;
+    Json ann = copy.contains("annotations") && copy["annotations"].is_object() ? std::move(copy["annotations"]) : Json::object();
+    copy.erase("annotations");
+    copy["annotations"] = std::move(ann);
+    lines.push_back(copy.dump(-1, ' ', false, Json::error_handler_t::replace));
+  }
   return log_->Append(std::move(lines));
 }
 

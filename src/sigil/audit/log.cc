@@ -7,7 +7,6 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
-#include <future>
 #include <nlohmann/json.hpp>
 
 #include "sigil/base/clock.h"
@@ -26,31 +25,48 @@ std::string LineHash(const std::string& prev, const std::string& content) {
   return HexEncode(crypto::Sha256(prev + "\n" + content));
 }
 
-// The line without its chain annotation, serialised as the writer hashed it.
+// A chained line ends with its chain annotation, the last member of "annotations", which is
+// the last member of the event: ...,"sigil.dev/audit-chain":"<prev>:<hash>"}}. The content the
+// hash covers is the line without that member (and without its comma), byte for byte, so
+// neither writing nor verifying parses JSON.
+const std::string kChainMember = std::string("\"") + kChainKey + "\":\"";
+constexpr size_t kChainValueSize = 64 + 1 + 64;
+
 bool SplitChain(const std::string& line, std::string* content, std::string* prev, std::string* hash) {
-  Json j = Json::parse(line, nullptr, false);
-  if (!j.is_object() || !j.contains("annotations") || !j["annotations"].is_object()) return false;
-  auto it = j["annotations"].find(kChainKey);
-  if (it == j["annotations"].end() || !it->is_string()) return false;
-  std::string chain = it->get<std::string>();
-  if (chain.size() != 129 || chain[64] != ':') return false;
+  size_t tail = kChainMember.size() + kChainValueSize + 3;  // + "}}
+  if (line.size() < tail + 1 || line.compare(line.size() - 3, 3, "\"}}") != 0) return false;
+  size_t at = line.size() - tail;
+  if (line.compare(at, kChainMember.size(), kChainMember) != 0) return false;
+  std::string chain = line.substr(at + kChainMember.size(), kChainValueSize);
+  if (chain[64] != ':') return false;
   *prev = chain.substr(0, 64);
   *hash = chain.substr(65);
-  j["annotations"].erase(kChainKey);
-  if (j["annotations"].empty()) j.erase("annotations");
-  *content = j.dump(-1, ' ', false, Json::error_handler_t::replace);
+  if (at > 0 && line[at - 1] == ',') {
+    *content = line.substr(0, at - 1) + "}}";
+  } else if (at > 0 && line[at - 1] == '{') {
+    *content = line.substr(0, at) + "}}";
+  } else {
+    return false;
+  }
   return true;
 }
 
 }  // namespace
 
 std::string ChainLine(const std::string& line, const std::string& prev_hash, std::string* hash) {
-  Json j = Json::parse(line);
-  if (j.contains("annotations") && j["annotations"].is_object() && j["annotations"].empty()) j.erase("annotations");
-  std::string content = j.dump(-1, ' ', false, Json::error_handler_t::replace);
-  *hash = LineHash(prev_hash, content);
-  j["annotations"][kChainKey] = prev_hash + ":" + *hash;
-  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
+  *hash = LineHash(prev_hash, line);
+  std::string member = kChainMember + prev_hash + ":" + *hash + "\"";
+  // The event's last member must be "annotations" (Auditor::Write puts it there).
+  if (line.size() >= 2 && line.compare(line.size() - 2, 2, "}}") == 0) {
+    bool empty = line.size() >= 3 && line[line.size() - 3] == '{';
+    return line.substr(0, line.size() - 2) + (empty ? "" : ",") + member + "}}";
+  }
+  // Anything else gets an annotations member of its own.
+  std::string base = line.substr(0, line.size() - 1);
+  bool empty_object = base == "{";
+  std::string with = base + (empty_object ? "" : ",") + "\"annotations\":{}}";
+  *hash = LineHash(prev_hash, with);
+  return with.substr(0, with.size() - 2) + kChainMember + prev_hash + ":" + *hash + "\"}}";
 }
 
 struct AuditLog::Sink {
@@ -62,7 +78,8 @@ struct AuditLog::Sink {
 
 struct AuditLog::Batch {
   std::vector<std::string> lines;
-  std::promise<Status> done;
+  bool finished = false;
+  Status result;
 };
 
 // The newest hash in an existing file (its last complete line), to continue the chain.
@@ -94,17 +111,10 @@ Result<std::unique_ptr<AuditLog>> AuditLog::Open(const std::vector<SinkOptions>&
     }
     log->sinks_.push_back(std::move(s));
   }
-  log->writer_ = std::thread([l = log.get()] { l->Run(); });
   return log;
 }
 
 AuditLog::~AuditLog() {
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    stop_ = true;
-  }
-  cv_.notify_all();
-  writer_.join();
   for (auto& s : sinks_) {
     if (s->fd >= 0 && s->fd != STDOUT_FILENO) ::close(s->fd);
   }
@@ -115,20 +125,50 @@ void AuditLog::InjectFailureForTest(int err) {
   injected_errno_ = err;
 }
 
+// Group commit without a writer thread: the first caller to find nobody writing becomes the
+// writer and writes everything queued by then (its own lines and whatever arrived while the
+// previous writer was busy); the others wait for their batch to be finished. A lone request
+// writes its own line with no thread switch; under load, batches grow by themselves.
 Status AuditLog::Append(std::vector<std::string> lines) {
   auto b = std::make_shared<Batch>();
   b->lines = std::move(lines);
-  std::future<Status> f = b->done.get_future();
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    if (stop_) return UnavailableError("audit log is closed");
-    queue_.push_back(b);
+  std::unique_lock<std::mutex> l(mu_);
+  queue_.push_back(b);
+  while (!b->finished) {
+    if (writing_) {
+      cv_.wait(l);
+      continue;
+    }
+    writing_ = true;
+    std::vector<std::shared_ptr<Batch>> batches(queue_.begin(), queue_.end());
+    queue_.clear();
+    int injected = injected_errno_;
+    l.unlock();
+    std::vector<std::string> all;
+    for (const auto& x : batches) all.insert(all.end(), x->lines.begin(), x->lines.end());
+    Status result = UnavailableError("audit: no sink could write");
+    bool any = false;
+    for (auto& s : sinks_) {
+      Status st = WriteTo(s.get(), all, injected);
+      if (st.ok()) {
+        any = true;
+      } else {
+        log::Error("audit sink failed", {{"error", st.message()}});
+        result = st;
+      }
+    }
+    l.lock();
+    for (const auto& x : batches) {
+      x->finished = true;
+      x->result = any ? OkStatus() : result;
+    }
+    writing_ = false;
+    cv_.notify_all();
   }
-  cv_.notify_one();
-  return f.get();
+  return b->result;
 }
 
-Status AuditLog::WriteTo(Sink* s, const std::vector<std::string>& lines) {
+Status AuditLog::WriteTo(Sink* s, const std::vector<std::string>& lines, int injected) {
   std::string prev = s->last_hash;
   std::string out;
   for (const std::string& line : lines) {
@@ -136,11 +176,6 @@ Status AuditLog::WriteTo(Sink* s, const std::vector<std::string>& lines) {
     out += ChainLine(line, prev, &hash);
     out += '\n';
     prev = hash;
-  }
-  int injected;
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    injected = injected_errno_;
   }
   bool file = s->fd != STDOUT_FILENO;
   if (file && s->options.max_bytes > 0 && s->size > 0 && s->size + static_cast<int64_t>(out.size()) > s->options.max_bytes) {
@@ -185,32 +220,6 @@ Status AuditLog::WriteTo(Sink* s, const std::vector<std::string>& lines) {
   return OkStatus();
 }
 
-void AuditLog::Run() {
-  for (;;) {
-    std::vector<std::shared_ptr<Batch>> batches;
-    {
-      std::unique_lock<std::mutex> l(mu_);
-      cv_.wait(l, [&] { return stop_ || !queue_.empty(); });
-      if (queue_.empty() && stop_) return;
-      batches.assign(queue_.begin(), queue_.end());
-      queue_.clear();
-    }
-    std::vector<std::string> lines;
-    for (const auto& b : batches) lines.insert(lines.end(), b->lines.begin(), b->lines.end());
-    Status result = UnavailableError("audit: no sink could write");
-    bool any = false;
-    for (auto& s : sinks_) {
-      Status st = WriteTo(s.get(), lines);
-      if (st.ok()) {
-        any = true;
-      } else {
-        log::Error("audit sink failed", {{"error", st.message()}});
-        result = st;
-      }
-    }
-    for (const auto& b : batches) b->done.set_value(any ? OkStatus() : result);
-  }
-}
 
 VerifyResult VerifyChain(const std::vector<std::string>& files) {
   VerifyResult r;

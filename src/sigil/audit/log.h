@@ -3,14 +3,14 @@
 // sink in one write (and one fdatasync for files), and then answers every waiting request:
 // group commit, so auditing does not serialise the server.
 //
-// Hash chain: every line carries the annotation
-//   "sigil.dev/audit-chain": "<previous line's hash>:<this line's hash>"
-// where a line's hash is hex SHA-256 of (previous hash, "\n", the line as written without this
-// annotation). The first line of a new trail has a previous hash of 64 zeros. Rotation (a file
-// sink over max_bytes is renamed <path>.<UTC time>[.<n>] and a new file started) keeps the chain:
-// the new file's first line continues from the old file's last. VerifyChain finds the first
-// edited, removed, inserted or reordered line. The chain is not keyed: it shows tampering by
-// anyone who does not rewrite every later line too, so ship the trail (or its newest hash)
+// Hash chain: every line carries, as the last member of its "annotations" (itself the event's
+// last member), "sigil.dev/audit-chain": "<previous line's hash>:<this line's hash>", where a
+// line's hash is hex SHA-256 of (previous hash, "\n", the line exactly as written minus that
+// member). The first line of a new trail has a previous hash of 64 zeros. Rotation (a file
+// sink over max_bytes is renamed <path>.<UTC time>[.<n>] and a new file started) keeps the
+// chain: the new file's first line continues from the old file's last. VerifyChain finds the
+// first edited, removed, inserted or reordered line. The chain is not keyed: it shows tampering
+// by anyone who does not rewrite every later line too, so ship the trail (or its newest hash)
 // off the host for protection against an attacker with write access (docs/threat-model.md).
 //
 // Failure: Append returns an error when no sink could write the batch; a file sink that failed
@@ -23,7 +23,6 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "sigil/base/result.h"
@@ -41,8 +40,9 @@ class AuditLog {
   static Result<std::unique_ptr<AuditLog>> Open(const std::vector<SinkOptions>& sinks);
   ~AuditLog();
 
-  // Appends the lines (each one JSON object, no newline) to every sink; returns once they are
-  // written, or the error when no sink took them.
+  // Appends the lines (each one JSON object, no newline, whose last member is an "annotations"
+  // object if its last member is an object at all: Auditor::Write sees to it) to every sink;
+  // returns once they are written, or the error when no sink took them.
   Status Append(std::vector<std::string> lines);
 
   // For tests: makes file writes fail with the given errno until cleared (0).
@@ -52,20 +52,19 @@ class AuditLog {
   struct Sink;
   struct Batch;
   AuditLog() = default;
-  void Run();
-  Status WriteTo(Sink* s, const std::vector<std::string>& lines);
+  Status WriteTo(Sink* s, const std::vector<std::string>& lines, int injected_errno);
 
   std::vector<std::unique_ptr<Sink>> sinks_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::shared_ptr<Batch>> queue_;
-  bool stop_ = false;
+  bool writing_ = false;  // a caller is writing (outside mu_)
   int injected_errno_ = 0;
-  std::thread writer_;
 };
 
-// Adds the chain annotation to `line` (a JSON object) given the previous hash; returns the
-// line to write and sets *hash to its hash.
+// Adds the chain annotation to `line` (a JSON object whose last member is "annotations"; any
+// other object gets an "annotations" member) given the previous hash; returns the line to
+// write and sets *hash to its hash.
 std::string ChainLine(const std::string& line, const std::string& prev_hash, std::string* hash);
 
 struct VerifyResult {

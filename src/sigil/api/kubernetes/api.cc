@@ -327,7 +327,11 @@ class KubernetesApi::Impl {
     res->set("Audit-Id", ev["auditID"].get<std::string>());
     if (d.omit_stages.count(audit::Stage::kResponseComplete)) return res;
     Json status = {{"metadata", Json::object()}, {"code", res->result_int()}};
-    Json body = Json::parse(std::string_view(res->body().data(), res->body().size()), nullptr, false);
+    // The body is parsed only when the event needs it (an error's Status, or RequestResponse).
+    Json body;
+    if (res->result_int() >= 400 || d.level == audit::Level::kRequestResponse) {
+      body = Json::parse(std::string_view(res->body().data(), res->body().size()), nullptr, false);
+    }
     if (res->result_int() >= 400 && body.is_object() && body.value("kind", "") == "Status") {
       for (const char* f : {"status", "message", "reason"}) {
         if (body.contains(f)) status[f] = body[f];
