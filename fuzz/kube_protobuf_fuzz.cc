@@ -1,4 +1,4 @@
-// Fuzzes the Kubernetes protobuf body decoder (k8s\0 + runtime.Unknown + Secret/Namespace).
+// Fuzzes the Kubernetes protobuf body decoder (k8s\0 + runtime.Unknown + each served kind).
 #include <cstdint>
 #include <string_view>
 
@@ -6,7 +6,9 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view body(reinterpret_cast<const char*>(data), size);
-  (void)sigil::kube::DecodeProtobufObject(body, "Secret").ok();
-  (void)sigil::kube::DecodeProtobufObject(body, "Namespace").ok();
+  for (const char* kind : {"Secret", "Namespace", "Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding",
+                           "SelfSubjectAccessReview", "SelfSubjectRulesReview"}) {
+    (void)sigil::kube::DecodeProtobufObject(body, kind).ok();
+  }
   return 0;
 }
