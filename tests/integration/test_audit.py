@@ -239,3 +239,23 @@ def test_failed_authentication_is_recorded(start_server, workdir):
     failed = [e for e in events(s) if e["responseStatus"]["code"] == 401]
     assert len(failed) == 1 and failed[0]["user"]["username"] == "system:anonymous"
     assert failed[0]["stage"] == "ResponseStarted" and "not-a-token" not in json.dumps(failed[0])
+
+
+def test_stdout_sink(start_server, workdir):
+    cfg = os.path.join(workdir, "c.yaml")
+    with open(cfg, "w") as f:
+        f.write("audit: {stdout: true}\n")
+    s = start_server(["--dev", "--listen", "127.0.0.1:0", "--config", cfg])
+    for name in ["a", "b"]:
+        r = requests.post(s.url + "/api/v1/namespaces/default/secrets", headers=s.auth, verify=s.ca, timeout=10,
+                          json={"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "stringData": {"k": "stdout-canary"}})
+        assert r.status_code == 201
+    s.stop()
+    lines = [l for l in s.proc.stdout.read().splitlines() if l.startswith("{")]
+    evs = [json.loads(l) for l in lines]
+    assert [(e["verb"], e["stage"]) for e in evs] == [("create", "RequestReceived"), ("create", "ResponseComplete")] * 2
+    assert "stdout-canary" not in "".join(lines)
+    path = os.path.join(workdir, "from-stdout.log")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    assert run([SIGIL, "audit", "verify", path]).returncode == 0

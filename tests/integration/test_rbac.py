@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import textwrap
+import time
 
 import pytest
 import requests
@@ -196,6 +197,40 @@ def test_authorization_matrix(srv):
     assert call(srv, "alice", "GET", "/api/v1/namespaces/team-a/secrets/db").status_code == 403
 
 
+# Beyond plain secrets: the history subresource and an RBAC resource, under the same policy.
+# (user, namespace) -> {resource: verbs}; from kube's bootstrap roles: edit reads and writes
+# secrets and reads their history (secrets/versions); no role here grants rolebindings except
+# cluster-admin (admin would); alice's and bob's own roles name only "secrets".
+SUB_MODEL = {
+    ("bob", "team-b"): {"secrets/versions": {"get", "list", "watch"}},
+}
+
+
+def sub_expected(user, verb, ns, resource):
+    return user == "admin" or verb in SUB_MODEL.get((user, ns), {}).get(resource, set())
+
+
+def test_authorization_matrix_subresources_and_rbac_resources(srv):
+    kubectl(srv, "admin", "apply", "-f", "-", stdin=POLICY)
+    kubectl(srv, "admin", "create", "secret", "generic", "db", "-n", "team-a", "--from-literal=k=v")
+    kubectl(srv, "admin", "create", "secret", "generic", "db", "-n", "team-b", "--from-literal=k=v")
+    checked = 0
+    for who in ["admin", "alice", "bob", "carol", "dave"]:
+        for ns in ["team-a", "team-b"]:
+            want = sub_expected(who, "get", ns, "secrets/versions")
+            r = kubectl(srv, who, "auth", "can-i", "get", "secrets/db", "--subresource=versions", "-n", ns, check=False)
+            assert r.stdout.strip() == ("yes" if want else "no"), (who, ns, r.stdout, r.stderr)
+            res = call(srv, who, "GET", f"/sigil/v1/namespaces/{ns}/secrets/db/versions")
+            assert (res.status_code == 200) if want else (res.status_code == 403), (who, ns, res.status_code)
+            want = sub_expected(who, "list", ns, "rolebindings")
+            r = kubectl(srv, who, "auth", "can-i", "list", "rolebindings.rbac.authorization.k8s.io", "-n", ns, check=False)
+            assert r.stdout.strip() == ("yes" if want else "no"), (who, ns, r.stdout, r.stderr)
+            res = call(srv, who, "GET", f"/apis/{RBAC}/v1/namespaces/{ns}/rolebindings")
+            assert (res.status_code == 200) if want else (res.status_code == 403), (who, ns, res.status_code)
+            checked += 2
+    assert checked == 20
+
+
 def test_can_i_list_nonresource_and_subject_access_review(srv):
     kubectl(srv, "admin", "apply", "-f", "-", stdin=POLICY)
     out = kubectl(srv, "alice", "auth", "can-i", "--list", "-n", "team-a").stdout
@@ -251,6 +286,14 @@ def test_rbac_objects_through_kubectl(srv):
                                            stdin=doc.replace("[get]", "[watch]")).stdout
     got = json.loads(kubectl(srv, "admin", "get", "role", "applied", "-n", "ops", "-o", "json").stdout)
     assert got["rules"] == [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["watch"]}]
+    # replace (PUT) with a stale resourceVersion conflicts; with the current one it works.
+    got["rules"][0]["verbs"] = ["get", "watch"]
+    stale = dict(got, metadata=dict(got["metadata"], resourceVersion="1"))
+    r = kubectl(srv, "admin", "replace", "-f", "-", stdin=json.dumps(stale), check=False)
+    assert r.returncode == 1 and "the object has been modified" in r.stderr
+    assert "replaced" in kubectl(srv, "admin", "replace", "-f", "-", stdin=json.dumps(got)).stdout
+    assert kubectl(srv, "admin", "get", "role", "applied", "-n", "ops", "-o", "jsonpath={.rules[0].verbs}").stdout == '["get","watch"]'
+
     # roleRef cannot change; invalid objects get kube-apiserver's 422.
     r = kubectl(srv, "admin", "patch", "rolebinding", "rb1", "-n", "ops", "--type=merge", "-p",
                 '{"roleRef":{"name":"applied"}}', check=False)
@@ -378,3 +421,33 @@ def test_impersonation_needs_the_impersonate_verb(srv):
     r = requests.get(srv.url + "/api/v1/namespaces/team-a/secrets", verify=srv.ca, timeout=10,
                      headers={"Authorization": "Bearer tok-alice", "Impersonate-User": "bob", "Impersonate-Group": "system:masters"})
     assert r.status_code == 403 and 'cannot impersonate resource "groups"' in r.json()["message"]
+
+
+def test_issued_tokens_carry_an_identity_and_expire(srv):
+    kubectl(srv, "admin", "apply", "-f", "-", stdin=POLICY)
+    out = subprocess.run([os.path.join(os.environ.get("SIGIL_BIN_DIR", "build/bin"), "sigil"), "token", "create",
+                          "--kubeconfig", srv.admin_kc, "--user", "ci-bot", "--group", "team-b", "--ttl", "3s"],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    tok = out.stdout.strip()
+    assert tok.startswith("sgl_") and len(tok) > 40
+    headers = {"Authorization": "Bearer " + tok}
+    r = requests.get(srv.url + "/api/v1/namespaces/team-b/secrets", headers=headers, verify=srv.ca, timeout=10)
+    assert r.status_code == 200  # team-b's edit binding
+    r = requests.get(srv.url + "/api/v1/namespaces/team-a/secrets", headers=headers, verify=srv.ca, timeout=10)
+    assert r.status_code == 403 and 'User "ci-bot"' in r.json()["message"]
+    r = requests.post(srv.url + "/apis/authentication.k8s.io/v1/selfsubjectreviews", headers=headers, verify=srv.ca, timeout=10,
+                      json={"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"})
+    assert r.json()["status"]["userInfo"]["groups"] == ["team-b", "system:authenticated"]
+    # Issuing a token is acting as its user: a caller without impersonate rights may not.
+    r = call(srv, "alice", "POST", "/sigil/v1/tokens", json={"user": "alice"})
+    assert r.status_code == 403
+    kubectl(srv, "admin", "create", "clusterrole", "token-issuer", "--verb=post", "--non-resource-url=/sigil/v1/tokens")
+    kubectl(srv, "admin", "create", "clusterrolebinding", "alice-issues", "--clusterrole=token-issuer", "--user=alice")
+    r = call(srv, "alice", "POST", "/sigil/v1/tokens", json={"user": "bob"})
+    assert r.status_code == 403 and 'cannot impersonate resource "users"' in r.json()["message"]
+    r = call(srv, "admin", "POST", "/sigil/v1/tokens", json={"user": "x", "ttlSeconds": 0, "bogus": 1})
+    assert r.status_code == 422 and "ttlSeconds" in r.json()["message"] and "bogus" in r.json()["message"]
+    time.sleep(3.5)
+    r = requests.get(srv.url + "/api/v1/namespaces/team-b/secrets", headers=headers, verify=srv.ca, timeout=10)
+    assert r.status_code == 401  # expired

@@ -91,6 +91,20 @@ Result<std::string> SecretHistory(const Endpoint& ep, const SecretRef& ref, bool
   return out;
 }
 
+Result<SecretBytes> CreateToken(const Endpoint& ep, const std::string& user, const std::vector<std::string>& groups,
+                                int64_t ttl_seconds, bool json) {
+  std::string body = Json{{"user", user}, {"groups", groups}, {"ttlSeconds", ttl_seconds}}.dump();
+  SIGIL_ASSIGN_OR_RETURN(Reply r, Request(ep, "POST", "/sigil/v1/tokens", body));
+  if (r.status != 201) return ServerError(r);
+  if (json) return std::move(r.body);
+  Json j = Json::parse(r.body.view(), nullptr, false);
+  if (!j.is_object() || !j.contains("token") || !j["token"].is_string()) return UnavailableError("unexpected reply from the server");
+  std::string& t = j["token"].get_ref<std::string&>();
+  SecretBytes out(t);
+  internal::SecureZero(t.data(), t.size());
+  return out;
+}
+
 Result<std::string> AuditHash(const Endpoint& ep, const std::string& value) {
   std::string body = Json{{"value", value}}.dump();
   auto r = Request(ep, "POST", "/sigil/v1/audit/hash", body);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "sigil/client/http_client.h"
 
@@ -16,6 +17,10 @@ struct SecretRef {
 Result<SecretRef> ParseSecretRef(const std::string& text, const std::string& default_ns);
 
 Result<std::string> SecretHistory(const Endpoint& ep, const SecretRef& ref, bool json);
+// A new sigil bearer token for `user` and `groups`, valid for `ttl_seconds`: the token, or
+// with `json` the server's whole answer.
+Result<SecretBytes> CreateToken(const Endpoint& ep, const std::string& user, const std::vector<std::string>& groups,
+                                int64_t ttl_seconds, bool json);
 // What the server's audit trail shows for `value` ("hmac-sha256:<hex>").
 Result<std::string> AuditHash(const Endpoint& ep, const std::string& value);
 Result<std::string> SecretRollback(const Endpoint& ep, const SecretRef& ref, int64_t to_version, bool dry_run);

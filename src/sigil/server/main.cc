@@ -57,6 +57,22 @@ int Fail(const Status& s) {
 
 }  // namespace
 
+// "90", "90s", "15m", "24h", "30d" -> seconds; 0 when malformed.
+static int64_t ParseTtl(const std::string& s) {
+  if (s.empty()) return 0;
+  int64_t unit = 1;
+  std::string digits = s;
+  switch (s.back()) {
+    case 's': unit = 1; digits.pop_back(); break;
+    case 'm': unit = 60; digits.pop_back(); break;
+    case 'h': unit = 3600; digits.pop_back(); break;
+    case 'd': unit = 86400; digits.pop_back(); break;
+    default: break;
+  }
+  if (digits.empty() || digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) return 0;
+  return std::stoll(digits) * unit;
+}
+
 int main(int argc, char** argv) {
   sigil::crypto::Init();
   CLI::App app{"sigil: a secrets manager that serves the Kubernetes Secret API and the Vault API"};
@@ -103,6 +119,19 @@ int main(int argc, char** argv) {
   history->add_option("-o,--output", output, "json for the raw list")->check(CLI::IsMember({"json"}));
   rollback->add_option("--to", to_version, "the version to roll back to")->required()->check(CLI::PositiveNumber);
   rollback->add_flag("--dry-run", dry_run, "let the server validate without writing");
+
+  CLI::App* token = app.add_subcommand("token", "sigil bearer tokens");
+  token->require_subcommand(1);
+  CLI::App* token_create = token->add_subcommand("create", "issue a bearer token for a user (asks the running server)");
+  std::string token_user, token_ttl = "24h";
+  std::vector<std::string> token_groups;
+  bool token_json = false;
+  token_create->add_option("--user", token_user, "the user the token authenticates as")->required();
+  token_create->add_option("--group", token_groups, "a group of the user (repeatable)");
+  token_create->add_option("--ttl", token_ttl, "lifetime: N, Ns, Nm, Nh or Nd (default 24h, at most 365d)");
+  token_create->add_flag("--json", token_json, "print the server's whole answer (with the expiry)");
+  token_create->add_option("--kubeconfig", kubeconfig_path, "kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)");
+  token_create->add_option("--context", context, "kubeconfig context (default: the current one)");
 
   CLI::App* audit = app.add_subcommand("audit", "work with the audit trail");
   audit->require_subcommand(1);
@@ -166,6 +195,20 @@ int main(int argc, char** argv) {
       return 1;
     }
     std::fwrite(out->data(), 1, out->size(), stdout);
+    return 0;
+  }
+  if (token_create->parsed()) {
+    int64_t ttl = ParseTtl(token_ttl);
+    if (ttl <= 0) return Fail(sigil::InvalidArgumentError("--ttl: expected N, Ns, Nm, Nh or Nd, got \"" + token_ttl + "\""));
+    auto ep = sigil::client::LoadKubeconfig(kubeconfig_path, context);
+    if (!ep.ok()) return Fail(ep.error());
+    auto out = sigil::client::CreateToken(*ep, token_user, token_groups, ttl, token_json);
+    if (!out.ok()) {
+      std::fprintf(stderr, "%s\n", out.error().message().c_str());
+      return 1;
+    }
+    std::fwrite(out->view().data(), 1, out->view().size(), stdout);
+    std::fputc('\n', stdout);
     return 0;
   }
   if (audit_verify->parsed()) {

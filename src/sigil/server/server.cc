@@ -204,6 +204,7 @@ Result<std::unique_ptr<SigilServer>> SigilServer::Create(Config config) {
   kube_options.token_reviewer = [a = s->authenticator_.get()](std::string_view token, std::string* why) {
     return a->AuthenticateToken(token, why);
   };
+  kube_options.token_issuer = [t = s->tokens_.get()](const Identity& who, std::chrono::seconds ttl) { return t->Create(who, ttl); };
   kube_options.history_versions = c.history_versions;
   SIGIL_ASSIGN_OR_RETURN(s->authorizer_, authz::Authorizer::Open(s->store_.get()));
   kube_options.authorizer = s->authorizer_.get();

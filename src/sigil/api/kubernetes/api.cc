@@ -264,7 +264,8 @@ class KubernetesApi::Impl {
 
   Impl(store::ObjectStore* store, Clock* clock, const KubernetesApi::Options& options)
       : store_(store), clock_(clock), history_(store), history_versions_(options.history_versions),
-        token_reviewer_(options.token_reviewer), authorizer_(options.authorizer), auditor_(options.auditor) {
+        token_reviewer_(options.token_reviewer), token_issuer_(options.token_issuer), authorizer_(options.authorizer),
+        auditor_(options.auditor) {
     bookmark_thread_ = std::thread([this] { BookmarkLoop(); });
   }
   ~Impl() {
@@ -340,7 +341,7 @@ class KubernetesApi::Impl {
     ev["responseStatus"] = status;
     // TokenReviews carry bearer tokens and audit-hash requests carry secret values: their
     // bodies are never recorded, at any level.
-    bool sensitive = a.resource == "tokenreviews" || a.path == "/sigil/v1/audit/hash";
+    bool sensitive = a.resource == "tokenreviews" || a.path == "/sigil/v1/audit/hash" || a.path == "/sigil/v1/tokens";
     if (d.level >= audit::Level::kRequest && !sensitive && !req.body().empty()) {
       if (std::optional<Json> in = AuditBody(req, a)) {
         auditor_->Redact(&*in);
@@ -466,18 +467,44 @@ class KubernetesApi::Impl {
     }
     if (!user && groups.empty() && !uid && extra.empty()) return std::nullopt;
     if (!user) return BadRequest("requested impersonation of groups, uid or extra without impersonating a user");
+    if (auto e = MayActAs(who, *user, groups, uid, extra)) return e;
+    const std::string sa_prefix = "system:serviceaccount:";
+    std::string sa_ns;
+    if (user->starts_with(sa_prefix) && user->find(':', sa_prefix.size()) != std::string::npos) {
+      sa_ns = user->substr(sa_prefix.size(), user->find(':', sa_prefix.size()) - sa_prefix.size());
+    }
+    out->user = *user;
+    out->uid = uid.value_or("");
+    out->groups = groups;
+    if (!sa_ns.empty() && groups.empty()) out->groups = {"system:serviceaccounts", "system:serviceaccounts:" + sa_ns};
+    if (*user != "system:anonymous" && std::find(out->groups.begin(), out->groups.end(), "system:authenticated") == out->groups.end()) {
+      out->groups.push_back("system:authenticated");
+    }
+    out->extra = extra;
+    out->method = "impersonation";
+    out->impersonator = std::make_shared<const Identity>(who);
+    *impersonating = true;
+    return std::nullopt;
+  }
+
+  // Whether `who` may act as `user` with `groups` (and uid, extras): the `impersonate` verb on
+  // each, as kube-apiserver checks impersonation. Also what issuing a token for them requires.
+  std::optional<ApiError> MayActAs(const Identity& who, const std::string& user, const std::vector<std::string>& groups,
+                                   const std::optional<std::string>& uid,
+                                   const std::map<std::string, std::vector<std::string>>& extra) const {
     auto check = [&](authz::Attributes a) -> std::optional<ApiError> {
       a.verb = "impersonate";
       if (authorizer_->Allows(who, a)) return std::nullopt;
       return Forbidden(a, &who);
     };
     const std::string sa_prefix = "system:serviceaccount:";
-    std::string sa_ns;
-    if (user->starts_with(sa_prefix) && user->find(':', sa_prefix.size()) != std::string::npos) {
-      size_t colon = user->find(':', sa_prefix.size());
-      sa_ns = user->substr(sa_prefix.size(), colon - sa_prefix.size());
-      if (auto e = check({"", true, "", "serviceaccounts", "", sa_ns, user->substr(colon + 1), ""})) return e;
-    } else if (auto e = check({"", true, "", "users", "", "", *user, ""})) {
+    if (user.starts_with(sa_prefix) && user.find(':', sa_prefix.size()) != std::string::npos) {
+      size_t colon = user.find(':', sa_prefix.size());
+      if (auto e = check({"", true, "", "serviceaccounts", "", user.substr(sa_prefix.size(), colon - sa_prefix.size()),
+                          user.substr(colon + 1), ""})) {
+        return e;
+      }
+    } else if (auto e = check({"", true, "", "users", "", "", user, ""})) {
       return e;
     }
     for (const std::string& g : groups) {
@@ -491,17 +518,6 @@ class KubernetesApi::Impl {
         if (auto e = check({"", true, "authentication.k8s.io", "userextras", k, "", v, ""})) return e;
       }
     }
-    out->user = *user;
-    out->uid = uid.value_or("");
-    out->groups = groups;
-    if (!sa_ns.empty() && groups.empty()) out->groups = {"system:serviceaccounts", "system:serviceaccounts:" + sa_ns};
-    if (*user != "system:anonymous" && std::find(out->groups.begin(), out->groups.end(), "system:authenticated") == out->groups.end()) {
-      out->groups.push_back("system:authenticated");
-    }
-    out->extra = extra;
-    out->method = "impersonation";
-    out->impersonator = std::make_shared<const Identity>(who);
-    *impersonating = true;
     return std::nullopt;
   }
 
@@ -634,7 +650,7 @@ class KubernetesApi::Impl {
     if (s.size() == 1 && s[0] == "apis") return IsGet(req) ? Apis(req) : Fail(req, MethodNotAllowed());
     if (s.size() == 2 && s[0] == "api" && s[1] == "v1") return IsGet(req) ? ApiV1(req) : Fail(req, MethodNotAllowed());
     if (!s.empty() && s[0] == "openapi") return OpenApi(req, s);
-    if (!s.empty() && s[0] == "sigil") return SigilRoute(req, q, s);
+    if (!s.empty() && s[0] == "sigil") return SigilRoute(req, q, s, who);
     if (s.size() >= 2 && s[0] == "apis" && s[1] == kRbacGroup) return RbacRoute(req, q, s, who);
     if (s.size() < 3 || s[0] != "api" || s[1] != "v1") return Fail(req, FromStatusMessage(404, "NotFound", "the server could not find the requested resource"));
     // /api/v1/secrets (all namespaces)
@@ -2186,6 +2202,72 @@ class KubernetesApi::Impl {
   //   GET  /sigil/v1/namespaces/<ns>/secrets/<name>/versions/<n>   one version, with its Secret
   //   POST /sigil/v1/namespaces/<ns>/secrets/<name>/rollback       {"version": n}
 
+  // POST /sigil/v1/tokens {"user", "uid"?, "groups"?, "ttlSeconds"?} -> 201 {"token", ...}:
+  // a sigil bearer token for that identity, shown once. Authorized as the non-resource path
+  // (post; cluster-admin has it) and, because a token for someone is acting as them, only
+  // when the caller may impersonate that user and each group. Never audited with its body.
+  http::Response CreateToken(const http::Request& req, const Identity* who) {
+    if (req.method() != http::Verb::post) return Fail(req, MethodNotAllowed());
+    if (!token_issuer_) return Fail(req, FromStatusMessage(404, "NotFound", "this server does not issue tokens"));
+    auto body = DecodeBody(req);
+    if (!body.ok) return Fail(req, body.error);
+    const Json& in = body.json;
+    FieldErrors errs;
+    if (!in.is_object()) return Fail(req, BadRequest("the body must be a JSON object"));
+    for (const auto& [k, v] : in.items()) {
+      if (k != "user" && k != "uid" && k != "groups" && k != "ttlSeconds") errs.push_back({FieldError::Type::kForbidden, k, "", "unknown field"});
+    }
+    std::string user = in.contains("user") && in["user"].is_string() ? in["user"].get<std::string>() : "";
+    if (user.empty()) errs.push_back({FieldError::Type::kRequired, "user", "", ""});
+    if (user == "system:anonymous") errs.push_back({FieldError::Type::kInvalid, "user", user, "a token cannot be anonymous"});
+    std::vector<std::string> groups;
+    if (in.contains("groups")) {
+      if (!in["groups"].is_array()) {
+        errs.push_back({FieldError::Type::kInvalid, "groups", "", "must be a list of strings"});
+      } else {
+        for (const Json& g : in["groups"]) {
+          if (!g.is_string() || g.get<std::string>().empty()) {
+            errs.push_back({FieldError::Type::kInvalid, "groups", "", "must be a list of non-empty strings"});
+            break;
+          }
+          groups.push_back(g.get<std::string>());
+        }
+      }
+    }
+    std::optional<std::string> uid;
+    if (in.contains("uid")) {
+      if (in["uid"].is_string()) {
+        uid = in["uid"].get<std::string>();
+      } else {
+        errs.push_back({FieldError::Type::kInvalid, "uid", "", "must be a string"});
+      }
+    }
+    int64_t ttl = 86400;
+    if (in.contains("ttlSeconds")) {
+      if (!in["ttlSeconds"].is_number_integer() || in["ttlSeconds"].get<int64_t>() < 1 || in["ttlSeconds"].get<int64_t>() > 31536000) {
+        errs.push_back({FieldError::Type::kInvalid, "ttlSeconds", in["ttlSeconds"].dump(), "must be an integer from 1 to 31536000 (a year)"});
+      } else {
+        ttl = in["ttlSeconds"].get<int64_t>();
+      }
+    }
+    if (!errs.empty()) return Fail(req, Invalid("Token", user, errs));
+    if (authorizer_ != nullptr) {
+      if (who == nullptr) return Fail(req, Forbidden(authz::Attributes{"post", false, "", "", "", "", "", "/sigil/v1/tokens"}, who));
+      if (auto e = MayActAs(*who, user, groups, uid, {})) return Fail(req, *e);
+    }
+    Identity id{user, uid.value_or(""), groups, {}, "token"};
+    auto token = token_issuer_(id, std::chrono::seconds(ttl));
+    if (!token.ok()) return FailStatus(req, token.error());
+    Json out = {{"kind", "Token"}, {"apiVersion", "sigil.dev/v1"}, {"user", user}, {"groups", groups},
+                {"expirationTimestamp", FormatRfc3339(clock_->Now() + std::chrono::seconds(ttl))},
+                {"token", std::string(token->view())}};
+    if (uid) out["uid"] = *uid;
+    http::Response res = Reply(req, 201, out);
+    std::string& t = out["token"].get_ref<std::string&>();
+    internal::SecureZero(t.data(), t.size());
+    return res;
+  }
+
   // POST /sigil/v1/audit/hash {"value": "..."} -> {"hash": "hmac-sha256:<hex>"}: what the audit
   // trail shows for that value (Vault's sys/audit-hash). The request is authorized as the
   // non-resource path (post); its body is never audited.
@@ -2204,8 +2286,9 @@ class KubernetesApi::Impl {
   }
 
   http::Response SigilRoute(const http::Request& req, const std::map<std::string, std::string>& q,
-                            const std::vector<std::string>& s) {
+                            const std::vector<std::string>& s, const Identity* who) {
     if (s.size() == 4 && s[1] == "v1" && s[2] == "audit" && s[3] == "hash") return AuditHash(req);
+    if (s.size() == 3 && s[1] == "v1" && s[2] == "tokens") return CreateToken(req, who);
     if (s.size() < 7 || s.size() > 8 || s[1] != "v1" || s[2] != "namespaces" || s[4] != "secrets") {
       return Fail(req, FromStatusMessage(404, "NotFound", "the server could not find the requested resource"));
     }
@@ -2635,6 +2718,7 @@ class KubernetesApi::Impl {
   store::History history_;
   int history_versions_;
   std::function<Result<std::optional<Identity>>(std::string_view, std::string*)> token_reviewer_;
+  std::function<Result<SecretBytes>(const Identity&, std::chrono::seconds)> token_issuer_;
   const authz::Authorizer* authorizer_;
   audit::Auditor* auditor_;
   std::mutex bookmark_mu_;

@@ -36,6 +36,8 @@ class KubernetesApi {
     int history_versions = 10;
     // Validates a bearer token for TokenReview; unset: TokenReview answers "not authenticated".
     std::function<Result<std::optional<Identity>>(std::string_view token, std::string* why)> token_reviewer;
+    // Issues a sigil bearer token (POST /sigil/v1/tokens); unset: not offered.
+    std::function<Result<SecretBytes>(const Identity& who, std::chrono::seconds ttl)> token_issuer;
     // RBAC: every request is authorized before it is served (403 otherwise). Null only in
     // tests that exercise the API without authorization.
     const authz::Authorizer* authorizer = nullptr;
