@@ -39,7 +39,9 @@ asan: deps
 	  ctest --output-on-failure -j $(JOBS)
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  SIGIL_BIN_DIR=$(CURDIR)/$(ASAN_BUILD)/bin $(PYTHON) -m pytest -q tests/integration/test_server.py \
-	  tests/integration/test_kubectl.py tests/integration/test_watch.py tests/integration/test_python_client.py
+	  tests/integration/test_kubectl.py tests/integration/test_watch.py tests/integration/test_python_client.py \
+	  tests/integration/test_auth.py tests/integration/test_rbac.py tests/integration/test_audit.py \
+	  tests/integration/test_history.py
 
 test: unit integration asan
 
