@@ -271,6 +271,11 @@ def test_rbac_objects_through_kubectl(srv):
     assert out.split("\n")[0].split() == ["NAME", "ROLE", "AGE", "USERS", "GROUPS", "SERVICEACCOUNTS"]
     assert "Role/r1" in out and "alice" in out and "ops/robot" in out
     assert "cluster-admin" in kubectl(srv, "admin", "get", "clusterroles").stdout
+    # Aggregated ClusterRoles read with the rules they grant; view has no secrets.
+    edit = json.loads(kubectl(srv, "admin", "get", "clusterrole", "edit", "-o", "json").stdout)
+    assert any("secrets" in r.get("resources", []) and "delete" in r["verbs"] for r in edit["rules"])
+    view = json.loads(kubectl(srv, "admin", "get", "clusterrole", "view", "-o", "json").stdout)
+    assert view["rules"] and not any("secrets" in r.get("resources", []) for r in view["rules"])
     assert kubectl(srv, "admin", "get", "clusterrolebinding", "crb1", "-o", "jsonpath={.roleRef.name}").stdout == "cr1"
     # apply -f twice (client-side), then server-side apply; the rules are replaced as a whole.
     doc = textwrap.dedent("""\

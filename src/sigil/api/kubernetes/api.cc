@@ -1696,8 +1696,21 @@ class KubernetesApi::Impl {
     if (!o.ok()) return FailStatus(req, o.error());
     if (!o->has_value()) return Fail(req, ForType(NotFound(t.Qualified(), name), t));
     Json obj = WithRv(Json::parse((*o)->doc.view()), (*o)->revision);
+    ShowAggregated(t, &obj);
     if (WantsTable(req)) return Reply(req, 200, TableFor(t, {obj}, std::to_string((*o)->revision), ""), kTableContentType);
     return Reply(req, 200, obj);
+  }
+
+  // An aggregated ClusterRole is read with the rules it grants (the union of the ClusterRoles
+  // its selectors match), as kube-apiserver's aggregation controller would have written them;
+  // the stored object keeps what its writer gave.
+  void ShowAggregated(const ResourceType& t, Json* obj) const {
+    if (&t != &kClusterRoles || authorizer_ == nullptr || !obj->contains("aggregationRule")) return;
+    auto rules = authorizer_->RulesOfRole("ClusterRole", (*obj)["metadata"].value("name", ""), "");
+    if (!rules) return;
+    Json out = Json::array();
+    for (const authz::PolicyRule& r : *rules) out.push_back(Json::parse(r.ToJson().dump()));
+    (*obj)["rules"] = out;
   }
 
   static Json TableHeader(const std::string& rv, std::initializer_list<std::array<const char*, 3>> cols) {
@@ -1908,6 +1921,7 @@ class KubernetesApi::Impl {
       for (size_t i = 0; i < page->items.size(); ++i) {
         store::Object& o = page->items[i];
         Json obj = WithRv(Json::parse(o.doc.view()), o.revision);
+        ShowAggregated(t, &obj);
         start_after = o.key;
         if (!labels->Matches(StringMap(obj["metadata"].value("labels", Json::object())))) continue;
         if (!fields->Matches([&](const std::string& f) {
@@ -2625,6 +2639,7 @@ class KubernetesApi::Impl {
         ev["object"] = type != nullptr ? TableFor(*type, {obj}, obj_rv, "") : NamespaceTable({obj}, obj_rv);
       } else {
         ev["object"] = obj;
+        if (type != nullptr) ShowAggregated(*type, &ev["object"]);
       }
       std::string line = ev.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
       line += '\n';
