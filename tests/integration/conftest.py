@@ -42,6 +42,33 @@ def key_file(workdir):
     return path
 
 
+def tmpfs(workdir, size):
+    """A small tmpfs under workdir (needs root; skips the test otherwise). Unmounted by the
+    caller's fixture."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mnt = os.path.join(workdir, "small")
+    os.mkdir(mnt)
+    r = run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", mnt], check=False)
+    if r.returncode != 0:
+        pytest.skip("cannot mount tmpfs here: " + r.stderr.strip())
+    return mnt
+
+
+@pytest.fixture
+def small_fs_1m(workdir):
+    mnt = tmpfs(workdir, "1m")
+    yield mnt
+    run(["umount", "-l", mnt], check=False)
+
+
+@pytest.fixture
+def small_fs_4m(workdir):
+    mnt = tmpfs(workdir, "4m")
+    yield mnt
+    run(["umount", "-l", mnt], check=False)
+
+
 class Server:
     """A sigil server process. Stopped (SIGTERM, then SIGKILL) when the test ends."""
 

@@ -702,19 +702,8 @@ class KubernetesApi::Impl {
   http::Response RbacRoute(const http::Request& req, const std::map<std::string, std::string>& q, const std::vector<std::string>& s,
                            const Identity* who) {
     auto not_found = [&] { return Fail(req, FromStatusMessage(404, "NotFound", "the server could not find the requested resource")); };
-    if (s.size() == 2) {
-      if (!IsGet(req)) return Fail(req, MethodNotAllowed());
-      Json g = RbacGroup();
-      g["kind"] = "APIGroup";
-      g["apiVersion"] = "v1";
-      return Reply(req, 200, g);
-    }
+    if (auto d = GroupDiscovery(req, s, kRbacGroup, RbacResources(false))) return std::move(*d);
     if (s[2] != "v1") return not_found();
-    if (s.size() == 3) {
-      if (!IsGet(req)) return Fail(req, MethodNotAllowed());
-      return Reply(req, 200, Json{{"kind", "APIResourceList"}, {"apiVersion", "v1"}, {"groupVersion", std::string(kRbacGroup) + "/v1"},
-                                  {"resources", RbacResources(false)}});
-    }
     if (s[3] == "namespaces") {
       if (s.size() < 6 || s.size() > 7) return not_found();
       const ResourceType* t = RbacType(s[5]);
@@ -765,19 +754,10 @@ class KubernetesApi::Impl {
 
   // The groups served under /apis: authentication.k8s.io/v1 (SelfSubjectReview, TokenReview).
   static Json AuthnResources(bool aggregated) {
-    Json out = Json::array();
-    for (const auto& [plural, kind] : {std::pair{"selfsubjectreviews", "SelfSubjectReview"}, std::pair{"tokenreviews", "TokenReview"}}) {
-      if (aggregated) {
-        out.push_back({{"resource", plural}, {"responseKind", {{"group", "authentication.k8s.io"}, {"version", "v1"}, {"kind", kind}}},
-                       {"scope", "Cluster"}, {"singularResource", std::string(plural).substr(0, std::string(plural).size() - 1)},
-                       {"verbs", {"create"}}});
-      } else {
-        out.push_back({{"name", plural}, {"singularName", std::string(plural).substr(0, std::string(plural).size() - 1)},
-                       {"namespaced", false}, {"kind", kind}, {"verbs", {"create"}}});
-      }
-    }
-    return out;
+    return ReviewResources("authentication.k8s.io", {{"selfsubjectreviews", "SelfSubjectReview"}, {"tokenreviews", "TokenReview"}},
+                           aggregated);
   }
+
 
   http::Response Apis(const http::Request& req) {
     if (WantsAggregated(req)) {
@@ -791,7 +771,7 @@ class KubernetesApi::Impl {
                                   {"metadata", Json::object()}, {"items", items}},
                    kAggregatedContentType);
     }
-    return Reply(req, 200, Json{{"kind", "APIGroupList"}, {"apiVersion", "v1"}, {"groups", Json::array({AuthnGroup(), AuthzGroup(), RbacGroup()})}});
+    return Reply(req, 200, Json{{"kind", "APIGroupList"}, {"apiVersion", "v1"}, {"groups", Json::array({GroupDoc("authentication.k8s.io"), GroupDoc("authorization.k8s.io"), GroupDoc(kRbacGroup)})}});
   }
 
   static Json RbacResources(bool aggregated) {
@@ -808,32 +788,53 @@ class KubernetesApi::Impl {
     }
     return out;
   }
-  static Json RbacGroup() {
-    Json v = {{"groupVersion", std::string(kRbacGroup) + "/v1"}, {"version", "v1"}};
-    return Json{{"name", kRbacGroup}, {"versions", Json::array({v})}, {"preferredVersion", v}};
+  // An API group's entry in /apis (and, with kind and apiVersion, its /apis/<group> document).
+  static Json GroupDoc(const std::string& name) {
+    Json v = {{"groupVersion", name + "/v1"}, {"version", "v1"}};
+    return Json{{"name", name}, {"versions", Json::array({v})}, {"preferredVersion", v}};
   }
 
-  static Json AuthnGroup() {
-    Json v = {{"groupVersion", "authentication.k8s.io/v1"}, {"version", "v1"}};
-    return Json{{"name", "authentication.k8s.io"}, {"versions", Json::array({v})}, {"preferredVersion", v}};
+  // GET /apis/<group> and /apis/<group>/v1 for a served group; nullopt for any other path.
+  std::optional<http::Response> GroupDiscovery(const http::Request& req, const std::vector<std::string>& s,
+                                               const std::string& group, const Json& resources) {
+    if (s.size() == 2 || (s.size() == 3 && s[2] == "v1")) {
+      if (!IsGet(req)) return Fail(req, MethodNotAllowed());
+      if (s.size() == 3) {
+        return Reply(req, 200, Json{{"kind", "APIResourceList"}, {"apiVersion", "v1"}, {"groupVersion", group + "/v1"},
+                                    {"resources", resources}});
+      }
+      Json g = GroupDoc(group);
+      g["kind"] = "APIGroup";
+      g["apiVersion"] = "v1";
+      return Reply(req, 200, g);
+    }
+    return std::nullopt;
   }
+
+  // The create-only review resources of authentication.k8s.io and authorization.k8s.io.
+  static Json ReviewResources(const std::string& group, std::initializer_list<std::pair<const char*, const char*>> kinds,
+                              bool aggregated) {
+    Json out = Json::array();
+    for (const auto& [plural, kind] : kinds) {
+      std::string singular = std::string(plural).substr(0, std::string(plural).size() - 1);
+      if (aggregated) {
+        out.push_back({{"resource", plural}, {"responseKind", {{"group", group}, {"version", "v1"}, {"kind", kind}}},
+                       {"scope", "Cluster"}, {"singularResource", singular}, {"verbs", {"create"}}});
+      } else {
+        out.push_back({{"name", plural}, {"singularName", singular}, {"namespaced", false}, {"kind", kind}, {"verbs", {"create"}}});
+      }
+    }
+    return out;
+  }
+
+
+
 
   // /apis/authentication.k8s.io[/v1[/selfsubjectreviews|tokenreviews]]
   http::Response Authentication(const http::Request& req, const Identity* who) {
     Path p = SplitPath(req.target());
     const auto& s = p.seg;
-    if (s.size() == 2) {
-      if (!IsGet(req)) return Fail(req, MethodNotAllowed());
-      Json g = AuthnGroup();
-      g["kind"] = "APIGroup";
-      g["apiVersion"] = "v1";
-      return Reply(req, 200, g);
-    }
-    if (s.size() == 3 && s[2] == "v1") {
-      if (!IsGet(req)) return Fail(req, MethodNotAllowed());
-      return Reply(req, 200, Json{{"kind", "APIResourceList"}, {"apiVersion", "v1"}, {"groupVersion", "authentication.k8s.io/v1"},
-                                  {"resources", AuthnResources(false)}});
-    }
+    if (auto d = GroupDiscovery(req, s, "authentication.k8s.io", AuthnResources(false))) return std::move(*d);
     if (s.size() != 4 || s[2] != "v1" || (s[3] != "selfsubjectreviews" && s[3] != "tokenreviews")) {
       return Fail(req, FromStatusMessage(404, "NotFound", "the server could not find the requested resource"));
     }
@@ -878,24 +879,13 @@ class KubernetesApi::Impl {
   // ---- authorization.k8s.io/v1: access reviews ---------------------------------------------
 
   static Json AuthzResources(bool aggregated) {
-    Json out = Json::array();
-    for (const auto& [plural, kind] : {std::pair{"selfsubjectaccessreviews", "SelfSubjectAccessReview"},
-                                       std::pair{"selfsubjectrulesreviews", "SelfSubjectRulesReview"},
-                                       std::pair{"subjectaccessreviews", "SubjectAccessReview"}}) {
-      std::string singular = std::string(plural).substr(0, std::string(plural).size() - 1);
-      if (aggregated) {
-        out.push_back({{"resource", plural}, {"responseKind", {{"group", "authorization.k8s.io"}, {"version", "v1"}, {"kind", kind}}},
-                       {"scope", "Cluster"}, {"singularResource", singular}, {"verbs", {"create"}}});
-      } else {
-        out.push_back({{"name", plural}, {"singularName", singular}, {"namespaced", false}, {"kind", kind}, {"verbs", {"create"}}});
-      }
-    }
-    return out;
+    return ReviewResources("authorization.k8s.io",
+                           {{"selfsubjectaccessreviews", "SelfSubjectAccessReview"}, {"selfsubjectrulesreviews", "SelfSubjectRulesReview"},
+                            {"subjectaccessreviews", "SubjectAccessReview"}},
+                           aggregated);
   }
-  static Json AuthzGroup() {
-    Json v = {{"groupVersion", "authorization.k8s.io/v1"}, {"version", "v1"}};
-    return Json{{"name", "authorization.k8s.io"}, {"versions", Json::array({v})}, {"preferredVersion", v}};
-  }
+
+
 
   // The attributes a review asks about (SubjectAccessReviewSpec's resourceAttributes or
   // nonResourceAttributes). Returns false when neither is given.
@@ -926,18 +916,7 @@ class KubernetesApi::Impl {
   http::Response Authorization(const http::Request& req, const Identity* who) {
     Path p = SplitPath(req.target());
     const auto& s = p.seg;
-    if (s.size() == 2) {
-      if (!IsGet(req)) return Fail(req, MethodNotAllowed());
-      Json g = AuthzGroup();
-      g["kind"] = "APIGroup";
-      g["apiVersion"] = "v1";
-      return Reply(req, 200, g);
-    }
-    if (s.size() == 3 && s[2] == "v1") {
-      if (!IsGet(req)) return Fail(req, MethodNotAllowed());
-      return Reply(req, 200, Json{{"kind", "APIResourceList"}, {"apiVersion", "v1"}, {"groupVersion", "authorization.k8s.io/v1"},
-                                  {"resources", AuthzResources(false)}});
-    }
+    if (auto d = GroupDiscovery(req, s, "authorization.k8s.io", AuthzResources(false))) return std::move(*d);
     static const std::map<std::string, std::string> kKinds = {{"selfsubjectaccessreviews", "SelfSubjectAccessReview"},
                                                               {"selfsubjectrulesreviews", "SelfSubjectRulesReview"},
                                                               {"subjectaccessreviews", "SubjectAccessReview"}};
