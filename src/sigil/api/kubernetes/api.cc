@@ -1171,17 +1171,8 @@ class KubernetesApi::Impl {
       std::optional<ApplyResult> applied;
       if (req.method() == http::Verb::put || apply) {
         next = body.json;
-      } else if (base == "application/json-patch+json") {
-        if (!body.json.is_array()) return Fail(req, BadRequest("a JSON patch must be an array of operations"));
-        try {
-          next = current.patch(body.json);
-        } catch (const nlohmann::json::exception& e) {
-          return Fail(req, ApiError{422, "Invalid", "the JSON patch could not be applied (error " + std::to_string(e.id) + ")", nullptr});
-        }
-      } else {
-        if (!body.json.is_object()) return Fail(req, BadRequest("a merge patch must be a JSON object"));
-        next = current;
-        next.merge_patch(body.json);
+      } else if (auto e = ApplyPatch(base, body.json, current, &next)) {
+        return Fail(req, *e);
       }
       if (!next.is_object() || !next.value("metadata", Json::object()).is_object()) {
         return Fail(req, BadRequest("Namespace in version \"v1\" cannot be handled as a Namespace: the body is not an object"));
@@ -2046,27 +2037,34 @@ class KubernetesApi::Impl {
       if (!o->has_value()) return Fail(req, ForType(NotFound(t.Qualified(), name), t));
       Json current = WithRv(Json::parse((*o)->doc.view()), (*o)->revision);
       Json next;
-      if (base == "application/json-patch+json") {
-        if (!body.json.is_array()) return Fail(req, BadRequest("a JSON patch must be an array of operations"));
-        try {
-          next = current.patch(body.json);
-        } catch (const nlohmann::json::exception& e) {
-          // RFC 6902 failures (a failing test op, a missing path): the patch cannot apply.
-          return Fail(req, ApiError{422, "Invalid", "the JSON patch could not be applied (error " + std::to_string(e.id) + ")", nullptr});
-        }
-      } else {
-        if (!body.json.is_object()) return Fail(req, BadRequest("a merge patch must be a JSON object"));
-        // For a Secret a strategic merge patch is a JSON merge patch: its only list fields with
-        // merge strategies are in metadata (finalizers, ownerReferences), which sigil replaces.
-        next = current;
-        next.merge_patch(body.json);
-      }
+      if (auto e = ApplyPatch(base, body.json, current, &next)) return Fail(req, *e);
       if (auto res = Replace(t, who, req, q, ns, name, next, **o)) {
         AddWarnings(&*res, warnings);
         return std::move(*res);
       }
     }
     return Fail(req, ForType(ModifiedConflict(t.Qualified(), name), t));
+  }
+
+  // A JSON patch (RFC 6902) or a merge patch applied to `current`. A strategic merge patch is a
+  // JSON merge patch for every kind sigil serves: their only lists with merge strategies are in
+  // metadata (finalizers, ownerReferences), which sigil replaces, and RBAC's rules and subjects
+  // are atomic.
+  static std::optional<ApiError> ApplyPatch(const std::string& content_type, const Json& patch, const Json& current, Json* next) {
+    if (content_type == "application/json-patch+json") {
+      if (!patch.is_array()) return BadRequest("a JSON patch must be an array of operations");
+      try {
+        *next = current.patch(patch);
+      } catch (const nlohmann::json::exception& e) {
+        // RFC 6902 failures (a failing test op, a missing path): the patch cannot apply.
+        return ApiError{422, "Invalid", "the JSON patch could not be applied (error " + std::to_string(e.id) + ")", nullptr};
+      }
+      return std::nullopt;
+    }
+    if (!patch.is_object()) return BadRequest("a merge patch must be a JSON object");
+    *next = current;
+    next->merge_patch(patch);
+    return std::nullopt;
   }
 
   // Server-side apply (PATCH application/apply-patch+yaml): creates the Secret when absent,
