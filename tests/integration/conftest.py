@@ -42,6 +42,32 @@ def key_file(workdir):
     return path
 
 
+def token_file_config(workdir, rows, mode=0o600):
+    """Writes a kube-apiserver token file (CSV `rows`) with `mode` and a server config that
+    uses it; returns the config's path."""
+    tokens = os.path.join(workdir, "tokens.csv")
+    with open(tokens, "w") as f:
+        f.write(rows)
+    os.chmod(tokens, mode)
+    cfg = os.path.join(workdir, "c.yaml")
+    with open(cfg, "w") as f:
+        f.write(f"auth: {{token_file: {tokens}}}\n")
+    return cfg
+
+
+def token_kubeconfig(path, server, token):
+    """Writes a kubeconfig that authenticates to `server` (a Server) with a bearer token."""
+    with open(path, "w") as f:
+        f.write(f"""apiVersion: v1
+kind: Config
+clusters: [{{name: s, cluster: {{server: "{server.url}", certificate-authority: "{server.ca}"}}}}]
+users: [{{name: u, user: {{token: {token}}}}}]
+contexts: [{{name: s, context: {{cluster: s, user: u}}}}]
+current-context: s
+""")
+    return path
+
+
 def tmpfs(workdir, size):
     """A small tmpfs under workdir (needs root; skips the test otherwise). Unmounted by the
     caller's fixture."""

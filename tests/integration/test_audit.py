@@ -133,6 +133,7 @@ def test_no_secret_value_reaches_the_trail_at_any_level(start_server, workdir, l
     if level == "RequestResponse":
         gets = [e for e in evs if e["verb"] == "get" and e.get("objectRef", {}).get("name") == "lit" and "responseObject" in e]
         assert gets and gets[0]["responseObject"]["data"]["v"] == hashed
+        assert gets[0]["responseObject"]["metadata"]["managedFields"]  # kept unless the policy omits them
     # TokenReviews and audit-hash bodies are never recorded.
     for e in evs:
         if e.get("objectRef", {}).get("resource") == "tokenreviews" or e.get("requestURI") == "/sigil/v1/audit/hash":
@@ -246,3 +247,20 @@ def test_stdout_sink(start_server, workdir):
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
     assert run([SIGIL, "audit", "verify", path]).returncode == 0
+
+
+def test_policy_can_omit_managed_fields(start_server, workdir):
+    path = os.path.join(workdir, "policy.yaml")
+    with open(path, "w") as f:
+        f.write("apiVersion: audit.k8s.io/v1\nkind: Policy\nomitManagedFields: true\nrules: [{level: RequestResponse}]\n")
+    log = os.path.join(workdir, "audit.log")
+    cfg = os.path.join(workdir, "c.yaml")
+    with open(cfg, "w") as f:
+        f.write(f"audit: {{policy_file: {path}, log_path: {log}}}\n")
+    s = start_server(["--dev", "--listen", "127.0.0.1:0", "--config", cfg])
+    r = requests.post(s.url + "/api/v1/namespaces/default/secrets", headers=s.auth, verify=s.ca, timeout=10,
+                      json={"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "m"}, "stringData": {"k": "v"}})
+    assert r.status_code == 201 and r.json()["metadata"]["managedFields"]
+    with open(log) as f:
+        done = [json.loads(l) for l in f if '"ResponseComplete"' in l]
+    assert done and "managedFields" not in done[-1]["responseObject"]["metadata"]

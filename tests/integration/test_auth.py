@@ -13,20 +13,14 @@ import time
 import pytest
 import requests
 
-from conftest import SIGIL, run
+from conftest import SIGIL, run, token_file_config, token_kubeconfig
 
 KUBECTL = "/usr/bin/kubectl"
 
 
 @pytest.fixture
 def srv(start_server, workdir):
-    tokens = os.path.join(workdir, "tokens.csv")
-    with open(tokens, "w") as f:
-        f.write('static-token-1,alice,u-alice,"team-a,team-b"\nstatic-token-2,bob,u-bob\n')
-    os.chmod(tokens, 0o600)
-    cfg = os.path.join(workdir, "c.yaml")
-    with open(cfg, "w") as f:
-        f.write(f"auth: {{token_file: {tokens}}}\n")
+    cfg = token_file_config(workdir, 'static-token-1,alice,u-alice,"team-a,team-b"\nstatic-token-2,bob,u-bob\n')
     s = start_server(["--dev", "--listen", "127.0.0.1:0", "--config", cfg])
     s.workdir = workdir
     return s
@@ -96,15 +90,7 @@ def test_token_review_and_whoami(srv):
     st = review("nope")
     assert st["authenticated"] is False and st["error"]
     # kubectl auth whoami with a token from the token file, and with the dev client certificate.
-    kc = os.path.join(srv.workdir, "kc")
-    with open(kc, "w") as f:
-        f.write(f"""apiVersion: v1
-kind: Config
-clusters: [{{name: s, cluster: {{server: "{srv.url}", certificate-authority: "{srv.ca}"}}}}]
-users: [{{name: a, user: {{token: static-token-1}}}}]
-contexts: [{{name: s, context: {{cluster: s, user: a}}}}]
-current-context: s
-""")
+    kc = token_kubeconfig(os.path.join(srv.workdir, "kc"), srv, "static-token-1")
     out = subprocess.run([KUBECTL, "--kubeconfig", kc, "auth", "whoami", "-o", "json"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     info = json.loads(out.stdout)["status"]["userInfo"]
@@ -132,6 +118,12 @@ def test_production_root_token_goes_to_a_private_file_once(start_server, workdir
     assert s.token and s.token not in s.logs()
     assert get(s, "/api/v1/namespaces", s.token).status_code == 200
     s.stop()
+    # Production audits by default: Metadata for every request, in data_dir/audit/audit.log.
+    trail = os.path.join(data, "audit", "audit.log")
+    with open(trail) as f:
+        events = [json.loads(line) for line in f]
+    assert any(e["verb"] == "list" and e["user"]["username"] == "sigil-root" and e["level"] == "Metadata" for e in events)
+    assert run([SIGIL, "audit", "verify", trail]).returncode == 0
     os.unlink(path)  # as the operator is told to
     s2 = start_server(args)
     assert s2.token is None and not os.path.exists(path)  # not made again
@@ -139,17 +131,9 @@ def test_production_root_token_goes_to_a_private_file_once(start_server, workdir
 
 
 def test_unsafe_token_file_is_refused(workdir):
-    tokens = os.path.join(workdir, "open.csv")
-    with open(tokens, "w") as f:
-        f.write("t,u,1\n")
-    os.chmod(tokens, 0o644)
-    cfg = os.path.join(workdir, "c.yaml")
-    with open(cfg, "w") as f:
-        f.write(f"auth: {{token_file: {tokens}}}\n")
+    cfg = token_file_config(workdir, "t,u,1\n", mode=0o644)
     r = run([SIGIL, "server", "--dev", "--listen", "127.0.0.1:0", "--config", cfg], check=False, timeout=20)
-    assert r.returncode == 1 and "open.csv" in r.stderr
-    os.chmod(tokens, 0o600)
-    with open(tokens, "w") as f:
-        f.write("t,u\n")
+    assert r.returncode == 1 and "tokens.csv" in r.stderr
+    cfg = token_file_config(workdir, "t,u\n")
     r = run([SIGIL, "server", "--dev", "--listen", "127.0.0.1:0", "--config", cfg], check=False, timeout=20)
     assert r.returncode == 1 and "must have at least 3 columns (token, user name, user uid), found 2" in r.stderr

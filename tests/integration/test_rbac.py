@@ -11,6 +11,8 @@ import time
 import pytest
 import requests
 
+from conftest import token_file_config, token_kubeconfig
+
 KUBECTL = "/usr/bin/kubectl"
 RBAC = "rbac.authorization.k8s.io"
 USERS = {  # token -> (user, uid, groups)
@@ -23,30 +25,14 @@ USERS = {  # token -> (user, uid, groups)
 
 @pytest.fixture
 def srv(start_server, workdir):
-    tokens = os.path.join(workdir, "tokens.csv")
-    with open(tokens, "w") as f:
-        for tok, (user, uid, groups) in USERS.items():
-            f.write(f'{tok},{user},{uid},"{",".join(groups)}"\n' if groups else f"{tok},{user},{uid}\n")
-    os.chmod(tokens, 0o600)
-    cfg = os.path.join(workdir, "c.yaml")
-    with open(cfg, "w") as f:
-        f.write(f"auth: {{token_file: {tokens}}}\n")
+    cfg = token_file_config(workdir, "".join(f'{tok},{user},{uid},"{",".join(groups)}"\n' if groups else f"{tok},{user},{uid}\n"
+                                             for tok, (user, uid, groups) in USERS.items()))
     s = start_server(["--dev", "--listen", "127.0.0.1:0", "--config", cfg])
     s.workdir = workdir
     s.admin_kc = os.path.join(os.path.dirname(s.ca), "kubeconfig")
     s.kc = {"admin": s.admin_kc}
     for tok, (user, _, _) in USERS.items():
-        path = os.path.join(workdir, f"kc-{user}")
-        with open(path, "w") as f:
-            f.write(textwrap.dedent(f"""\
-                apiVersion: v1
-                kind: Config
-                clusters: [{{name: s, cluster: {{server: "{s.url}", certificate-authority: "{s.ca}"}}}}]
-                users: [{{name: u, user: {{token: {tok}}}}}]
-                contexts: [{{name: s, context: {{cluster: s, user: u}}}}]
-                current-context: s
-                """))
-        s.kc[user] = path
+        s.kc[user] = token_kubeconfig(os.path.join(workdir, f"kc-{user}"), s, tok)
     return s
 
 
