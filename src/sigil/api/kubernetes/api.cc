@@ -2270,7 +2270,7 @@ class KubernetesApi::Impl {
     if (!body.json.is_object() || !body.json.contains("value") || !body.json["value"].is_string()) {
       return Fail(req, BadRequest("the body must be {\"value\": \"<text>\"}"));
     }
-    std::string v = body.json["value"].get<std::string>();
+    std::string& v = body.json["value"].get_ref<std::string&>();
     Json out = {{"hash", auditor_->Hash(v)}};
     internal::SecureZero(v.data(), v.size());
     return Reply(req, 200, out);
