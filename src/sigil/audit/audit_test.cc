@@ -89,13 +89,17 @@ TEST(AuditLogTest, ChainDetectsEachKindOfTampering) {
   }
   {  // a reopened log continues the chain
     auto log = std::move(AuditLog::Open({{path, 0, false}})).value();
-    ASSERT_TRUE(log->Append({Json{{"n", 5}}.dump(), Json{{"n", 6}}.dump()}).ok());
+    ASSERT_TRUE(log->Append({Json{{"n", 5}}.dump(), Json{{"n", 6}, {"big", std::string(200000, 'b')}}.dump()}).ok());
+  }
+  {  // also when the last line is longer than the chunk the tail is read in
+    auto log = std::move(AuditLog::Open({{path, 0, false}})).value();
+    ASSERT_TRUE(log->Append({Json{{"n", 7}}.dump()}).ok());
   }
   std::vector<std::string> good = Lines(path);
-  ASSERT_EQ(good.size(), 7u);
+  ASSERT_EQ(good.size(), 8u);
   VerifyResult v = VerifyChain({path});
   EXPECT_TRUE(v.ok) << v.problem;
-  EXPECT_EQ(v.lines, 7u);
+  EXPECT_EQ(v.lines, 8u);
 
   auto check = [&](std::vector<std::string> lines, size_t want_line, const std::string& want) {
     WriteLines(path, lines);
@@ -117,8 +121,8 @@ TEST(AuditLogTest, ChainDetectsEachKindOfTampering) {
   std::swap(reordered[1], reordered[2]);
   check(reordered, 2, "removed, inserted or reordered");
   auto garbage = good;
-  garbage[6] = "{\"n\": 6}";
-  check(garbage, 7, "not a chained audit line");
+  garbage[7] = "{\"n\": 7}";
+  check(garbage, 8, "not a chained audit line");
   WriteLines(path, good);
   EXPECT_TRUE(VerifyChain({path}).ok);
 }

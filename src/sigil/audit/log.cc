@@ -82,15 +82,30 @@ struct AuditLog::Batch {
   Status result;
 };
 
-// The newest hash in an existing file (its last complete line), to continue the chain.
+// The newest hash in an existing file (its last complete line), to continue the chain. Reads
+// backwards from the end, so a large trail costs only its last line at start-up.
 static std::string LastHashIn(const std::string& path) {
-  std::ifstream in(path);
-  std::string line, last;
-  while (std::getline(in, line)) {
-    if (!line.empty()) last = line;
+  std::ifstream in(path, std::ios::binary);
+  in.seekg(0, std::ios::end);
+  std::streamoff pos = in.tellg();
+  std::string tail;  // the file's last bytes, growing backwards
+  constexpr std::streamoff kChunk = 64 << 10;
+  while (in && pos > 0) {
+    std::streamoff n = std::min(pos, kChunk);
+    pos -= n;
+    std::string chunk(static_cast<size_t>(n), '\0');
+    in.seekg(pos);
+    in.read(chunk.data(), n);
+    tail = chunk + tail;
+    size_t end = tail.find_last_not_of('\n');
+    if (end != std::string::npos && tail.rfind('\n', end) != std::string::npos) break;  // a whole last line
   }
+  size_t end = tail.find_last_not_of('\n');
+  if (end == std::string::npos) return kZeroHash;
+  size_t start = tail.rfind('\n', end);
+  std::string last = tail.substr(start == std::string::npos ? 0 : start + 1, end + 1 - (start == std::string::npos ? 0 : start + 1));
   std::string content, prev, hash;
-  if (!last.empty() && SplitChain(last, &content, &prev, &hash)) return hash;
+  if (SplitChain(last, &content, &prev, &hash)) return hash;
   return kZeroHash;
 }
 
