@@ -205,12 +205,13 @@ Result<std::unique_ptr<SigilServer>> SigilServer::Create(Config config) {
     return a->AuthenticateToken(token, why);
   };
   kube_options.token_issuer = [t = s->tokens_.get()](const Identity& who, std::chrono::seconds ttl) { return t->Create(who, ttl); };
-  kube_options.history_versions = c.history_versions;
   SIGIL_ASSIGN_OR_RETURN(s->authorizer_, authz::Authorizer::Open(s->store_.get()));
   kube_options.authorizer = s->authorizer_.get();
   SIGIL_ASSIGN_OR_RETURN(s->auditor_, OpenAuditor(c, s->store_.get(), s->dev_dir_));
   kube_options.auditor = s->auditor_.get();
-  s->kube_ = std::make_unique<kube::KubernetesApi>(s->store_.get(), Clock::Real(), kube_options);
+  s->registry_ = std::make_unique<registry::Registry>(s->store_.get(), Clock::Real(),
+                                                      registry::Registry::Options{c.history_versions});
+  s->kube_ = std::make_unique<kube::KubernetesApi>(s->registry_.get(), Clock::Real(), kube_options);
   SIGIL_RETURN_IF_ERROR(s->kube_->EnsureDefaultNamespaces());
 
   if (!c.tls_cert_file.empty()) {

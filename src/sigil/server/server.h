@@ -55,6 +55,7 @@ class SigilServer {
   std::unique_ptr<barrier::Seal> seal_;
   std::unique_ptr<barrier::Barrier> barrier_;
   std::unique_ptr<store::ObjectStore> store_;
+  std::unique_ptr<registry::Registry> registry_;
   std::unique_ptr<auth::TokenStore> tokens_;
   std::unique_ptr<auth::Authenticator> authenticator_;
   void AuditFailedAuthentication(const http::Request& req, const http::RequestContext& ctx);

@@ -1,11 +1,16 @@
 // api/kubernetes/api.h: the Kubernetes API face: discovery, OpenAPI v3, namespaces and v1
 // Secrets, as kube-apiserver serves them (../shared/reference/kubernetes.md).
 //
-// Objects are stored as JSON under kube-apiserver's etcd key layout (/registry/secrets/<ns>/
-// <name>) without resourceVersion, which is the store revision of the last write. Requests that
-// touch the store run on a worker pool, so I/O threads never wait for an fsync; the storage
-// writer batches the commits of concurrent requests. Not yet served (documented in
-// docs/kubernetes-api.md): deletecollection, watch bookmarks, protobuf responses.
+// The face translates HTTP to registry calls (registry/registry.h: objects at kube-apiserver's
+// keys, the rules of every write) and their results to Kubernetes responses; it never touches
+// the store. Requests run on a worker pool, so I/O threads never wait for an fsync; the storage
+// writer batches the commits of concurrent requests. Not served (docs/kubernetes-api.md):
+// protobuf responses.
+//
+// The implementation is split by concern: pipeline.cc (impersonation, RBAC, audit around each
+// request), routing.cc, request_info.cc, impersonation.cc, discovery.cc, reviews.cc,
+// namespaces.cc, bodies.cc (decoding and patches), objects.cc, lists.cc, tables.cc, watch.cc,
+// sigil_routes.cc (tokens, audit hash, versions, rollback).
 //
 // Version history (sigil's own, under /sigil/v1/namespaces/<ns>/secrets/<name>/): every write
 // of a Secret records the object as a numbered version (store/history.h) in the same
@@ -23,7 +28,7 @@
 #include "sigil/audit/auditor.h"
 #include "sigil/authz/authorizer.h"
 #include "sigil/base/clock.h"
-#include "sigil/store/object_store.h"
+#include "sigil/registry/registry.h"
 
 namespace sigil::kube {
 
@@ -31,9 +36,6 @@ class KubernetesApi {
  public:
   struct Options {
     int workers = 32;
-    // Earlier versions kept per Secret unless the namespace's sigil.dev/history-versions
-    // annotation says otherwise; 0 turns history off.
-    int history_versions = 10;
     // Validates a bearer token for TokenReview; unset: TokenReview answers "not authenticated".
     std::function<Result<std::optional<Identity>>(std::string_view token, std::string* why)> token_reviewer;
     // Issues a sigil bearer token (POST /sigil/v1/tokens); unset: not offered.
@@ -44,7 +46,8 @@ class KubernetesApi {
     // Audit: every request the policy selects is recorded (fail closed). Null: no audit.
     audit::Auditor* auditor = nullptr;
   };
-  KubernetesApi(store::ObjectStore* store, Clock* clock, const Options& options);
+  KubernetesApi(registry::Registry* registry, Clock* clock, const Options& options);
+  // Ends every live watch (their streams are closed), then waits for running requests.
   ~KubernetesApi();
 
   // Creates the namespaces every cluster has (default, kube-system, kube-public) if missing.

@@ -22,7 +22,7 @@
 #include <string>
 #include <vector>
 
-#include "sigil/api/kubernetes/validation.h"
+#include "sigil/api/kubernetes/common.h"
 
 namespace sigil::kube {
 

@@ -12,7 +12,7 @@
 
 #include <string_view>
 
-#include "sigil/api/kubernetes/validation.h"
+#include "sigil/api/kubernetes/common.h"
 #include "sigil/base/result.h"
 
 namespace sigil::kube {

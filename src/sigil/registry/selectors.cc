@@ -1,6 +1,6 @@
-#include "sigil/api/kubernetes/selectors.h"
+#include "sigil/registry/selectors.h"
 
-namespace sigil::kube {
+namespace sigil::registry {
 namespace {
 
 std::string Trim(std::string_view s) {
@@ -145,4 +145,4 @@ bool FieldSelector::Matches(const std::function<std::string(const std::string&)>
   return true;
 }
 
-}  // namespace sigil::kube
+}  // namespace sigil::registry

@@ -1,6 +1,6 @@
-#include "sigil/api/kubernetes/validation.h"
+#include "sigil/registry/validation.h"
 
-namespace sigil::kube {
+namespace sigil::registry {
 namespace {
 
 bool Alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
@@ -406,4 +406,4 @@ FieldErrors ValidateRbac(const std::string& kind, const Json& obj) {
   return errs;
 }
 
-}  // namespace sigil::kube
+}  // namespace sigil::registry

@@ -1,4 +1,4 @@
-// api/kubernetes/validation.h: kube-apiserver's field validation, with its messages, and the
+// registry/validation.h: kube-apiserver's field validation, with its messages, and the
 // metav1.Status error bodies (k8s.io/apimachinery pkg/util/validation, pkg/api/errors).
 // Pure functions; thread-safe.
 #pragma once
@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-namespace sigil::kube {
+namespace sigil::registry {
 
 using Json = nlohmann::ordered_json;
 
@@ -65,4 +65,4 @@ ApiError UnsupportedMediaType(const std::string& content_type);
 ApiError InternalError(const std::string& message);
 ApiError FromStatusMessage(int code, const std::string& reason, const std::string& message);
 
-}  // namespace sigil::kube
+}  // namespace sigil::registry

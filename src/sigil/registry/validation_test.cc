@@ -1,11 +1,11 @@
-#include "sigil/api/kubernetes/validation.h"
+#include "sigil/registry/validation.h"
 
 #include <gtest/gtest.h>
 
-#include "sigil/api/kubernetes/selectors.h"
+#include "sigil/registry/selectors.h"
 #include "sigil/testing/status_matchers.h"
 
-namespace sigil::kube {
+namespace sigil::registry {
 namespace {
 
 using ::sigil::testing::StatusIs;
@@ -77,4 +77,4 @@ TEST(SelectorTest, FieldSelectors) {
 }
 
 }  // namespace
-}  // namespace sigil::kube
+}  // namespace sigil::registry

@@ -1,4 +1,4 @@
-// api/kubernetes/selectors.h: label and field selectors (k8s.io/apimachinery pkg/labels,
+// registry/selectors.h: label and field selectors (k8s.io/apimachinery pkg/labels,
 // pkg/fields). Parse errors are kInvalidArgument with kube-apiserver's wording. Thread-safe.
 #pragma once
 
@@ -10,7 +10,7 @@
 
 #include "sigil/base/result.h"
 
-namespace sigil::kube {
+namespace sigil::registry {
 
 class LabelSelector {
  public:
@@ -44,4 +44,4 @@ class FieldSelector {
   std::vector<Term> terms_;
 };
 
-}  // namespace sigil::kube
+}  // namespace sigil::registry

@@ -1,0 +1,173 @@
+#include "sigil/registry/registry.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "sigil/storage/memory_backend.h"
+
+namespace sigil::registry {
+namespace {
+
+class RegistryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    barrier_ = std::move(barrier::Barrier::Open(&backend_, seal_.get(), nullptr, &clock_)).value();
+    store_ = std::make_unique<store::ObjectStore>(barrier_.get());
+    registry_ = std::make_unique<Registry>(store_.get(), &clock_, Registry::Options{});
+    ASSERT_TRUE(registry_->EnsureDefaultNamespaces().ok());
+  }
+  void MakeNamespace(const std::string& name) {
+    auto w = registry_->CreateNamespace(registry_->NewNamespace(name, nullptr, nullptr), false);
+    ASSERT_TRUE(w.ok()) << w.error().message;
+  }
+  static Json SecretBody(const std::string& name) {
+    return Json{{"metadata", {{"name", name}}}, {"data", {{"k", "dmFsdWU="}}}};
+  }
+  // Every key under /registry/<plural>/<ns>/ and sigil's history for `ns`.
+  std::vector<std::string> KeysIn(const std::string& ns) {
+    std::vector<std::string> out;
+    for (const std::string& p : {"/registry/secrets/" + ns + "/", "/registry/roles/" + ns + "/",
+                                 "/registry/rolebindings/" + ns + "/", "/sigil/history/registry/secrets/" + ns + "/"}) {
+      auto keys = store_->Keys(p);
+      EXPECT_TRUE(keys.ok());
+      if (keys.ok()) out.insert(out.end(), keys->begin(), keys->end());
+    }
+    return out;
+  }
+
+  ManualClock clock_;
+  storage::MemoryBackend backend_;
+  std::unique_ptr<barrier::Seal> seal_ = barrier::NewDevSeal();
+  std::unique_ptr<barrier::Barrier> barrier_;
+  std::unique_ptr<store::ObjectStore> store_;
+  std::unique_ptr<Registry> registry_;
+};
+
+TEST_F(RegistryTest, CreateGetUpdateDeleteSecretWithHistory) {
+  MakeNamespace("a");
+  auto c = registry_->Create(Secrets(), "a", SecretBody("s"), WriteOptions{});
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->obj["metadata"]["resourceVersion"], std::to_string(c->revision));
+  auto u = registry_->Update(Secrets(), "a", "s", [](const Stored& cur) -> Outcome<Json> {
+    Json next = cur.obj;
+    next["data"]["k"] = "b3RoZXI=";
+    return next;
+  }, WriteOptions{});
+  ASSERT_TRUE(u.ok()) << u.error().message;
+  auto versions = registry_->ListVersions("a", "s");
+  ASSERT_TRUE(versions.ok() && versions->has_value());
+  EXPECT_EQ((*versions)->versions.size(), 2u);
+  EXPECT_EQ((*versions)->current, 2);
+  auto d = registry_->Delete(Secrets(), "a", "s", Preconditions{}, WriteOptions{});
+  ASSERT_TRUE(d.ok());
+  auto g = registry_->Get(Secrets(), "a", "s");
+  ASSERT_FALSE(g.ok());
+  EXPECT_EQ(g.error().code, 404);
+}
+
+TEST_F(RegistryTest, CreateInMissingNamespaceIs404AndStoresNothing) {
+  auto c = registry_->Create(Secrets(), "nope", SecretBody("s"), WriteOptions{});
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().code, 404);
+  EXPECT_EQ(c.error().message, "namespaces \"nope\" not found");
+  EXPECT_TRUE(KeysIn("nope").empty());
+}
+
+// The namespace race: the namespace is deleted after the create read it and before the create
+// commits (here from the admission hook, which runs in between). Before the registry compared
+// the namespace's revision in the create's transaction, the Secret was stored anyway: an orphan
+// that a namespace made again later would inherit.
+TEST_F(RegistryTest, NamespaceDeletedDuringCreateLeavesNoOrphan) {
+  MakeNamespace("race");
+  WriteOptions o;
+  o.admit = [&](const Json&) -> std::optional<ApiError> {
+    auto d = registry_->DeleteNamespace("race");
+    EXPECT_TRUE(d.ok());
+    return std::nullopt;
+  };
+  auto c = registry_->Create(Roles(), "race", Json{{"metadata", {{"name", "r"}}}, {"rules", Json::array()}}, o);
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().code, 404);
+  MakeNamespace("race");
+  EXPECT_TRUE(KeysIn("race").empty()) << "a namespace made again inherits nothing";
+}
+
+TEST_F(RegistryTest, TerminatingNamespaceRefusesCreates) {
+  MakeNamespace("t");
+  // A delete that crashed after step 1 leaves the namespace Terminating.
+  auto u = store_->Get("/registry/namespaces/t");
+  ASSERT_TRUE(u.ok() && u->has_value());
+  Json ns = Json::parse((*u)->doc.view());
+  ns["status"]["phase"] = "Terminating";
+  ASSERT_TRUE(store_->Update("/registry/namespaces/t", SecretBytes(ns.dump()), (*u)->revision).ok());
+  auto c = registry_->Create(Secrets(), "t", SecretBody("s"), WriteOptions{});
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().code, 403);
+  EXPECT_NE(c.error().message.find("because it is being terminated"), std::string::npos);
+  // The next delete finishes it.
+  ASSERT_TRUE(registry_->DeleteNamespace("t").ok());
+  EXPECT_EQ(registry_->Get(Namespaces(), "", "t").error().code, 404);
+}
+
+TEST_F(RegistryTest, NamespaceDeleteCascadesObjectsAndHistory) {
+  MakeNamespace("c");
+  ASSERT_TRUE(registry_->Create(Secrets(), "c", SecretBody("s1"), WriteOptions{}).ok());
+  ASSERT_TRUE(registry_->Create(Secrets(), "c", SecretBody("s2"), WriteOptions{}).ok());
+  ASSERT_TRUE(registry_->Create(Roles(), "c", Json{{"metadata", {{"name", "r"}}}, {"rules", Json::array()}}, WriteOptions{}).ok());
+  EXPECT_FALSE(KeysIn("c").empty());
+  auto d = registry_->DeleteNamespace("c");
+  ASSERT_TRUE(d.ok()) << d.error().message;
+  EXPECT_EQ(d->obj["status"]["phase"], "Terminating");
+  EXPECT_TRUE(KeysIn("c").empty());
+}
+
+// Writers keep creating and updating Secrets while the namespace is deleted and made again:
+// whatever interleaving happens, no object or history record outlives its namespace.
+TEST_F(RegistryTest, ConcurrentWritesAndNamespaceDeletesLeaveNoOrphans) {
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> writers;
+  for (int w = 0; w < 3; ++w) {
+    writers.emplace_back([&, w] {
+      for (int i = 0; !stop; ++i) {
+        std::string name = "s" + std::to_string(w) + "-" + std::to_string(i % 5);
+        auto c = registry_->Create(Secrets(), "churn", SecretBody(name), WriteOptions{});
+        if (!c.ok() && c.error().code == 409) {
+          (void)registry_->Update(Secrets(), "churn", name, [](const Stored& cur) -> Outcome<Json> { return cur.obj; }, WriteOptions{});
+        }
+      }
+    });
+  }
+  for (int round = 0; round < 200; ++round) {
+    auto made = registry_->CreateNamespace(registry_->NewNamespace("churn", nullptr, nullptr), false);
+    (void)made;
+    std::this_thread::yield();
+    auto d = registry_->DeleteNamespace("churn");
+    ASSERT_TRUE(d.ok() || d.error().code == 404) << d.error().message;
+    // Between a finished delete and the next create, nothing of the old namespace is left.
+    auto ns = store_->Get("/registry/namespaces/churn");
+    ASSERT_TRUE(ns.ok());
+    if (!ns->has_value()) {
+      auto keys = KeysIn("churn");
+      ASSERT_TRUE(keys.empty()) << "orphan " << keys.front() << " in round " << round;
+    }
+  }
+  stop = true;
+  for (std::thread& t : writers) t.join();
+}
+
+TEST_F(RegistryTest, CorruptStoredDocumentIsInternalErrorNotBadRequest) {
+  MakeNamespace("x");
+  ASSERT_TRUE(store_->Create("/registry/secrets/x/bad", SecretBytes(std::string_view("not json{"))).ok());
+  auto g = registry_->Get(Secrets(), "x", "bad");
+  ASSERT_FALSE(g.ok());
+  EXPECT_EQ(g.error().code, 500);
+  EXPECT_EQ(g.error().message, "Internal error occurred: stored object is corrupt (see server log)");
+  auto l = registry_->List(Secrets(), "x", ListOptions{});
+  ASSERT_FALSE(l.ok());
+  EXPECT_EQ(l.error().code, 500);
+}
+
+}  // namespace
+}  // namespace sigil::registry
