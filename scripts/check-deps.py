@@ -17,11 +17,12 @@ ALLOWED = {
     "authz": {"base", "crypto", "store"},
     "audit": {"base", "crypto", "store"},
     "registry": {"base", "crypto", "store"},
+    "core": {"base", "crypto", "auth", "authz", "audit"},
     "testing": {"base"},
     "api/http": {"base", "crypto"},
-    "api/kubernetes": {"base", "crypto", "registry", "auth", "authz", "audit", "api/http", "proto"},
+    "api/kubernetes": {"base", "crypto", "registry", "core", "auth", "authz", "audit", "api/http", "proto"},
     "client": {"base"},
-    "server": {"base", "crypto", "storage", "barrier", "store", "auth", "authz", "audit", "registry", "api/http", "api/kubernetes", "proto", "client"},
+    "server": {"base", "crypto", "storage", "barrier", "store", "auth", "authz", "audit", "registry", "core", "api/http", "api/kubernetes", "proto", "client"},
 }
 INCLUDE = re.compile(r'#include "sigil/([a-z_]+(?:/[a-z_]+)?)/')
 

@@ -1,10 +1,13 @@
-// base/identity.h: who is calling, as authentication establishes it (Kubernetes user.Info):
-// one value type that the HTTP layer carries, authorization and audit read, and the Vault API
-// will reuse. Thread safety: a value type.
+// base/identity.h: who is calling, as authentication establishes it: one value type for both
+// faces. The Kubernetes face reads it as user.Info (user, uid, groups, extra) for RBAC; the
+// Vault face reads the same identity's policies, token accessor, expiry and metadata, so a
+// token identifies one caller on both faces. Thread safety: a value type.
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +21,14 @@ struct Identity {
   std::string method;  // how: "token", "token-file", "x509", "serviceaccount", "impersonation" (for audit)
   // Set when this identity is impersonated: who really made the request.
   std::shared_ptr<const Identity> impersonator = nullptr;
+
+  // Vault face: the ACL policies the caller holds ("root" holds every capability), the token's
+  // accessor (a public handle to look up or revoke it, never the token), when it expires (none:
+  // never), and its metadata (e.g. the service account a Kubernetes login came from).
+  std::vector<std::string> policies = {};
+  std::string token_accessor = {};
+  std::optional<std::chrono::system_clock::time_point> expires = std::nullopt;
+  std::map<std::string, std::string> metadata = {};
 
   bool authenticated() const { return !user.empty(); }
 };

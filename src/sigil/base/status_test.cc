@@ -1,4 +1,5 @@
 #include "sigil/base/status.h"
+#include "sigil/base/status_http.h"
 
 #include <gtest/gtest.h>
 
@@ -65,6 +66,29 @@ TEST(ResultTest, MoveOnlyValues) {
 TEST(ResultDeathTest, ValueOfErrorAborts) {
   Result<int> r = NotFoundError("x");
   EXPECT_DEATH((void)r.value(), "value\\(\\) of an error Result");
+}
+
+}  // namespace
+}  // namespace sigil
+
+namespace sigil {
+namespace {
+
+// The one table: every code has an HTTP status; the faces and the registry all map through it.
+TEST(StatusHttpTest, OneTableForEveryCode) {
+  EXPECT_EQ(HttpErrorFor(StatusCode::kNotFound).status, 404);
+  EXPECT_EQ(HttpErrorFor(StatusCode::kAlreadyExists).reason, "AlreadyExists");
+  EXPECT_EQ(HttpErrorFor(StatusCode::kResourceExhausted).status, 507);
+  EXPECT_EQ(HttpErrorFor(StatusCode::kUnavailable).status, 503);
+  EXPECT_EQ(HttpErrorFor(StatusCode::kDataLoss).status, 500);
+  // 501 is not 405: MethodNotAllowed was the wrong reason for kUnimplemented.
+  EXPECT_EQ(HttpErrorFor(StatusCode::kUnimplemented).status, 501);
+  EXPECT_EQ(HttpErrorFor(StatusCode::kUnimplemented).reason, "");
+  for (int c = 0; c <= 16; ++c) {
+    HttpError e = HttpErrorFor(static_cast<StatusCode>(c));
+    EXPECT_GE(e.status, 200) << c;
+    EXPECT_LT(e.status, 600) << c;
+  }
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include "sigil/base/encoding.h"
 #include "sigil/base/logging.h"
+#include "sigil/base/status_http.h"
 #include "sigil/base/secret_bytes.h"
 #include "sigil/crypto/random.h"
 
@@ -58,13 +59,15 @@ class StoreWatch : public WatchHandle {
 }  // namespace
 
 ApiError FromStatus(const Status& s) {
+  HttpError e = HttpErrorFor(s.code());
   switch (s.code()) {
-    case StatusCode::kResourceExhausted: return FromStatusMessage(507, "InsufficientStorage", s.message());
-    case StatusCode::kUnavailable: return FromStatusMessage(503, "ServiceUnavailable", s.message());
     case StatusCode::kDataLoss:
       log::Error("stored object failed authentication", {{"error", s.message()}});
       return InternalError("stored object is corrupt (see server log)");
-    default: return InternalError(s.message());
+    case StatusCode::kInternal:
+    case StatusCode::kUnknown:
+    case StatusCode::kCancelled: return InternalError(s.message());
+    default: return FromStatusMessage(e.status, std::string(e.reason), s.message());
   }
 }
 

@@ -171,3 +171,22 @@ TEST_F(RegistryTest, CorruptStoredDocumentIsInternalErrorNotBadRequest) {
 
 }  // namespace
 }  // namespace sigil::registry
+
+namespace sigil::registry {
+namespace {
+
+// Storage failures reach clients through the one table (base/status_http.h), as on every path.
+TEST(RegistryErrorsTest, FromStatusUsesTheOneTable) {
+  EXPECT_EQ(FromStatus(ResourceExhaustedError("full")).code, 507);
+  EXPECT_EQ(FromStatus(UnavailableError("down")).code, 503);
+  ApiError e = FromStatus(UnimplementedError("not served"));
+  EXPECT_EQ(e.code, 501);
+  EXPECT_EQ(e.reason, "");
+  EXPECT_FALSE(e.ToJson().contains("reason"));
+  ApiError corrupt = FromStatus(DataLossError("/registry/secrets/a/b: authentication failed"));
+  EXPECT_EQ(corrupt.code, 500);
+  EXPECT_EQ(corrupt.message, "Internal error occurred: stored object is corrupt (see server log)");
+}
+
+}  // namespace
+}  // namespace sigil::registry

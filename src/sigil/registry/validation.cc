@@ -184,7 +184,8 @@ void ValidateLabelsAndAnnotations(const Json& meta, FieldErrors* errs) {
 
 Json ApiError::ToJson() const {
   Json j = {{"kind", "Status"}, {"apiVersion", "v1"}, {"metadata", Json::object()}, {"status", "Failure"},
-            {"message", message}, {"reason", reason}};
+            {"message", message}};
+  if (!reason.empty()) j["reason"] = reason;  // kube omits an empty reason
   if (!details.is_null()) j["details"] = details;
   j["code"] = code;
   return j;

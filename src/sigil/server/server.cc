@@ -208,6 +208,8 @@ Result<std::unique_ptr<SigilServer>> SigilServer::Create(Config config) {
   SIGIL_ASSIGN_OR_RETURN(s->authorizer_, authz::Authorizer::Open(s->store_.get()));
   kube_options.authorizer = s->authorizer_.get();
   SIGIL_ASSIGN_OR_RETURN(s->auditor_, OpenAuditor(c, s->store_.get(), s->dev_dir_));
+  s->authentication_ = std::make_unique<core::Authentication>(s->authenticator_.get(), s->throttle_.get(), s->auditor_.get(),
+                                                              Clock::Real());
   kube_options.auditor = s->auditor_.get();
   s->registry_ = std::make_unique<registry::Registry>(s->store_.get(), Clock::Real(),
                                                       registry::Registry::Options{c.history_versions});
@@ -301,59 +303,38 @@ http::Router SigilServer::BuildRouter() {
   return r;
 }
 
+// The HTTP side of core::Authentication: the credential from the request, the identity into the
+// handler's context; a refusal answered 401 (or 503), after its throttling delay.
 http::Handler SigilServer::Authenticated(http::Handler inner) {
   return [this, inner = std::move(inner)](const http::Request& req, const http::RequestContext& ctx, http::Responder respond) {
     std::optional<auth::CertificateSubject> cert;
     if (ctx.peer) cert = auth::CertificateSubject{ctx.peer->common_name, ctx.peer->organizations, ctx.peer->sha256_hex};
-    auto it = req.find(boost::beast::http::field::authorization);
-    std::string_view header = it == req.end() ? std::string_view() : std::string_view(it->value());
-    auto outcome = authenticator_->Authenticate(header, cert ? &*cert : nullptr);
-    if (!outcome.ok()) {
-      log::Error("authentication failed internally", {{"error", outcome.error().ToString()}});
-      return respond(http::ErrorResponse(req, UnavailableError("authentication is unavailable")));
+    core::Credentials c;
+    if (auto it = req.find(boost::beast::http::field::authorization); it != req.end()) {
+      c.authorization_header = std::string_view(it->value().data(), it->value().size());
     }
-    if (outcome->identity) {
-      http::RequestContext c = ctx;
-      c.identity = std::make_shared<const Identity>(std::move(*outcome->identity));
-      return inner(req, c, std::move(respond));
+    c.certificate = cert ? &*cert : nullptr;
+    c.remote = ctx.remote_address;
+    c.method = std::string_view(req.method_string().data(), req.method_string().size());
+    c.uri = std::string_view(req.target().data(), req.target().size());
+    if (auto ua = req.find(boost::beast::http::field::user_agent); ua != req.end()) {
+      c.user_agent = std::string_view(ua->value().data(), ua->value().size());
     }
+    core::Authenticated who = authentication_->Authenticate(c);
+    if (who.identity) {
+      http::RequestContext with_identity = ctx;
+      with_identity.identity = std::move(who.identity);
+      return inner(req, with_identity, std::move(respond));
+    }
+    if (who.unavailable) return respond(http::ErrorResponse(req, UnavailableError("authentication is unavailable")));
     http::Response res = http::ErrorResponse(req, UnauthenticatedError("Unauthorized"));
-    if (!outcome->warning.empty()) res.insert("Warning", "299 - \"" + outcome->warning + "\"");
-    AuditFailedAuthentication(req, ctx);
-    std::string ip = ctx.remote_address.substr(0, ctx.remote_address.rfind(':'));
-    auto delay = outcome->presented ? throttle_->Fail(ip) : std::chrono::milliseconds(0);
-    if (outcome->presented) log::Info("authentication failed", {{"remote", ctx.remote_address}, {"delay_ms", delay.count()}});
-    if (delay.count() == 0) return respond(std::move(res));
-    auto timer = std::make_shared<boost::asio::steady_timer>(delay_pool_, delay);
+    if (!who.warning.empty()) res.insert("Warning", "299 - \"" + who.warning + "\"");
+    if (who.delay.count() == 0) return respond(std::move(res));
+    auto timer = std::make_shared<boost::asio::steady_timer>(delay_pool_, who.delay);
     timer->async_wait([timer, respond = std::move(respond), res = std::move(res)](boost::system::error_code) mutable {
       respond(std::move(res));
     });
   };
-}
-
-// A refused credential is recorded as kube-apiserver records one: user system:anonymous,
-// stage ResponseStarted, code 401, at the level the policy gives anonymous requests. The
-// request is refused either way; a failed audit write is logged.
-void SigilServer::AuditFailedAuthentication(const http::Request& req, const http::RequestContext& ctx) {
-  if (!auditor_) return;
-  static const Identity anonymous{"system:anonymous", "", {"system:unauthenticated"}, {}, ""};
-  std::string path(req.target().substr(0, req.target().find('?')));
-  std::string verb(req.method_string());
-  std::transform(verb.begin(), verb.end(), verb.begin(), [](unsigned char c) { return std::tolower(c); });
-  audit::Decision d = auditor_->Decide(audit::Request{&anonymous, verb, false, "", "", "", "", "", path});
-  if (d.level == audit::Level::kNone || d.omit_stages.count(audit::Stage::kResponseStarted)) return;
-  std::string now = FormatRfc3339(Clock::Real()->Now());
-  nlohmann::ordered_json ev = {
-      {"kind", "Event"}, {"apiVersion", "audit.k8s.io/v1"}, {"level", audit::LevelName(d.level)}, {"auditID", crypto::RandomUuid()},
-      {"stage", "ResponseStarted"}, {"requestURI", std::string(req.target())}, {"verb", verb},
-      {"user", {{"username", anonymous.user}, {"groups", anonymous.groups}}},
-      {"sourceIPs", {ctx.remote_address.substr(0, ctx.remote_address.rfind(':'))}},
-      {"responseStatus", {{"metadata", nlohmann::ordered_json::object()}, {"status", "Failure"}, {"message", "Unauthorized"},
-                          {"reason", "Unauthorized"}, {"code", 401}}},
-      {"requestReceivedTimestamp", now}, {"stageTimestamp", now}};
-  auto ua = req.find(boost::beast::http::field::user_agent);
-  if (ua != req.end()) ev["userAgent"] = std::string(ua->value());
-  if (Status st = auditor_->Write({ev}); !st.ok()) log::Error("audit: a failed authentication could not be recorded", {{"error", st.message()}});
 }
 
 Status SigilServer::Start() {

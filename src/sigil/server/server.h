@@ -14,6 +14,7 @@
 #include "sigil/audit/auditor.h"
 #include "sigil/authz/authorizer.h"
 #include "sigil/barrier/barrier.h"
+#include "sigil/core/authentication.h"
 #include "sigil/client/kubeconfig.h"
 #include "sigil/server/config.h"
 #include "sigil/storage/backend.h"
@@ -58,11 +59,11 @@ class SigilServer {
   std::unique_ptr<registry::Registry> registry_;
   std::unique_ptr<auth::TokenStore> tokens_;
   std::unique_ptr<auth::Authenticator> authenticator_;
-  void AuditFailedAuthentication(const http::Request& req, const http::RequestContext& ctx);
 
   std::unique_ptr<authz::Authorizer> authorizer_;
   std::unique_ptr<audit::Auditor> auditor_;
   std::unique_ptr<auth::FailureThrottle> throttle_;
+  std::unique_ptr<core::Authentication> authentication_;  // after authenticator_, throttle_, auditor_
   std::optional<SecretBytes> new_root_token_;  // made at this start; shown once (dev)
   std::string root_token_file_;               // where a production start put the new root token
   boost::asio::thread_pool delay_pool_{1};     // answers throttled 401s after their delay

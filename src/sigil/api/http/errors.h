@@ -1,5 +1,4 @@
-// api/http/errors.h: the one table from sigil::StatusCode to HTTP status, Kubernetes
-// Status.reason and the Vault error body; and error responses in the format of the API a path
+// api/http/errors.h: the table of base/status_http.h in Beast's types; and error responses in the format of the API a path
 // belongs to (/v1/... is Vault's {"errors":[...]}, everything else Kubernetes' metav1.Status).
 // Messages come from Status messages, which never contain secret values.
 #pragma once

@@ -84,16 +84,11 @@ std::optional<ApiError> KubernetesApi::Impl::MayActAs(const Identity& who, const
 }
 
 // kube-apiserver's 403 wording for an RBAC denial.
-ApiError KubernetesApi::Impl::Forbidden(const authz::Attributes& a, const Identity* who) {
-  std::string user = who ? who->user : "system:anonymous";
-  if (!a.resource_request) {
-    return ApiError{403, "Forbidden", "forbidden: User \"" + user + "\" cannot " + a.verb + " path \"" + a.path + "\"", Json::object()};
-  }
-  std::string resource = a.subresource.empty() ? a.resource : a.resource + "/" + a.subresource;
-  std::string qualified = a.api_group.empty() ? a.resource : a.resource + "." + a.api_group;
-  std::string m = qualified + (a.name.empty() ? "" : " \"" + a.name + "\"") + " is forbidden: User \"" + user + "\" cannot " + a.verb +
-                  " resource \"" + resource + "\" in API group \"" + a.api_group + "\"" +
-                  (a.namespace_.empty() ? " at the cluster scope" : " in the namespace \"" + a.namespace_ + "\"");
+ApiError KubernetesApi::Impl::Forbidden(const authz::Attributes& a, const Identity* who) { return ForbiddenError(a, who); }
+
+ApiError ForbiddenError(const authz::Attributes& a, const Identity* who) {
+  std::string m = core::Pipeline::DenialMessage(a, who ? who->user : "system:anonymous");
+  if (!a.resource_request) return ApiError{403, "Forbidden", m, Json::object()};
   Json details = {{"kind", a.resource}};
   if (!a.name.empty()) details["name"] = a.name;
   if (!a.api_group.empty()) details["group"] = a.api_group;

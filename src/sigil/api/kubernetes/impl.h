@@ -18,6 +18,7 @@
 
 #include "sigil/api/kubernetes/api.h"
 #include "sigil/api/kubernetes/common.h"
+#include "sigil/core/pipeline.h"
 
 namespace sigil::kube {
 
@@ -43,6 +44,19 @@ inline bool IsSecret(const registry::Resource& t) { return t == registry::Secret
 inline const char kTableContentType[] = "application/json;as=Table;v=v1;g=meta.k8s.io";
 inline const char kAggregatedContentType[] = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
 inline const char kRbacGroup[] = "rbac.authorization.k8s.io";
+
+using core::Reply;
+Reply ToReply(const ApiError& e);
+Reply ToReply(http::Response res);
+http::Response ToResponse(const http::Request& req, Reply r);
+
+// kube-apiserver's 403 for an RBAC denial (impersonation.cc).
+ApiError ForbiddenError(const authz::Attributes& a, const Identity* who);
+
+class KubeErrors : public core::ErrorRenderer {
+ public:
+  Reply Render(const Status& s, const core::RequestInfo& r) const override;
+};
 
 class KubernetesApi::Impl {
  public:
@@ -77,11 +91,7 @@ class KubernetesApi::Impl {
   // ---- pipeline.cc
   std::optional<http::Response> Serve(const http::Request& req, const http::StreamStarter& start_stream, const Identity* who,
                                       const std::string& remote);
-  std::optional<http::Response> Handle(const http::Request& req, const http::StreamStarter& start_stream, const Identity* who,
-                                       const std::optional<ApiError>& refused);
-  static std::string MicroTime();
-  static Json AuditEvent(const http::Request& req, const authz::Attributes& a, const Identity* who, const Identity* subject,
-                         const std::string& remote, audit::Level level, bool allowed);
+  std::optional<http::Response> Handle(const http::Request& req, const http::StreamStarter& start_stream, const Identity* who);
   static std::optional<Json> AuditBody(const http::Request& req, const authz::Attributes& a);
 
   // ---- routing.cc
@@ -213,6 +223,8 @@ class KubernetesApi::Impl {
   std::function<Result<SecretBytes>(const Identity&, std::chrono::seconds)> token_issuer_;
   const authz::Authorizer* authorizer_;
   audit::Auditor* auditor_;
+  core::Pipeline pipeline_;
+  KubeErrors errors_;
   std::mutex bookmark_mu_;
   std::condition_variable bookmark_cv_;
   bool bookmark_stop_ = false;

@@ -1,103 +1,102 @@
-// api/kubernetes/pipeline.cc: The request pipeline of the face: impersonation, RBAC, audit around every request (moves to core/ with the Vault face).
+// api/kubernetes/pipeline.cc: the face's side of the request pipeline (core/pipeline.h):
+// impersonation, the request's attributes, Kubernetes error rendering, and replies to and from
+// HTTP responses.
 #include <chrono>
 
 #include "sigil/api/kubernetes/impl.h"
 #include "sigil/api/kubernetes/protobuf.h"
 #include "sigil/api/kubernetes/yaml_json.h"
 #include "sigil/base/logging.h"
-#include "sigil/crypto/random.h"
 
 namespace sigil::kube {
 
-std::optional<http::Response> KubernetesApi::Impl::Serve(const http::Request& req, const http::StreamStarter& start_stream, const Identity* who,
-                                    const std::string& remote) {
-  // Who the request acts as (impersonation), and whether RBAC lets it.
-  Identity impersonated;
-  const Identity* subject = who;
-  std::optional<ApiError> refused;
-  if (authorizer_ != nullptr && who != nullptr) {
-    bool impersonating = false;
-    refused = Impersonate(req, *who, &impersonated, &impersonating);
-    if (impersonating) subject = &impersonated;
+// Kubernetes errors as metav1.Status: a denial carries kube-apiserver's details (kind, name,
+// group of what was denied); everything else the one table's status and reason.
+Reply KubeErrors::Render(const Status& s, const core::RequestInfo& r) const {
+  ApiError e;
+  if (s.code() == StatusCode::kPermissionDenied) {
+    e = ForbiddenError(r.kube, r.subject);
+  } else {
+    e = registry::FromStatus(s);
   }
-  authz::Attributes a = RequestAttributes(req);
-  if (!refused && authorizer_ != nullptr && (subject == nullptr || !authorizer_->Allows(*subject, a))) refused = Forbidden(a, subject);
-  audit::Decision d;
-  if (auditor_ != nullptr) {
-    d = auditor_->Decide(audit::Request{subject, a.verb, a.resource_request, a.api_group, a.resource, a.subresource, a.namespace_,
-                                        a.name, a.path});
-  }
-  if (d.level == audit::Level::kNone) return Handle(req, start_stream, subject, refused);
+  return ToReply(e);
+}
 
-  // Audited. A request that changes state is recorded before it acts (RequestReceived, even
-  // when the policy omits that stage: that is what lets a failed audit write refuse the
-  // request with nothing changed); a read is recorded before its answer leaves. When no audit
-  // sink can write, the answer is 503 and nothing is served.
-  bool mutating = req.method() != http::Verb::get && req.method() != http::Verb::head;
-  Json ev = AuditEvent(req, a, who, subject, remote, d.level, !refused);
-  auto write = [&](audit::Stage stage) {
-    ev["stage"] = audit::StageName(stage);
-    ev["stageTimestamp"] = MicroTime();
-    return auditor_->Write({ev});
-  };
-  auto audit_refusal = [&] {
-    http::Response r = Fail(req, FromStatusMessage(503, "ServiceUnavailable", "the audit log cannot be written; the request was refused"));
-    r.set("Audit-Id", ev["auditID"].get<std::string>());
-    return r;
-  };
-  if (!d.omit_stages.count(audit::Stage::kRequestReceived) || mutating) {
-    if (!write(audit::Stage::kRequestReceived).ok()) return audit_refusal();
+Reply ToReply(const ApiError& e) {
+  Reply r;
+  r.status = e.code;
+  std::string text = e.ToJson().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  r.body.assign(text.data(), text.size());
+  return r;
+}
+
+Reply ToReply(http::Response res) {
+  Reply r;
+  r.status = res.result_int();
+  if (auto it = res.find(boost::beast::http::field::content_type); it != res.end()) r.content_type = std::string(it->value());
+  for (const auto& f : res) {
+    if (f.name() == boost::beast::http::field::content_type || f.name() == boost::beast::http::field::content_length) continue;
+    r.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
   }
-  if (!refused && IsWatch(req)) {
-    if (!d.omit_stages.count(audit::Stage::kResponseStarted)) {
-      ev["responseStatus"] = {{"metadata", Json::object()}, {"code", 200}};
-      if (!write(audit::Stage::kResponseStarted).ok()) return audit_refusal();
-    }
-    return Handle(req, start_stream, subject, refused);
-  }
-  std::optional<http::Response> res = Handle(req, start_stream, subject, refused);
-  if (!res) return res;
-  res->set("Audit-Id", ev["auditID"].get<std::string>());
-  if (d.omit_stages.count(audit::Stage::kResponseComplete)) return res;
-  Json status = {{"metadata", Json::object()}, {"code", res->result_int()}};
-  // The body is parsed only when the event needs it (an error's Status, or RequestResponse).
-  Json body;
-  if (res->result_int() >= 400 || d.level == audit::Level::kRequestResponse) {
-    body = Json::parse(std::string_view(res->body().data(), res->body().size()), nullptr, false);
-  }
-  if (res->result_int() >= 400 && body.is_object() && body.value("kind", "") == "Status") {
-    for (const char* f : {"status", "message", "reason"}) {
-      if (body.contains(f)) status[f] = body[f];
-    }
-  }
-  ev["responseStatus"] = status;
-  // TokenReviews carry bearer tokens and audit-hash requests carry secret values: their
-  // bodies are never recorded, at any level.
-  bool sensitive = a.resource == "tokenreviews" || a.path == "/sigil/v1/audit/hash" || a.path == "/sigil/v1/tokens";
-  if (d.level >= audit::Level::kRequest && !sensitive && !req.body().empty()) {
-    if (std::optional<Json> in = AuditBody(req, a)) {
-      auditor_->Redact(&*in);
-      if (d.omit_managed_fields && in->is_object() && in->contains("metadata")) (*in)["metadata"].erase("managedFields");
-      ev["requestObject"] = std::move(*in);
-    }
-  }
-  if (d.level == audit::Level::kRequestResponse && !sensitive && body.is_object()) {
-    auditor_->Redact(&body);
-    if (d.omit_managed_fields && body.contains("metadata")) body["metadata"].erase("managedFields");
-    ev["responseObject"] = std::move(body);
-  }
-  Status w = write(audit::Stage::kResponseComplete);
-  if (!w.ok()) {
-    if (!mutating) return audit_refusal();  // a read's answer does not leave unrecorded
-    log::Error("audit: a completed change could not be recorded (its RequestReceived was)", {{"audit_id", ev["auditID"].get<std::string>()}});
-  }
+  r.body = std::move(res.body());
+  return r;
+}
+
+http::Response ToResponse(const http::Request& req, Reply r) {
+  http::Response res{static_cast<http::HttpStatus>(r.status), req.version()};
+  res.set(boost::beast::http::field::content_type, r.content_type);
+  for (auto& [k, v] : r.headers) res.insert(k, v);
+  res.keep_alive(req.keep_alive());
+  res.body() = std::move(r.body);
+  res.prepare_payload();
   return res;
 }
 
-std::optional<http::Response> KubernetesApi::Impl::Handle(const http::Request& req, const http::StreamStarter& start_stream, const Identity* who,
-                                     const std::optional<ApiError>& refused) {
+// The face's side of the pipeline: who the request acts as (impersonation), the request as RBAC
+// and audit see it; then core::Pipeline authorizes, audits and runs Handle.
+std::optional<http::Response> KubernetesApi::Impl::Serve(const http::Request& req, const http::StreamStarter& start_stream,
+                                                         const Identity* who, const std::string& remote) {
+  Identity impersonated;
+  const Identity* subject = who;
+  std::optional<core::Reply> refused;
+  if (authorizer_ != nullptr && who != nullptr) {
+    bool impersonating = false;
+    if (std::optional<ApiError> e = Impersonate(req, *who, &impersonated, &impersonating)) refused = ToReply(*e);
+    if (impersonating) subject = &impersonated;
+  }
+  core::RequestInfo info;
+  info.face = core::Face::kKubernetes;
+  info.method = std::string_view(req.method_string().data(), req.method_string().size());
+  info.uri = std::string_view(req.target().data(), req.target().size());
+  if (auto ua = req.find(boost::beast::http::field::user_agent); ua != req.end()) {
+    info.user_agent = std::string_view(ua->value().data(), ua->value().size());
+  }
+  info.remote = remote;
+  info.caller = who;
+  info.subject = subject;
+  info.kube = RequestAttributes(req);
+  info.mutating = req.method() != http::Verb::get && req.method() != http::Verb::head;
+  info.streaming = IsWatch(req);
+  // TokenReviews carry bearer tokens, token issuing returns one, and audit-hash requests carry
+  // secret values: their bodies are never recorded, at any level.
+  const authz::Attributes& a = info.kube;
+  info.sensitive_body = a.resource == "tokenreviews" || a.path == "/sigil/v1/audit/hash" || a.path == "/sigil/v1/tokens";
+  info.request_object = [&req, &a]() -> std::optional<Json> {
+    if (req.body().empty()) return std::nullopt;
+    return AuditBody(req, a);
+  };
+  std::optional<core::Reply> out = pipeline_.Run(info, errors_, [&]() -> std::optional<core::Reply> {
+    std::optional<http::Response> res = Handle(req, start_stream, subject);
+    if (!res) return std::nullopt;
+    return ToReply(std::move(*res));
+  }, std::move(refused));
+  if (!out) return std::nullopt;
+  return ToResponse(req, std::move(*out));
+}
+
+std::optional<http::Response> KubernetesApi::Impl::Handle(const http::Request& req, const http::StreamStarter& start_stream,
+                                                          const Identity* who) {
   try {
-    if (refused) return Fail(req, *refused);
     if (IsWatch(req)) return Watch(req, start_stream);
     if (req.target().starts_with("/apis/authentication.k8s.io")) return Authentication(req, who);
     if (req.target().starts_with("/apis/authorization.k8s.io")) return Authorization(req, who);
@@ -107,44 +106,6 @@ std::optional<http::Response> KubernetesApi::Impl::Handle(const http::Request& r
     log::Warn("kubernetes api: unexpected JSON error", {{"id", e.id}});
     return Fail(req, BadRequest("the request body could not be processed"));
   }
-}
-
-std::string KubernetesApi::Impl::MicroTime() {
-  auto now = std::chrono::system_clock::now();
-  auto us = std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count() % 1000000;
-  std::string t = FormatRfc3339(std::chrono::time_point_cast<Clock::TimePoint::duration>(now));
-  char frac[24];
-  std::snprintf(frac, sizeof frac, ".%06lld", static_cast<long long>(us));
-  return t.substr(0, t.size() - 1) + frac + "Z";
-}
-
-// An audit.k8s.io/v1 Event for this request (stage and outcome are filled in per stage).
-Json KubernetesApi::Impl::AuditEvent(const http::Request& req, const authz::Attributes& a, const Identity* who, const Identity* subject,
-                       const std::string& remote, audit::Level level, bool allowed) {
-  auto user_info = [](const Identity& id) {
-    Json u = {{"username", id.user}, {"groups", id.groups}};
-    if (!id.uid.empty()) u["uid"] = id.uid;
-    if (!id.extra.empty()) u["extra"] = id.extra;
-    return u;
-  };
-  std::string now = MicroTime();
-  Json ev = {{"kind", "Event"}, {"apiVersion", "audit.k8s.io/v1"}, {"level", audit::LevelName(level)},
-             {"auditID", crypto::RandomUuid()}, {"requestURI", std::string(req.target())}, {"verb", a.verb},
-             {"user", who ? user_info(*who) : Json{{"username", "system:anonymous"}, {"groups", {"system:unauthenticated"}}}},
-             {"sourceIPs", {remote.substr(0, remote.rfind(':'))}}, {"requestReceivedTimestamp", now}, {"stageTimestamp", now},
-             {"annotations", {{"authorization.k8s.io/decision", allowed ? "allow" : "forbid"}}}};
-  if (subject != nullptr && subject != who) ev["impersonatedUser"] = user_info(*subject);
-  auto ua = req.find(boost::beast::http::field::user_agent);
-  if (ua != req.end()) ev["userAgent"] = std::string(ua->value());
-  if (a.resource_request) {
-    Json ref = {{"resource", a.resource}, {"apiVersion", "v1"}};
-    if (!a.namespace_.empty()) ref["namespace"] = a.namespace_;
-    if (!a.name.empty()) ref["name"] = a.name;
-    if (!a.api_group.empty()) ref["apiGroup"] = a.api_group;
-    if (!a.subresource.empty()) ref["subresource"] = a.subresource;
-    ev["objectRef"] = ref;
-  }
-  return ev;
 }
 
 // The request body as an object, for Request-level audit (JSON, apply YAML or protobuf).

@@ -1,0 +1,149 @@
+#include "sigil/core/pipeline.h"
+
+#include <chrono>
+
+#include "sigil/base/clock.h"
+#include "sigil/base/logging.h"
+#include "sigil/crypto/random.h"
+
+namespace sigil::core {
+namespace {
+
+Json UserInfo(const Identity& id) {
+  Json u = {{"username", id.user}, {"groups", id.groups}};
+  if (!id.uid.empty()) u["uid"] = id.uid;
+  if (!id.extra.empty()) u["extra"] = id.extra;
+  return u;
+}
+
+}  // namespace
+
+std::string MicroTime() {
+  auto now = std::chrono::system_clock::now();
+  auto us = std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count() % 1000000;
+  std::string t = FormatRfc3339(std::chrono::time_point_cast<Clock::TimePoint::duration>(now));
+  char frac[24];
+  std::snprintf(frac, sizeof frac, ".%06lld", static_cast<long long>(us));
+  return t.substr(0, t.size() - 1) + frac + "Z";
+}
+
+std::string Pipeline::DenialMessage(const authz::Attributes& a, const std::string& user) {
+  if (!a.resource_request) return "forbidden: User \"" + user + "\" cannot " + a.verb + " path \"" + a.path + "\"";
+  std::string resource = a.subresource.empty() ? a.resource : a.resource + "/" + a.subresource;
+  std::string qualified = a.api_group.empty() ? a.resource : a.resource + "." + a.api_group;
+  return qualified + (a.name.empty() ? "" : " \"" + a.name + "\"") + " is forbidden: User \"" + user + "\" cannot " + a.verb +
+         " resource \"" + resource + "\" in API group \"" + a.api_group + "\"" +
+         (a.namespace_.empty() ? " at the cluster scope" : " in the namespace \"" + a.namespace_ + "\"");
+}
+
+// An audit.k8s.io/v1 Event for this request (stage and outcome are filled in per stage).
+Json Pipeline::Event(const RequestInfo& info, audit::Level level, bool allowed) const {
+  const authz::Attributes& a = info.kube;
+  std::string now = MicroTime();
+  std::string_view remote = info.remote.substr(0, info.remote.rfind(':'));
+  Json ev = {{"kind", "Event"}, {"apiVersion", "audit.k8s.io/v1"}, {"level", audit::LevelName(level)},
+             {"auditID", crypto::RandomUuid()}, {"requestURI", std::string(info.uri)}, {"verb", a.verb},
+             {"user", info.caller ? UserInfo(*info.caller) : Json{{"username", "system:anonymous"}, {"groups", {"system:unauthenticated"}}}},
+             {"sourceIPs", {std::string(remote)}}, {"requestReceivedTimestamp", now}, {"stageTimestamp", now},
+             {"annotations", {{"authorization.k8s.io/decision", allowed ? "allow" : "forbid"}}}};
+  if (info.subject != nullptr && info.subject != info.caller) ev["impersonatedUser"] = UserInfo(*info.subject);
+  if (!info.user_agent.empty()) ev["userAgent"] = std::string(info.user_agent);
+  if (a.resource_request) {
+    Json ref = {{"resource", a.resource}, {"apiVersion", "v1"}};
+    if (!a.namespace_.empty()) ref["namespace"] = a.namespace_;
+    if (!a.name.empty()) ref["name"] = a.name;
+    if (!a.api_group.empty()) ref["apiGroup"] = a.api_group;
+    if (!a.subresource.empty()) ref["subresource"] = a.subresource;
+    ev["objectRef"] = ref;
+  }
+  return ev;
+}
+
+std::optional<Json> Pipeline::Redacted(Json body, const audit::Decision& d) const {
+  deps_.auditor->Redact(&body);
+  if (d.omit_managed_fields && body.is_object() && body.contains("metadata") && body["metadata"].is_object()) {
+    body["metadata"].erase("managedFields");
+  }
+  return body;
+}
+
+std::optional<Reply> Pipeline::Run(const RequestInfo& info, const ErrorRenderer& errors, const Executor& execute,
+                                   std::optional<Reply> refused) const {
+  if (!refused && info.face == Face::kVault) {
+    // The Vault face's ACL policies are not built yet: deny by default.
+    refused = errors.Render(PermissionDeniedError("permission denied"), info);
+  }
+  if (!refused && deps_.rbac != nullptr && (info.subject == nullptr || !deps_.rbac->Allows(*info.subject, info.kube))) {
+    refused = errors.Render(PermissionDeniedError(DenialMessage(info.kube, info.subject ? info.subject->user : "system:anonymous")), info);
+  }
+  auto run = [&]() -> std::optional<Reply> {
+    if (refused) return std::move(*refused);
+    return execute();
+  };
+  audit::Decision d;
+  if (deps_.auditor != nullptr) {
+    const authz::Attributes& a = info.kube;
+    d = deps_.auditor->Decide(audit::Request{info.subject, a.verb, a.resource_request, a.api_group, a.resource, a.subresource,
+                                             a.namespace_, a.name, a.path});
+  }
+  if (d.level == audit::Level::kNone) return run();
+
+  // Audited. A request that changes state is recorded before it acts (RequestReceived, even
+  // when the policy omits that stage: that is what lets a failed audit write refuse the
+  // request with nothing changed); a read is recorded before its answer leaves. When no audit
+  // sink can write, the answer is 503 and nothing is served.
+  Json ev = Event(info, d.level, !refused);
+  const std::string audit_id = ev["auditID"].get<std::string>();
+  auto write = [&](audit::Stage stage) {
+    ev["stage"] = audit::StageName(stage);
+    ev["stageTimestamp"] = MicroTime();
+    return deps_.auditor->Write({ev});
+  };
+  auto audit_refusal = [&] {
+    Reply r = errors.Render(UnavailableError("the audit log cannot be written; the request was refused"), info);
+    r.headers.emplace_back("Audit-Id", audit_id);
+    return r;
+  };
+  if (!d.omit_stages.count(audit::Stage::kRequestReceived) || info.mutating) {
+    if (!write(audit::Stage::kRequestReceived).ok()) return audit_refusal();
+  }
+  if (!refused && info.streaming) {
+    if (!d.omit_stages.count(audit::Stage::kResponseStarted)) {
+      ev["responseStatus"] = {{"metadata", Json::object()}, {"code", 200}};
+      if (!write(audit::Stage::kResponseStarted).ok()) return audit_refusal();
+    }
+    return run();
+  }
+  std::optional<Reply> res = run();
+  if (!res) return res;
+  res->headers.emplace_back("Audit-Id", audit_id);
+  if (d.omit_stages.count(audit::Stage::kResponseComplete)) return res;
+  Json status = {{"metadata", Json::object()}, {"code", res->status}};
+  // The body is parsed only when the event needs it (an error's Status, or RequestResponse).
+  Json body;
+  if (res->status >= 400 || d.level == audit::Level::kRequestResponse) {
+    body = Json::parse(std::string_view(res->body.data(), res->body.size()), nullptr, false);
+  }
+  if (res->status >= 400 && body.is_object() && body.value("kind", "") == "Status") {
+    for (const char* f : {"status", "message", "reason"}) {
+      if (body.contains(f)) status[f] = body[f];
+    }
+  }
+  ev["responseStatus"] = status;
+  if (d.level >= audit::Level::kRequest && !info.sensitive_body && info.request_object) {
+    if (std::optional<Json> in = info.request_object()) {
+      if (std::optional<Json> shown = Redacted(std::move(*in), d)) ev["requestObject"] = std::move(*shown);
+    }
+  }
+  if (d.level == audit::Level::kRequestResponse && !info.sensitive_body && body.is_object()) {
+    if (std::optional<Json> shown = Redacted(std::move(body), d)) ev["responseObject"] = std::move(*shown);
+  }
+  Status w = write(audit::Stage::kResponseComplete);
+  if (!w.ok()) {
+    if (!info.mutating) return audit_refusal();  // a read's answer does not leave unrecorded
+    log::Error("audit: a completed change could not be recorded (its RequestReceived was)", {{"audit_id", audit_id}});
+  }
+  return res;
+}
+
+}  // namespace sigil::core

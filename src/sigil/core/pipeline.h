@@ -1,0 +1,106 @@
+// core/pipeline.h: the one request pipeline every API face runs (the Kubernetes face today,
+// the Vault face next), so that both faces share identities, authorization and the audit
+// trail instead of each keeping a copy.
+//
+// For one request, after the face has parsed it (and resolved impersonation, which is the
+// Kubernetes face's header protocol): authorize the subject (Kubernetes RBAC on the Kubernetes
+// face; ACL policies on the Vault face, a slot not yet filled: such requests are denied),
+// audit at the level the audit Policy gives the request (a change is recorded before it acts;
+// every answer before it leaves; when the trail cannot be written the request is refused with
+// 503 and nothing is served or changed), execute, respond, with errors rendered in the face's
+// format by its ErrorRenderer.
+//
+// Execution is synchronous today: Run returns when the request is answered. Thread-safe: Run may
+// be called from many threads at once.
+#pragma once
+
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "sigil/audit/auditor.h"
+#include "sigil/authz/authorizer.h"
+#include "sigil/base/identity.h"
+#include "sigil/base/secret_bytes.h"
+
+namespace sigil::core {
+
+using Json = nlohmann::ordered_json;
+// A response body; it may hold secret values, and its buffer is wiped when freed. The same type
+// as the HTTP layer's body, so a reply moves into a response without a copy.
+using Body = std::basic_string<char, std::char_traits<char>, internal::ZeroingAllocator<char>>;
+
+enum class Face { kKubernetes, kVault };
+
+// What the pipeline needs to know of a request; the face fills it from its parse. Views point
+// into the request, which outlives Run.
+struct RequestInfo {
+  Face face = Face::kKubernetes;
+  std::string_view method;      // as sent: GET, POST, ...
+  std::string_view uri;         // the request target
+  std::string_view user_agent;  // "" when absent
+  std::string_view remote;      // ip:port of the peer
+  const Identity* caller = nullptr;   // as authenticated; null only in tests without authentication
+  const Identity* subject = nullptr;  // whom the request acts as: the caller, or whom it impersonates
+  authz::Attributes kube;             // the request as RBAC sees it (Kubernetes face)
+  bool mutating = false;              // changes state: recorded before it acts
+  bool streaming = false;             // a watch: ResponseStarted is recorded, then the stream runs
+  // Bodies that are never recorded at any level: bearer tokens (TokenReview, token issuing),
+  // values to hash (audit hash), and later Vault logins and transit plaintext.
+  bool sensitive_body = false;
+  // The request's body as an object, for Request level and above; nullopt records none. Holds
+  // secret values: the pipeline redacts it before it is written.
+  std::function<std::optional<Json>()> request_object;
+};
+
+// A complete answer; `body` may hold secret values.
+struct Reply {
+  int status = 200;
+  std::string content_type = "application/json";
+  Body body;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+// Renders a failure in a face's own format (Kubernetes metav1.Status; Vault {"errors": [...]}),
+// with the status of the one table (base/status_http.h).
+class ErrorRenderer {
+ public:
+  virtual ~ErrorRenderer() = default;
+  virtual Reply Render(const Status& s, const RequestInfo& r) const = 0;
+};
+
+// Runs the request; nullopt when it became a stream (a watch).
+using Executor = std::function<std::optional<Reply>()>;
+
+class Pipeline {
+ public:
+  struct Deps {
+    const authz::Authorizer* rbac = nullptr;  // null: no authorization (tests only)
+    audit::Auditor* auditor = nullptr;        // null: no audit trail
+  };
+  explicit Pipeline(Deps deps) : deps_(deps) {}
+
+  // Authorizes, audits and executes one request. `refused`: the face refused it already (an
+  // impersonation the caller may not do): it is audited as forbidden and answered as given.
+  std::optional<Reply> Run(const RequestInfo& info, const ErrorRenderer& errors, const Executor& execute,
+                           std::optional<Reply> refused = std::nullopt) const;
+
+  // kube-apiserver's 403 message for an RBAC denial of `a` to `user`.
+  static std::string DenialMessage(const authz::Attributes& a, const std::string& user);
+
+ private:
+  Json Event(const RequestInfo& info, audit::Level level, bool allowed) const;
+  // `body` as the trail may show it: secret values replaced by their keyed hashes.
+  std::optional<Json> Redacted(Json body, const audit::Decision& d) const;
+
+  Deps deps_;
+};
+
+// RFC 3339 with microseconds, as audit.k8s.io/v1 Events carry their timestamps.
+std::string MicroTime();
+
+}  // namespace sigil::core

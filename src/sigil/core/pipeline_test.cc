@@ -1,0 +1,147 @@
+#include "sigil/core/pipeline.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "sigil/storage/memory_backend.h"
+#include "sigil/testing/status_matchers.h"
+
+namespace sigil::core {
+namespace {
+
+// Errors as a face would render them: the status and the message.
+class PlainErrors : public ErrorRenderer {
+ public:
+  Reply Render(const Status& s, const RequestInfo&) const override {
+    Reply r;
+    r.status = s.code() == StatusCode::kPermissionDenied ? 403 : s.code() == StatusCode::kUnavailable ? 503 : 500;
+    r.body.assign(s.message());
+    return r;
+  }
+};
+
+class PipelineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    barrier_ = std::move(barrier::Barrier::Open(&backend_, seal_.get(), nullptr, &clock_)).value();
+    store_ = std::make_unique<store::ObjectStore>(barrier_.get());
+    rbac_ = std::move(authz::Authorizer::Open(store_.get())).value();
+  }
+  std::unique_ptr<audit::Auditor> OpenAuditor(const std::string& path, audit::Level level) {
+    return std::move(audit::Auditor::Open(store_.get(), audit::Policy::Everything(level, {}), {{path, 0, false}})).value();
+  }
+  std::string Trail(const std::string& path) {
+    std::ifstream f(path);
+    std::stringstream s;
+    s << f.rdbuf();
+    return s.str();
+  }
+  static RequestInfo Get(const Identity* who, const std::string& verb) {
+    RequestInfo info;
+    info.method = verb == "delete" ? "DELETE" : "GET";
+    info.uri = "/api/v1/namespaces/a/secrets/s";
+    info.remote = "127.0.0.1:5555";
+    info.caller = who;
+    info.subject = who;
+    info.kube = authz::Attributes{verb, true, "", "secrets", "", "a", "s", ""};
+    info.mutating = verb != "get";
+    return info;
+  }
+
+  ManualClock clock_;
+  storage::MemoryBackend backend_;
+  std::unique_ptr<barrier::Seal> seal_ = barrier::NewDevSeal();
+  std::unique_ptr<barrier::Barrier> barrier_;
+  std::unique_ptr<store::ObjectStore> store_;
+  std::unique_ptr<authz::Authorizer> rbac_;
+  testing::TempDir dir_;
+  PlainErrors errors_;
+  const Identity admin_{"root", "", {"system:masters", "system:authenticated"}, {}, "token"};
+  const Identity nobody_{"nobody", "", {"system:authenticated"}, {}, "token"};
+};
+
+TEST_F(PipelineTest, DeniedRequestDoesNotRunAndIsAuditedAsForbidden) {
+  auto auditor = OpenAuditor(dir_.path() + "/a.log", audit::Level::kMetadata);
+  Pipeline p({rbac_.get(), auditor.get()});
+  bool ran = false;
+  auto r = p.Run(Get(&nobody_, "get"), errors_, [&]() -> std::optional<Reply> {
+    ran = true;
+    return Reply{};
+  });
+  ASSERT_TRUE(r.has_value());
+  EXPECT_FALSE(ran);
+  EXPECT_EQ(r->status, 403);
+  EXPECT_EQ(std::string(r->body.data(), r->body.size()),
+            "secrets \"s\" is forbidden: User \"nobody\" cannot get resource \"secrets\" in API group \"\" in the namespace \"a\"");
+  std::string trail = Trail(dir_.path() + "/a.log");
+  EXPECT_NE(trail.find("\"authorization.k8s.io/decision\":\"forbid\""), std::string::npos) << trail;
+  EXPECT_NE(trail.find("\"code\":403"), std::string::npos) << trail;
+}
+
+TEST_F(PipelineTest, AllowedRequestRunsWithAuditIdHeader) {
+  auto auditor = OpenAuditor(dir_.path() + "/a.log", audit::Level::kMetadata);
+  Pipeline p({rbac_.get(), auditor.get()});
+  auto r = p.Run(Get(&admin_, "get"), errors_, [&]() -> std::optional<Reply> {
+    Reply ok;
+    ok.body.assign("{}");
+    return ok;
+  });
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  ASSERT_EQ(r->headers.size(), 1u);
+  EXPECT_EQ(r->headers[0].first, "Audit-Id");
+  EXPECT_NE(Trail(dir_.path() + "/a.log").find(r->headers[0].second), std::string::npos);
+}
+
+// Fail closed: when the trail cannot be written, a change is refused before it acts.
+TEST_F(PipelineTest, UnwritableTrailRefusesChangeBeforeItActs) {
+  auto auditor = std::move(audit::Auditor::Open(store_.get(), audit::Policy::Everything(audit::Level::kMetadata, {}),
+                                                {{"/dev/full", 0, false}}));
+  ASSERT_TRUE(auditor.ok()) << auditor.error();
+  Pipeline p({rbac_.get(), auditor->get()});
+  bool ran = false;
+  auto r = p.Run(Get(&admin_, "delete"), errors_, [&]() -> std::optional<Reply> {
+    ran = true;
+    return Reply{};
+  });
+  ASSERT_TRUE(r.has_value());
+  EXPECT_FALSE(ran);
+  EXPECT_EQ(r->status, 503);
+}
+
+TEST_F(PipelineTest, VaultFaceIsDeniedUntilPoliciesExist) {
+  Pipeline p({rbac_.get(), nullptr});
+  RequestInfo info = Get(&admin_, "get");
+  info.face = Face::kVault;
+  bool ran = false;
+  auto r = p.Run(info, errors_, [&]() -> std::optional<Reply> {
+    ran = true;
+    return Reply{};
+  });
+  EXPECT_FALSE(ran);
+  EXPECT_EQ(r->status, 403);
+}
+
+TEST_F(PipelineTest, SensitiveBodiesAreNeverRecorded) {
+  auto auditor = OpenAuditor(dir_.path() + "/a.log", audit::Level::kRequestResponse);
+  Pipeline p({rbac_.get(), auditor.get()});
+  RequestInfo info = Get(&admin_, "create");
+  info.sensitive_body = true;
+  bool asked = false;
+  info.request_object = [&]() -> std::optional<Json> {
+    asked = true;
+    return Json{{"token", "canary-token-value"}};
+  };
+  auto r = p.Run(info, errors_, [&]() -> std::optional<Reply> {
+    Reply ok;
+    ok.body.assign(R"({"token":"canary-token-value"})");
+    return ok;
+  });
+  EXPECT_FALSE(asked);
+  EXPECT_EQ(Trail(dir_.path() + "/a.log").find("canary-token-value"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace sigil::core
