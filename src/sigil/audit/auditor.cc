@@ -90,6 +90,11 @@ void Auditor::Redact(Json* j) const {
   }
 }
 
+std::optional<Json> Auditor::RedactedBody(std::string_view api_group, std::string_view resource, std::string_view subresource,
+                                          std::string_view content_type, Json body) const {
+  return RedactBody(api_group, resource, subresource, content_type, std::move(body), [this](std::string_view v) { return Hash(v); });
+}
+
 Status Auditor::Write(const std::vector<Json>& events) {
   std::vector<std::string> lines;
   lines.reserve(events.size());

@@ -9,9 +9,12 @@
 
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <string_view>
 
 #include "sigil/audit/log.h"
 #include "sigil/audit/policy.h"
+#include "sigil/audit/redaction.h"
 #include "sigil/store/object_store.h"
 
 namespace sigil::audit {
@@ -26,6 +29,12 @@ class Auditor {
   // Replaces every secret value in `j` with its hash (see above). Works on Secrets, lists,
   // watch events, history versions, patches and apply configurations alike.
   void Redact(nlohmann::ordered_json* j) const;
+  // The body of a request or response as the trail may show it: every secret value replaced
+  // by Hash(value), or nullopt when it must not be recorded. See RedactBody in redaction.h for
+  // the arguments and the positions.
+  std::optional<nlohmann::ordered_json> RedactedBody(std::string_view api_group, std::string_view resource,
+                                                     std::string_view subresource, std::string_view content_type,
+                                                     nlohmann::ordered_json body) const;
   // Writes events (audit.k8s.io/v1 Event objects) to the trail; an error means no sink took
   // them and the request must be refused.
   Status Write(const std::vector<nlohmann::ordered_json>& events);
