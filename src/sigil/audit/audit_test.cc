@@ -181,7 +181,7 @@ TEST(AuditorTest, SecretValuesBecomeKeyedHashes) {
                  {"data", {{"p", "aHVudGVyMg=="}}},
                  {"stringData", {{"q", "hunter2"}}}};
   Json list = {{"kind", "SecretList"}, {"items", Json::array({secret})}};
-  a->Redact(&list);
+  list = a->RedactedBody("", "secrets", "", "application/json", list).value();
   const Json& item = list["items"][0];
   EXPECT_EQ(item["data"]["p"], h);
   EXPECT_EQ(item["stringData"]["q"], h);
@@ -190,7 +190,7 @@ TEST(AuditorTest, SecretValuesBecomeKeyedHashes) {
   Json patch = Json::array({{{"op", "add"}, {"path", "/data/p"}, {"value", "aHVudGVyMg=="}},
                             {{"op", "replace"}, {"path", "/data"}, {"value", {{"x", "aHVudGVyMg=="}}}},
                             {{"op", "add"}, {"path", "/metadata/labels/a"}, {"value", "visible"}}});
-  a->Redact(&patch);
+  patch = a->RedactedBody("", "secrets", "", "application/json-patch+json", patch).value();
   EXPECT_EQ(patch[0]["value"], h);
   EXPECT_EQ(patch[1]["value"]["x"], h);
   EXPECT_EQ(patch[2]["value"], "visible");

@@ -9,7 +9,6 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 constexpr char kKeyPath[] = "/sigil/audit/hmac-key";
-constexpr char kLastApplied[] = "kubectl.kubernetes.io/last-applied-configuration";
 
 }  // namespace
 
@@ -34,61 +33,6 @@ Result<std::unique_ptr<Auditor>> Auditor::Open(store::ObjectStore* store, Policy
 }
 
 std::string Auditor::Hash(std::string_view value) const { return "hmac-sha256:" + HexEncode(crypto::HmacSha256(key_, value)); }
-
-void Auditor::Redact(Json* j) const {
-  auto hash_string = [&](Json* v, bool base64) {
-    if (!v->is_string()) {
-      *v = Hash(v->dump());
-      return;
-    }
-    std::string s = v->get<std::string>();
-    if (base64) {
-      auto raw = Base64DecodeSecret(s);
-      *v = raw.ok() ? Hash(raw->view()) : Hash(s);
-    } else {
-      *v = Hash(s);
-    }
-    internal::SecureZero(s.data(), s.size());
-  };
-  if (j->is_array()) {
-    for (Json& e : *j) {
-      // A JSON patch operation: values written under /data, /stringData or the last-applied
-      // annotation are secret.
-      if (e.is_object() && e.contains("path") && e["path"].is_string() && e.contains("value")) {
-        const std::string path = e["path"].get<std::string>();
-        Json& v = e["value"];
-        if (path == "/data" || path == "/stringData") {
-          if (v.is_object()) {
-            for (auto& [name, value] : v.items()) hash_string(&value, path == "/data");
-          } else {
-            hash_string(&v, false);
-          }
-          continue;
-        }
-        if (path.starts_with("/data/") || path.starts_with("/stringData/")) {
-          hash_string(&v, path.starts_with("/data/"));
-          continue;
-        }
-        if (path == "/metadata/annotations/kubectl.kubernetes.io~1last-applied-configuration") {
-          hash_string(&v, false);
-          continue;
-        }
-      }
-      Redact(&e);
-    }
-    return;
-  }
-  if (!j->is_object()) return;
-  for (auto& [k, v] : j->items()) {
-    if ((k == "data" || k == "stringData") && v.is_object()) {
-      for (auto& [name, value] : v.items()) hash_string(&value, k == "data");
-    } else if (k == "annotations" && v.is_object() && v.contains(kLastApplied)) {
-      hash_string(&v[kLastApplied], false);
-    } else if (v.is_object() || v.is_array()) {
-      Redact(&v);
-    }
-  }
-}
 
 std::optional<Json> Auditor::RedactedBody(std::string_view api_group, std::string_view resource, std::string_view subresource,
                                           std::string_view content_type, Json body) const {

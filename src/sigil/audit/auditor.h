@@ -1,10 +1,11 @@
 // audit/auditor.h: what the API layers use to audit: the policy, the HMAC key for secret
-// values, and the log. Secret values never reach a sink: every value of a Secret's data (and
-// stringData, and a JSON patch's values under /data) becomes "hmac-sha256:<hex>", keyed by a
+// values, and the log. Secret values never reach a sink: a body is recorded only as
+// RedactedBody returns it, with every value at a position where a Secret's values sit
+// (audit/redaction.h: data, stringData, the last-applied annotation, in every body that carries
+// Secrets or parts of them, patches included) replaced by "hmac-sha256:<hex>", keyed by a
 // per-server key kept encrypted in the store (/sigil/audit/hmac-key), so an operator holding a
 // known value can check whether it was read or written (`sigil audit hash VALUE`), and nobody
-// can read values out of the trail. kubectl's last-applied-configuration annotation, which
-// holds a whole Secret, is hashed as one value. Thread-safe.
+// can read values out of the trail. A body it cannot understand is not recorded. Thread-safe.
 #pragma once
 
 #include <memory>
@@ -26,9 +27,6 @@ class Auditor {
   Decision Decide(const Request& r) const { return policy_.Evaluate(r); }
   // "hmac-sha256:<hex>" of a value under the server's audit key.
   std::string Hash(std::string_view value) const;
-  // Replaces every secret value in `j` with its hash (see above). Works on Secrets, lists,
-  // watch events, history versions, patches and apply configurations alike.
-  void Redact(nlohmann::ordered_json* j) const;
   // The body of a request or response as the trail may show it: every secret value replaced
   // by Hash(value), or nullopt when it must not be recorded. See RedactBody in redaction.h for
   // the arguments and the positions.

@@ -51,6 +51,52 @@ bool Authorizer::WaitFor(const std::string& prefix, int64_t revision, std::chron
   });
 }
 
+void Authorizer::Apply(RbacIndex::Kind kind, const std::string& prefix, const std::string& key, const std::string& ns,
+                       const std::string& name, const Json* obj, int64_t revision, bool from_watch) {
+  {
+    std::lock_guard<std::mutex> l(apply_mu_);
+    auto it = revisions_.find(key);
+    if (from_watch) {
+      // Observe applied this write or a newer one already: only forget it once the watch is there.
+      bool newer_applied = it != revisions_.end() && it->second > revision;
+      if (!newer_applied) {
+        if (obj != nullptr) {
+          index_.Upsert(kind, ns, name, *obj);
+        } else {
+          index_.Remove(kind, ns, name);
+        }
+        if (it != revisions_.end()) revisions_.erase(it);
+      }
+      std::lock_guard<std::mutex> sl(seen_mu_);  // still under apply_mu_: Observe sees both at once
+      int64_t& r = seen_[prefix];
+      r = std::max(r, revision);
+    } else {
+      {
+        std::lock_guard<std::mutex> sl(seen_mu_);
+        auto s = seen_.find(prefix);
+        if (s != seen_.end() && s->second >= revision) return;  // the watch applied it, or newer
+      }
+      if (it != revisions_.end() && it->second >= revision) return;
+      if (obj != nullptr) {
+        index_.Upsert(kind, ns, name, *obj);
+      } else {
+        index_.Remove(kind, ns, name);
+      }
+      revisions_[key] = revision;
+    }
+  }
+  if (from_watch) seen_cv_.notify_all();
+}
+
+void Authorizer::Observe(const std::string& key, const Json* obj, int64_t revision) {
+  for (const Prefix& p : kPrefixes) {
+    if (!key.starts_with(p.prefix)) continue;
+    auto [ns, name] = Split(p, key);
+    Apply(p.kind, p.prefix, key, ns, name, obj, revision, false);
+    return;
+  }
+}
+
 Result<std::unique_ptr<Authorizer>> Authorizer::Open(store::ObjectStore* store) {
   std::unique_ptr<Authorizer> a(new Authorizer());
   // Defaults are stored as the API would have created them (uid, creationTimestamp).
@@ -79,15 +125,14 @@ Result<std::unique_ptr<Authorizer>> Authorizer::Open(store::ObjectStore* store) 
     Authorizer* self = a.get();
     SIGIL_ASSIGN_OR_RETURN(auto handle, store->Watch(p.prefix, l.revision, [self, p](const std::vector<store::ObjectEvent>& events,
                                                                                         const Status& error) {
-      RbacIndex* index = &self->index_;
       for (const store::ObjectEvent& e : events) {
         auto [ns, name] = Split(p, e.key);
         if (e.type == store::ObjectEvent::Type::kPut && e.object) {
-          index->Upsert(p.kind, ns, name, Json::parse(e.object->doc.view(), nullptr, false));
+          Json obj = Json::parse(e.object->doc.view(), nullptr, false);
+          self->Apply(p.kind, p.prefix, e.key, ns, name, &obj, e.revision, true);
         } else {
-          index->Remove(p.kind, ns, name);
+          self->Apply(p.kind, p.prefix, e.key, ns, name, nullptr, e.revision, true);
         }
-        self->Seen(p.prefix, e.revision);
       }
       if (!error.ok()) log::Error("RBAC watch: an object failed to decrypt; decisions may be stale", {{"error", error.message()}});
     }));

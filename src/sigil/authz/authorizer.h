@@ -27,14 +27,27 @@ class Authorizer {
   std::optional<std::vector<PolicyRule>> RulesOfRole(const std::string& kind, const std::string& name, const std::string& ns) const {
     return index_.RulesOfRole(kind, name, ns);
   }
+  // Applies a committed RBAC write at `key` (one of the four /registry/... prefixes) to the index
+  // now, without waiting for the store watch: `obj` is the object as written at `revision`, or
+  // null for a delete. So the writer's next request is decided on the new rules
+  // (read-your-writes) and no request thread waits. A write older than one already applied to
+  // that key, or than the watch's progress, is ignored; the watch delivers the same write later
+  // and it is applied once. Non-RBAC keys are ignored.
+  void Observe(const std::string& key, const nlohmann::json* obj, int64_t revision);
   // Waits until the index has seen the write of `revision` under `prefix` (one of the four
-  // /registry/... prefixes), or `timeout` passes. Returns whether it has.
+  // /registry/... prefixes), or `timeout` passes. Returns whether it has. For tests.
   bool WaitFor(const std::string& prefix, int64_t revision, std::chrono::milliseconds timeout) const;
 
  private:
   Authorizer() = default;
   void Seen(const std::string& prefix, int64_t revision);
+  // One write to the index, from the watch or from Observe, at most once per revision of a key.
+  void Apply(RbacIndex::Kind kind, const std::string& prefix, const std::string& key, const std::string& ns,
+             const std::string& name, const nlohmann::json* obj, int64_t revision, bool from_watch);
 
+  std::mutex apply_mu_;  // orders Apply; guards revisions_
+  // key -> revision applied by Observe that the watch has not delivered yet.
+  std::map<std::string, int64_t> revisions_;
   RbacIndex index_;
   mutable std::mutex seen_mu_;
   mutable std::condition_variable seen_cv_;

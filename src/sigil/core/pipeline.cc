@@ -59,12 +59,15 @@ Json Pipeline::Event(const RequestInfo& info, audit::Level level, bool allowed) 
   return ev;
 }
 
-std::optional<Json> Pipeline::Redacted(Json body, const audit::Decision& d) const {
-  deps_.auditor->Redact(&body);
-  if (d.omit_managed_fields && body.is_object() && body.contains("metadata") && body["metadata"].is_object()) {
-    body["metadata"].erase("managedFields");
+std::optional<Json> Pipeline::Redacted(const RequestInfo& info, std::string_view media_type, Json body,
+                                       const audit::Decision& d) const {
+  if (!info.kube.resource_request) return std::nullopt;
+  std::optional<Json> out =
+      deps_.auditor->RedactedBody(info.kube.api_group, info.kube.resource, info.kube.subresource, media_type, std::move(body));
+  if (out && d.omit_managed_fields && out->is_object() && out->contains("metadata") && (*out)["metadata"].is_object()) {
+    (*out)["metadata"].erase("managedFields");
   }
-  return body;
+  return out;
 }
 
 std::optional<Reply> Pipeline::Run(const RequestInfo& info, const ErrorRenderer& errors, const Executor& execute,
@@ -132,11 +135,13 @@ std::optional<Reply> Pipeline::Run(const RequestInfo& info, const ErrorRenderer&
   ev["responseStatus"] = status;
   if (d.level >= audit::Level::kRequest && !info.sensitive_body && info.request_object) {
     if (std::optional<Json> in = info.request_object()) {
-      if (std::optional<Json> shown = Redacted(std::move(*in), d)) ev["requestObject"] = std::move(*shown);
+      if (std::optional<Json> shown = Redacted(info, info.request_media_type, std::move(*in), d)) {
+        ev["requestObject"] = std::move(*shown);
+      }
     }
   }
   if (d.level == audit::Level::kRequestResponse && !info.sensitive_body && body.is_object()) {
-    if (std::optional<Json> shown = Redacted(std::move(body), d)) ev["responseObject"] = std::move(*shown);
+    if (std::optional<Json> shown = Redacted(info, "application/json", std::move(body), d)) ev["responseObject"] = std::move(*shown);
   }
   Status w = write(audit::Stage::kResponseComplete);
   if (!w.ok()) {

@@ -53,8 +53,10 @@ struct RequestInfo {
   // values to hash (audit hash), and later Vault logins and transit plaintext.
   bool sensitive_body = false;
   // The request's body as an object, for Request level and above; nullopt records none. Holds
-  // secret values: the pipeline redacts it before it is written.
+  // secret values: the pipeline redacts it by position (audit/redaction.h) before it is written,
+  // reading it as `request_media_type` (JSON, a patch type, or apply YAML after conversion).
   std::function<std::optional<Json>()> request_object;
+  std::string_view request_media_type = "application/json";
 };
 
 // A complete answer; `body` may hold secret values.
@@ -94,8 +96,9 @@ class Pipeline {
 
  private:
   Json Event(const RequestInfo& info, audit::Level level, bool allowed) const;
-  // `body` as the trail may show it: secret values replaced by their keyed hashes.
-  std::optional<Json> Redacted(Json body, const audit::Decision& d) const;
+  // `body` as the trail may show it: secret values replaced by their keyed hashes; nullopt when
+  // it cannot be understood well enough to redact (then no body is recorded).
+  std::optional<Json> Redacted(const RequestInfo& info, std::string_view media_type, Json body, const audit::Decision& d) const;
 
   Deps deps_;
 };

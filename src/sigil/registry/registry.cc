@@ -380,6 +380,7 @@ Outcome<ListPage> Registry::DeleteCollection(const Resource& r, const std::strin
     Json obj = WithResourceVersion(std::move(*j), so.revision);
     if (!Matches(r, sel, obj)) continue;
     std::string name = obj["metadata"].value("name", "");
+    int64_t deleted_at = 0;
     if (!o.dry_run) {
       int64_t rev = so.revision;
       bool gone = false;
@@ -393,7 +394,10 @@ Outcome<ListPage> Registry::DeleteCollection(const Resource& r, const std::strin
           }
         }
         auto d = store_->Delete(so.key, rev, also);
-        if (d.ok()) break;
+        if (d.ok()) {
+          deleted_at = *d;
+          break;
+        }
         if (d.error().code() == StatusCode::kNotFound) {
           gone = true;  // deleted meanwhile by someone else
           break;
@@ -410,6 +414,7 @@ Outcome<ListPage> Registry::DeleteCollection(const Resource& r, const std::strin
       if (gone) continue;
     }
     out.items.push_back(std::move(obj));
+    out.deletion_revisions.push_back(deleted_at);
   }
   return out;
 }

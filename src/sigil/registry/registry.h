@@ -100,6 +100,7 @@ struct ListPage {
   std::vector<Json> items;  // rendered
   int64_t revision = 0;
   std::string continue_token;
+  std::vector<int64_t> deletion_revisions;  // DeleteCollection: the revision that deleted items[i]
 };
 
 struct Preconditions {

@@ -42,7 +42,7 @@ class KubernetesApi {
     std::function<Result<SecretBytes>(const Identity& who, std::chrono::seconds ttl)> token_issuer;
     // RBAC: every request is authorized before it is served (403 otherwise). Null only in
     // tests that exercise the API without authorization.
-    const authz::Authorizer* authorizer = nullptr;
+    authz::Authorizer* authorizer = nullptr;
     // Audit: every request the policy selects is recorded (fail closed). Null: no audit.
     audit::Auditor* auditor = nullptr;
   };

@@ -169,7 +169,8 @@ class KubernetesApi::Impl {
   void ShowAggregated(const registry::Resource& t, Json* obj) const;
   std::optional<ApiError> CheckEscalation(const registry::Resource& t, const Identity* who, const std::string& ns,
                                           const std::string& name, const Json& obj);
-  void SyncAuthorizer(const registry::Resource& t, int64_t revision);
+  void ObserveRbac(const registry::Resource& t, const std::string& ns, const std::string& name, const Json* obj,
+                   int64_t revision);
   registry::WriteOptions WriteOptionsFor(const registry::Resource& t, const http::Request& req,
                                          const std::map<std::string, std::string>& q, const Identity* who, const std::string& ns);
   http::Response UpdateObject(const registry::Resource& t, const Identity* who, const http::Request& req, const std::map<std::string, std::string>& q, const std::string& ns,
@@ -221,7 +222,7 @@ class KubernetesApi::Impl {
   Clock* clock_;
   std::function<Result<std::optional<Identity>>(std::string_view, std::string*)> token_reviewer_;
   std::function<Result<SecretBytes>(const Identity&, std::chrono::seconds)> token_issuer_;
-  const authz::Authorizer* authorizer_;
+  authz::Authorizer* authorizer_;
   audit::Auditor* auditor_;
   core::Pipeline pipeline_;
   KubeErrors errors_;

@@ -7,7 +7,7 @@ namespace sigil::kube {
 
 // resourceVersion / resourceVersionMatch of a list, as kube-apiserver reads them. sigil keeps
 // no old revisions in storage, so it serves the current state: "", "0" and NotOlderThan N
-// (N <= current; a larger N waits up to 3 s for the store to get there, then 504) are
+// (N <= current; a larger N is a 504 at once, see below) are
 // honoured exactly; Exact N only when N is the current revision, else 410. Sets *exact.
 std::optional<ApiError> KubernetesApi::Impl::CheckListVersion(const std::map<std::string, std::string>& q, int64_t* exact) {
   std::string rv = Param(q, "resourceVersion"), match = Param(q, "resourceVersionMatch");
@@ -28,10 +28,9 @@ std::optional<ApiError> KubernetesApi::Impl::CheckListVersion(const std::map<std
   int64_t n = 0;
   auto [p, ec] = std::from_chars(rv.data(), rv.data() + rv.size(), n);
   if (ec != std::errc() || p != rv.data() + rv.size() || n < 0) return BadRequest("invalid resourceVersion: \"" + rv + "\"");
-  auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(3);
-  while (registry_->CurrentRevision() < n && std::chrono::steady_clock::now() < give_up) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  // kube-apiserver waits up to 3 s for its cache to catch up with a revision from the future.
+  // One sigil server's revision is the store's, so a larger one is not coming: answer at once
+  // (retryAfterSeconds tells clients when to ask again) rather than hold a worker thread.
   if (int64_t cur = registry_->CurrentRevision(); cur < n) {
     return ApiError{504, "Timeout", "Too large resource version: " + rv + ", current: " + std::to_string(cur),
                     Json{{"causes", Json::array({{{"reason", "ResourceVersionTooLarge"}, {"message", "Too large resource version"}}})},
@@ -101,7 +100,11 @@ http::Response KubernetesApi::Impl::DeleteCollection(const registry::Resource& t
   }
   auto l = registry_->DeleteCollection(t, ns, sel, o);
   if (!l.ok()) return Fail(req, l.error());
-  if (!o.dry_run) SyncAuthorizer(t, registry_->CurrentRevision());
+  if (!o.dry_run) {
+    for (size_t i = 0; i < l->items.size() && i < l->deletion_revisions.size(); ++i) {
+      ObserveRbac(t, ns, l->items[i]["metadata"].value("name", ""), nullptr, l->deletion_revisions[i]);
+    }
+  }
   Json list = {{"kind", t.kind + "List"}, {"apiVersion", t.ApiVersion()}, {"metadata", {{"resourceVersion", std::to_string(l->revision)}}},
                {"items", Json::array()}};
   for (Json& obj : l->items) {

@@ -59,7 +59,7 @@ http::Response KubernetesApi::Impl::CreateObject(const registry::Resource& t, co
   o.operation = "create";
   auto w = registry_->Create(t, ns, body.json, o);
   if (!w.ok()) return Fail(req, w.error());
-  if (!o.dry_run) SyncAuthorizer(t, w->revision);
+  if (!o.dry_run) ObserveRbac(t, ns, w->obj["metadata"].value("name", ""), &w->obj, w->revision);
   return Reply(req, 201, w->obj, "application/json", Concat(w->warnings, duplicates));
 }
 
@@ -125,8 +125,15 @@ std::optional<ApiError> KubernetesApi::Impl::CheckEscalation(const registry::Res
 
 // After an RBAC write, waits (briefly) until the authorizer has seen it, so that the next
 // request of the same client is decided on the new rules.
-void KubernetesApi::Impl::SyncAuthorizer(const registry::Resource& t, int64_t revision) {
-  if (!IsSecret(t) && authorizer_ != nullptr) authorizer_->WaitFor(t.Prefix(""), revision, std::chrono::seconds(2));
+// After an RBAC write, the authorizer applies it at once (Authorizer::Observe), so the same
+// client's next request is decided on the new rules; nothing waits for the store watch.
+void KubernetesApi::Impl::ObserveRbac(const registry::Resource& t, const std::string& ns, const std::string& name,
+                                      const Json* obj, int64_t revision) {
+  if (IsSecret(t) || authorizer_ == nullptr) return;
+  if (obj == nullptr) return authorizer_->Observe(t.Key(ns, name), nullptr, revision);
+  nlohmann::json plain = nlohmann::json::parse(obj->dump());
+  plain["metadata"].erase("resourceVersion");
+  authorizer_->Observe(t.Key(ns, name), &plain, revision);
 }
 
 http::Response KubernetesApi::Impl::UpdateObject(const registry::Resource& t, const Identity* who, const http::Request& req,
@@ -140,7 +147,7 @@ http::Response KubernetesApi::Impl::UpdateObject(const registry::Resource& t, co
   registry::WriteOptions o = WriteOptionsFor(t, req, q, who, ns);
   auto w = registry_->Update(t, ns, name, [&](const registry::Stored&) -> registry::Outcome<Json> { return body.json; }, o);
   if (!w.ok()) return Fail(req, w.error());
-  if (!o.dry_run) SyncAuthorizer(t, w->revision);
+  if (!o.dry_run) ObserveRbac(t, ns, w->obj["metadata"].value("name", ""), &w->obj, w->revision);
   return Reply(req, 200, w->obj, "application/json", Concat(w->warnings, warnings));
 }
 
@@ -173,7 +180,7 @@ http::Response KubernetesApi::Impl::PatchObject(const registry::Resource& t, con
   };
   auto w = registry_->Update(t, ns, name, patch, o);
   if (!w.ok()) return Fail(req, w.error());
-  if (!o.dry_run) SyncAuthorizer(t, w->revision);
+  if (!o.dry_run) ObserveRbac(t, ns, w->obj["metadata"].value("name", ""), &w->obj, w->revision);
   return Reply(req, 200, w->obj, "application/json", Concat(w->warnings, warnings));
 }
 
@@ -241,7 +248,7 @@ http::Response KubernetesApi::Impl::ApplyObject(const registry::Resource& t, con
   o.operation = "update";
   auto w = registry_->Update(t, ns, name, merge, o, create);
   if (!w.ok()) return Fail(req, w.error());
-  if (!o.dry_run) SyncAuthorizer(t, w->revision);
+  if (!o.dry_run) ObserveRbac(t, ns, w->obj["metadata"].value("name", ""), &w->obj, w->revision);
   if (created) return Reply(req, 201, w->obj, "application/json", p.warnings);
   return Reply(req, 200, w->obj, "application/json", Concat(w->warnings, p.warnings));
 }
@@ -268,7 +275,7 @@ http::Response KubernetesApi::Impl::DeleteObject(const registry::Resource& t, co
   }
   auto d = registry_->Delete(t, ns, name, pre, o);
   if (!d.ok()) return Fail(req, d.error());
-  if (!o.dry_run) SyncAuthorizer(t, d->revision);
+  if (!o.dry_run) ObserveRbac(t, ns, name, nullptr, d->revision);
   Json ok = {{"kind", "Status"}, {"apiVersion", "v1"}, {"metadata", Json::object()}, {"status", "Success"},
              {"details", {{"name", name}, {"kind", t.plural}, {"uid", d->obj["metadata"].value("uid", "")}}}};
   if (!t.group.empty()) ok["details"]["group"] = t.group;

@@ -81,6 +81,13 @@ std::optional<http::Response> KubernetesApi::Impl::Serve(const http::Request& re
   // secret values: their bodies are never recorded, at any level.
   const authz::Attributes& a = info.kube;
   info.sensitive_body = a.resource == "tokenreviews" || a.path == "/sigil/v1/audit/hash" || a.path == "/sigil/v1/tokens";
+  // The media type the decoded body is read as: protobuf is decoded to JSON; apply YAML is
+  // converted but stays an apply configuration.
+  std::string ct;
+  if (auto it = req.find(boost::beast::http::field::content_type); it != req.end()) ct = std::string(it->value());
+  ct = ct.empty() ? "application/json" : ct.substr(0, ct.find(';'));
+  if (ct == kProtobufContentType) ct = "application/json";
+  info.request_media_type = ct;
   info.request_object = [&req, &a]() -> std::optional<Json> {
     if (req.body().empty()) return std::nullopt;
     return AuditBody(req, a);

@@ -1,4 +1,5 @@
 // api/kubernetes/watch.cc: Watch: initial state, events, bookmarks, the end of a watch.
+#include <charconv>
 #include <chrono>
 
 #include "sigil/api/kubernetes/impl.h"
@@ -76,13 +77,14 @@ std::optional<http::Response> KubernetesApi::Impl::Watch(const http::Request& re
   std::set<std::string> supported = watched.strategy->FieldSelectors();
   auto fields = FieldSelector::Parse(Param(q, "fieldSelector"), supported);
   if (!fields.ok()) return Fail(req, BadRequest(fields.error().message()));
+  // Integers are parsed whole, as Go's strconv.ParseInt: "3abc" is an error, not 3.
+  auto parse_int = [](const std::string& v, int64_t* out) {
+    auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), *out);
+    return ec == std::errc() && end == v.data() + v.size();
+  };
   int64_t timeout = 1800;
   if (std::string t = Param(q, "timeoutSeconds"); !t.empty()) {
-    try {
-      timeout = std::stoll(t);
-    } catch (const std::exception&) {
-      return Fail(req, BadRequest("invalid timeoutSeconds: \"" + t + "\""));
-    }
+    if (!parse_int(t, &timeout)) return Fail(req, BadRequest("invalid timeoutSeconds: \"" + t + "\""));
     if (timeout <= 0) timeout = 1800;
   }
   std::string rv = Param(q, "resourceVersion");
@@ -101,13 +103,7 @@ std::optional<http::Response> KubernetesApi::Impl::Watch(const http::Request& re
   }
   bool initial = rv.empty() || rv == "0" || send_initial;
   int64_t after = 0;
-  if (!rv.empty()) {
-    try {
-      after = std::stoll(rv);
-    } catch (const std::exception&) {
-      return Fail(req, BadRequest("invalid resourceVersion: \"" + rv + "\""));
-    }
-  }
+  if (!rv.empty() && (!parse_int(rv, &after) || after < 0)) return Fail(req, BadRequest("invalid resourceVersion: \"" + rv + "\""));
   bool table = WantsTable(req);
   auto matches = [labels = *labels, fields = *fields, only_name, res = &watched](const Json& obj) {
     if (!only_name.empty() && obj["metadata"].value("name", "") != only_name) return false;
@@ -156,10 +152,9 @@ std::optional<http::Response> KubernetesApi::Impl::Watch(const http::Request& re
     }
     // h is destroyed here, outside the lock: that ends the storage watch.
   });
-  for (std::string& line : initial_lines) {
-    writer->Write(std::move(line));
-    internal::SecureZero(line.data(), line.size());
-  }
+  // The writer owns each line from here and wipes it once sent (api/http StreamWriter); wiping
+  // the moved-from string here would wipe nothing.
+  for (std::string& line : initial_lines) writer->Write(std::move(line));
   auto handle = registry_->Watch(watched, ns, after, [writer, matches, render, state](const std::vector<registry::WatchEvent>& events,
                                                                                      const Status& error) {
     std::lock_guard<std::mutex> l(state->mu);
