@@ -1,7 +1,9 @@
 """Shared fixtures for the integration tests: paths to the built binaries, key files, and a
 running sigil server on a port chosen by the OS. Run with Debian's /usr/bin/python3."""
+import io
 import os
 import re
+import select
 import signal
 import subprocess
 import tempfile
@@ -26,6 +28,28 @@ def run(args, check=True, **kw):
     if check and r.returncode != 0:
         raise AssertionError(f"{args} exited {r.returncode}\nstdout: {r.stdout}\nstderr: {r.stderr}")
     return r
+
+
+def readline(pipe, timeout=10, what="a line"):
+    """One line from a child's output pipe (`proc.stdout`, text or binary), waiting at most
+    `timeout` seconds: a line that never comes (say, a dropped watch event) fails the test with
+    a clear message instead of hanging it. Returns "" at end of file, as readline() does.
+
+    Reads the file descriptor one byte at a time, so nothing past the line is taken into a
+    buffer: a later readline() here or a plain read() of the pipe sees the rest. Do not mix
+    with the pipe's own readline(), whose buffer this cannot see."""
+    fd = pipe.fileno()
+    deadline = time.monotonic() + timeout
+    line = bytearray()
+    while not line.endswith(b"\n"):
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            raise AssertionError(f"no complete line within {timeout} s while waiting for {what}; got {bytes(line)!r}")
+        b = os.read(fd, 1)
+        if not b:
+            break
+        line += b
+    return line.decode() if isinstance(pipe, io.TextIOBase) else bytes(line)
 
 
 @pytest.fixture
@@ -109,7 +133,10 @@ class Server:
         deadline = time.time() + 20
         lines = []
         while time.time() < deadline:
-            line = self.proc.stdout.readline()
+            try:
+                line = readline(self.proc.stdout, timeout=max(0.1, deadline - time.time()), what="the server's start-up lines")
+            except AssertionError:
+                break  # reported below, with the log
             if not line:
                 break
             lines.append(line)

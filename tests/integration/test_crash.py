@@ -25,7 +25,7 @@ import subprocess
 import time
 from collections import defaultdict
 
-from conftest import SEED, STORETOOL, run
+from conftest import SEED, STORETOOL, readline, run
 
 PREFIX = "/registry/secrets/crash/"
 
@@ -95,7 +95,12 @@ def test_kill9_loses_no_acknowledged_write(workdir, key_file):
         proc = subprocess.Popen([STORETOOL, "load", "--data-dir", data_dir, "--key-file", key_file, "--ledger", ledger,
                                  "--writers", "8", "--seed", str(SEED + i), "--prefix", PREFIX],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
+        try:
+            ready = readline(proc.stdout, timeout=30, what="the load to be ready")
+        except AssertionError:
+            proc.kill()
+            raise
+        assert ready.strip() == "ready", proc.stderr.read()
         time.sleep(rng.uniform(0.02, 1.5))
         proc.send_signal(signal.SIGKILL)
         _, err = proc.communicate()

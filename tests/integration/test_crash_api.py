@@ -1,6 +1,7 @@
 """Crash safety through the Kubernetes API: many clients write Secrets over HTTPS while the
-server is SIGKILLed at random moments; after each restart every acknowledged write must be
-there, intact, and the version history must agree with the Secrets.
+server is SIGKILLed, at random moments and right after an acknowledgment; after each restart
+every acknowledged write must be there, intact, and the version history must agree with the
+Secrets.
 
 16 client threads. Each owns 8 Secrets it creates, updates (unconditionally or with its
 resourceVersion) and deletes, one operation at a time, so its own ledger orders them exactly.
@@ -8,11 +9,23 @@ All threads also compete on 4 shared Secrets with compare-and-swap updates only 
 resourceVersion just read), which the store's revisions order. A request whose connection
 broke has an unknown outcome; one that got an answer is acknowledged (2xx) or refused.
 
+Two kinds of kill, two of the first for one of the second (the first kill is of the first kind):
+ - right after an acknowledgment: after a random time the writer thread that next receives a
+   2xx sends the SIGKILL itself, a fraction of a millisecond after the answer, so a server that
+   answers before its commit is durable is killed with the write still on its way to disk.
+   The audit trail's fdatasync is off for these starts: the trail is written before each answer
+   leaves, and that fsync delays every 2xx by about as long as a storage commit takes, so the
+   commit has usually landed by the time the client hears of it. That hid exactly this bug:
+   with storage acknowledging a batch before its LMDB commit, the former 8 random kills with
+   audit fsync on failed 2 runs of 5; this schedule failed 12 runs of 12, most at the first
+   or second kill.
+ - at a random moment, with the production defaults (audit fsync on), as a server would be.
+
 Rules after each restart, for an owned Secret: it is in the state of its last acknowledged
 operation (present with that value and resourceVersion, or absent after a delete), or in the
 state of the one operation that was in flight. For a shared Secret: its resourceVersion is not
 below the highest acknowledged one; equal means the same value; higher means the value of a
-write in flight. SIGIL_API_CRASH_KILLS sets the number of kills (default 8); SIGIL_TEST_SEED
+write in flight. SIGIL_API_CRASH_KILLS sets the number of kills (default 12); SIGIL_TEST_SEED
 replays the schedule."""
 import base64
 import hashlib
@@ -20,6 +33,7 @@ import json
 import os
 import random
 import signal
+import subprocess
 import threading
 import time
 
@@ -44,10 +58,36 @@ def sha(v):
     return hashlib.sha256(v.encode()).hexdigest()
 
 
+class KillSwitch:
+    """SIGKILLs the server from the writer thread that records the first acknowledgment after
+    arm(), so the kill lands within a fraction of a millisecond of a 2xx: a server that answers
+    before its commit is durable is caught with the write still in flight to disk. (A kill at
+    a random moment lands in that window rarely: the window is about one fsync long.)"""
+
+    def __init__(self, proc):
+        self.proc = proc
+        self.lock = threading.Lock()
+        self.armed = False
+        self.fired = False
+
+    def arm(self):
+        with self.lock:
+            self.armed = True
+
+    def acknowledged(self):
+        if not self.armed:
+            return
+        with self.lock:
+            if not self.fired:
+                self.proc.send_signal(signal.SIGKILL)
+                self.fired = True
+
+
 class Writer(threading.Thread):
-    def __init__(self, wid, url, ca, auth, rng, stop, owned_state):
+    def __init__(self, wid, url, ca, auth, rng, stop, owned_state, switch):
         super().__init__(daemon=True)
         self.wid, self.url, self.ca, self.auth, self.rng, self.stop = wid, url, ca, auth, rng, stop
+        self.switch = switch
         self.s = requests.Session()
         self.s.verify = ca
         self.owned = owned_state   # name -> list of (op, sha, rv, outcome) in order; shared across cycles
@@ -105,6 +145,7 @@ class Writer(threading.Thread):
             return
         if r.status_code in (200, 201):
             entry[3] = "ack"
+            self.switch.acknowledged()  # the answer is in hand: its resourceVersion can be read after
             if entry[0] == "put":
                 entry[2] = r.json()["metadata"]["resourceVersion"]
         else:
@@ -123,6 +164,7 @@ class Writer(threading.Thread):
             self.shared_unknown.append((name, sha(v)))
             r = self.call("PUT", "/" + name, json=body(name, v, g.json()["metadata"]["resourceVersion"]))
         if r is not None and r.status_code in (200, 201):
+            self.switch.acknowledged()
             self.shared_unknown.pop()
             self.shared_acks.append((name, sha(v), int(r.json()["metadata"]["resourceVersion"])))
         elif r is not None:
@@ -199,16 +241,20 @@ def check_history(url, ca, auth, st):
 
 
 def test_kill9_through_the_api_loses_no_acknowledged_write(workdir, key_file):
-    kills = int(os.environ.get("SIGIL_API_CRASH_KILLS", "8"))
+    kills = int(os.environ.get("SIGIL_API_CRASH_KILLS", "12"))
     rng = random.Random(SEED)
     data = os.path.join(workdir, "data")
     args = ["--data-dir", data, "--seal-key-file", key_file, "--listen", "127.0.0.1:0"]
+    no_audit_fsync = os.path.join(workdir, "no-audit-fsync.yaml")
+    with open(no_audit_fsync, "w") as f:
+        f.write("audit: {fsync: false}\n")
     owned = [dict() for _ in range(WRITERS)]
     shared_acks, shared_unknown = [], set()
     total = 0
     auth = None
     for i in range(kills + 1):
-        srv = Server(args)
+        on_ack = i % 3 != 2  # see the module's docstring
+        srv = Server(args + (["--config", no_audit_fsync] if on_ack else []))
         try:
             if i == 0:
                 auth = srv.auth  # the root token, made by the first start only
@@ -223,11 +269,18 @@ def test_kill9_through_the_api_loses_no_acknowledged_write(workdir, key_file):
             if i == kills:
                 break
             stop = threading.Event()
-            writers = [Writer(w, srv.url, srv.ca, auth, random.Random(SEED * 1000 + i * 100 + w), stop, owned[w])
+            switch = KillSwitch(srv.proc)
+            writers = [Writer(w, srv.url, srv.ca, auth, random.Random(SEED * 1000 + i * 100 + w), stop, owned[w], switch)
                        for w in range(WRITERS)]
             for w in writers:
                 w.start()
             time.sleep(rng.uniform(0.3, 2.0))
+            if on_ack:
+                switch.arm()
+                try:
+                    srv.proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    pass  # nothing was acknowledged for 10 s: killed below all the same
             srv.proc.send_signal(signal.SIGKILL)
             srv.proc.wait()
             stop.set()

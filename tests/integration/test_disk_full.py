@@ -8,7 +8,7 @@ import signal
 import subprocess
 import time
 
-from conftest import SEED, STORETOOL
+from conftest import SEED, STORETOOL, readline
 from test_crash import PREFIX, check, dump, parse_ledger
 
 
@@ -21,7 +21,12 @@ def test_full_disk_fails_writes_cleanly_and_keeps_acknowledged_data(workdir, key
     proc = subprocess.Popen([STORETOOL, "load", "--data-dir", data_dir, "--key-file", key_file, "--ledger", ledger,
                              "--writers", "4", "--seed", str(SEED), "--prefix", PREFIX],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == "ready"
+    try:
+        ready = readline(proc.stdout, timeout=30, what="the load to be ready")
+    except AssertionError:
+        proc.kill()
+        raise
+    assert ready.strip() == "ready"
     deadline = time.time() + 60
     full = False
     while time.time() < deadline and not full:

@@ -149,3 +149,45 @@ def test_identity_reads_plaintext_only_when_configured(workdir, key_file):
     config = write_config(workdir, "aesgcm", [("k", os.urandom(32))], identity_first=True)
     out = tool(workdir, key_file, "get", "--key", KEY, config=config).stdout.split()
     assert out == [PLAINTEXT.hex(), "current"]
+
+
+# aescbc at block-aligned lengths: PKCS#7 then pads with a whole block of 16 bytes of 0x10, the
+# case that an implementation which skips the padding when the input is aligned, or strips it
+# wrongly, gets wrong. PLAINTEXT above is 53 bytes, never aligned. 0 is the empty value.
+ALIGNED = [0, 16, 48]
+
+
+def aligned_plaintext(n):
+    return (PLAINTEXT * 2)[:n]
+
+
+def get_value(workdir, key_file, config):
+    """sigil's reading of KEY through `config`: (plaintext, "current" or "stale")."""
+    hex_value, state = tool(workdir, key_file, "get", "--key", KEY, config=config).stdout.rstrip("\n").split(" ")
+    return bytes.fromhex(hex_value), state
+
+
+@pytest.mark.parametrize("size", [16, 32])
+@pytest.mark.parametrize("n", ALIGNED)
+def test_aescbc_block_aligned_sigil_writes_what_kube_apiserver_reads(workdir, key_file, size, n):
+    key = os.urandom(size)
+    plaintext = aligned_plaintext(n)
+    config = write_config(workdir, "aescbc", [("key1", key)])
+    tool(workdir, key_file, "put", "--key", KEY, "--hex", plaintext.hex(), config=config)
+    stored = bytes.fromhex(tool(workdir, key_file, "raw-get", "--key", KEY).stdout.strip())
+    assert kube_decrypt("aescbc", "key1", key, stored, KEY.encode()) == plaintext
+    # IV, the plaintext's blocks, and one whole block of padding.
+    assert len(stored) == len(b"k8s:enc:aescbc:v1:key1:") + 16 + n + 16
+    assert get_value(workdir, key_file, config) == (plaintext, "current")
+
+
+@pytest.mark.parametrize("size", [16, 32])
+@pytest.mark.parametrize("n", ALIGNED)
+def test_aescbc_block_aligned_sigil_reads_what_kube_apiserver_writes(workdir, key_file, size, n):
+    key = os.urandom(size)
+    plaintext = aligned_plaintext(n)
+    stored = kube_encrypt("aescbc", "key1", key, plaintext, KEY.encode())
+    assert len(stored) == len(b"k8s:enc:aescbc:v1:key1:") + 16 + n + 16
+    tool(workdir, key_file, "raw-put", "--key", KEY, "--hex", stored.hex())
+    config = write_config(workdir, "aescbc", [("key1", key)])
+    assert get_value(workdir, key_file, config) == (plaintext, "current")

@@ -11,7 +11,7 @@ import time
 import pytest
 import requests
 
-from conftest import token_file_config, token_kubeconfig
+from conftest import readline, token_file_config, token_kubeconfig
 
 KUBECTL = "/usr/bin/kubectl"
 RBAC = "rbac.authorization.k8s.io"
@@ -311,9 +311,10 @@ def test_rbac_objects_through_kubectl(srv):
     w = subprocess.Popen([KUBECTL, "get", "roles", "-n", "ops", "-w", "-o", "name"], stdout=subprocess.PIPE, text=True,
                          env=dict(os.environ, KUBECONFIG=srv.admin_kc, HOME=srv.workdir))
     try:
-        assert w.stdout.readline().strip() in ("role.rbac.authorization.k8s.io/applied", "role.rbac.authorization.k8s.io/r1")
+        assert readline(w.stdout, what="the initial list of roles").strip() in (
+            "role.rbac.authorization.k8s.io/applied", "role.rbac.authorization.k8s.io/r1")
         kubectl(srv, "admin", "create", "role", "late", "--verb=get", "--resource=secrets", "-n", "ops")
-        seen = [w.stdout.readline().strip() for _ in range(2)]
+        seen = [readline(w.stdout, what="the rest of the list and the ADDED event of role late").strip() for _ in range(2)]
         assert "role.rbac.authorization.k8s.io/late" in seen
     finally:
         w.kill()

@@ -13,7 +13,7 @@ import time
 import pytest
 import requests
 
-from conftest import SIGIL, run
+from conftest import SIGIL, readline, run
 
 
 def write(path, text, mode=0o600):
@@ -101,9 +101,11 @@ def test_bad_configuration_is_refused_clearly(workdir, key_file, case):
         expect = "root key must be 32 bytes"
     elif case == "wrong_key":
         r = subprocess.Popen([SIGIL, "server", "--config", cfg], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        r.stdout.readline()
-        r.send_signal(signal.SIGTERM)
-        r.wait(timeout=20)
+        try:
+            readline(r.stdout, timeout=20, what="the first start's first line")
+        finally:
+            r.send_signal(signal.SIGTERM)
+            r.wait(timeout=20)
         os.unlink(key_file)
         run([SIGIL, "operator", "generate-root-key", "--out", key_file])
         expect = "cannot be decrypted with this root key"

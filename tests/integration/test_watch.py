@@ -8,6 +8,7 @@ import time
 import requests
 from kubernetes import client, config, watch
 
+from conftest import readline
 from test_kubectl import KUBECTL, kube  # noqa: F401  (fixture)
 from test_server import open_connections
 
@@ -23,11 +24,11 @@ def test_kubectl_get_w_sees_changes(kube):  # noqa: F811
     env = dict(os.environ, KUBECONFIG=kube.kubeconfig, HOME=kube.workdir)
     proc = subprocess.Popen([KUBECTL, "get", "secrets", "-w", "-o", "name"], stdout=subprocess.PIPE, text=True, env=env)
     try:
-        assert proc.stdout.readline().strip() == "secret/w0"
+        assert readline(proc.stdout, what="w0 from the initial list").strip() == "secret/w0"
         kube("create", "secret", "generic", "w1", "--from-literal=a=b")
-        assert proc.stdout.readline().strip() == "secret/w1"
+        assert readline(proc.stdout, what="the ADDED event of w1").strip() == "secret/w1"
         kube("label", "secret", "w1", "x=1")
-        assert proc.stdout.readline().strip() == "secret/w1"
+        assert readline(proc.stdout, what="the MODIFIED event of w1").strip() == "secret/w1"
     finally:
         proc.kill()
         proc.wait()
