@@ -70,8 +70,8 @@ std::optional<Json> Pipeline::Redacted(const RequestInfo& info, std::string_view
   return out;
 }
 
-std::optional<Reply> Pipeline::Run(const RequestInfo& info, const ErrorRenderer& errors, const Executor& execute,
-                                   std::optional<Reply> refused) const {
+void Pipeline::Run(const RequestInfo& info, const ErrorRenderer& errors, Executor execute, ReplyFn respond,
+                   std::optional<Reply> refused) const {
   if (!refused && info.face == Face::kVault) {
     // The Vault face's ACL policies are not built yet: deny by default.
     refused = errors.Render(PermissionDeniedError("permission denied"), info);
@@ -79,9 +79,10 @@ std::optional<Reply> Pipeline::Run(const RequestInfo& info, const ErrorRenderer&
   if (!refused && deps_.rbac != nullptr && (info.subject == nullptr || !deps_.rbac->Allows(*info.subject, info.kube))) {
     refused = errors.Render(PermissionDeniedError(DenialMessage(info.kube, info.subject ? info.subject->user : "system:anonymous")), info);
   }
-  auto run = [&]() -> std::optional<Reply> {
-    if (refused) return std::move(*refused);
-    return execute();
+  // Runs the request, or answers the refusal; `then` gets the answer.
+  auto run = [&](ReplyFn then) {
+    if (refused) return then(std::move(*refused));
+    execute(std::move(then));
   };
   audit::Decision d;
   if (deps_.auditor != nullptr) {
@@ -89,66 +90,76 @@ std::optional<Reply> Pipeline::Run(const RequestInfo& info, const ErrorRenderer&
     d = deps_.auditor->Decide(audit::Request{info.subject, a.verb, a.resource_request, a.api_group, a.resource, a.subresource,
                                              a.namespace_, a.name, a.path});
   }
-  if (d.level == audit::Level::kNone) return run();
+  if (d.level == audit::Level::kNone) return run(std::move(respond));
 
   // Audited. A request that changes state is recorded before it acts (RequestReceived, even
   // when the policy omits that stage: that is what lets a failed audit write refuse the
   // request with nothing changed); a read is recorded before its answer leaves. When no audit
   // sink can write, the answer is 503 and nothing is served.
-  Json ev = Event(info, d.level, !refused);
-  const std::string audit_id = ev["auditID"].get<std::string>();
-  auto write = [&](audit::Stage stage) {
-    ev["stage"] = audit::StageName(stage);
-    ev["stageTimestamp"] = MicroTime();
-    return deps_.auditor->Write({ev});
+  struct Audited {
+    Json ev;
+    std::string audit_id;
   };
-  auto audit_refusal = [&] {
+  auto state = std::make_shared<Audited>();
+  state->ev = Event(info, d.level, !refused);
+  state->audit_id = state->ev["auditID"].get<std::string>();
+  auto write = [this](Audited& st, audit::Stage stage) {
+    st.ev["stage"] = audit::StageName(stage);
+    st.ev["stageTimestamp"] = MicroTime();
+    return deps_.auditor->Write({st.ev});
+  };
+  auto audit_refusal = [&errors, &info](const Audited& st) {
     Reply r = errors.Render(UnavailableError("the audit log cannot be written; the request was refused"), info);
-    r.headers.emplace_back("Audit-Id", audit_id);
+    r.headers.emplace_back("Audit-Id", st.audit_id);
     return r;
   };
   if (!d.omit_stages.count(audit::Stage::kRequestReceived) || info.mutating) {
-    if (!write(audit::Stage::kRequestReceived).ok()) return audit_refusal();
+    if (!write(*state, audit::Stage::kRequestReceived).ok()) return respond(audit_refusal(*state));
   }
   if (!refused && info.streaming) {
     if (!d.omit_stages.count(audit::Stage::kResponseStarted)) {
-      ev["responseStatus"] = {{"metadata", Json::object()}, {"code", 200}};
-      if (!write(audit::Stage::kResponseStarted).ok()) return audit_refusal();
+      state->ev["responseStatus"] = {{"metadata", Json::object()}, {"code", 200}};
+      if (!write(*state, audit::Stage::kResponseStarted).ok()) return respond(audit_refusal(*state));
     }
-    return run();
+    return run(std::move(respond));
   }
-  std::optional<Reply> res = run();
-  if (!res) return res;
-  res->headers.emplace_back("Audit-Id", audit_id);
-  if (d.omit_stages.count(audit::Stage::kResponseComplete)) return res;
-  Json status = {{"metadata", Json::object()}, {"code", res->status}};
-  // The body is parsed only when the event needs it (an error's Status, or RequestResponse).
-  Json body;
-  if (res->status >= 400 || d.level == audit::Level::kRequestResponse) {
-    body = Json::parse(std::string_view(res->body.data(), res->body.size()), nullptr, false);
-  }
-  if (res->status >= 400 && body.is_object() && body.value("kind", "") == "Status") {
-    for (const char* f : {"status", "message", "reason"}) {
-      if (body.contains(f)) status[f] = body[f];
+  // After execution (on whichever thread it completes): ResponseComplete, then the answer. The
+  // request, and so `info` and `errors`, live until `respond` has run.
+  run([this, &info, &errors, d, state, write, audit_refusal, respond = std::move(respond)](std::optional<Reply> res) {
+    if (!res) return respond(std::nullopt);
+    res->headers.emplace_back("Audit-Id", state->audit_id);
+    if (d.omit_stages.count(audit::Stage::kResponseComplete)) return respond(std::move(res));
+    Json status = {{"metadata", Json::object()}, {"code", res->status}};
+    // The body is parsed only when the event needs it (an error's Status, or RequestResponse).
+    Json body;
+    if (res->status >= 400 || d.level == audit::Level::kRequestResponse) {
+      body = Json::parse(std::string_view(res->body.data(), res->body.size()), nullptr, false);
     }
-  }
-  ev["responseStatus"] = status;
-  if (d.level >= audit::Level::kRequest && !info.sensitive_body && info.request_object) {
-    if (std::optional<Json> in = info.request_object()) {
-      if (std::optional<Json> shown = Redacted(info, info.request_media_type, std::move(*in), d)) {
-        ev["requestObject"] = std::move(*shown);
+    if (res->status >= 400 && body.is_object() && body.value("kind", "") == "Status") {
+      for (const char* f : {"status", "message", "reason"}) {
+        if (body.contains(f)) status[f] = body[f];
       }
     }
-  }
-  if (d.level == audit::Level::kRequestResponse && !info.sensitive_body && body.is_object()) {
-    if (std::optional<Json> shown = Redacted(info, "application/json", std::move(body), d)) ev["responseObject"] = std::move(*shown);
-  }
-  Status w = write(audit::Stage::kResponseComplete);
-  if (!w.ok()) {
-    if (!info.mutating) return audit_refusal();  // a read's answer does not leave unrecorded
-    log::Error("audit: a completed change could not be recorded (its RequestReceived was)", {{"audit_id", audit_id}});
-  }
-  return res;
+    state->ev["responseStatus"] = status;
+    if (d.level >= audit::Level::kRequest && !info.sensitive_body && info.request_object) {
+      if (std::optional<Json> in = info.request_object()) {
+        if (std::optional<Json> shown = Redacted(info, info.request_media_type, std::move(*in), d)) {
+          state->ev["requestObject"] = std::move(*shown);
+        }
+      }
+    }
+    if (d.level == audit::Level::kRequestResponse && !info.sensitive_body && body.is_object()) {
+      if (std::optional<Json> shown = Redacted(info, "application/json", std::move(body), d)) {
+        state->ev["responseObject"] = std::move(*shown);
+      }
+    }
+    Status w = write(*state, audit::Stage::kResponseComplete);
+    if (!w.ok()) {
+      if (!info.mutating) return respond(audit_refusal(*state));  // a read's answer does not leave unrecorded
+      log::Error("audit: a completed change could not be recorded (its RequestReceived was)", {{"audit_id", state->audit_id}});
+    }
+    respond(std::move(res));
+  });
 }
 
 }  // namespace sigil::core

@@ -10,8 +10,10 @@
 // 503 and nothing is served or changed), execute, respond, with errors rendered in the face's
 // format by its ErrorRenderer.
 //
-// Execution is synchronous today: Run returns when the request is answered. Thread-safe: Run may
-// be called from many threads at once.
+// Execution completes through callbacks (Executor, ReplyFn), so a face or an engine can answer
+// after a commit without holding a thread; the audit record of the answer is written in the
+// completion, before the answer leaves. The Kubernetes face still completes synchronously on its
+// worker pool today. Thread-safe: Run may be called from many threads at once.
 #pragma once
 
 #include <functional>
@@ -75,8 +77,12 @@ class ErrorRenderer {
   virtual Reply Render(const Status& s, const RequestInfo& r) const = 0;
 };
 
-// Runs the request; nullopt when it became a stream (a watch).
-using Executor = std::function<std::optional<Reply>()>;
+// Completes a request: called exactly once, from any thread, with the answer, or nullopt when
+// the request became a stream (a watch).
+using ReplyFn = std::function<void(std::optional<Reply>)>;
+// Runs the request and calls its ReplyFn when done: at once, or later from another thread (a
+// write completing after its commit). Must not block waiting for storage or a timer.
+using Executor = std::function<void(ReplyFn)>;
 
 class Pipeline {
  public:
@@ -86,10 +92,12 @@ class Pipeline {
   };
   explicit Pipeline(Deps deps) : deps_(deps) {}
 
-  // Authorizes, audits and executes one request. `refused`: the face refused it already (an
-  // impersonation the caller may not do): it is audited as forbidden and answered as given.
-  std::optional<Reply> Run(const RequestInfo& info, const ErrorRenderer& errors, const Executor& execute,
-                           std::optional<Reply> refused = std::nullopt) const;
+  // Authorizes, audits and executes one request; `respond` gets the answer exactly once (on the
+  // thread that completes execution). `refused`: the face refused it already (an impersonation
+  // the caller may not do): it is audited as forbidden and answered as given. `info` and
+  // `errors` (and whatever `info`'s views point into) must stay alive until `respond` has run.
+  void Run(const RequestInfo& info, const ErrorRenderer& errors, Executor execute, ReplyFn respond,
+           std::optional<Reply> refused = std::nullopt) const;
 
   // kube-apiserver's 403 message for an RBAC denial of `a` to `user`.
   static std::string DenialMessage(const authz::Attributes& a, const std::string& user);

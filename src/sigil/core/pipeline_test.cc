@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <condition_variable>
+#include <mutex>
 #include <sstream>
+#include <thread>
 
 #include "sigil/storage/memory_backend.h"
 #include "sigil/testing/status_matchers.h"
@@ -21,6 +24,20 @@ class PlainErrors : public ErrorRenderer {
     return r;
   }
 };
+
+// Runs the pipeline with an executor that answers at once; returns what was answered.
+std::optional<Reply> RunNow(const Pipeline& p, const RequestInfo& info, const ErrorRenderer& errors,
+                            const std::function<std::optional<Reply>()>& execute) {
+  std::optional<Reply> out;
+  int calls = 0;
+  p.Run(info, errors, [&](ReplyFn reply) { reply(execute()); },
+        [&](std::optional<Reply> r) {
+          out = std::move(r);
+          ++calls;
+        });
+  EXPECT_EQ(calls, 1);
+  return out;
+}
 
 class PipelineTest : public ::testing::Test {
  protected:
@@ -66,7 +83,7 @@ TEST_F(PipelineTest, DeniedRequestDoesNotRunAndIsAuditedAsForbidden) {
   auto auditor = OpenAuditor(dir_.path() + "/a.log", audit::Level::kMetadata);
   Pipeline p({rbac_.get(), auditor.get()});
   bool ran = false;
-  auto r = p.Run(Get(&nobody_, "get"), errors_, [&]() -> std::optional<Reply> {
+  auto r = RunNow(p, Get(&nobody_, "get"), errors_, [&]() -> std::optional<Reply> {
     ran = true;
     return Reply{};
   });
@@ -83,7 +100,7 @@ TEST_F(PipelineTest, DeniedRequestDoesNotRunAndIsAuditedAsForbidden) {
 TEST_F(PipelineTest, AllowedRequestRunsWithAuditIdHeader) {
   auto auditor = OpenAuditor(dir_.path() + "/a.log", audit::Level::kMetadata);
   Pipeline p({rbac_.get(), auditor.get()});
-  auto r = p.Run(Get(&admin_, "get"), errors_, [&]() -> std::optional<Reply> {
+  auto r = RunNow(p, Get(&admin_, "get"), errors_, [&]() -> std::optional<Reply> {
     Reply ok;
     ok.body.assign("{}");
     return ok;
@@ -102,7 +119,7 @@ TEST_F(PipelineTest, UnwritableTrailRefusesChangeBeforeItActs) {
   ASSERT_TRUE(auditor.ok()) << auditor.error();
   Pipeline p({rbac_.get(), auditor->get()});
   bool ran = false;
-  auto r = p.Run(Get(&admin_, "delete"), errors_, [&]() -> std::optional<Reply> {
+  auto r = RunNow(p, Get(&admin_, "delete"), errors_, [&]() -> std::optional<Reply> {
     ran = true;
     return Reply{};
   });
@@ -116,7 +133,7 @@ TEST_F(PipelineTest, VaultFaceIsDeniedUntilPoliciesExist) {
   RequestInfo info = Get(&admin_, "get");
   info.face = Face::kVault;
   bool ran = false;
-  auto r = p.Run(info, errors_, [&]() -> std::optional<Reply> {
+  auto r = RunNow(p, info, errors_, [&]() -> std::optional<Reply> {
     ran = true;
     return Reply{};
   });
@@ -134,13 +151,50 @@ TEST_F(PipelineTest, SensitiveBodiesAreNeverRecorded) {
     asked = true;
     return Json{{"token", "canary-token-value"}};
   };
-  auto r = p.Run(info, errors_, [&]() -> std::optional<Reply> {
+  auto r = RunNow(p, info, errors_, [&]() -> std::optional<Reply> {
     Reply ok;
     ok.body.assign(R"({"token":"canary-token-value"})");
     return ok;
   });
   EXPECT_FALSE(asked);
   EXPECT_EQ(Trail(dir_.path() + "/a.log").find("canary-token-value"), std::string::npos);
+}
+
+// An executor may answer later, from another thread (a write after its commit): the answer's
+// audit record is written then, before the answer leaves, and it leaves exactly once.
+TEST_F(PipelineTest, ExecutionMayCompleteLaterOnAnotherThread) {
+  auto auditor = OpenAuditor(dir_.path() + "/a.log", audit::Level::kMetadata);
+  Pipeline p({rbac_.get(), auditor.get()});
+  RequestInfo info = Get(&admin_, "delete");
+  std::thread worker;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<Reply> answer;
+  int calls = 0;
+  p.Run(info, errors_,
+        [&](ReplyFn reply) {
+          worker = std::thread([reply = std::move(reply)] {
+            Reply ok;
+            ok.body.assign("{}");
+            reply(std::move(ok));
+          });
+        },
+        [&](std::optional<Reply> r) {
+          std::lock_guard<std::mutex> l(mu);
+          answer = std::move(r);
+          ++calls;
+          cv.notify_all();
+        });
+  {
+    std::unique_lock<std::mutex> l(mu);
+    ASSERT_TRUE(cv.wait_for(l, std::chrono::seconds(10), [&] { return calls > 0; }));
+  }
+  worker.join();
+  EXPECT_EQ(calls, 1);
+  ASSERT_TRUE(answer.has_value());
+  std::string trail = Trail(dir_.path() + "/a.log");
+  EXPECT_NE(trail.find("\"stage\":\"RequestReceived\""), std::string::npos);
+  EXPECT_NE(trail.find("\"stage\":\"ResponseComplete\""), std::string::npos) << trail;
 }
 
 }  // namespace

@@ -13,13 +13,6 @@ bool IsDefaultNamespace(const std::string& ns) { return ns == "default" || ns ==
 
 std::string Key(const std::string& name) { return Namespaces().Key("", name); }
 
-SecretBytes Dump(const Json& obj) {
-  std::string text = obj.dump();
-  SecretBytes out(text);
-  internal::SecureZero(text.data(), text.size());
-  return out;
-}
-
 }  // namespace
 
 Json Registry::NewNamespace(const std::string& name, const Json& labels, const Json& annotations) {
@@ -53,7 +46,7 @@ Outcome<Written> Registry::CreateNamespace(const Json& obj, bool dry_run) {
   FieldErrors errs = ValidateNamespace(obj);
   if (!errs.empty()) return Invalid("Namespace", name, errs);
   if (dry_run) return Written{WithResourceVersion(obj, store_->CurrentRevision()), store_->CurrentRevision(), {}};
-  auto rev = store_->Create(Key(name), Dump(obj));
+  auto rev = store_->Create(Key(name), Serialize(obj));
   if (!rev.ok()) {
     if (rev.error().code() == StatusCode::kAlreadyExists) return AlreadyExists("namespaces", name);
     return FromStatus(rev.error());
@@ -73,7 +66,7 @@ Outcome<Written> Registry::UpdateNamespace(const std::string& name, const Mutati
     if (!errs.empty()) return Invalid("Namespace", name, errs);
     obj["metadata"].erase("resourceVersion");
     if (dry_run) return Written{WithResourceVersion(std::move(obj), cur->revision), cur->revision, {}};
-    auto rev = store_->Update(Key(name), Dump(StoredForm(obj)), cur->revision);
+    auto rev = store_->Update(Key(name), Serialize(StoredForm(obj)), cur->revision);
     if (rev.ok()) return Written{WithResourceVersion(std::move(obj), *rev), *rev, {}};
     if (rev.error().code() == StatusCode::kNotFound) return NotFound("namespaces", name);
     if (rev.error().code() != StatusCode::kAborted) return FromStatus(rev.error());
@@ -96,7 +89,7 @@ Outcome<Written> Registry::DeleteNamespace(const std::string& name) {
     if (obj.value("status", Json::object()).value("phase", "") != "Terminating") {
       obj["status"]["phase"] = "Terminating";
       obj["metadata"]["deletionTimestamp"] = Now();
-      auto rev = store_->Update(Key(name), Dump(StoredForm(obj)), revision);
+      auto rev = store_->Update(Key(name), Serialize(StoredForm(obj)), revision);
       if (!rev.ok()) {
         if (rev.error().code() == StatusCode::kNotFound) return NotFound("namespaces", name);
         if (rev.error().code() == StatusCode::kAborted) continue;
@@ -129,7 +122,7 @@ Status Registry::EnsureDefaultNamespaces() {
   for (const char* ns : {"default", "kube-system", "kube-public"}) {
     SIGIL_ASSIGN_OR_RETURN(std::optional<store::Object> existing, store_->Get(Key(ns)));
     if (existing) continue;
-    auto r = store_->Create(Key(ns), Dump(NewNamespace(ns, nullptr, nullptr)));
+    auto r = store_->Create(Key(ns), Serialize(NewNamespace(ns, nullptr, nullptr)));
     if (!r.ok() && r.error().code() != StatusCode::kAlreadyExists) return r.error();
   }
   return OkStatus();

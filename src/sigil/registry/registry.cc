@@ -23,13 +23,6 @@ Json OrderedMeta(const Json& m) {
   return out;
 }
 
-SecretBytes Dump(const Json& obj) {
-  std::string text = obj.dump();
-  SecretBytes out(text);
-  internal::SecureZero(text.data(), text.size());
-  return out;
-}
-
 std::string GenerateNameSuffix() {
   static const char kAlphabet[] = "bcdfghjklmnpqrstvwxz2456789";
   std::string out;
@@ -77,6 +70,13 @@ Json WithResourceVersion(Json obj, int64_t revision) {
   return obj;
 }
 
+SecretBytes Serialize(const Json& obj) {
+  std::string text = obj.dump();
+  SecretBytes out(text);
+  internal::SecureZero(text.data(), text.size());
+  return out;
+}
+
 Json StoredForm(Json obj) {
   obj["metadata"].erase("resourceVersion");
   obj["metadata"] = OrderedMeta(obj["metadata"]);
@@ -120,7 +120,7 @@ Outcome<Stored> Registry::Namespace(const std::string& ns) {
   return Stored{std::move(*j), (*o)->revision};
 }
 
-bool Registry::Matches(const Resource& r, const ListOptions& o, const Json& obj) const {
+bool Matches(const Resource& r, const ListOptions& o, const Json& obj) {
   if (!o.labels.Matches(StringMap(obj["metadata"].value("labels", Json::object())))) return false;
   return o.fields.Matches([&](const std::string& f) { return r.strategy->FieldValue(obj, f); });
 }
@@ -204,7 +204,7 @@ Outcome<Written> Registry::CreateStored(const Resource& r, const std::string& ns
     }
     return Written{WithResourceVersion(std::move(obj), store_->CurrentRevision()), store_->CurrentRevision(), {}};
   }
-  SecretBytes doc = Dump(obj);
+  SecretBytes doc = Serialize(obj);
   for (int attempt = 0; attempt < kMaxUpdateRetries; ++attempt) {
     store::SideEffects also;
     if (r.namespaced) {
@@ -290,7 +290,7 @@ std::optional<Outcome<Written>> Registry::Replace(const Resource& r, const std::
   if (o.track) o.track(&old, &obj);
   obj = StoredForm(std::move(obj));
   if (o.dry_run) return Outcome<Written>(Written{WithResourceVersion(std::move(obj), current.revision), current.revision, p.warnings});
-  SecretBytes doc = Dump(obj);
+  SecretBytes doc = Serialize(obj);
   store::SideEffects also;
   if (r.strategy->KeepsHistory()) {
     if (Status st = RecordVersion(ns, name, &doc, o.operation, o.manager, &also); !st.ok()) return Outcome<Written>(FromStatus(st));

@@ -67,6 +67,9 @@ struct Stored {
 // Renders `obj` with resourceVersion `revision` and metadata in Go's field order.
 Json WithResourceVersion(Json obj, int64_t revision);
 
+// `obj` serialised for the store (the JSON text, wiped once copied into the result).
+SecretBytes Serialize(const Json& obj);
+
 // The stored form of `obj`: no resourceVersion (it is the revision), metadata in Go's order.
 Json StoredForm(Json obj);
 
@@ -95,6 +98,9 @@ struct ListOptions {
   std::string continue_token;
   int64_t exact_revision = 0;  // resourceVersionMatch=Exact: 410 unless the store is there
 };
+
+// Whether `obj` (a rendered object of `r`) matches the label and field selectors of `o`.
+bool Matches(const Resource& r, const ListOptions& o, const Json& obj);
 
 struct ListPage {
   std::vector<Json> items;  // rendered
@@ -207,7 +213,6 @@ class Registry {
   // The shared end of Update: `next` replaces `current`. nullopt: lost an unconditional race.
   std::optional<Outcome<Written>> Replace(const Resource& r, const std::string& ns, const std::string& name, const Json& next,
                                           const Stored& current, const WriteOptions& o);
-  bool Matches(const Resource& r, const ListOptions& o, const Json& obj) const;
 
   store::ObjectStore* store_;
   Clock* clock_;

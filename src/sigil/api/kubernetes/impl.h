@@ -29,7 +29,6 @@ std::string Param(const std::map<std::string, std::string>& q, const std::string
 // Rejects documents nested deeper than kMaxJsonDepth before the parser sees them.
 constexpr int kMaxJsonDepth = 100;
 bool DepthOk(std::string_view body);
-std::map<std::string, std::string> StringMap(const Json& obj);
 // kube's duration.HumanDuration, as `kubectl get` prints AGE.
 std::string HumanDuration(int64_t seconds);
 int64_t ParseRfc3339(const std::string& s);

@@ -6,6 +6,7 @@
 #include "sigil/api/kubernetes/impl.h"
 #include "sigil/api/kubernetes/protobuf.h"
 #include "sigil/api/kubernetes/yaml_json.h"
+#include "sigil/base/check.h"
 #include "sigil/base/logging.h"
 
 namespace sigil::kube {
@@ -92,13 +93,22 @@ std::optional<http::Response> KubernetesApi::Impl::Serve(const http::Request& re
     if (req.body().empty()) return std::nullopt;
     return AuditBody(req, a);
   };
-  std::optional<core::Reply> out = pipeline_.Run(info, errors_, [&]() -> std::optional<core::Reply> {
-    std::optional<http::Response> res = Handle(req, start_stream, subject);
-    if (!res) return std::nullopt;
-    return ToReply(std::move(*res));
-  }, std::move(refused));
-  if (!out) return std::nullopt;
-  return ToResponse(req, std::move(*out));
+  // The face's handlers complete synchronously today, so the answer is there when Run returns.
+  std::optional<http::Response> out;
+  bool answered = false;
+  pipeline_.Run(
+      info, errors_,
+      [&](core::ReplyFn reply) {
+        std::optional<http::Response> res = Handle(req, start_stream, subject);
+        reply(res ? std::optional<core::Reply>(ToReply(std::move(*res))) : std::nullopt);
+      },
+      [&](std::optional<core::Reply> r) {
+        if (r) out = ToResponse(req, std::move(*r));
+        answered = true;
+      },
+      std::move(refused));
+  SIGIL_CHECK(answered);
+  return out;
 }
 
 std::optional<http::Response> KubernetesApi::Impl::Handle(const http::Request& req, const http::StreamStarter& start_stream,

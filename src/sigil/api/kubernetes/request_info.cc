@@ -70,15 +70,6 @@ bool DepthOk(std::string_view body) {
   return true;
 }
 
-std::map<std::string, std::string> StringMap(const Json& obj) {
-  std::map<std::string, std::string> m;
-  if (!obj.is_object()) return m;
-  for (const auto& [k, v] : obj.items()) {
-    if (v.is_string()) m[k] = v.get<std::string>();
-  }
-  return m;
-}
-
 Path SplitPath(std::string_view target) {
   Path p;
   std::string_view path = target.substr(0, target.find('?'));

@@ -105,10 +105,12 @@ std::optional<http::Response> KubernetesApi::Impl::Watch(const http::Request& re
   int64_t after = 0;
   if (!rv.empty() && (!parse_int(rv, &after) || after < 0)) return Fail(req, BadRequest("invalid resourceVersion: \"" + rv + "\""));
   bool table = WantsTable(req);
-  auto matches = [labels = *labels, fields = *fields, only_name, res = &watched](const Json& obj) {
+  registry::ListOptions selectors;
+  selectors.labels = std::move(labels).value();
+  selectors.fields = std::move(fields).value();
+  auto matches = [selectors = std::move(selectors), only_name, res = &watched](const Json& obj) {
     if (!only_name.empty() && obj["metadata"].value("name", "") != only_name) return false;
-    if (!labels.Matches(StringMap(obj["metadata"].value("labels", Json::object())))) return false;
-    return fields.Matches([&](const std::string& f) { return res->strategy->FieldValue(obj, f); });
+    return registry::Matches(*res, selectors, obj);
   };
   auto render = [this, table, type](const char* event, const Json& obj) {
     Json ev = {{"type", event}};
