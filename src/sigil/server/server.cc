@@ -103,6 +103,7 @@ Result<std::unique_ptr<storage::Backend>> OpenStorage(const Config& c, const std
   o.dir = dir;
   o.map_size = c.storage_max_bytes;
   o.watch_history = c.watch_history;
+  o.watch_history_bytes = c.watch_history_bytes;
   SIGIL_ASSIGN_OR_RETURN(std::unique_ptr<storage::LmdbBackend> b, storage::LmdbBackend::Open(o));
   return std::unique_ptr<storage::Backend>(std::move(b));
 }

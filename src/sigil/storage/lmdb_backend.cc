@@ -167,7 +167,7 @@ Result<std::unique_ptr<LmdbBackend>> LmdbBackend::Open(const LmdbOptions& option
   rc = mdb_txn_commit(txn);
   if (rc != 0) return LmdbStatus(rc, "commit");
 
-  b->hub_ = std::make_unique<WatchHub>(options.watch_history, b->revision_.load());
+  b->hub_ = std::make_unique<WatchHub>(options.watch_history, options.watch_history_bytes, b->revision_.load());
   b->writer_ = std::thread([p = b.get()] { p->WriterLoop(); });
   return b;
 }

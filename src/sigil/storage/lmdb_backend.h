@@ -40,7 +40,10 @@ struct LmdbOptions {
   std::string dir;
   size_t map_size = size_t{1} << 30;  // the most the store may grow to (MDB_MAP_FULL beyond)
   size_t max_batch = 1024;            // transactions per group commit
-  size_t watch_history = 10000;       // events kept for watches that start in the past
+  // Watch history kept for watches that start in the past: at most this many events and
+  // bytes (watch_hub.h).
+  size_t watch_history = kDefaultWatchHistoryEvents;
+  size_t watch_history_bytes = kDefaultWatchHistoryBytes;
   // Tests only (null otherwise): called on the writer thread just before each group commit.
   // A non-zero return (an errno such as EIO or ENOSPC, or an MDB_* code) makes that commit fail
   // as if mdb_txn_commit had returned it: the batch's write transaction is aborted, nothing of
@@ -69,6 +72,8 @@ class LmdbBackend final : public Backend {
   unsigned int EnvFlags() const;
   // Group-commit batches committed so far (one fsync each).
   uint64_t batches_committed() const { return batches_.load(); }
+  // The watch history's size, for tests of its bounds.
+  size_t watch_history_bytes() { return hub_->history_bytes(); }
 
  private:
   struct Pending {

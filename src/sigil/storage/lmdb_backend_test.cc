@@ -245,5 +245,20 @@ TEST(LmdbBackendTest, FullDiskAtCommitIsRecoverable) {
   EXPECT_FALSE(b->Get("/b")->has_value());
 }
 
+
+TEST(LmdbBackendTest, WatchHistoryIsBoundedInBytes) {
+  TempDir dir;
+  LmdbOptions o;
+  o.dir = dir.Sub("s");
+  o.map_size = 64 << 20;
+  o.watch_history_bytes = 1 << 20;
+  auto b = std::move(LmdbBackend::Open(o)).value();
+  const std::string big(200 << 10, 'w');
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(b->Commit(PutTxn("/big/" + std::to_string(i % 2), big)).ok());
+  EXPECT_LE(b->watch_history_bytes(), size_t{1} << 20);
+  EXPECT_THAT(b->Watch("/big/", 0, [](const std::vector<Event>&) {}), StatusIs(StatusCode::kOutOfRange));
+  EXPECT_TRUE(b->Watch("/big/", 19, [](const std::vector<Event>&) {}).ok());
+}
+
 }  // namespace
 }  // namespace sigil::storage

@@ -23,8 +23,9 @@ class WatchHub::Handle final : public WatchHandle {
   std::list<Watcher>::iterator it_;
 };
 
-WatchHub::WatchHub(size_t capacity, int64_t opened_revision)
+WatchHub::WatchHub(size_t capacity, size_t max_bytes, int64_t opened_revision)
     : capacity_(capacity),
+      max_bytes_(max_bytes),
       watchers_(std::make_shared<Watchers>()),
       compacted_revision_(opened_revision) {}
 
@@ -51,11 +52,17 @@ void WatchHub::Publish(std::vector<Event> events) {
     }
     if (!matching.empty()) w.callback(matching);
   }
-  for (Event& e : events) history_.push_back(std::move(e));
-  while (history_.size() > capacity_) {
-    // Drop whole revisions so a watch never starts in the middle of a commit.
+  for (Event& e : events) {
+    history_bytes_ += EventBytes(e);
+    history_.push_back(std::move(e));
+  }
+  while (!history_.empty() && (history_.size() > capacity_ || history_bytes_ > max_bytes_)) {
+    // Oldest first, and whole revisions, so a watch never starts in the middle of a commit.
     int64_t rev = history_.front().kv.mod_revision;
-    while (!history_.empty() && history_.front().kv.mod_revision == rev) history_.pop_front();
+    while (!history_.empty() && history_.front().kv.mod_revision == rev) {
+      history_bytes_ -= EventBytes(history_.front());
+      history_.pop_front();
+    }
     compacted_revision_ = rev;
   }
 }
@@ -79,6 +86,22 @@ Result<std::unique_ptr<WatchHandle>> WatchHub::Subscribe(std::string prefix, int
 int64_t WatchHub::CompactedRevision() {
   MutexLock l(&watchers_->mu);
   return compacted_revision_;
+}
+
+size_t WatchHub::history_events() {
+  MutexLock l(&watchers_->mu);
+  return history_.size();
+}
+
+size_t WatchHub::history_bytes() {
+  MutexLock l(&watchers_->mu);
+  return history_bytes_;
+}
+
+size_t WatchHub::EventBytes(const Event& e) {
+  size_t n = sizeof(Event) + e.kv.key.size() + e.kv.value.size();
+  if (e.prev) n += sizeof(KeyValue) + e.prev->key.size() + e.prev->value.size();
+  return n;
 }
 
 }  // namespace sigil::storage
