@@ -107,7 +107,7 @@ class Server::Impl {
       : options_(std::move(options)),
         router_(std::move(router)),
         ssl_(asio::ssl::context::tls_server),
-        acceptor_(io_),
+        acceptor_(asio::make_strand(io_)),
         certs_ok_(LoadCertificates(certs)) {}
 
   Status LoadCertificates(const CertificateSet& certs) {
@@ -165,6 +165,9 @@ class Server::Impl {
     return OkStatus();
   }
 
+  // Runs on the acceptor's strand (or before the I/O threads start): the accept handler is
+  // the acceptor's (its default executor is the acceptor's, a strand), and Stop() posts the
+  // close there too, because a tcp::acceptor must not be used from two threads at once.
   void Accept() {
     acceptor_.async_accept(asio::make_strand(io_), [this](boost::system::error_code ec, tcp::socket socket) {
       if (ec) {
@@ -187,6 +190,7 @@ class Server::Impl {
       if (stopping_) return;
       stopping_ = true;
     }
+    // On the acceptor's strand, never concurrently with an accept handler re-arming it.
     asio::post(acceptor_.get_executor(), [this] {
       boost::system::error_code ec;
       acceptor_.close(ec);

@@ -8,6 +8,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <atomic>
 #include <future>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -194,6 +195,47 @@ TEST_F(ServerTest, StopEndsOpenStreams) {
   EXPECT_EQ(stream_closed_.get_future().wait_for(std::chrono::seconds(1)), std::future_status::timeout);
   server_->Stop();
   EXPECT_EQ(body.get(), "{\"n\":0}\n{\"n\":1}\n{\"n\":2}\n");
+}
+
+// Regression: Stop() closed the acceptor from one I/O thread while an accept handler on another
+// re-armed it (tcp::acceptor is not thread-safe; a data race under TSan, a use of a closed
+// descriptor otherwise). Accepting and closing now happen on the acceptor's strand. Run under
+// ASan and TSan too.
+TEST(ServerStopTest, StopDuringAConnectionStorm) {
+  auto certs = GenerateCertificates({});
+  ASSERT_TRUE(certs.ok()) << certs.error();
+  for (int i = 0; i < 60; ++i) {
+    Router router;
+    router.Handle("/hello", [](const Request& req, const RequestContext&, Responder respond) {
+      respond(MakeResponse(req, HttpStatus::ok, "text/plain", "hello"));
+    });
+    ServerOptions opts;
+    opts.port = 0;
+    opts.threads = 4;
+    Server server(opts, std::move(router), *certs);
+    ASSERT_TRUE(server.Start().ok());
+    uint16_t port = server.bound_port();
+    std::atomic<bool> done{false};
+    std::atomic<int> connected{0};
+    std::vector<std::thread> clients;
+    for (int t = 0; t < 3; ++t) {
+      clients.emplace_back([&] {
+        asio::io_context io;
+        asio::ip::tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), port);
+        while (!done.load()) {
+          asio::ip::tcp::socket s(io);
+          boost::system::error_code ec;
+          s.connect(ep, ec);
+          if (!ec) connected.fetch_add(1);
+          s.close(ec);
+        }
+      });
+    }
+    while (connected.load() < 30) std::this_thread::yield();
+    server.Stop();
+    done = true;
+    for (auto& t : clients) t.join();
+  }
 }
 
 TEST(RouterTest, ExactThenLongestPrefix) {
