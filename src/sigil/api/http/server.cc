@@ -468,14 +468,25 @@ class Server::Impl::Session::Writer final : public StreamWriter {
     asio::post(s->stream_.get_executor(), [s] { s->EndStream(); });
   }
   void OnClosed(std::function<void()> cb) override {
-    std::lock_guard<std::mutex> l(mu_);
-    on_closed_ = std::move(cb);
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (!ended_.load()) {
+        on_closed_ = std::move(cb);
+        return;
+      }
+    }
+    // The stream ended before the callback was set (the client left, the time limit passed or
+    // the server is stopping): run it now, on the caller's thread, as types.h promises.
+    if (cb) cb();
   }
+  // Marks the stream ended and runs the OnClosed callback, once. Checking and setting `ended_`
+  // under `mu_` (as OnClosed checks it) means a callback set concurrently runs exactly once,
+  // here or there.
   void Ended() {
-    if (ended_.exchange(true)) return;
     std::function<void()> cb;
     {
       std::lock_guard<std::mutex> l(mu_);
+      if (ended_.exchange(true)) return;
       cb = std::move(on_closed_);
     }
     if (cb) cb();

@@ -42,6 +42,15 @@ class Client {
     return res;
   }
   void WriteOnly(const bhttp::request<bhttp::string_body>& req) { bhttp::write(stream_, req); }
+  // Sends a GET and reads only the response's header (a stream's body never ends by itself).
+  unsigned GetHeaderOnly(const std::string& target) {
+    bhttp::request<bhttp::string_body> req(bhttp::verb::get, target, 11);
+    req.set(bhttp::field::host, "127.0.0.1");
+    bhttp::write(stream_, req);
+    bhttp::response_parser<bhttp::string_body> parser;
+    bhttp::read_header(stream_, buffer_, parser);
+    return parser.get().result_int();
+  }
   bhttp::response<bhttp::string_body> Get(const std::string& target) {
     return Send(bhttp::request<bhttp::string_body>(bhttp::verb::get, target, 11));
   }
@@ -87,6 +96,10 @@ class ServerTest : public ::testing::Test {
         if (target.find("close") != std::string::npos) w->Close();
       }).detach();
     });
+    // A stream whose writer goes to the test, with no OnClosed callback set.
+    router.Handle("/stream-bare", [this](const Request& req, const RequestContext& ctx, Responder) {
+      bare_writer_.set_value(ctx.start_stream(MakeResponse(req, HttpStatus::ok, "application/json", ""), std::chrono::seconds(30)));
+    });
     router.HandlePrefix("/v1/", [](const Request& req, const RequestContext&, Responder respond) {
       respond(ErrorResponse(req, PermissionDeniedError("permission denied")));
     });
@@ -102,6 +115,7 @@ class ServerTest : public ::testing::Test {
   std::string ca_;
   std::unique_ptr<Server> server_;
   std::promise<void> slow_started_, release_slow_, stream_closed_;
+  std::promise<std::shared_ptr<StreamWriter>> bare_writer_;
 };
 
 TEST_F(ServerTest, ServesOverTlsWithKeepAlive) {
@@ -195,6 +209,29 @@ TEST_F(ServerTest, StopEndsOpenStreams) {
   EXPECT_EQ(stream_closed_.get_future().wait_for(std::chrono::seconds(1)), std::future_status::timeout);
   server_->Stop();
   EXPECT_EQ(body.get(), "{\"n\":0}\n{\"n\":1}\n{\"n\":2}\n");
+}
+
+// Regression: OnClosed on a stream that had already ended never ran its callback, so a watch
+// whose client left (or whose server began stopping) before the handler registered OnClosed
+// was never ended: its storage watch stayed registered, and destroying the store at exit
+// aborted (test_watches_end_cleanly). OnClosed now runs the callback at once, on the caller's
+// thread, when the stream has already ended.
+TEST_F(ServerTest, OnClosedRunsAtOnceWhenTheStreamHasAlreadyEnded) {
+  Client c(server_->bound_port(), ca_);
+  EXPECT_EQ(c.GetHeaderOnly("/stream-bare"), 200u);
+  std::shared_ptr<StreamWriter> w = bare_writer_.get_future().get();
+  server_->Stop();  // ends every stream, and returns once their connections are closed
+  EXPECT_FALSE(w->Write("late\n"));
+  std::thread::id ran_on;
+  int runs = 0;
+  w->OnClosed([&] {
+    ran_on = std::this_thread::get_id();
+    ++runs;
+  });
+  EXPECT_EQ(runs, 1);
+  EXPECT_EQ(ran_on, std::this_thread::get_id());
+  w->Close();  // still harmless
+  EXPECT_EQ(runs, 1);
 }
 
 // Regression: Stop() closed the acceptor from one I/O thread while an accept handler on another
