@@ -234,6 +234,57 @@ TEST_F(ServerTest, OnClosedRunsAtOnceWhenTheStreamHasAlreadyEnded) {
   EXPECT_EQ(runs, 1);
 }
 
+// A server with its own options and routes, for the tests below.
+std::unique_ptr<Server> StartServer(Router router, ServerOptions opts, std::string* ca) {
+  auto certs = GenerateCertificates({});
+  EXPECT_TRUE(certs.ok()) << certs.error();
+  if (ca != nullptr) *ca = certs->ca_cert_pem;
+  opts.port = 0;
+  auto server = std::make_unique<Server>(opts, std::move(router), *certs);
+  EXPECT_TRUE(server->Start().ok());
+  return server;
+}
+
+// Regression: a stream started after Stop() had given up on busy connections (grace period
+// over, I/O threads gone) never ended, so its OnClosed callback never ran and whatever it was
+// to release (a storage watch) stayed alive past the server. After Stop() every StreamWriter,
+// old or new, has ended.
+TEST(ServerStopTest, StreamsStartedAfterStopEndAtOnce) {
+  std::promise<void> started;
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::promise<bool> write_result;
+  std::promise<void> closed;
+  std::thread worker;
+  Router router;
+  router.Handle("/late", [&](const Request& req, const RequestContext& ctx, Responder respond) {
+    Response head = MakeResponse(req, HttpStatus::ok, "application/json", "");
+    // As the Kubernetes API does: the stream starts later, on a worker thread.
+    worker = std::thread([&, head, start = ctx.start_stream, respond] {
+      started.set_value();
+      released.wait();
+      std::shared_ptr<StreamWriter> w = start(head, std::chrono::seconds(30));
+      w->OnClosed([&] { closed.set_value(); });
+      write_result.set_value(w->Write("x\n"));
+    });
+  });
+  ServerOptions opts;
+  opts.threads = 2;
+  opts.shutdown_grace = std::chrono::seconds(1);
+  std::string ca;
+  auto server = StartServer(std::move(router), opts, &ca);
+  Client c(server->bound_port(), ca);
+  bhttp::request<bhttp::string_body> req(bhttp::verb::get, "/late", 11);
+  req.set(bhttp::field::host, "127.0.0.1");
+  c.WriteOnly(req);
+  started.get_future().wait();
+  server->Stop();  // the request is still in the handler: Stop gives up on it after the grace
+  release.set_value();
+  EXPECT_EQ(closed.get_future().wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  EXPECT_FALSE(write_result.get_future().get());
+  worker.join();
+}
+
 // Regression: Stop() closed the acceptor from one I/O thread while an accept handler on another
 // re-armed it (tcp::acceptor is not thread-safe; a data race under TSan, a use of a closed
 // descriptor otherwise). Accepting and closing now happen on the acceptor's strand. Run under
