@@ -245,9 +245,17 @@ Result<std::unique_ptr<SigilServer>> SigilServer::Create(Config config) {
 }
 
 SigilServer::~SigilServer() {
+  // Shutdown order. Each step ends what could still call into the next one down:
+  // 1. http_->Stop(): no new connections; streams (watches) end and their OnClosed callbacks
+  //    run, which end the API's storage watches; a stream a worker starts later ends at once.
+  // 2. The API's worker pool and bookmark thread finish (kube_ reset); they may still answer
+  //    through the stopped HTTP server, so it is destroyed only after them.
+  // 3. The HTTP server is destroyed: its sessions and routes (which point at the API) go.
+  // 4. Audit, authorization, then the store, the barrier and storage, bottom last.
   Stop();
   delay_pool_.join();
   kube_.reset();  // waits for requests on its worker pool
+  http_.reset();
   auditor_.reset();
   authorizer_.reset();
   store_.reset();
@@ -363,6 +371,7 @@ Status SigilServer::Start() {
   return OkStatus();
 }
 
+// Returns once every stream has ended (http::Server::Stop), so no watch outlives it.
 void SigilServer::Stop() {
   if (http_) http_->Stop();
 }
