@@ -272,16 +272,27 @@ http::Router SigilServer::BuildRouter() {
     };
   };
   r.Handle("/livez", text("ok"));
+  // Not ready when storage or the audit trail has stopped after a failed write or fsync
+  // (docs/threat-model.md "Storage and audit failures"): both stay so until restart.
   auto ready = [this](const http::Request& req, const http::RequestContext&, http::Responder respond) {
-    Status storage = barrier_->Health();
+    std::vector<std::pair<std::string, Status>> checks = {{"storage", barrier_->Health()}};
+    if (auditor_) checks.emplace_back("audit", auditor_->log()->Health());
     bool verbose = req.target().find("verbose") != std::string_view::npos;
     std::string body;
-    if (verbose) body = std::string(storage.ok() ? "[+]" : "[-]") + "storage " + (storage.ok() ? "ok" : "failed") + "\n";
-    if (storage.ok()) {
+    const Status* failed = nullptr;
+    std::string failed_name;
+    for (const auto& [name, st] : checks) {
+      if (verbose) body += std::string(st.ok() ? "[+]" : "[-]") + name + (st.ok() ? " ok" : " failed") + "\n";
+      if (!st.ok() && failed == nullptr) {
+        failed = &st;
+        failed_name = name;
+      }
+    }
+    if (failed == nullptr) {
       body += verbose ? "readyz check passed\n" : "ok";
       respond(http::MakeResponse(req, http::HttpStatus::ok, "text/plain; charset=utf-8", body));
     } else {
-      body += verbose ? "readyz check failed\n" : "storage failed: " + storage.message();
+      body += verbose ? "readyz check failed\n" : failed_name + " failed: " + failed->message();
       respond(http::MakeResponse(req, http::HttpStatus::service_unavailable, "text/plain; charset=utf-8", body));
     }
   };
