@@ -160,6 +160,86 @@ TEST(AuditLogTest, FailedBatchLeavesNoPartialLineAndRotationKeepsTheChain) {
   }
 }
 
+// Regression: after a failed fdatasync the log carried on, although the kernel may have
+// dropped the batch's dirty pages and a later fdatasync can succeed without them (the LMDB
+// store stops all writes after one). The policy (docs/threat-model.md "Storage and audit
+// failures"): the sink refuses every later batch until it is reopened; a full disk stays
+// recoverable.
+TEST(AuditLogTest, FailedSyncStopsTheSinkUntilReopened) {
+  testing::TempDir dir;
+  std::string path = dir.path() + "/audit.log";
+  auto log = std::move(AuditLog::Open({{path, 0, true}})).value();
+  ASSERT_TRUE(log->Append({Json{{"n", 1}}.dump()}).ok());
+  log->InjectFailureForTest(EIO, AuditLog::FaultPoint::kSync);
+  Status st = log->Append({Json{{"n", 2}}.dump()});
+  EXPECT_EQ(st.code(), StatusCode::kUnavailable);
+  EXPECT_NE(st.message().find("Input/output error"), std::string::npos) << st.message();
+  log->InjectFailureForTest(0);  // the disk works again; the sink must not trust it
+  st = log->Append({Json{{"n", 3}}.dump()});
+  EXPECT_EQ(st.code(), StatusCode::kUnavailable);
+  EXPECT_EQ(log->Health().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(Lines(path).size(), 1u);  // the failed batch was truncated away, nothing after it
+  log.reset();
+
+  log = std::move(AuditLog::Open({{path, 0, true}})).value();  // reopening (a restart) clears it
+  EXPECT_TRUE(log->Health().ok());
+  ASSERT_TRUE(log->Append({Json{{"n", 4}}.dump()}).ok());
+  std::vector<std::string> lines = Lines(path);
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_NE(lines[0].find("\"n\":1"), std::string::npos);
+  EXPECT_NE(lines[1].find("\"n\":4"), std::string::npos);
+  VerifyResult v = VerifyChain({path});
+  EXPECT_TRUE(v.ok) << v.problem;
+}
+
+TEST(AuditLogTest, FullDiskAtSyncOrWriteStaysRecoverable) {
+  testing::TempDir dir;
+  std::string path = dir.path() + "/audit.log";
+  auto log = std::move(AuditLog::Open({{path, 0, true}})).value();
+  ASSERT_TRUE(log->Append({Json{{"n", 1}}.dump()}).ok());
+  for (auto at : {AuditLog::FaultPoint::kSync, AuditLog::FaultPoint::kWrite}) {
+    for (int err : {ENOSPC, EDQUOT}) {
+      log->InjectFailureForTest(err, at);
+      EXPECT_EQ(log->Append({Json{{"n", 0}}.dump()}).code(), StatusCode::kUnavailable);
+      EXPECT_TRUE(log->Health().ok());
+    }
+  }
+  log->InjectFailureForTest(0);
+  ASSERT_TRUE(log->Append({Json{{"n", 2}}.dump()}).ok());
+  EXPECT_EQ(Lines(path).size(), 2u);
+  VerifyResult v = VerifyChain({path});
+  EXPECT_TRUE(v.ok) << v.problem;
+}
+
+// Any other write error stops the sink too, as any non-full commit failure stops LMDB.
+TEST(AuditLogTest, FailedWriteOtherThanFullStopsTheSink) {
+  testing::TempDir dir;
+  std::string path = dir.path() + "/audit.log";
+  auto log = std::move(AuditLog::Open({{path, 0, true}})).value();
+  log->InjectFailureForTest(EIO, AuditLog::FaultPoint::kWrite);
+  EXPECT_EQ(log->Append({Json{{"n", 1}}.dump()}).code(), StatusCode::kUnavailable);
+  log->InjectFailureForTest(0);
+  EXPECT_EQ(log->Append({Json{{"n", 2}}.dump()}).code(), StatusCode::kUnavailable);
+  EXPECT_EQ(Lines(path).size(), 0u);
+}
+
+// A stopped file sink does not take standard output down with it: events still go there, and
+// Append succeeds (as with any sink failing among several).
+TEST(AuditLogTest, AStoppedSinkLeavesTheOthersWorking) {
+  testing::TempDir dir;
+  std::string path = dir.path() + "/audit.log";
+  auto log = std::move(AuditLog::Open({{path, 0, true}, {"-", 0, false}})).value();
+  log->InjectFailureForTest(EIO, AuditLog::FaultPoint::kSync);  // file sinks only
+  ::testing::internal::CaptureStdout();
+  EXPECT_TRUE(log->Append({Json{{"n", 1}}.dump()}).ok());
+  log->InjectFailureForTest(0);
+  EXPECT_TRUE(log->Append({Json{{"n", 2}}.dump()}).ok());
+  std::string out = ::testing::internal::GetCapturedStdout();
+  EXPECT_NE(out.find("\"n\":2"), std::string::npos);
+  EXPECT_EQ(Lines(path).size(), 0u);  // the file took neither
+  EXPECT_TRUE(log->Health().ok());   // one sink still writes
+}
+
 TEST(AuditorTest, SecretValuesBecomeKeyedHashes) {
   ManualClock clock;
   storage::MemoryBackend backend;

@@ -74,6 +74,9 @@ struct AuditLog::Sink {
   int fd = -1;
   int64_t size = 0;
   std::string last_hash = kZeroHash;
+  // Not OK once a write or fdatasync failed for a reason other than a full disk: the sink
+  // refuses every later batch (log.h "Failure"). Only the writing caller touches it.
+  Status failed;
 };
 
 struct AuditLog::Batch {
@@ -135,9 +138,10 @@ AuditLog::~AuditLog() {
   }
 }
 
-void AuditLog::InjectFailureForTest(int err) {
+void AuditLog::InjectFailureForTest(int err, FaultPoint at) {
   std::lock_guard<std::mutex> l(mu_);
   injected_errno_ = err;
+  injected_at_ = at;
 }
 
 // Group commit without a writer thread: the first caller to find nobody writing becomes the
@@ -158,13 +162,14 @@ Status AuditLog::Append(std::vector<std::string> lines) {
     std::vector<std::shared_ptr<Batch>> batches(queue_.begin(), queue_.end());
     queue_.clear();
     int injected = injected_errno_;
+    FaultPoint injected_at = injected_at_;
     l.unlock();
     std::vector<std::string> all;
     for (const auto& x : batches) all.insert(all.end(), x->lines.begin(), x->lines.end());
     Status result = UnavailableError("audit: no sink could write");
     bool any = false;
     for (auto& s : sinks_) {
-      Status st = WriteTo(s.get(), all, injected);
+      Status st = WriteTo(s.get(), all, injected, injected_at);
       if (st.ok()) {
         any = true;
       } else {
@@ -173,6 +178,13 @@ Status AuditLog::Append(std::vector<std::string> lines) {
       }
     }
     l.lock();
+    stopped_sinks_ = 0;
+    for (const auto& s : sinks_) {
+      if (!s->failed.ok()) {
+        ++stopped_sinks_;
+        stop_reason_ = s->failed;
+      }
+    }
     for (const auto& x : batches) {
       x->finished = true;
       x->result = any ? OkStatus() : result;
@@ -183,7 +195,18 @@ Status AuditLog::Append(std::vector<std::string> lines) {
   return b->result;
 }
 
-Status AuditLog::WriteTo(Sink* s, const std::vector<std::string>& lines, int injected) {
+Status AuditLog::Health() {
+  std::lock_guard<std::mutex> l(mu_);
+  if (stopped_sinks_ < sinks_.size()) return OkStatus();
+  return stop_reason_;
+}
+
+// A full disk (or quota, or file size limit): nothing of the batch is durable and nothing
+// earlier was lost, so once it is truncated away the next batch may try again.
+static bool IsFull(int err) { return err == ENOSPC || err == EDQUOT || err == EFBIG; }
+
+Status AuditLog::WriteTo(Sink* s, const std::vector<std::string>& lines, int injected, FaultPoint injected_at) {
+  if (!s->failed.ok()) return s->failed;
   std::string prev = s->last_hash;
   std::string out;
   for (const std::string& line : lines) {
@@ -213,7 +236,7 @@ Status AuditLog::WriteTo(Sink* s, const std::vector<std::string>& lines, int inj
   }
   off_t start = s->size;
   size_t done = 0;
-  int err = injected && file ? injected : 0;
+  int err = injected && file && injected_at == FaultPoint::kWrite ? injected : 0;
   while (err == 0 && done < out.size()) {
     ssize_t n = ::write(s->fd, out.data() + done, out.size() - done);
     if (n < 0) {
@@ -223,12 +246,27 @@ Status AuditLog::WriteTo(Sink* s, const std::vector<std::string>& lines, int inj
     }
     done += static_cast<size_t>(n);
   }
-  if (err == 0 && file && s->options.fsync && ::fdatasync(s->fd) != 0) err = errno;
+  bool sync_failed = false;
+  if (err == 0 && file && s->options.fsync) {
+    if (injected && injected_at == FaultPoint::kSync) {
+      err = injected;
+    } else if (::fdatasync(s->fd) != 0) {
+      err = errno;
+    }
+    sync_failed = err != 0;
+  }
   if (err != 0) {
     if (file && done > 0 && ::ftruncate(s->fd, start) != 0) {
       log::Error("audit: cannot truncate a partial batch", {{"path", s->options.path}, {"error", std::strerror(errno)}});
     }
-    return UnavailableError("audit: cannot write " + s->options.path + ": " + std::strerror(err));
+    std::string what = sync_failed ? "fdatasync" : "write";
+    if (file && !IsFull(err)) {
+      // Fail-stop (log.h "Failure"): neither a retry nor a later fdatasync can be trusted.
+      s->failed = UnavailableError("audit: " + s->options.path + " refuses events after a failed " + what + " (" +
+                                   std::strerror(err) + "); restart sigil to reopen it");
+      log::Error("audit sink stopped until restart", {{"path", s->options.path}, {"call", what}, {"error", std::strerror(err)}});
+    }
+    return UnavailableError("audit: cannot " + what + " " + s->options.path + ": " + std::strerror(err));
   }
   s->size += static_cast<int64_t>(out.size());
   s->last_hash = prev;

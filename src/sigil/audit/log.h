@@ -13,9 +13,17 @@
 // by anyone who does not rewrite every later line too, so ship the trail (or its newest hash)
 // off the host for protection against an attacker with write access (docs/threat-model.md).
 //
-// Failure: Append returns an error when no sink could write the batch; a file sink that failed
-// truncates back to where the batch began, so a failed batch leaves no partial line and the
-// chain continues from the last line that landed. Thread-safe.
+// Failure: Append returns an error (kUnavailable) when no sink could write the batch; a file
+// sink that failed truncates back to where the batch began, so a failed batch leaves no partial
+// line and the chain continues from the last line that landed. A full disk (ENOSPC, EDQUOT,
+// EFBIG) is recoverable: the next batch tries again. Any other failed write or fdatasync stops
+// that file sink for good, until the log is reopened (sigil restarted): after a failed fsync the
+// kernel may have dropped the batch's dirty pages and marked them clean, so a later fdatasync
+// could succeed without them and a retry could acknowledge events that are not on disk. The
+// LMDB store has the same policy; docs/threat-model.md "Storage and audit failures" states it
+// once. Since audit is fail-closed, a log whose every sink has stopped makes the API answer 503
+// until restart, and Health() reports it. Standard output is no file and never stops: a failed
+// write there fails only that batch. Thread-safe.
 #pragma once
 
 #include <condition_variable>
@@ -45,21 +53,30 @@ class AuditLog {
   // returns once they are written, or the error when no sink took them.
   Status Append(std::vector<std::string> lines);
 
-  // For tests: makes file writes fail with the given errno until cleared (0).
-  void InjectFailureForTest(int err);
+  // OK while at least one sink still takes events; kUnavailable (naming the failure) once every
+  // sink has stopped (see "Failure" above), until the log is reopened.
+  Status Health();
+
+  // For tests: makes file sinks' writes (kWrite) or their fdatasync (kSync) fail with the given
+  // errno until cleared (0).
+  enum class FaultPoint { kWrite, kSync };
+  void InjectFailureForTest(int err, FaultPoint at = FaultPoint::kWrite);
 
  private:
   struct Sink;
   struct Batch;
   AuditLog() = default;
-  Status WriteTo(Sink* s, const std::vector<std::string>& lines, int injected_errno);
+  Status WriteTo(Sink* s, const std::vector<std::string>& lines, int injected_errno, FaultPoint injected_at);
 
   std::vector<std::unique_ptr<Sink>> sinks_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::shared_ptr<Batch>> queue_;
   bool writing_ = false;  // a caller is writing (outside mu_)
+  size_t stopped_sinks_ = 0;  // sinks that refuse events after a failure (see Sink::failed)
+  Status stop_reason_;        // the last such failure
   int injected_errno_ = 0;
+  FaultPoint injected_at_ = FaultPoint::kWrite;
 };
 
 // Adds the chain annotation to `line` (a JSON object whose last member is "annotations"; any

@@ -68,7 +68,7 @@ Status Parse(const YAML::Node& root, Config* c) {
   }
   if (YAML::Node storage = root["storage"]) {
     if (!storage.IsMap()) return InvalidArgumentError("config: \"storage\" must be a mapping");
-    SIGIL_RETURN_IF_ERROR(CheckKeys(storage, "storage.", {"type", "max_size_mb", "watch_history"}));
+    SIGIL_RETURN_IF_ERROR(CheckKeys(storage, "storage.", {"type", "max_size_mb", "watch_history", "watch_history_max_mb"}));
     std::string type = "lmdb";
     SIGIL_RETURN_IF_ERROR(Get(storage, "type", "storage.", &type));
     if (type != "lmdb") return InvalidArgumentError("config: storage.type \"" + type + "\" is not supported (lmdb)");
@@ -77,6 +77,12 @@ Status Parse(const YAML::Node& root, Config* c) {
     if (mb < 1) return InvalidArgumentError("config: storage.max_size_mb must be at least 1");
     c->storage_max_bytes = mb << 20;
     SIGIL_RETURN_IF_ERROR(Get(storage, "watch_history", "storage.", &c->watch_history));
+    uint64_t history_mb = c->watch_history_bytes >> 20;
+    SIGIL_RETURN_IF_ERROR(Get(storage, "watch_history_max_mb", "storage.", &history_mb));
+    if (history_mb < 1 || history_mb > (uint64_t{1} << 20)) {
+      return InvalidArgumentError("config: storage.watch_history_max_mb must be between 1 and 1048576");
+    }
+    c->watch_history_bytes = history_mb << 20;
   }
   if (YAML::Node auth = root["auth"]) {
     if (!auth.IsMap()) return InvalidArgumentError("config: \"auth\" must be a mapping");

@@ -28,7 +28,9 @@ struct Config {
   std::string seal_key_file;
   std::string encryption_config_file;  // a Kubernetes EncryptionConfiguration
   uint64_t storage_max_bytes = uint64_t{1} << 30;
+  // Watch history kept in memory (storage/watch_hub.h): at most this many events and bytes.
   size_t watch_history = 10000;
+  uint64_t watch_history_bytes = uint64_t{64} << 20;
   // Earlier versions kept per Secret (a namespace annotation sigil.dev/history-versions
   // overrides it); 0 turns version history off.
   int history_versions = 10;

@@ -17,7 +17,7 @@ log: {level: debug, format: json}
 tls: {hosts: [sigil.example.com]}
 seal: {type: key-file, key_file: /etc/sigil/root.key}
 encryption_config: /etc/sigil/enc.yaml
-storage: {type: lmdb, max_size_mb: 2048, watch_history: 500}
+storage: {type: lmdb, max_size_mb: 2048, watch_history: 500, watch_history_max_mb: 16}
 limits: {max_body_bytes: 1000, max_header_bytes: 2000, read_timeout_seconds: 5, idle_timeout_seconds: 6,
          handshake_timeout_seconds: 7, shutdown_grace_seconds: 8}
 threads: 3
@@ -30,6 +30,7 @@ threads: 3
   EXPECT_EQ(c->tls_hosts, std::vector<std::string>{"sigil.example.com"});
   EXPECT_EQ(c->storage_max_bytes, uint64_t{2048} << 20);
   EXPECT_EQ(c->watch_history, 500u);
+  EXPECT_EQ(c->watch_history_bytes, uint64_t{16} << 20);
   EXPECT_EQ(c->http.max_body_bytes, 1000u);
   EXPECT_EQ(c->http.read_timeout, std::chrono::seconds(5));
   EXPECT_EQ(c->http.shutdown_grace, std::chrono::seconds(8));
@@ -41,6 +42,8 @@ TEST(ConfigTest, RejectsMistakes) {
   EXPECT_THAT(ParseConfig("log: {levl: x}"), StatusIs(StatusCode::kInvalidArgument));
   EXPECT_THAT(ParseConfig("threads: many"), StatusIs(StatusCode::kInvalidArgument));
   EXPECT_THAT(ParseConfig("storage: {type: etcd}"), StatusIs(StatusCode::kInvalidArgument));
+  EXPECT_THAT(ParseConfig("storage: {watch_history_max_mb: 0}"), StatusIs(StatusCode::kInvalidArgument));
+  EXPECT_EQ(ParseConfig("{}")->watch_history_bytes, uint64_t{64} << 20);  // the documented default
   EXPECT_THAT(ParseConfig("limits: {read_timeout_seconds: 0}"), StatusIs(StatusCode::kInvalidArgument));
   EXPECT_THAT(ParseConfig("listen: [unclosed"), StatusIs(StatusCode::kInvalidArgument));
   EXPECT_THAT(ParseConfig("- a list"), StatusIs(StatusCode::kInvalidArgument));

@@ -103,6 +103,7 @@ Result<std::unique_ptr<storage::Backend>> OpenStorage(const Config& c, const std
   o.dir = dir;
   o.map_size = c.storage_max_bytes;
   o.watch_history = c.watch_history;
+  o.watch_history_bytes = c.watch_history_bytes;
   SIGIL_ASSIGN_OR_RETURN(std::unique_ptr<storage::LmdbBackend> b, storage::LmdbBackend::Open(o));
   return std::unique_ptr<storage::Backend>(std::move(b));
 }
@@ -247,9 +248,17 @@ Result<std::unique_ptr<SigilServer>> SigilServer::Create(Config config) {
 }
 
 SigilServer::~SigilServer() {
+  // Shutdown order. Each step ends what could still call into the next one down:
+  // 1. http_->Stop(): no new connections; streams (watches) end and their OnClosed callbacks
+  //    run, which end the API's storage watches; a stream a worker starts later ends at once.
+  // 2. The API's worker pool and bookmark thread finish (kube_ reset); they may still answer
+  //    through the stopped HTTP server, so it is destroyed only after them.
+  // 3. The HTTP server is destroyed: its sessions and routes (which point at the API) go.
+  // 4. Audit, authorization, then the store, the barrier and storage, bottom last.
   Stop();
   delay_pool_.join();
   kube_.reset();  // waits for requests on its worker pool
+  http_.reset();
   auditor_.reset();
   authorizer_.reset();
   store_.reset();
@@ -266,16 +275,27 @@ http::Router SigilServer::BuildRouter() {
     };
   };
   r.Handle("/livez", text("ok"));
+  // Not ready when storage or the audit trail has stopped after a failed write or fsync
+  // (docs/threat-model.md "Storage and audit failures"): both stay so until restart.
   auto ready = [this](const http::Request& req, const http::RequestContext&, http::Responder respond) {
-    Status storage = barrier_->Health();
+    std::vector<std::pair<std::string, Status>> checks = {{"storage", barrier_->Health()}};
+    if (auditor_) checks.emplace_back("audit", auditor_->log()->Health());
     bool verbose = req.target().find("verbose") != std::string_view::npos;
     std::string body;
-    if (verbose) body = std::string(storage.ok() ? "[+]" : "[-]") + "storage " + (storage.ok() ? "ok" : "failed") + "\n";
-    if (storage.ok()) {
+    const Status* failed = nullptr;
+    std::string failed_name;
+    for (const auto& [name, st] : checks) {
+      if (verbose) body += std::string(st.ok() ? "[+]" : "[-]") + name + (st.ok() ? " ok" : " failed") + "\n";
+      if (!st.ok() && failed == nullptr) {
+        failed = &st;
+        failed_name = name;
+      }
+    }
+    if (failed == nullptr) {
       body += verbose ? "readyz check passed\n" : "ok";
       respond(http::MakeResponse(req, http::HttpStatus::ok, "text/plain; charset=utf-8", body));
     } else {
-      body += verbose ? "readyz check failed\n" : "storage failed: " + storage.message();
+      body += verbose ? "readyz check failed\n" : failed_name + " failed: " + failed->message();
       respond(http::MakeResponse(req, http::HttpStatus::service_unavailable, "text/plain; charset=utf-8", body));
     }
   };
@@ -344,6 +364,7 @@ Status SigilServer::Start() {
   return OkStatus();
 }
 
+// Returns once every stream has ended (http::Server::Stop), so no watch outlives it.
 void SigilServer::Stop() {
   if (http_) http_->Stop();
 }

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "sigil/base/file.h"
+#include "sigil/storage/fault_injection_backend.h"
 #include "sigil/storage/lmdb_backend.h"
 #include "sigil/storage/memory_backend.h"
 #include "sigil/testing/status_matchers.h"
@@ -35,6 +36,17 @@ const Factory kFactories[] = {
        auto r = LmdbBackend::Open(o);
        if (!r.ok()) ADD_FAILURE() << r.error();
        return std::unique_ptr<Backend>(std::move(r).value());
+     },
+     [](Backend*, const std::string& dir) { return *file::ReadFile(dir + "/store/data.mdb"); }},
+    // The fault-injecting wrapper with no fault armed must be indistinguishable from its target.
+    {"fault_injection_over_lmdb", true,
+     [](const std::string& dir) {
+       LmdbOptions o;
+       o.dir = dir + "/store";
+       o.map_size = 64 << 20;
+       auto r = LmdbBackend::Open(o);
+       if (!r.ok()) ADD_FAILURE() << r.error();
+       return std::unique_ptr<Backend>(new FaultInjectionBackend(std::unique_ptr<Backend>(std::move(r).value())));
      },
      [](Backend*, const std::string& dir) { return *file::ReadFile(dir + "/store/data.mdb"); }},
 };

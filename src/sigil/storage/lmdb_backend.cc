@@ -115,6 +115,7 @@ Result<std::unique_ptr<LmdbBackend>> LmdbBackend::Open(const LmdbOptions& option
   SIGIL_RETURN_IF_ERROR(file::MakePrivateDir(options.dir));
   std::unique_ptr<LmdbBackend> b(new LmdbBackend());
   b->max_batch_ = options.max_batch;
+  b->commit_fault_ = options.commit_fault_for_test;
   b->dir_ = options.dir;
 
   std::string lock_path = options.dir + "/sigil.lock";
@@ -166,7 +167,7 @@ Result<std::unique_ptr<LmdbBackend>> LmdbBackend::Open(const LmdbOptions& option
   rc = mdb_txn_commit(txn);
   if (rc != 0) return LmdbStatus(rc, "commit");
 
-  b->hub_ = std::make_unique<WatchHub>(options.watch_history, b->revision_.load());
+  b->hub_ = std::make_unique<WatchHub>(options.watch_history, options.watch_history_bytes, b->revision_.load());
   b->writer_ = std::thread([p = b.get()] { p->WriterLoop(); });
   return b;
 }
@@ -397,7 +398,13 @@ void LmdbBackend::CommitBatch(std::vector<Pending>& batch) {
     events[i] = std::move(evs);
   }
 
-  rc = mdb_txn_commit(parent);  // writes pages, fdatasync, then the meta page (O_DSYNC)
+  int injected = commit_fault_ ? commit_fault_() : 0;
+  if (injected != 0) {
+    mdb_txn_abort(parent);  // what mdb_txn_commit does when its write or fsync fails
+    rc = injected;
+  } else {
+    rc = mdb_txn_commit(parent);  // writes pages, fdatasync, then the meta page (O_DSYNC)
+  }
   M().commit_seconds->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   if (rc != 0) {
     Status s = LmdbStatus(rc, "commit");

@@ -11,9 +11,12 @@
 // the filesystem has no space left: LMDB reports short writes as EIO) fails the transactions
 // concerned with kResourceExhausted and the backend carries on; writes succeed again once
 // space is freed. Any other commit failure (EIO from fsync,
-// MDB_PANIC) makes the backend refuse every later write with kUnavailable until the process is
-// restarted: after a failed fsync the kernel may have dropped dirty pages, and retrying could
-// acknowledge data that is not on disk (PostgreSQL's "fsyncgate").
+// MDB_PANIC) makes the backend refuse every later write with kUnavailable, and Health() report
+// kUnavailable (the server's /readyz), until it is reopened (for the server: restarted): after
+// a failed fsync the kernel may have dropped dirty pages, and retrying could acknowledge data
+// that is not on disk (PostgreSQL's "fsyncgate"). Transactions queued behind the failed batch
+// fail too; reads go on. Reopening reads the last durable state, which holds every write that
+// was acknowledged. docs/threat-model.md states the same policy for the audit trail.
 //
 // On-disk layout (docs/formats.md): data.mdb and lock.mdb in the data directory (0700, files
 // 0600) plus sigil.lock, an flock(2) that keeps a second process from opening the store.
@@ -24,6 +27,7 @@
 
 #include <atomic>
 #include <deque>
+#include <functional>
 #include <thread>
 
 #include "sigil/base/mutex.h"
@@ -36,7 +40,16 @@ struct LmdbOptions {
   std::string dir;
   size_t map_size = size_t{1} << 30;  // the most the store may grow to (MDB_MAP_FULL beyond)
   size_t max_batch = 1024;            // transactions per group commit
-  size_t watch_history = 10000;       // events kept for watches that start in the past
+  // Watch history kept for watches that start in the past: at most this many events and
+  // bytes (watch_hub.h).
+  size_t watch_history = kDefaultWatchHistoryEvents;
+  size_t watch_history_bytes = kDefaultWatchHistoryBytes;
+  // Tests only (null otherwise): called on the writer thread just before each group commit.
+  // A non-zero return (an errno such as EIO or ENOSPC, or an MDB_* code) makes that commit fail
+  // as if mdb_txn_commit had returned it: the batch's write transaction is aborted, nothing of
+  // it reaches the disk, and the failure policy above applies. It may block (to let more
+  // transactions queue behind the failing batch).
+  std::function<int()> commit_fault_for_test;
 };
 
 class LmdbBackend final : public Backend {
@@ -59,6 +72,8 @@ class LmdbBackend final : public Backend {
   unsigned int EnvFlags() const;
   // Group-commit batches committed so far (one fsync each).
   uint64_t batches_committed() const { return batches_.load(); }
+  // The watch history's size, for tests of its bounds.
+  size_t watch_history_bytes() { return hub_->history_bytes(); }
 
  private:
   struct Pending {
@@ -76,6 +91,7 @@ class LmdbBackend final : public Backend {
   std::string dir_;
   size_t max_key_size_ = 0;
   size_t max_batch_ = 0;
+  std::function<int()> commit_fault_;
   std::atomic<int64_t> revision_{0};
   std::atomic<uint64_t> batches_{0};
   std::unique_ptr<WatchHub> hub_;

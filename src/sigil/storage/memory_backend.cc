@@ -2,7 +2,8 @@
 
 namespace sigil::storage {
 
-MemoryBackend::MemoryBackend(size_t watch_history) : hub_(watch_history, 0) {}
+MemoryBackend::MemoryBackend(size_t watch_history, size_t watch_history_bytes)
+    : hub_(watch_history, watch_history_bytes, 0) {}
 
 Result<std::optional<KeyValue>> MemoryBackend::Get(std::string_view key) {
   if (key.empty() || key.size() > kMaxKeySize) return InvalidArgumentError("storage key length out of range");

@@ -12,7 +12,9 @@ namespace sigil::storage {
 
 class MemoryBackend final : public Backend {
  public:
-  explicit MemoryBackend(size_t watch_history = 10000);
+  // Watch history bounds as WatchHub's.
+  explicit MemoryBackend(size_t watch_history = kDefaultWatchHistoryEvents,
+                         size_t watch_history_bytes = kDefaultWatchHistoryBytes);
 
   Result<std::optional<KeyValue>> Get(std::string_view key) override;
   Result<RangeResult> Range(const RangeRequest& request) override;
@@ -25,6 +27,8 @@ class MemoryBackend final : public Backend {
 
   // Every stored key and value concatenated: what an attacker with the memory image would see.
   std::string RawBytes();
+  // The watch history's size, for tests of its bounds.
+  size_t watch_history_bytes() { return hub_.history_bytes(); }
 
  private:
   Mutex mu_;

@@ -9,6 +9,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <algorithm>
 #include <array>
 #include <condition_variable>
 #include <deque>
@@ -107,7 +108,7 @@ class Server::Impl {
       : options_(std::move(options)),
         router_(std::move(router)),
         ssl_(asio::ssl::context::tls_server),
-        acceptor_(io_),
+        acceptor_(asio::make_strand(io_)),
         certs_ok_(LoadCertificates(certs)) {}
 
   Status LoadCertificates(const CertificateSet& certs) {
@@ -165,6 +166,9 @@ class Server::Impl {
     return OkStatus();
   }
 
+  // Runs on the acceptor's strand (or before the I/O threads start): the accept handler is
+  // the acceptor's (its default executor is the acceptor's, a strand), and Stop() posts the
+  // close there too, because a tcp::acceptor must not be used from two threads at once.
   void Accept() {
     acceptor_.async_accept(asio::make_strand(io_), [this](boost::system::error_code ec, tcp::socket socket) {
       if (ec) {
@@ -187,6 +191,7 @@ class Server::Impl {
       if (stopping_) return;
       stopping_ = true;
     }
+    // On the acceptor's strand, never concurrently with an accept handler re-arming it.
     asio::post(acceptor_.get_executor(), [this] {
       boost::system::error_code ec;
       acceptor_.close(ec);
@@ -201,6 +206,7 @@ class Server::Impl {
     io_.stop();
     for (auto& t : threads_) t.join();
     threads_.clear();
+    EndRemainingStreams();
     {
       std::lock_guard<std::mutex> l(mu_);
       stopped_ = true;
@@ -214,6 +220,9 @@ class Server::Impl {
   }
 
   void CloseIdleSessions();
+  // After the I/O threads have stopped: ends every stream still open (running its OnClosed
+  // callback on this thread) and makes streams started later end at once.
+  void EndRemainingStreams();
 
   bool stopping() {
     std::lock_guard<std::mutex> l(mu_);
@@ -235,6 +244,11 @@ class Server::Impl {
   bool stopping_ = false;
   bool stopped_ = false;
   std::list<std::weak_ptr<Session>> sessions_;
+  // Every StreamWriter handed out, so Stop() can end those its I/O threads did not (a stream
+  // started, or still open, after the grace period). Pruned of ended ones as it grows.
+  std::vector<std::weak_ptr<StreamWriter>> writers_;
+  size_t prune_writers_at_ = 64;
+  bool io_stopped_ = false;  // the I/O threads are gone: new streams end at once
 };
 
 class Server::Impl::Session : public std::enable_shared_from_this<Session> {
@@ -464,18 +478,30 @@ class Server::Impl::Session::Writer final : public StreamWriter {
     asio::post(s->stream_.get_executor(), [s] { s->EndStream(); });
   }
   void OnClosed(std::function<void()> cb) override {
-    std::lock_guard<std::mutex> l(mu_);
-    on_closed_ = std::move(cb);
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (!ended_.load()) {
+        on_closed_ = std::move(cb);
+        return;
+      }
+    }
+    // The stream ended before the callback was set (the client left, the time limit passed or
+    // the server is stopping): run it now, on the caller's thread, as types.h promises.
+    if (cb) cb();
   }
+  // Marks the stream ended and runs the OnClosed callback, once. Checking and setting `ended_`
+  // under `mu_` (as OnClosed checks it) means a callback set concurrently runs exactly once,
+  // here or there.
   void Ended() {
-    if (ended_.exchange(true)) return;
     std::function<void()> cb;
     {
       std::lock_guard<std::mutex> l(mu_);
+      if (ended_.exchange(true)) return;
       cb = std::move(on_closed_);
     }
     if (cb) cb();
   }
+  bool ended() const { return ended_.load(); }
 
  private:
   std::weak_ptr<Session> session_;
@@ -490,6 +516,23 @@ std::shared_ptr<StreamWriter> Server::Impl::Session::StartStream(Response head, 
                                                                  std::chrono::steady_clock::time_point start,
                                                                  const std::string& method) {
   auto writer = std::make_shared<Writer>(shared_from_this());
+  std::vector<std::shared_ptr<StreamWriter>> pruned;  // released after the lock
+  {
+    std::lock_guard<std::mutex> l(server_->mu_);
+    // No I/O thread would ever run this stream: hand out one that has ended.
+    if (server_->io_stopped_) return EndedWriter();
+    auto& writers = server_->writers_;
+    if (writers.size() >= server_->prune_writers_at_) {
+      std::erase_if(writers, [&pruned](const std::weak_ptr<StreamWriter>& w) {
+        auto live = w.lock();
+        if (live && !static_cast<Writer*>(live.get())->ended()) return false;
+        if (live) pruned.push_back(std::move(live));
+        return true;
+      });
+      server_->prune_writers_at_ = std::max<size_t>(64, 2 * writers.size());
+    }
+    writers.push_back(writer);
+  }
   auto self = shared_from_this();
   asio::post(stream_.get_executor(), [self, writer, head = std::move(head), max_duration, start, method]() mutable {
     self->writer_ = writer;
@@ -590,6 +633,20 @@ void Server::Impl::StartSession(tcp::socket socket) {
     it = sessions_.begin();
   }
   session->Run(it);
+}
+
+void Server::Impl::EndRemainingStreams() {
+  std::vector<std::shared_ptr<StreamWriter>> live;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    io_stopped_ = true;
+    for (auto& w : writers_) {
+      if (auto s = w.lock()) live.push_back(std::move(s));
+    }
+    writers_.clear();
+  }
+  // Outside the lock: the callbacks may take locks of their own (a watch ends its storage watch).
+  for (auto& w : live) static_cast<Session::Writer*>(w.get())->Ended();
 }
 
 void Server::Impl::CloseIdleSessions() {

@@ -62,7 +62,10 @@ class Server {
   // kUnavailable (port in use).
   Status Start();
   uint16_t bound_port() const;
-  // Drains and stops (see above). Idempotent.
+  // Drains and stops (see above). Idempotent. When it returns, every stream it handed out has
+  // ended and its OnClosed callback has run (streams still open after the grace period are
+  // ended on the calling thread), and a stream started later ends at once: nothing a handler
+  // tied to a stream's end outlives Stop.
   void Stop();
   // Blocks until Stop() has completed.
   void Wait();

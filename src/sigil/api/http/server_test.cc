@@ -8,6 +8,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <atomic>
 #include <future>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -41,6 +42,15 @@ class Client {
     return res;
   }
   void WriteOnly(const bhttp::request<bhttp::string_body>& req) { bhttp::write(stream_, req); }
+  // Sends a GET and reads only the response's header (a stream's body never ends by itself).
+  unsigned GetHeaderOnly(const std::string& target) {
+    bhttp::request<bhttp::string_body> req(bhttp::verb::get, target, 11);
+    req.set(bhttp::field::host, "127.0.0.1");
+    bhttp::write(stream_, req);
+    bhttp::response_parser<bhttp::string_body> parser;
+    bhttp::read_header(stream_, buffer_, parser);
+    return parser.get().result_int();
+  }
   bhttp::response<bhttp::string_body> Get(const std::string& target) {
     return Send(bhttp::request<bhttp::string_body>(bhttp::verb::get, target, 11));
   }
@@ -86,6 +96,10 @@ class ServerTest : public ::testing::Test {
         if (target.find("close") != std::string::npos) w->Close();
       }).detach();
     });
+    // A stream whose writer goes to the test, with no OnClosed callback set.
+    router.Handle("/stream-bare", [this](const Request& req, const RequestContext& ctx, Responder) {
+      bare_writer_.set_value(ctx.start_stream(MakeResponse(req, HttpStatus::ok, "application/json", ""), std::chrono::seconds(30)));
+    });
     router.HandlePrefix("/v1/", [](const Request& req, const RequestContext&, Responder respond) {
       respond(ErrorResponse(req, PermissionDeniedError("permission denied")));
     });
@@ -101,6 +115,7 @@ class ServerTest : public ::testing::Test {
   std::string ca_;
   std::unique_ptr<Server> server_;
   std::promise<void> slow_started_, release_slow_, stream_closed_;
+  std::promise<std::shared_ptr<StreamWriter>> bare_writer_;
 };
 
 TEST_F(ServerTest, ServesOverTlsWithKeepAlive) {
@@ -194,6 +209,121 @@ TEST_F(ServerTest, StopEndsOpenStreams) {
   EXPECT_EQ(stream_closed_.get_future().wait_for(std::chrono::seconds(1)), std::future_status::timeout);
   server_->Stop();
   EXPECT_EQ(body.get(), "{\"n\":0}\n{\"n\":1}\n{\"n\":2}\n");
+}
+
+// Regression: OnClosed on a stream that had already ended never ran its callback, so a watch
+// whose client left (or whose server began stopping) before the handler registered OnClosed
+// was never ended: its storage watch stayed registered, and destroying the store at exit
+// aborted (test_watches_end_cleanly). OnClosed now runs the callback at once, on the caller's
+// thread, when the stream has already ended.
+TEST_F(ServerTest, OnClosedRunsAtOnceWhenTheStreamHasAlreadyEnded) {
+  Client c(server_->bound_port(), ca_);
+  EXPECT_EQ(c.GetHeaderOnly("/stream-bare"), 200u);
+  std::shared_ptr<StreamWriter> w = bare_writer_.get_future().get();
+  server_->Stop();  // ends every stream, and returns once their connections are closed
+  EXPECT_FALSE(w->Write("late\n"));
+  std::thread::id ran_on;
+  int runs = 0;
+  w->OnClosed([&] {
+    ran_on = std::this_thread::get_id();
+    ++runs;
+  });
+  EXPECT_EQ(runs, 1);
+  EXPECT_EQ(ran_on, std::this_thread::get_id());
+  w->Close();  // still harmless
+  EXPECT_EQ(runs, 1);
+}
+
+// A server with its own options and routes, for the tests below.
+std::unique_ptr<Server> StartServer(Router router, ServerOptions opts, std::string* ca) {
+  auto certs = GenerateCertificates({});
+  EXPECT_TRUE(certs.ok()) << certs.error();
+  if (ca != nullptr) *ca = certs->ca_cert_pem;
+  opts.port = 0;
+  auto server = std::make_unique<Server>(opts, std::move(router), *certs);
+  EXPECT_TRUE(server->Start().ok());
+  return server;
+}
+
+// Regression: a stream started after Stop() had given up on busy connections (grace period
+// over, I/O threads gone) never ended, so its OnClosed callback never ran and whatever it was
+// to release (a storage watch) stayed alive past the server. After Stop() every StreamWriter,
+// old or new, has ended.
+TEST(ServerStopTest, StreamsStartedAfterStopEndAtOnce) {
+  std::promise<void> started;
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::promise<bool> write_result;
+  std::promise<void> closed;
+  std::thread worker;
+  Router router;
+  router.Handle("/late", [&](const Request& req, const RequestContext& ctx, Responder respond) {
+    Response head = MakeResponse(req, HttpStatus::ok, "application/json", "");
+    // As the Kubernetes API does: the stream starts later, on a worker thread.
+    worker = std::thread([&, head, start = ctx.start_stream, respond] {
+      started.set_value();
+      released.wait();
+      std::shared_ptr<StreamWriter> w = start(head, std::chrono::seconds(30));
+      w->OnClosed([&] { closed.set_value(); });
+      write_result.set_value(w->Write("x\n"));
+    });
+  });
+  ServerOptions opts;
+  opts.threads = 2;
+  opts.shutdown_grace = std::chrono::seconds(1);
+  std::string ca;
+  auto server = StartServer(std::move(router), opts, &ca);
+  Client c(server->bound_port(), ca);
+  bhttp::request<bhttp::string_body> req(bhttp::verb::get, "/late", 11);
+  req.set(bhttp::field::host, "127.0.0.1");
+  c.WriteOnly(req);
+  started.get_future().wait();
+  server->Stop();  // the request is still in the handler: Stop gives up on it after the grace
+  release.set_value();
+  EXPECT_EQ(closed.get_future().wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  EXPECT_FALSE(write_result.get_future().get());
+  worker.join();
+}
+
+// Regression: Stop() closed the acceptor from one I/O thread while an accept handler on another
+// re-armed it (tcp::acceptor is not thread-safe; a data race under TSan, a use of a closed
+// descriptor otherwise). Accepting and closing now happen on the acceptor's strand. Run under
+// ASan and TSan too.
+TEST(ServerStopTest, StopDuringAConnectionStorm) {
+  auto certs = GenerateCertificates({});
+  ASSERT_TRUE(certs.ok()) << certs.error();
+  for (int i = 0; i < 60; ++i) {
+    Router router;
+    router.Handle("/hello", [](const Request& req, const RequestContext&, Responder respond) {
+      respond(MakeResponse(req, HttpStatus::ok, "text/plain", "hello"));
+    });
+    ServerOptions opts;
+    opts.port = 0;
+    opts.threads = 4;
+    Server server(opts, std::move(router), *certs);
+    ASSERT_TRUE(server.Start().ok());
+    uint16_t port = server.bound_port();
+    std::atomic<bool> done{false};
+    std::atomic<int> connected{0};
+    std::vector<std::thread> clients;
+    for (int t = 0; t < 3; ++t) {
+      clients.emplace_back([&] {
+        asio::io_context io;
+        asio::ip::tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), port);
+        while (!done.load()) {
+          asio::ip::tcp::socket s(io);
+          boost::system::error_code ec;
+          s.connect(ep, ec);
+          if (!ec) connected.fetch_add(1);
+          s.close(ec);
+        }
+      });
+    }
+    while (connected.load() < 30) std::this_thread::yield();
+    server.Stop();
+    done = true;
+    for (auto& t : clients) t.join();
+  }
 }
 
 TEST(RouterTest, ExactThenLongestPrefix) {

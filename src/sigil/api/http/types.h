@@ -31,8 +31,12 @@ class StreamWriter {
   virtual bool Write(std::string chunk) = 0;
   // Ends the stream with the terminating chunk. Thread-safe, idempotent.
   virtual void Close() = 0;
-  // `cb` runs once, on an I/O thread, when the stream ends for any reason. Set it before the
-  // first Write. It must not call back into the writer.
+  // `cb` runs once when the stream ends for any reason (client gone, time limit, Close, server
+  // stopping): on an I/O thread, or on the thread calling Server::Stop for streams that Stop
+  // ends after its I/O threads are gone. If the stream has already ended when OnClosed is
+  // called, `cb` runs at once on the calling thread, before OnClosed returns, so do not hold a
+  // lock that `cb` takes. Set it once, before the first Write. It must not call back into the
+  // writer.
   virtual void OnClosed(std::function<void()> cb) = 0;
 };
 
