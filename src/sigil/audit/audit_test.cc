@@ -8,6 +8,7 @@
 #include "sigil/audit/auditor.h"
 #include <filesystem>
 
+#include "sigil/storage/fault_injection_backend.h"
 #include "sigil/storage/memory_backend.h"
 #include "sigil/testing/status_matchers.h"
 
@@ -276,6 +277,33 @@ TEST(AuditorTest, SecretValuesBecomeKeyedHashes) {
   EXPECT_EQ(patch[2]["value"], "visible");
   EXPECT_EQ(list.dump().find("aHVudGVy"), std::string::npos);
   EXPECT_EQ(list.dump().find("hunter2"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace sigil::audit
+
+namespace sigil::audit {
+namespace {
+
+// The audit HMAC key is read from the store at start: when that read fails, Open fails. It must
+// not make a new key, which would hash the same value differently from the trail so far.
+TEST(AuditorTest, UnreadableKeyFailsOpenAndKeepsTheKey) {
+  ManualClock clock;
+  storage::MemoryBackend memory;
+  storage::FaultInjectionBackend faults(&memory);
+  auto seal = barrier::NewDevSeal();
+  auto b = std::move(barrier::Barrier::Open(&faults, seal.get(), nullptr, &clock)).value();
+  store::ObjectStore store(b.get());
+  testing::TempDir dir;
+  auto first = std::move(Auditor::Open(&store, Policy::Everything(Level::kMetadata, {}), {{dir.path() + "/a.log", 0, false}})).value();
+  std::string h = first->Hash("hunter2");
+  faults.FailReads(storage::ReadFault(UnavailableError("disk gone")).Under("/sigil/audit/"));
+  auto failed = Auditor::Open(&store, Policy::Everything(Level::kMetadata, {}), {{dir.path() + "/b.log", 0, false}});
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.error().code(), StatusCode::kUnavailable);
+  faults.ClearFaults();
+  auto again = std::move(Auditor::Open(&store, Policy::Everything(Level::kMetadata, {}), {{dir.path() + "/c.log", 0, false}})).value();
+  EXPECT_EQ(again->Hash("hunter2"), h);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <thread>
 
+#include "sigil/storage/fault_injection_backend.h"
 #include "sigil/storage/memory_backend.h"
 
 namespace sigil::registry {
@@ -186,6 +187,62 @@ TEST(RegistryErrorsTest, FromStatusUsesTheOneTable) {
   ApiError corrupt = FromStatus(DataLossError("/registry/secrets/a/b: authentication failed"));
   EXPECT_EQ(corrupt.code, 500);
   EXPECT_EQ(corrupt.message, "Internal error occurred: stored object is corrupt (see server log)");
+}
+
+}  // namespace
+}  // namespace sigil::registry
+
+namespace sigil::registry {
+namespace {
+
+// The registry over the fault-injecting backend: storage failures surface as the one table's
+// errors and change nothing; an interrupted namespace delete is finished by the next one.
+class RegistryFaultTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    barrier_ = std::move(barrier::Barrier::Open(&faults_, seal_.get(), nullptr, &clock_)).value();
+    store_ = std::make_unique<store::ObjectStore>(barrier_.get());
+    registry_ = std::make_unique<Registry>(store_.get(), &clock_, Registry::Options{});
+    ASSERT_TRUE(registry_->CreateNamespace(registry_->NewNamespace("f", nullptr, nullptr), false).ok());
+  }
+  ManualClock clock_;
+  storage::MemoryBackend memory_;
+  storage::FaultInjectionBackend faults_{&memory_};
+  std::unique_ptr<barrier::Seal> seal_ = barrier::NewDevSeal();
+  std::unique_ptr<barrier::Barrier> barrier_;
+  std::unique_ptr<store::ObjectStore> store_;
+  std::unique_ptr<Registry> registry_;
+};
+
+TEST_F(RegistryFaultTest, FailedCommitIsAnErrorAndStoresNothing) {
+  faults_.FailCommits(storage::CommitFault(UnavailableError("fsync failed")).Under("/registry/secrets/"));
+  auto c = registry_->Create(Secrets(), "f", Json{{"metadata", {{"name", "s"}}}, {"data", {{"k", "dg=="}}}}, WriteOptions{});
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().code, 503);
+  EXPECT_EQ(registry_->Get(Secrets(), "f", "s").error().code, 404);
+  auto keys = store_->Keys("/sigil/history/registry/secrets/f/");
+  ASSERT_TRUE(keys.ok());
+  EXPECT_TRUE(keys->empty()) << "no version recorded for a write that did not happen";
+  faults_.FailCommits(storage::CommitFault(ResourceExhaustedError("disk full")).Under("/registry/secrets/"));
+  auto full = registry_->Create(Secrets(), "f", Json{{"metadata", {{"name", "s"}}}}, WriteOptions{});
+  ASSERT_FALSE(full.ok());
+  EXPECT_EQ(full.error().code, 507);
+}
+
+TEST_F(RegistryFaultTest, InterruptedNamespaceDeleteIsFinishedByTheNextOne) {
+  ASSERT_TRUE(registry_->Create(Secrets(), "f", Json{{"metadata", {{"name", "s"}}}}, WriteOptions{}).ok());
+  // The first step (Terminating) commits; the cascade's commit fails, as if the server died.
+  faults_.FailCommits(storage::CommitFault(UnavailableError("fsync failed")).Under("/registry/secrets/f/"));
+  auto d = registry_->DeleteNamespace("f");
+  ASSERT_FALSE(d.ok());
+  auto ns = registry_->Get(Namespaces(), "", "f");
+  ASSERT_TRUE(ns.ok());
+  EXPECT_EQ(ns->obj["status"]["phase"], "Terminating");
+  EXPECT_EQ(registry_->Create(Secrets(), "f", Json{{"metadata", {{"name", "t"}}}}, WriteOptions{}).error().code, 403);
+  faults_.ClearFaults();
+  ASSERT_TRUE(registry_->DeleteNamespace("f").ok());
+  EXPECT_EQ(registry_->Get(Namespaces(), "", "f").error().code, 404);
+  EXPECT_EQ(registry_->Get(Secrets(), "f", "s").error().code, 404);
 }
 
 }  // namespace
