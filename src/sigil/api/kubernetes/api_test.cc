@@ -117,6 +117,37 @@ TEST_F(KubeFaceTest, SecretLifecycle) {
                                  {"code", 404}}));
 }
 
+// PRODUCT DEFECT (registry::Registry::Replace): a PUT whose metadata.uid names another object is
+// applied to the current one. Replace overwrites the body's uid with the stored one instead of
+// treating it as a precondition, as kube-apiserver does (rest.DefaultUpdatedObjectInfo:
+// a non-empty uid in the object is a UID precondition; a mismatch is 409 Conflict). So a client
+// that PUTs its copy of a Secret that was since deleted and re-created under the same name
+// overwrites the new Secret instead of being told it is a different object.
+TEST_F(KubeFaceTest, UpdateCarryingAnotherObjectsUidIsAConflict) {
+  GTEST_SKIP() << "product defect: Registry::Replace ignores metadata.uid (kube-apiserver: UID "
+                  "precondition, 409)";
+  MakeNamespace("a");
+  const std::string s = std::string(kSecrets) + "/s";
+  Reply old = Post(kSecrets, SecretDoc("s", "b2xk"), Root());
+  ASSERT_EQ(old.status, 201) << old;
+  ASSERT_EQ(Delete(s, Root()).status, 200);
+  Reply now = Post(kSecrets, SecretDoc("s", "bmV3"), Root());
+  ASSERT_EQ(now.status, 201) << now;
+
+  TestJson stale = old.body;  // the deleted Secret's copy: its uid, no resourceVersion
+  stale["metadata"].erase("resourceVersion");
+  stale["data"]["k"] = "c3RhbGU=";
+  Reply u = Put(s, stale, Root());
+  EXPECT_EQ(u.status, 409) << u;
+  EXPECT_EQ(u.body["reason"], "Conflict");
+  EXPECT_EQ(
+      u.body["message"],
+      "Operation cannot be fulfilled on secrets \"s\": Precondition failed: UID in precondition: " +
+          old.body["metadata"].value("uid", "") +
+          ", UID in object meta: " + now.body["metadata"].value("uid", ""));
+  EXPECT_EQ(Get(s, Root()).body["data"]["k"], "bmV3");
+}
+
 // ---- 2. validation -----------------------------------------------------------------------------
 
 TEST_F(KubeFaceTest, ValidationErrors) {
@@ -268,6 +299,26 @@ TEST_F(KubeFaceTest, NamespaceDeleteCascadesAndRecreateInheritsNothing) {
   EXPECT_EQ(Get(secrets, User("u")).status, 403) << "the re-created namespace inherited a grant";
 }
 
+// PRODUCT DEFECT (kube::KubernetesApi::Impl::DeleteNamespace): deleting a namespace deletes its
+// Roles and RoleBindings in storage but does not hand those deletions to the authorizer
+// (ObserveRbac), as every other RBAC write does. The authorizer learns of them only from its
+// storage watch, which the Backend contract lets lag; until it arrives, a namespace re-created
+// under the same name grants the old bindings' rights again. (MemoryBackend and LmdbBackend
+// publish before a commit returns, which hides it today.)
+TEST_F(KubeFaceLaggingRbacTest, RecreatedNamespaceGrantsNothingBeforeTheWatchCatchesUp) {
+  GTEST_SKIP() << "product defect: DeleteNamespace does not Observe the RBAC objects it deletes";
+  MakeNamespace("n");
+  const std::string secrets = "/api/v1/namespaces/n/secrets";
+  Bind("n", "old-binding", "u", "ClusterRole", "edit");
+  ASSERT_EQ(Get(secrets, User("u")).status, 200);
+  ASSERT_EQ(Delete("/api/v1/namespaces/n", Root()).status, 200);
+  MakeNamespace("n");
+  ASSERT_EQ(Post(secrets, SecretDoc("fresh"), Root()).status, 201);
+  EXPECT_EQ(Get(std::string(kRbac) + "n/rolebindings/old-binding", Root()).status, 404);
+  EXPECT_EQ(Get(secrets, User("u")).status, 403) << "the re-created namespace inherited a grant";
+  EXPECT_EQ(Get(secrets + "/fresh", User("u")).status, 403);
+}
+
 // ---- 5. watch ----------------------------------------------------------------------------------
 
 // An event's type and object name, as "ADDED s1".
@@ -407,6 +458,26 @@ TEST_F(KubeFaceMetadataAuditTest, ReadIsRecordedUnderTheResponsesAuditId) {
       (TestJson{{"resource", "secrets"}, {"apiVersion", "v1"}, {"namespace", "a"}, {"name", "s"}}));
   EXPECT_EQ(done["responseStatus"]["code"], 200);
   EXPECT_FALSE(done.contains("responseObject")) << "Metadata level records no body";
+}
+
+// PRODUCT DEFECT (core::Pipeline::Run, streaming branch, and kube::KubernetesApi::Impl::Watch):
+// a watch's response carries no Audit-Id header, so a client cannot find its watch in the trail.
+// kube-apiserver sets Audit-Id on every response, watches included (filters/audit_init.go), and
+// docs/kubernetes-api.md promises the header with every event.
+TEST_F(KubeFaceMetadataAuditTest, WatchResponseCarriesItsAuditId) {
+  GTEST_SKIP() << "product defect: the watch response head has no Audit-Id header";
+  MakeNamespace("a");
+  std::shared_ptr<FakeStream> w = Watch(std::string(kSecrets) + "?watch=true", Root());
+  ASSERT_NE(w, nullptr);
+  auto it = w->head().find("Audit-Id");
+  ASSERT_NE(it, w->head().end()) << w->head().base();
+  const std::string id(it->value());
+  bool found = false;
+  for (const TestJson& e : AuditEvents()) {
+    if (e.value("auditID", "") == id && e.value("stage", "") == "ResponseStarted")
+      found = e.value("verb", "") == "watch";
+  }
+  EXPECT_TRUE(found) << AuditText();
 }
 
 class KubeFaceRequestResponseAuditTest : public KubeFaceTest {
