@@ -399,6 +399,23 @@ TEST_F(KubeFaceTest, WatchEndsWhenTheClientLeaves) {
   EXPECT_EQ(w.use_count(), 1);
 }
 
+// The client left before the face got its stream (OnClosed then runs at once): the face must
+// still end the storage watch it opens.
+TEST_F(KubeFaceTest, WatchWhoseClientLeftAtOnceLeavesNothingBehind) {
+  MakeNamespace("a");
+  ASSERT_EQ(Post(kSecrets, SecretDoc("s1"), Root()).status, 201);
+  client_gone_ = true;
+  std::shared_ptr<FakeStream> w = Watch(std::string(kSecrets) + "?watch=true", Root());
+  client_gone_ = false;
+  ASSERT_NE(w, nullptr);
+  EXPECT_TRUE(w->ended());
+  ASSERT_TRUE(io_.Drain());
+  const int refused = w->rejected_writes();  // the initial ADDED, at most
+  ASSERT_EQ(Post(kSecrets, SecretDoc("s2"), Root()).status, 201);
+  EXPECT_EQ(w->rejected_writes(), refused) << "the storage watch outlived the stream";
+  EXPECT_EQ(w.use_count(), 1);
+}
+
 TEST_F(KubeFaceTest, DestroyingTheApiEndsLiveWatches) {
   MakeNamespace("a");
   std::shared_ptr<FakeStream> w =
@@ -421,6 +438,20 @@ TEST_F(KubeFaceTest, DestroyingTheApiEndsLiveWatches) {
   ASSERT_TRUE(late.ok()) << late.error().message;
   EXPECT_EQ(w->rejected_writes(), 0);
   EXPECT_EQ(w->Events().size(), 0u) << w->text();
+}
+
+// A commit that storage refuses is a 503 and leaves nothing behind (FaultInjectionBackend).
+TEST_F(KubeFaceTest, StorageFailureIsUnavailableAndStoresNothing) {
+  MakeNamespace("a");
+  faults_.FailCommits(
+      storage::CommitFault(UnavailableError("injected: fsync failed")).Under("/registry/secrets/"));
+  Reply c = Post(kSecrets, SecretDoc("s"), Root());
+  EXPECT_EQ(c.status, 503) << c;
+  EXPECT_EQ(c.body["reason"], "ServiceUnavailable");
+  EXPECT_EQ(faults_.commits_failed(), 1u);
+  faults_.ClearFaults();
+  EXPECT_EQ(Get(std::string(kSecrets) + "/s", Root()).status, 404);
+  EXPECT_EQ(Post(kSecrets, SecretDoc("s"), Root()).status, 201);
 }
 
 // ---- 6. audit ----------------------------------------------------------------------------------

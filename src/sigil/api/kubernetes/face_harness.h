@@ -41,6 +41,7 @@
 #include "sigil/barrier/barrier.h"
 #include "sigil/base/clock.h"
 #include "sigil/registry/registry.h"
+#include "sigil/storage/fault_injection_backend.h"
 #include "sigil/storage/memory_backend.h"
 #include "sigil/store/object_store.h"
 #include "sigil/testing/status_matchers.h"
@@ -66,14 +67,16 @@ inline Identity User(const std::string& name) {
 
 // ---- a backend whose watches lag ------------------------------------------------------------
 
-// A Backend over a MemoryBackend whose watches under `held` prefixes lag its commits: their
-// events wait until ReleaseWatches(). The Backend contract (storage/backend.h) promises every
-// change once and in order, not before Commit returns; MemoryBackend and LmdbBackend happen to
-// publish before they return, which hides code that counts on a watch to see its own writes.
-// With no held prefixes it only forwards.
+// A Backend wrapper whose watches under `held` prefixes lag the commits: their events wait
+// until ReleaseWatches(). The Backend contract (storage/backend.h) promises every change once
+// and in order, not before Commit returns; MemoryBackend and LmdbBackend happen to publish
+// before they return, which hides code that counts on a watch to see its own writes. With no
+// held prefixes it only forwards. (A candidate for storage::FaultInjectionBackend.)
 class LaggingWatchBackend final : public storage::Backend {
  public:
-  explicit LaggingWatchBackend(std::vector<std::string> held) : held_(std::move(held)) {}
+  // `inner` must outlive this object.
+  LaggingWatchBackend(storage::Backend* inner, std::vector<std::string> held)
+      : held_(std::move(held)), inner_(*inner) {}
 
   Result<std::optional<storage::KeyValue>> Get(std::string_view key) override {
     return inner_.Get(key);
@@ -143,7 +146,7 @@ class LaggingWatchBackend final : public storage::Backend {
   };
 
   const std::vector<std::string> held_;
-  storage::MemoryBackend inner_;
+  storage::Backend& inner_;
   std::mutex deliver_mu_;  // held while a held event is delivered
   std::mutex mu_;
   std::deque<std::pair<std::shared_ptr<Watcher>, std::vector<storage::Event>>> queue_;
@@ -214,7 +217,7 @@ class FakeIo {
 // A streamed response (a watch) as the face sees it, keeping every chunk it writes. The
 // StreamWriter contract (api/http/types.h): Write returns false once the stream has ended;
 // Close ends it with the terminating chunk; the OnClosed callback runs once, on the I/O thread,
-// when it ends for any reason.
+// when it ends for any reason, or at once if it has ended already.
 class FakeStream final : public http::StreamWriter,
                          public std::enable_shared_from_this<FakeStream> {
  public:
@@ -245,9 +248,24 @@ class FakeStream final : public http::StreamWriter,
     io_->Post([self = shared_from_this()] { self->End(); });
   }
   void OnClosed(std::function<void()> cb) override {
-    std::lock_guard<std::mutex> l(mu_);
-    on_closed_ = std::move(cb);
-    on_closed_set_ = true;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      on_closed_set_ = true;
+      if (!ended_) {
+        on_closed_ = std::move(cb);
+        return;
+      }
+    }
+    cb();  // ended already: at once, on this thread
+  }
+
+  // A stream whose client left before the face got it (api/http hands out such a writer when
+  // the connection is gone).
+  static std::shared_ptr<FakeStream> Gone(http::Response head, std::chrono::seconds max_duration,
+                                          FakeIo* io) {
+    auto s = std::make_shared<FakeStream>(std::move(head), max_duration, io);
+    s->End();
+    return s;
   }
 
   // The client goes away (its connection drops): no terminating chunk.
@@ -282,10 +300,10 @@ class FakeStream final : public http::StreamWriter,
     if (!ok) return std::nullopt;
     return events;
   }
-  // Waits until the stream has ended and its OnClosed callback has run.
+  // Waits until the stream has ended and its OnClosed callback, if set by then, has run.
   [[nodiscard]] bool WaitEnded(std::chrono::milliseconds timeout = kWait) {
     std::unique_lock<std::mutex> l(mu_);
-    return cv_.wait_for(l, timeout, [this] { return ended_; });
+    return cv_.wait_for(l, timeout, [this] { return settled_; });
   }
   std::string text() const {
     std::lock_guard<std::mutex> l(mu_);
@@ -293,7 +311,7 @@ class FakeStream final : public http::StreamWriter,
   }
   bool ended() const {
     std::lock_guard<std::mutex> l(mu_);
-    return ended_;
+    return settled_;
   }
   // Whether it ended with the terminating chunk (Close), not by the client leaving.
   bool terminated() const {
@@ -312,18 +330,19 @@ class FakeStream final : public http::StreamWriter,
   }
 
  private:
-  // On the I/O thread.
+  // On the I/O thread (or, for a stream that starts ended, on the starter's).
   void End() {
     std::function<void()> cb;
     {
       std::lock_guard<std::mutex> l(mu_);
+      closing_ = ended_ = true;
       cb = std::move(on_closed_);
       on_closed_ = nullptr;
     }
-    if (cb) cb();  // outside the lock: the callback must not call back, but may take its own locks
+    if (cb) cb();  // outside the lock: the callback may take the producer's locks
     {
       std::lock_guard<std::mutex> l(mu_);
-      ended_ = true;
+      settled_ = true;
     }
     cv_.notify_all();
   }
@@ -344,7 +363,7 @@ class FakeStream final : public http::StreamWriter,
   std::condition_variable cv_;
   std::string text_;
   std::function<void()> on_closed_;
-  bool closing_ = false, ended_ = false, terminated_ = false;
+  bool closing_ = false, ended_ = false, settled_ = false, terminated_ = false;
   bool on_closed_set_ = false, wrote_before_on_closed_ = false;
   int rejected_writes_ = 0;
 };
@@ -392,7 +411,7 @@ inline const std::vector<std::string> kRbacPrefixes = {
 class FaceHarness : public ::testing::Test {
  protected:
   void SetUp() override {
-    backend_ = std::make_unique<LaggingWatchBackend>(options_.lagging_watches);
+    backend_ = std::make_unique<LaggingWatchBackend>(&faults_, options_.lagging_watches);
     auto b = barrier::Barrier::Open(backend_.get(), seal_.get(), nullptr, &clock_);
     SIGIL_ASSERT_OK(b);
     barrier_ = std::move(b).value();
@@ -433,7 +452,8 @@ class FaceHarness : public ::testing::Test {
     Reply out;
     http::StreamStarter start = [this, &out](http::Response head,
                                              std::chrono::seconds max_duration) {
-      out.stream = std::make_shared<FakeStream>(std::move(head), max_duration, &io_);
+      out.stream = client_gone_ ? FakeStream::Gone(std::move(head), max_duration, &io_)
+                                : std::make_shared<FakeStream>(std::move(head), max_duration, &io_);
       return out.stream;
     };
     std::optional<http::Response> res = Serve(req, start, who);
@@ -496,8 +516,11 @@ class FaceHarness : public ::testing::Test {
   // face is destroyed before all of them; io_ is drained (OnClosed callbacks release storage
   // watches) while the stack is still alive.
   FaceOptions options_;
+  bool client_gone_ = false;  // streams start ended, as for a client that left at once
   ManualClock clock_;
   TempDir dir_;
+  storage::MemoryBackend memory_;
+  storage::FaultInjectionBackend faults_{&memory_};  // faults_.FailCommits(...) and so on
   std::unique_ptr<LaggingWatchBackend> backend_;
   std::unique_ptr<barrier::Seal> seal_ = barrier::NewDevSeal();
   std::unique_ptr<barrier::Barrier> barrier_;
