@@ -253,14 +253,20 @@ SigilServer::~SigilServer() {
   //    run, which end the API's storage watches; a stream a worker starts later ends at once.
   // 2. The API's worker pool and bookmark thread finish (kube_ reset); they may still answer
   //    through the stopped HTTP server, so it is destroyed only after them.
-  // 3. The HTTP server is destroyed: its sessions and routes (which point at the API) go.
-  // 4. Audit, authorization, then the store, the barrier and storage, bottom last.
+  // 3. The HTTP server is destroyed: its sessions and routes (which point at the API and at
+  //    authentication) go, then authentication.
+  // 4. Audit, authorization, the registry, tokens, then the store, the barrier and storage,
+  //    bottom last: nothing that points into the store outlives it.
   Stop();
   delay_pool_.join();
   kube_.reset();  // waits for requests on its worker pool
   http_.reset();
+  authentication_.reset();
   auditor_.reset();
   authorizer_.reset();
+  registry_.reset();
+  authenticator_.reset();
+  tokens_.reset();
   store_.reset();
   barrier_.reset();
   backend_.reset();
