@@ -111,7 +111,13 @@ Outcome<Written> Registry::DeleteNamespace(const std::string& name) {
     }
     if (Status st = history_.PurgeUnder(Secrets().Prefix(name), &cascade); !st.ok()) return FromStatus(st);
     auto r = store_->Delete(Key(name), revision, cascade);
-    if (r.ok()) return Written{WithResourceVersion(std::move(obj), *r), *r, {}};
+    if (r.ok()) {
+      Written w{WithResourceVersion(std::move(obj), *r), *r, {}, {}};
+      for (const std::string& k : cascade.deletes) {
+        if (k.starts_with("/registry/")) w.deleted_keys.push_back(k);
+      }
+      return w;
+    }
     if (r.error().code() == StatusCode::kNotFound) return NotFound("namespaces", name);
     if (r.error().code() != StatusCode::kAborted) return FromStatus(r.error());
   }

@@ -278,6 +278,13 @@ std::optional<Outcome<Written>> Registry::Replace(const Resource& r, const std::
   if (!rv.empty() && rv != std::to_string(current.revision)) {
     return Outcome<Written>(ForResource(ModifiedConflict(r.Qualified(), name), r));
   }
+  // A uid in the body is a precondition, as in kube-apiserver: a copy of a deleted object must
+  // not overwrite the object re-created under its name.
+  std::string old_uid = old["metadata"].value("uid", "");
+  if (std::string uid = obj["metadata"].value("uid", ""); !uid.empty() && uid != old_uid) {
+    return Outcome<Written>(ForResource(
+        Conflict(r.Qualified(), name, "Precondition failed: UID in precondition: " + uid + ", UID in object meta: " + old_uid), r));
+  }
   obj["metadata"]["name"] = name;
   obj["metadata"]["uid"] = old["metadata"].value("uid", "");
   obj["metadata"]["creationTimestamp"] = old["metadata"].value("creationTimestamp", "");

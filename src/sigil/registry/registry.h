@@ -77,6 +77,7 @@ struct Written {
   Json obj;  // rendered, with its new resourceVersion
   int64_t revision = 0;
   std::vector<std::string> warnings;
+  std::vector<std::string> deleted_keys = {};  // DeleteNamespace: every object key the cascade deleted
 };
 
 struct WriteOptions {

@@ -705,15 +705,13 @@ TEST_F(KubeFaceTest, SecretLifecycle) {
                                  {"code", 404}}));
 }
 
-// PRODUCT DEFECT (registry::Registry::Replace): a PUT whose metadata.uid names another object is
-// applied to the current one. Replace overwrites the body's uid with the stored one instead of
-// treating it as a precondition, as kube-apiserver does (rest.DefaultUpdatedObjectInfo:
+// Regression (found with this harness, fixed in registry::Registry::Replace): a PUT whose
+// metadata.uid names another object was applied to the current one. Replace overwrote the body's
+// uid with the stored one instead of treating it as a precondition, as kube-apiserver does (rest.DefaultUpdatedObjectInfo:
 // a non-empty uid in the object is a UID precondition; a mismatch is 409 Conflict). So a client
 // that PUTs its copy of a Secret that was since deleted and re-created under the same name
-// overwrites the new Secret instead of being told it is a different object.
+// overwrote the new Secret instead of being told it is a different object.
 TEST_F(KubeFaceTest, UpdateCarryingAnotherObjectsUidIsAConflict) {
-  GTEST_SKIP() << "product defect: Registry::Replace ignores metadata.uid (kube-apiserver: UID "
-                  "precondition, 409)";
   MakeNamespace("a");
   const std::string s = std::string(kSecrets) + "/s";
   Reply old = Post(kSecrets, SecretDoc("s", "b2xk"), Root());
@@ -887,14 +885,13 @@ TEST_F(KubeFaceTest, NamespaceDeleteCascadesAndRecreateInheritsNothing) {
   EXPECT_EQ(Get(secrets, User("u")).status, 403) << "the re-created namespace inherited a grant";
 }
 
-// PRODUCT DEFECT (kube::KubernetesApi::Impl::DeleteNamespace): deleting a namespace deletes its
-// Roles and RoleBindings in storage but does not hand those deletions to the authorizer
-// (ObserveRbac), as every other RBAC write does. The authorizer learns of them only from its
+// Regression (found with this harness, fixed in DeleteNamespace): deleting a namespace deleted its
+// Roles and RoleBindings in storage but did not hand those deletions to the authorizer
+// (Authorizer::Observe), as every other RBAC write does. The authorizer learns of them only from its
 // storage watch, which the Backend contract lets lag; until it arrives, a namespace re-created
 // under the same name grants the old bindings' rights again. (MemoryBackend and LmdbBackend
 // publish before a commit returns, which hides it today.)
 TEST_F(KubeFaceLaggingRbacTest, RecreatedNamespaceGrantsNothingBeforeTheWatchCatchesUp) {
-  GTEST_SKIP() << "product defect: DeleteNamespace does not Observe the RBAC objects it deletes";
   MakeNamespace("n");
   const std::string secrets = "/api/v1/namespaces/n/secrets";
   Bind("n", "old-binding", "u", "ClusterRole", "edit");

@@ -136,6 +136,10 @@ http::Response KubernetesApi::Impl::WriteNamespace(const http::Request& req, con
 http::Response KubernetesApi::Impl::DeleteNamespace(const http::Request& req, const std::string& ns) {
   auto w = registry_->DeleteNamespace(ns);
   if (!w.ok()) return Fail(req, w.error());
+  // The roles and bindings that went with it stop granting now, not when the watch catches up.
+  if (authorizer_ != nullptr) {
+    for (const std::string& key : w->deleted_keys) authorizer_->Observe(key, nullptr, w->revision);
+  }
   return Reply(req, 200, w->obj);
 }
 
