@@ -437,13 +437,12 @@ Result<std::unique_ptr<WatchHandle>> Registry::Watch(const Resource& r, const st
                              WatchEvent w;
                              w.revision = e.revision;
                              auto decode = [&](const store::Object& o) -> std::optional<Json> {
-                               Json j = Json::parse(o.doc.view(), nullptr, false);
-                               if (j.is_discarded() || !j.is_object() || !j.contains("metadata") || !j["metadata"].is_object()) {
-                                 log::Error("stored object is not a valid document", {{"key", o.key}});
+                               Outcome<Json> j = Parse(o);
+                               if (!j.ok()) {
                                  err = DataLossError("a stored object is corrupt");
                                  return std::nullopt;
                                }
-                               return WithResourceVersion(std::move(j), e.revision);
+                               return WithResourceVersion(std::move(*j), e.revision);
                              };
                              if (e.object) w.now = decode(*e.object);
                              if (e.prev) w.before = decode(*e.prev);

@@ -203,7 +203,9 @@ class Registry {
 
  private:
   std::string Now() const;
-  Outcome<Json> Parse(const store::Object& o);
+  // A stored document, or a 500 (logged with its key) when it is not one: the barrier
+  // authenticated it, so a bad one is sigil's fault, never the client's.
+  static Outcome<Json> Parse(const store::Object& o);
   // The namespace's object and revision; 404 when absent.
   Outcome<Stored> Namespace(const std::string& ns);
   Result<int> HistoryVersions(const std::string& ns);
