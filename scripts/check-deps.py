@@ -40,7 +40,7 @@ for dirpath, _, files in os.walk(ROOT):
         path = os.path.join(dirpath, name)
         rel = os.path.relpath(path, ROOT)
         mod = module_of(rel)
-        test = name.endswith("_test.cc")
+        test = name.endswith(("_test.cc", "_testing.h"))
         with open(path) as f:
             for n, line in enumerate(f, 1):
                 m = INCLUDE.match(line)
