@@ -117,9 +117,23 @@ void Pipeline::Run(const RequestInfo& info, const ErrorRenderer& errors, Executo
     if (!write(*state, audit::Stage::kRequestReceived).ok()) return respond(audit_refusal(*state));
   }
   if (!refused && info.streaming) {
+    state->ev["responseStatus"] = {{"metadata", Json::object()}, {"code", 200}};
     if (!d.omit_stages.count(audit::Stage::kResponseStarted)) {
-      state->ev["responseStatus"] = {{"metadata", Json::object()}, {"code", 200}};
       if (!write(*state, audit::Stage::kResponseStarted).ok()) return respond(audit_refusal(*state));
+    }
+    if (info.stream != nullptr) {
+      info.stream->headers.emplace_back("Audit-Id", state->audit_id);
+      if (!d.omit_stages.count(audit::Stage::kResponseComplete)) {
+        // When the stream ends, whenever that is: the stream's end cannot be refused, so a
+        // failed write is logged (as for a completed change).
+        info.stream->ended = [auditor = deps_.auditor, state] {
+          state->ev["stage"] = audit::StageName(audit::Stage::kResponseComplete);
+          state->ev["stageTimestamp"] = MicroTime();
+          if (!auditor->Write({state->ev}).ok()) {
+            log::Error("audit: the end of a stream could not be recorded", {{"audit_id", state->audit_id}});
+          }
+        };
+      }
     }
     return run(std::move(respond));
   }

@@ -38,6 +38,16 @@ using Body = std::basic_string<char, std::char_traits<char>, internal::ZeroingAl
 
 enum class Face { kKubernetes, kVault };
 
+// The audit trail's part in a streamed answer (a watch). The pipeline fills it before the
+// request runs; the face sends `headers` (Audit-Id) with the stream's head and calls `ended`
+// (when set) exactly once when the stream ends, which records ResponseComplete. `ended` may
+// run on any thread and blocks until the event is written; it holds no reference to the
+// pipeline, only to the Auditor, which must outlive every stream.
+struct StreamAudit {
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::function<void()> ended;
+};
+
 // What the pipeline needs to know of a request; the face fills it from its parse. Views point
 // into the request, which outlives Run.
 struct RequestInfo {
@@ -51,6 +61,7 @@ struct RequestInfo {
   authz::Attributes kube;             // the request as RBAC sees it (Kubernetes face)
   bool mutating = false;              // changes state: recorded before it acts
   bool streaming = false;             // a watch: ResponseStarted is recorded, then the stream runs
+  StreamAudit* stream = nullptr;      // streaming: filled by Run before execution (may stay empty)
   // Bodies that are never recorded at any level: bearer tokens (TokenReview, token issuing),
   // values to hash (audit hash), and later Vault logins and transit plaintext.
   bool sensitive_body = false;

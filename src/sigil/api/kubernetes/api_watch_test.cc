@@ -189,8 +189,9 @@ TEST_F(KubeFaceMetadataAuditTest, ReadIsRecordedUnderTheResponsesAuditId) {
 // a watch's response carries no Audit-Id header, so a client cannot find its watch in the trail.
 // kube-apiserver sets Audit-Id on every response, watches included (filters/audit_init.go), and
 // docs/kubernetes-api.md promises the header with every event.
-TEST_F(KubeFaceMetadataAuditTest, WatchResponseCarriesItsAuditId) {
-  GTEST_SKIP() << "product defect: the watch response head has no Audit-Id header";
+// The watch's head carries the Audit-Id of its events: ResponseStarted when it starts, and
+// ResponseComplete once it ends (here: the client leaves).
+TEST_F(KubeFaceMetadataAuditTest, WatchResponseCarriesItsAuditIdAndItsEndIsRecorded) {
   MakeNamespace("a");
   std::shared_ptr<FakeStream> w = Watch(std::string(kSecrets) + "?watch=true", Root());
   ASSERT_NE(w, nullptr);
@@ -203,6 +204,17 @@ TEST_F(KubeFaceMetadataAuditTest, WatchResponseCarriesItsAuditId) {
       found = e.value("verb", "") == "watch";
   }
   EXPECT_TRUE(found) << AuditText();
+  auto completes = [&] {
+    int n = 0;
+    for (const TestJson& e : AuditEvents()) {
+      if (e.value("auditID", "") == id && e.value("stage", "") == "ResponseComplete") ++n;
+    }
+    return n;
+  };
+  EXPECT_EQ(completes(), 0) << "recorded complete while the watch runs";
+  w->Close();
+  ASSERT_TRUE(w->WaitEnded());
+  EXPECT_EQ(completes(), 1) << AuditText();
 }
 
 class KubeFaceRequestResponseAuditTest : public KubeFaceTest {

@@ -2,6 +2,9 @@
 // impersonation, the request's attributes, Kubernetes error rendering, and replies to and from
 // HTTP responses.
 #include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
 
 #include "sigil/api/kubernetes/impl.h"
 #include "sigil/api/kubernetes/protobuf.h"
@@ -53,6 +56,56 @@ http::Response ToResponse(const http::Request& req, Reply r) {
   return res;
 }
 
+namespace {
+
+// A watch's stream as the audit trail follows it: forwards everything to the HTTP layer's
+// writer, and when the stream ends runs the handler's OnClosed callback, then records
+// ResponseComplete (core::StreamAudit::ended). The inner callback is set at construction, so
+// the stage is recorded even for a stream that ended before the handler registered its own.
+class AuditedStream final : public http::StreamWriter {
+ public:
+  AuditedStream(std::shared_ptr<http::StreamWriter> inner, std::function<void()> ended)
+      : inner_(std::move(inner)), shared_(std::make_shared<Shared>()) {
+    shared_->ended = std::move(ended);
+    // The inner writer keeps only the shared part, not the wrapper: no cycle. A stream that
+    // has ended already runs this at once.
+    inner_->OnClosed([shared = shared_] {
+      std::function<void()> cb, end;
+      {
+        std::lock_guard<std::mutex> l(shared->mu);
+        shared->done = true;
+        cb = std::move(shared->cb);
+        end = std::move(shared->ended);
+      }
+      if (cb) cb();
+      if (end) end();
+    });
+  }
+  bool Write(std::string chunk) override { return inner_->Write(std::move(chunk)); }
+  void Close() override { inner_->Close(); }
+  void OnClosed(std::function<void()> cb) override {
+    {
+      std::lock_guard<std::mutex> l(shared_->mu);
+      if (!shared_->done) {
+        shared_->cb = std::move(cb);
+        return;
+      }
+    }
+    if (cb) cb();  // the stream has ended already: at once, as http::StreamWriter promises
+  }
+
+ private:
+  struct Shared {
+    std::mutex mu;
+    bool done = false;
+    std::function<void()> cb, ended;
+  };
+  std::shared_ptr<http::StreamWriter> inner_;
+  std::shared_ptr<Shared> shared_;
+};
+
+}  // namespace
+
 // The face's side of the pipeline: who the request acts as (impersonation), the request as RBAC
 // and audit see it; then core::Pipeline authorizes, audits and runs Handle.
 std::optional<http::Response> KubernetesApi::Impl::Serve(const http::Request& req, const http::StreamStarter& start_stream,
@@ -93,13 +146,22 @@ std::optional<http::Response> KubernetesApi::Impl::Serve(const http::Request& re
     if (req.body().empty()) return std::nullopt;
     return AuditBody(req, a);
   };
+  // A watch's head carries the Audit-Id, and its end is recorded (core::StreamAudit).
+  core::StreamAudit stream_audit;
+  if (info.streaming) info.stream = &stream_audit;
+  http::StreamStarter audited_start = [&stream_audit, &start_stream](http::Response head, std::chrono::seconds max) {
+    for (const auto& [k, v] : stream_audit.headers) head.set(k, v);
+    std::shared_ptr<http::StreamWriter> w = start_stream(std::move(head), max);
+    if (!stream_audit.ended) return w;
+    return std::shared_ptr<http::StreamWriter>(std::make_shared<AuditedStream>(std::move(w), std::move(stream_audit.ended)));
+  };
   // The face's handlers complete synchronously today, so the answer is there when Run returns.
   std::optional<http::Response> out;
   bool answered = false;
   pipeline_.Run(
       info, errors_,
       [&](core::ReplyFn reply) {
-        std::optional<http::Response> res = Handle(req, start_stream, subject);
+        std::optional<http::Response> res = Handle(req, audited_start, subject);
         reply(res ? std::optional<core::Reply>(ToReply(std::move(*res))) : std::nullopt);
       },
       [&](std::optional<core::Reply> r) {
