@@ -116,6 +116,9 @@ class Server::Impl {
     ssl_.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
                      asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1 |
                      asio::ssl::context::single_dh_use, ec);
+    // OpenSSL keeps the last decrypted record in its buffer until the next one overwrites it;
+    // requests carry secret values, so it is wiped once handed over.
+    SSL_CTX_set_options(ssl_.native_handle(), SSL_OP_CLEANSE_PLAINTEXT);
     SSL_CTX_set_min_proto_version(ssl_.native_handle(), TLS1_2_VERSION);
     // TLS 1.2: forward-secret AEAD suites only (TLS 1.3 suites are all AEAD already).
     SSL_CTX_set_cipher_list(ssl_.native_handle(),
