@@ -141,14 +141,18 @@ TEST(AuditLogTest, FailedBatchLeavesNoPartialLineAndRotationKeepsTheChain) {
   for (int i = 3; i < 12; ++i) ASSERT_TRUE(log->Append({Json{{"n", i}, {"pad", std::string(100, 'x')}}.dump()}).ok());
   std::vector<std::string> files;
   for (const auto& e : std::filesystem::directory_iterator(dir.path())) files.push_back(e.path().string());
-  // audit.log.<time>[.n] in the order written, then the live file last (numeric suffixes sort
-  // by length first: .9 before .10).
-  std::sort(files.begin(), files.end(), [](const std::string& a, const std::string& b) {
-    return a.size() != b.size() ? a.size() < b.size() : a < b;
-  });
+  // audit.log.<time>[.n] in the order written: by time, then by n (none first, numerically:
+  // .9 before .10), then the live file last. (Sorting by length first went wrong when the
+  // second changed during the test: .<t1>.1 sorted after .<t2>.)
+  auto order = [&path](const std::string& f) {
+    if (f == path) return std::make_pair(std::string("~"), 0L);  // the live file: last
+    std::string rest = f.substr(path.size() + 1);
+    size_t dot = rest.find('.');
+    return std::make_pair(rest.substr(0, dot), dot == std::string::npos ? 0L : std::stol(rest.substr(dot + 1)));
+  };
+  std::sort(files.begin(), files.end(), [&](const std::string& a, const std::string& b) { return order(a) < order(b); });
   ASSERT_GE(files.size(), 2u);
-  files.push_back(files.front());
-  files.erase(files.begin());
+  ASSERT_EQ(files.back(), path);
   VerifyResult v = VerifyChain(files);
   EXPECT_TRUE(v.ok) << v.file << ":" << v.line_number << " " << v.problem;
   EXPECT_EQ(v.lines, 10u);  // 1 + 9; the failed batch left nothing
