@@ -36,6 +36,8 @@ def writable_memory(pid):
             # ciphertext or code, and [vvar]-style kernel pages cannot be read.
             if "rw" not in perms or inode != 0 or name.startswith("[v"):
                 continue
+            if end - start > 1 << 32:
+                continue  # a sanitizer's shadow reservation, not memory the program allocated
             try:
                 mem.seek(start)
                 yield name, mem.read(end - start)
