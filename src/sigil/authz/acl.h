@@ -7,7 +7,8 @@
 //   2. Otherwise every glob ("secret/foo*", the longest matching one) and segment-wildcard
 //      rule ("secret/+/db", "secret/+/db*") that matches competes, and only the
 //      highest-priority one counts. P1 is lower priority than P2 when, in turn:
-//        a. its first '+' (for a glob: its '*') comes earlier;
+//        a. its first '+' (for a glob: its '*') comes earlier; Vault takes the first '+'
+//           character of the written path, even a literal one such as the "+y" in "x/+y/+";
 //        b. it ends in '*' and P2 does not;
 //        c. it has more "+" segments;
 //        d. it is shorter (without the '*');

@@ -61,6 +61,11 @@ Status ErrorAt(int line, const std::string& message) {
 
 std::string DepthError() { return "nested deeper than " + std::to_string(kMaxAclPolicyDepth) + " levels"; }
 
+// Each value costs ~100 bytes in the tree, so 1 MiB of `1,1,1,...` would cost ~50 MB without
+// this bound; real policies have a few thousand.
+constexpr int kMaxElements = 100000;
+std::string ElementsError() { return "more than " + std::to_string(kMaxElements) + " values"; }
+
 // ---------------------------------------------------------------------------------------------
 // HCL front end: a lexer and a recursive-descent parser for the HCL 1 grammar policies use
 // (hashicorp/hcl hcl/parser/parser.go): objectList, objectItem (keys, then "=" value or a
@@ -319,6 +324,7 @@ class HclParser {
       SIGIL_RETURN_IF_ERROR(Advance());
     }
     if (keys.empty()) return ErrorAt(tok_.line, "expected a key, got " + Describe(tok_));
+    if (++elements_ > kMaxElements) return ErrorAt(tok_.line, ElementsError());
     // Vault would read `path { ... }` as a rule for the path "path"; nobody means that.
     if (depth == 0 && keys.size() == 1 && keys[0].first == "path") {
       return ErrorAt(keys[0].second, "expected a quoted path string after \"path\"");
@@ -362,6 +368,7 @@ class HclParser {
 
   Result<Value> ParseValue(int depth) {
     if (depth > kMaxAclPolicyDepth) return ErrorAt(tok_.line, DepthError());
+    if (++elements_ > kMaxElements) return ErrorAt(tok_.line, ElementsError());
     Value v;
     v.line = tok_.line;
     switch (tok_.type) {
@@ -405,6 +412,7 @@ class HclParser {
 
   Lexer lex_;
   Token tok_;
+  int elements_ = 0;  // values parsed so far
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -437,7 +445,8 @@ bool JsonTooDeep(std::string_view s) {
   return false;
 }
 
-Result<Value> FromJson(const OrderedJson& j) {
+Result<Value> FromJson(const OrderedJson& j, int& elements) {
+  if (++elements > kMaxElements) return InvalidArgumentError(ElementsError());
   Value v;
   switch (j.type()) {
     case OrderedJson::value_t::string: v.text = j.get<std::string>(); return v;
@@ -454,14 +463,14 @@ Result<Value> FromJson(const OrderedJson& j) {
     case OrderedJson::value_t::array:
       v.kind = Value::Kind::kList;
       for (const OrderedJson& item : j) {
-        SIGIL_ASSIGN_OR_RETURN(Value converted, FromJson(item));
+        SIGIL_ASSIGN_OR_RETURN(Value converted, FromJson(item, elements));
         v.items.push_back(std::move(converted));
       }
       return v;
     case OrderedJson::value_t::object:
       v.kind = Value::Kind::kObject;
       for (const auto& [key, item] : j.items()) {
-        SIGIL_ASSIGN_OR_RETURN(Value converted, FromJson(item));
+        SIGIL_ASSIGN_OR_RETURN(Value converted, FromJson(item, elements));
         v.entries.push_back(Entry{key, 0, std::move(converted)});
       }
       return v;
@@ -484,7 +493,8 @@ Result<std::vector<Entry>> ParseJson(std::string_view text) {
   } catch (const nlohmann::json::exception&) {
     return InvalidArgumentError("invalid JSON");
   }
-  SIGIL_ASSIGN_OR_RETURN(Value top, FromJson(j));
+  int elements = 0;
+  SIGIL_ASSIGN_OR_RETURN(Value top, FromJson(j, elements));
   if (top.kind != Value::Kind::kObject) return InvalidArgumentError("a JSON policy must be an object");
   return std::move(top.entries);
 }
@@ -663,6 +673,11 @@ class PolicyBuilder {
     AclRule rule;
     std::string_view path = written;
     if (path.starts_with('/')) path.remove_prefix(1);
+    // Vault substitutes identity templates per token; taken literally they would grant one
+    // shared path instead of one per entity.
+    if (path.find("{{") != std::string_view::npos) {
+      return ErrorAt(line, where + "templated paths (\"{{identity...}}\") are not supported by sigil");
+    }
     if (path.find("+*") != std::string_view::npos) {
       return ErrorAt(line, "path " + Quote(path) + ": invalid use of wildcards ('+*' is forbidden)");
     }

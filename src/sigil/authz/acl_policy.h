@@ -28,13 +28,15 @@
 // and accepted so that valid Vault policies load, but sigil does not enforce them: each one on
 // a non-deny path adds a line to AclPolicy::warnings, which the API should show the operator.
 // Note that this makes such a rule grant more than Vault would (Vault refuses requests that
-// break the constraint). OpenBao's extensions (the "scan" capability, pagination_limit,
-// expiration, list_scan_response_keys_filter_path) are invalid, as in HashiCorp Vault.
+// break the constraint). Templated paths ("{{identity.entity.id}}") are rejected: taken
+// literally they would grant one shared path instead of one per entity. OpenBao's extensions
+// (the "scan" capability, pagination_limit, expiration, list_scan_response_keys_filter_path)
+// are invalid, as in HashiCorp Vault.
 //
 // Errors are kInvalidArgument with a message that starts "line N: " (HCL; JSON syntax errors
-// too) and quotes at most a short, escaped token of the input. Inputs over 1 MiB or nested more
-// than 16 levels are rejected before parsing. Thread safety: free functions on values; safe to
-// call from any thread.
+// too) and quotes at most a short, escaped token of the input. Inputs over 1 MiB, nested more
+// than 16 levels or holding more than 100000 values are rejected. Thread safety: free functions
+// on values; safe to call from any thread.
 #pragma once
 
 #include <cstdint>

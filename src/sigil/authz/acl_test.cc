@@ -107,6 +107,9 @@ path "a**" {}
   EXPECT_THAT(ParseError("path \"foo/+*\" { capabilities = [\"read\"] }"),
               HasSubstr("line 1: path \"foo/+*\": invalid use of wildcards ('+*' is forbidden)"));
   EXPECT_THAT(ParseError("path \"a+*b\" {}"), HasSubstr("'+*' is forbidden"));
+  EXPECT_EQ(ParseError("path \"secret/data/{{identity.entity.id}}/*\" { capabilities = [\"read\"] }"),
+            "line 1: path \"secret/data/{{identity.entity.id}}/*\": templated paths (\"{{identity...}}\") are not supported "
+            "by sigil");
 }
 
 TEST(AclPolicyParseTest, DenyKeepsOnlyDeny) {
@@ -387,6 +390,12 @@ TEST(AclPolicyParseTest, Limits) {
   EXPECT_THAT(ParseError(deep_hcl), HasSubstr("nested deeper than 16 levels"));
   std::string deep_json = "{\"path\": " + std::string(100000, '[') + std::string(100000, ']') + "}";
   EXPECT_EQ(ParseError(deep_json), "nested deeper than 16 levels");
+  std::string many = "path \"a\" { allowed_parameters = { x = [";
+  for (int i = 0; i < 100001; ++i) many += "1,";
+  EXPECT_EQ(ParseError(many + "] } }"), "line 1: more than 100000 values");
+  many = "{\"path\": {\"a\": {\"allowed_parameters\": {\"x\": [";
+  for (int i = 0; i < 100001; ++i) many += "1,";
+  EXPECT_EQ(ParseError(many + "1]}}}}"), "more than 100000 values");
   std::string deep_blocks;
   for (int i = 0; i < 30; ++i) deep_blocks += "a {";
   EXPECT_THAT(ParseError(deep_blocks), HasSubstr("nested deeper than 16 levels"));
