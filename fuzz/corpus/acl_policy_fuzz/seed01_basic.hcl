@@ -1,0 +1,6 @@
+path "secret/data/*" {
+  capabilities = ["create", "read", "update", "patch", "delete", "list"]
+}
+path "secret/data/super-secret" {
+  capabilities = ["deny"]
+}

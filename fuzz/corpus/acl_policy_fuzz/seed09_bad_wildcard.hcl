@@ -1,0 +1,1 @@
+path "foo/+*" { capabilities = ["read"] }

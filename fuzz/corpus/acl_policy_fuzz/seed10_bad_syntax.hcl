@@ -1,0 +1,5 @@
+path "a" { x = <<EOF
+hi
+EOF
+}
+path "b": {}
