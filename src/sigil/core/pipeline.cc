@@ -72,11 +72,13 @@ std::optional<Json> Pipeline::Redacted(const RequestInfo& info, std::string_view
 
 void Pipeline::Run(const RequestInfo& info, const ErrorRenderer& errors, Executor execute, ReplyFn respond,
                    std::optional<Reply> refused) const {
-  if (!refused && info.face == Face::kVault) {
-    // The Vault face's ACL policies are not built yet: deny by default.
+  if (!refused && info.face == Face::kVault && !info.vault.unauthenticated &&
+      (deps_.acl == nullptr || info.subject == nullptr ||
+       !deps_.acl->Allows(*info.subject, info.vault.path, info.vault.capability, info.vault.sudo))) {
     refused = errors.Render(PermissionDeniedError("permission denied"), info);
   }
-  if (!refused && deps_.rbac != nullptr && (info.subject == nullptr || !deps_.rbac->Allows(*info.subject, info.kube))) {
+  if (!refused && info.face == Face::kKubernetes && deps_.rbac != nullptr &&
+      (info.subject == nullptr || !deps_.rbac->Allows(*info.subject, info.kube))) {
     refused = errors.Render(PermissionDeniedError(DenialMessage(info.kube, info.subject ? info.subject->user : "system:anonymous")), info);
   }
   // Runs the request, or answers the refusal; `then` gets the answer.

@@ -4,7 +4,7 @@
 //
 // For one request, after the face has parsed it (and resolved impersonation, which is the
 // Kubernetes face's header protocol): authorize the subject (Kubernetes RBAC on the Kubernetes
-// face; ACL policies on the Vault face, a slot not yet filled: such requests are denied),
+// face; ACL policies on the Vault face),
 // audit at the level the audit Policy gives the request (a change is recorded before it acts;
 // every answer before it leaves; when the trail cannot be written the request is refused with
 // 503 and nothing is served or changed), execute, respond, with errors rendered in the face's
@@ -26,6 +26,7 @@
 
 #include "sigil/audit/auditor.h"
 #include "sigil/authz/authorizer.h"
+#include "sigil/authz/policy_store.h"
 #include "sigil/base/identity.h"
 #include "sigil/base/secret_bytes.h"
 
@@ -48,6 +49,16 @@ struct StreamAudit {
   std::function<void()> ended;
 };
 
+// A Vault-face request as its ACL policies see it: the path under /v1/ and the capability the
+// operation needs (create, read, update, patch, delete or list), with sudo on root-protected
+// paths. `unauthenticated` paths (sys/health, logins, ...) are served without a token.
+struct VaultAccess {
+  std::string path;
+  authz::Capability capability = authz::kCapRead;
+  bool sudo = false;
+  bool unauthenticated = false;
+};
+
 // What the pipeline needs to know of a request; the face fills it from its parse. Views point
 // into the request, which outlives Run.
 struct RequestInfo {
@@ -58,7 +69,8 @@ struct RequestInfo {
   std::string_view remote;      // ip:port of the peer
   const Identity* caller = nullptr;   // as authenticated; null only in tests without authentication
   const Identity* subject = nullptr;  // whom the request acts as: the caller, or whom it impersonates
-  authz::Attributes kube;             // the request as RBAC sees it (Kubernetes face)
+  authz::Attributes kube;             // the request as RBAC sees it (Kubernetes face); for audit on both
+  VaultAccess vault;                  // the request as ACL policies see it (Vault face)
   bool mutating = false;              // changes state: recorded before it acts
   bool streaming = false;             // a watch: ResponseStarted is recorded, then the stream runs
   StreamAudit* stream = nullptr;      // streaming: filled by Run before execution (may stay empty)
@@ -100,6 +112,7 @@ class Pipeline {
   struct Deps {
     const authz::Authorizer* rbac = nullptr;  // null: no authorization (tests only)
     audit::Auditor* auditor = nullptr;        // null: no audit trail
+    const authz::PolicyStore* acl = nullptr;  // Vault face; null: every Vault request is denied
   };
   explicit Pipeline(Deps deps) : deps_(deps) {}
 

@@ -128,7 +128,7 @@ TEST_F(PipelineTest, UnwritableTrailRefusesChangeBeforeItActs) {
   EXPECT_EQ(r->status, 503);
 }
 
-TEST_F(PipelineTest, VaultFaceIsDeniedUntilPoliciesExist) {
+TEST_F(PipelineTest, VaultFaceWithoutAPolicyStoreIsDenied) {
   Pipeline p({rbac_.get(), nullptr});
   RequestInfo info = Get(&admin_, "get");
   info.face = Face::kVault;

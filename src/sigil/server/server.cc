@@ -216,6 +216,12 @@ Result<std::unique_ptr<SigilServer>> SigilServer::Create(Config config) {
                                                       registry::Registry::Options{c.history_versions});
   s->kube_ = std::make_unique<kube::KubernetesApi>(s->registry_.get(), Clock::Real(), kube_options);
   SIGIL_RETURN_IF_ERROR(s->kube_->EnsureDefaultNamespaces());
+  SIGIL_ASSIGN_OR_RETURN(s->policies_, authz::PolicyStore::Open(s->store_.get()));
+  vault::VaultApi::Options vault_options;
+  vault_options.policies = s->policies_.get();
+  vault_options.auditor = s->auditor_.get();
+  vault_options.version = SIGIL_VERSION;
+  s->vault_ = std::make_unique<vault::VaultApi>(Clock::Real(), vault_options);
 
   if (!c.tls_cert_file.empty()) {
     SIGIL_ASSIGN_OR_RETURN(s->certs_, http::LoadCertificates(c.tls_cert_file, c.tls_key_file, c.tls_ca_file));
@@ -260,10 +266,12 @@ SigilServer::~SigilServer() {
   Stop();
   delay_pool_.join();
   kube_.reset();  // waits for requests on its worker pool
+  vault_.reset();  // the same
   http_.reset();
   authentication_.reset();
   auditor_.reset();
   authorizer_.reset();
+  policies_.reset();
   registry_.reset();
   authenticator_.reset();
   tokens_.reset();
@@ -322,6 +330,7 @@ http::Router SigilServer::BuildRouter() {
     respond(http::MakeResponse(req, http::HttpStatus::ok, "text/plain; version=0.0.4", metrics::Registry::Global().Render()));
   }));
   kube_->Register(&r, [this](http::Handler h) { return Authenticated(std::move(h)); });
+  vault_->Register(&r, [this](http::Handler h) { return Authenticated(std::move(h)); });
   // Unknown paths too: an anonymous caller learns nothing about which paths exist.
   r.HandleOthers(Authenticated([](const http::Request& req, const http::RequestContext&, http::Responder respond) {
     respond(http::ErrorResponse(req, NotFoundError("the server could not find the requested resource")));
@@ -336,8 +345,16 @@ http::Handler SigilServer::Authenticated(http::Handler inner) {
     std::optional<auth::CertificateSubject> cert;
     if (ctx.peer) cert = auth::CertificateSubject{ctx.peer->common_name, ctx.peer->organizations, ctx.peer->sha256_hex};
     core::Credentials c;
+    bool vault = req.target().starts_with("/v1/");
+    std::string vault_bearer;  // "Bearer <X-Vault-Token>"; freed memory is wiped (wipe_on_free.cc)
     if (auto it = req.find(boost::beast::http::field::authorization); it != req.end()) {
       c.authorization_header = std::string_view(it->value().data(), it->value().size());
+    }
+    if (vault) {
+      if (auto it = req.find("X-Vault-Token"); it != req.end() && !it->value().empty()) {
+        vault_bearer = "Bearer " + std::string(it->value());
+        c.authorization_header = vault_bearer;
+      }
     }
     c.certificate = cert ? &*cert : nullptr;
     c.remote = ctx.remote_address;
@@ -353,7 +370,8 @@ http::Handler SigilServer::Authenticated(http::Handler inner) {
       return inner(req, with_identity, std::move(respond));
     }
     if (who.unavailable) return respond(http::ErrorResponse(req, UnavailableError("authentication is unavailable")));
-    http::Response res = http::ErrorResponse(req, UnauthenticatedError("Unauthorized"));
+    http::Response res = vault ? http::ErrorResponse(req, PermissionDeniedError("permission denied"))
+                               : http::ErrorResponse(req, UnauthenticatedError("Unauthorized"));
     if (!who.warning.empty()) res.insert("Warning", "299 - \"" + who.warning + "\"");
     if (who.delay.count() == 0) return respond(std::move(res));
     auto timer = std::make_shared<boost::asio::steady_timer>(delay_pool_, who.delay);

@@ -10,9 +10,11 @@
 
 #include "sigil/api/http/server.h"
 #include "sigil/api/kubernetes/api.h"
+#include "sigil/api/vault/api.h"
 #include "sigil/auth/authenticator.h"
 #include "sigil/audit/auditor.h"
 #include "sigil/authz/authorizer.h"
+#include "sigil/authz/policy_store.h"
 #include "sigil/barrier/barrier.h"
 #include "sigil/core/authentication.h"
 #include "sigil/client/kubeconfig.h"
@@ -47,7 +49,9 @@ class SigilServer {
   SigilServer() = default;
   http::Router BuildRouter();
   // Wraps `inner` so it runs only for authenticated callers (RequestContext::identity set);
-  // others get 401 in the API's error format, slowed down after repeated failures.
+  // others get 401 in the API's error format (on the Vault face: 403 "permission denied", as
+  // Vault answers a missing or bad token), slowed down after repeated failures. On /v1/ the
+  // token is read from X-Vault-Token as well as Authorization.
   http::Handler Authenticated(http::Handler inner);
 
   Config config_;
@@ -68,6 +72,8 @@ class SigilServer {
   std::string root_token_file_;               // where a production start put the new root token
   boost::asio::thread_pool delay_pool_{1};     // answers throttled 401s after their delay
   std::unique_ptr<kube::KubernetesApi> kube_;
+  std::unique_ptr<authz::PolicyStore> policies_;
+  std::unique_ptr<vault::VaultApi> vault_;
   http::CertificateSet certs_;
   std::string ca_file_;  // where clients find the CA
   std::unique_ptr<http::Server> http_;

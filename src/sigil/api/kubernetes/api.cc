@@ -2,7 +2,9 @@
 // router, shutdown.
 #include <boost/asio/post.hpp>
 
+#include "sigil/api/http/errors.h"
 #include "sigil/api/kubernetes/impl.h"
+#include "sigil/base/logging.h"
 
 namespace sigil::kube {
 
@@ -64,7 +66,19 @@ void KubernetesApi::Register(http::Router* router, const std::function<http::Han
     auto copy = std::make_shared<http::Request>(req);
     boost::asio::post(pool_, [this, copy, start = ctx.start_stream, who = ctx.identity, remote = ctx.remote_address,
                               respond = std::move(respond)] {
-      if (auto res = impl_->Serve(*copy, start, who.get(), remote)) respond(std::move(*res));
+      auto streamed = std::make_shared<bool>(false);
+      http::StreamStarter tracked = [start, streamed](http::Response head, std::chrono::seconds max) {
+        *streamed = true;
+        return start(std::move(head), max);
+      };
+      try {
+        if (auto res = impl_->Serve(*copy, tracked, who.get(), remote)) respond(std::move(*res));
+      } catch (const std::exception& e) {
+        // A defect, not the client's doing; it must not take the worker (and the server) down.
+        // A stream already started answers for itself (its writer ends with the connection).
+        log::Error("kubernetes api: a request failed unexpectedly", {{"error", e.what()}});
+        if (!*streamed) respond(http::ErrorResponse(*copy, Status(StatusCode::kInternal, "an internal error occurred")));
+      }
     });
   });
   router->Handle("/api", h);

@@ -1,0 +1,158 @@
+#include "sigil/api/vault/api.h"
+
+#include <boost/asio/post.hpp>
+#include <chrono>
+
+#include "sigil/api/http/errors.h"
+#include "sigil/api/vault/impl.h"
+#include "sigil/base/check.h"
+#include "sigil/base/logging.h"
+
+namespace sigil::vault {
+namespace {
+
+// Root-protected paths (Vault's sys backend's PathsSpecial.Root, and auth/token's): the
+// capability alone is not enough, the token also needs sudo on the path.
+bool NeedsSudo(std::string_view path, Operation op) {
+  static constexpr std::string_view kExact[] = {"sys/audit", "sys/remount", "sys/rotate", "sys/seal", "sys/step-down", "sys/raw"};
+  static constexpr std::string_view kPrefixes[] = {"sys/audit/",  "sys/auth/",          "sys/raw/",
+                                                   "sys/config/", "sys/plugins/catalog/", "sys/leases/revoke-prefix/",
+                                                   "sys/leases/revoke-force/", "sys/leases/lookup/", "sys/revoke-prefix/",
+                                                   "sys/revoke-force/", "sys/rotate/"};
+  for (std::string_view e : kExact) {
+    if (path == e) return true;
+  }
+  for (std::string_view p : kPrefixes) {
+    if (path.starts_with(p)) return true;
+  }
+  if (path == "auth/token/accessors" || path == "auth/token/accessors/") return op == Operation::kList;
+  return false;
+}
+
+std::string Lowercase(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+http::Response ToResponse(const http::Request& req, Reply r) {
+  http::Response res{static_cast<http::HttpStatus>(r.status), req.version()};
+  if (!r.content_type.empty()) res.set(boost::beast::http::field::content_type, r.content_type);
+  for (auto& [k, v] : r.headers) res.insert(k, v);
+  res.keep_alive(req.keep_alive());
+  // HEAD: the status and headers of the GET, no body (and Content-Length 0, since the HTTP
+  // layer writes whole messages). 1xx, 204 and 304 never carry one (sys/health answers the
+  // status a query asks for, e.g. activecode=204).
+  bool bodiless = r.status < 200 || r.status == 204 || r.status == 304;
+  if (req.method() != http::Verb::head && !bodiless) res.body() = std::move(r.body);
+  res.prepare_payload();
+  return res;
+}
+
+}  // namespace
+
+bool IsUnauthenticatedPath(std::string_view p) { return p == "sys/health"; }
+
+core::VaultAccess VaultApi::Impl::AccessFor(const Request& r) {
+  core::VaultAccess a;
+  a.path = r.path;
+  switch (r.op) {
+    case Operation::kRead: a.capability = authz::kCapRead; break;
+    case Operation::kList: a.capability = authz::kCapList; break;
+    case Operation::kWrite: a.capability = authz::kCapUpdate; break;  // no existence check on these paths
+    case Operation::kDelete: a.capability = authz::kCapDelete; break;
+    case Operation::kPatch: a.capability = authz::kCapPatch; break;
+  }
+  a.sudo = NeedsSudo(r.path, r.op);
+  a.unauthenticated = IsUnauthenticatedPath(r.path);
+  return a;
+}
+
+Reply VaultApi::Impl::Dispatch(const Request& r, const Identity* who) {
+  if (r.path == "sys/health") return SysHealth(r);
+  if (std::optional<Reply> p = SysPolicy(r, who)) return std::move(*p);
+  return Error(404, "no handler for route \"" + r.path.substr(0, 256) + "\". route entry not found.");
+}
+
+http::Response VaultApi::Impl::Serve(const http::Request& req, const Identity* who, const std::string& remote) {
+  core::RequestInfo info;
+  info.face = core::Face::kVault;
+  info.method = std::string_view(req.method_string().data(), req.method_string().size());
+  info.uri = std::string_view(req.target().data(), req.target().size());
+  if (auto ua = req.find(boost::beast::http::field::user_agent); ua != req.end()) {
+    info.user_agent = std::string_view(ua->value().data(), ua->value().size());
+  }
+  info.remote = remote;
+  info.caller = who;
+  info.subject = who;
+  // For the audit policy, a Vault request is a non-resource request at its /v1/ path (so
+  // nonResourceURLs rules such as "/v1/*" select it), its verb the lowercased method.
+  info.kube.resource_request = false;
+  info.kube.verb = Lowercase(info.method);
+  info.kube.path = std::string(info.uri.substr(0, info.uri.find('?')));
+  info.mutating = req.method() != http::Verb::get && req.method() != http::Verb::head && info.method != "LIST";
+  // Vault bodies carry tokens, passwords, policies and secret values; until the trail can
+  // redact them by position, as it does Secrets, none is recorded.
+  info.sensitive_body = true;
+
+  Result<Request> decoded = Decode(req);
+  std::optional<Reply> refused;
+  if (decoded.ok()) {
+    info.vault = AccessFor(*decoded);
+  } else {
+    info.vault.unauthenticated = true;  // nothing will run: the decoding error is the answer
+    refused = errors_.Render(decoded.error(), info);
+  }
+  std::optional<http::Response> out;
+  pipeline_.Run(
+      info, errors_,
+      [&](core::ReplyFn reply) {
+        try {
+          reply(Dispatch(*decoded, who));
+        } catch (const nlohmann::json::exception& e) {
+          log::Warn("vault api: unexpected JSON error", {{"id", e.id}});
+          reply(Error(400, "the request could not be processed"));
+        }
+      },
+      [&](std::optional<Reply> r) {
+        SIGIL_CHECK(r.has_value());
+        out = ToResponse(req, std::move(*r));
+      },
+      std::move(refused));
+  SIGIL_CHECK(out.has_value());
+  return std::move(*out);
+}
+
+VaultApi::VaultApi(Clock* clock, const Options& options)
+    : impl_(std::make_unique<Impl>(clock, options)), pool_(static_cast<size_t>(options.workers)) {
+  SIGIL_CHECK(options.policies != nullptr);
+}
+
+VaultApi::~VaultApi() { pool_.join(); }
+
+http::Response VaultApi::Serve(const http::Request& req, const Identity* who, const std::string& remote) {
+  return impl_->Serve(req, who, remote);
+}
+
+void VaultApi::Register(http::Router* router, const std::function<http::Handler(http::Handler)>& guard) {
+  http::Handler run = [this](const http::Request& req, const http::RequestContext& ctx, http::Responder respond) {
+    auto copy = std::make_shared<http::Request>(req);  // the connection's buffer is reused once we return
+    boost::asio::post(pool_, [this, copy, who = ctx.identity, remote = ctx.remote_address, respond = std::move(respond)] {
+      std::optional<http::Response> res;
+      try {
+        res = impl_->Serve(*copy, who.get(), remote);
+      } catch (const std::exception& e) {
+        // A defect, not the client's doing; it must not take the worker (and the server) down.
+        log::Error("vault api: a request failed unexpectedly", {{"error", e.what()}});
+        res = http::ErrorResponse(*copy, InternalError("internal error"));
+      }
+      respond(std::move(*res));
+    });
+  };
+  for (std::string_view p : {"sys/health"}) router->Handle("/v1/" + std::string(p), run);
+  router->HandlePrefix("/v1/", guard(run));
+}
+
+}  // namespace sigil::vault

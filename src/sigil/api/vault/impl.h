@@ -1,0 +1,39 @@
+// api/vault/impl.h: the Vault face's implementation, split by concern: api.cc (decoding, the
+// pipeline around each request, routing), sys_policy.cc (ACL policies and capabilities),
+// sys_health.cc (health).
+#pragma once
+
+#include <string>
+
+#include "sigil/api/vault/api.h"
+#include "sigil/api/vault/request.h"
+#include "sigil/api/vault/response.h"
+#include "sigil/core/pipeline.h"
+
+namespace sigil::vault {
+
+class VaultApi::Impl {
+ public:
+  Impl(Clock* clock, const Options& o)
+      : clock_(clock), options_(o), pipeline_(core::Pipeline::Deps{nullptr, o.auditor, o.policies}) {}
+
+  http::Response Serve(const http::Request& req, const Identity* who, const std::string& remote);
+
+  // What the ACL check needs to know of `r`: the capability and whether sudo is required.
+  static core::VaultAccess AccessFor(const Request& r);
+  // Runs an authorized request.
+  Reply Dispatch(const Request& r, const Identity* who);
+
+  // sys/policy, sys/policies/acl, sys/capabilities-self.
+  std::optional<Reply> SysPolicy(const Request& r, const Identity* who);
+  // sys/health.
+  Reply SysHealth(const Request& r);
+
+ private:
+  Clock* clock_;
+  Options options_;
+  core::Pipeline pipeline_;
+  VaultErrors errors_;
+};
+
+}  // namespace sigil::vault

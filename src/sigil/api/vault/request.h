@@ -1,0 +1,63 @@
+// api/vault/request.h: a Vault API request as the handlers see it, decoded from HTTP by Vault's
+// wire conventions (../shared/reference/vault.md section 0):
+//
+// - every path is under /v1/; the path is kept without that prefix and without the query, and
+//   a path ending in '.' is not served (404), as Vault;
+// - PUT and POST are synonyms (both "write"); LIST, or GET with ?list=<true> (Go's ParseBool:
+//   1, t, T, true, TRUE, True), lists; DELETE deletes; PATCH patches; HEAD reads (sys/health);
+// - the token comes from X-Vault-Token, or else Authorization: Bearer; X-Vault-Request is
+//   accepted and not required;
+// - the body is a JSON object or empty (Content-Type is not required); a body that is not a
+//   JSON object is a 400. JSON null means unset, unknown fields are ignored.
+//
+// The field helpers decode what Vault accepts: a list as an array or a comma-separated string,
+// a duration as seconds (a number or a numeric string) or a Go duration string ("1h30m",
+// "90s", "1.5h"), a bool as JSON or Go's ParseBool strings.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sigil/api/http/types.h"
+#include "sigil/base/result.h"
+
+namespace sigil::vault {
+
+using Json = nlohmann::ordered_json;
+
+enum class Operation { kRead, kList, kWrite, kDelete, kPatch };
+
+struct Request {
+  std::string path;  // after /v1/, e.g. "sys/policy/web"
+  Operation op = Operation::kRead;
+  bool head = false;  // a HEAD request: answer without a body
+  std::map<std::string, std::string> query;
+  Json body = Json::object();  // always an object
+};
+
+// Decodes `req` (its target starts with /v1/). kInvalidArgument: a body that is not a JSON
+// object, or a malformed path (the message is Vault's, without the input).
+Result<Request> Decode(const http::Request& req);
+
+// The request's token: X-Vault-Token, else the Authorization bearer token; "" when neither.
+std::string_view TokenOf(const http::Request& req);
+
+// Go's strconv.ParseBool.
+std::optional<bool> ParseBool(std::string_view s);
+// A Go duration ("1h30m", "1.5h", "300ms" rounds down to whole seconds) or a number of seconds.
+std::optional<std::chrono::seconds> ParseDuration(std::string_view s);
+
+// Field decoders. Each returns nullopt when the field is absent or null, and an error naming
+// the field when it is present with the wrong type.
+Result<std::optional<std::string>> StringField(const Json& body, std::string_view name);
+Result<std::optional<bool>> BoolField(const Json& body, std::string_view name);
+Result<std::optional<int64_t>> IntField(const Json& body, std::string_view name);
+Result<std::optional<std::chrono::seconds>> DurationField(const Json& body, std::string_view name);
+Result<std::optional<std::vector<std::string>>> ListField(const Json& body, std::string_view name);
+
+}  // namespace sigil::vault

@@ -1,0 +1,64 @@
+#include "sigil/api/vault/response.h"
+
+#include "sigil/base/status_http.h"
+#include "sigil/crypto/random.h"
+
+namespace sigil::vault {
+namespace {
+
+Reply WithBody(int status, const Json& body) {
+  Reply r;
+  r.status = status;
+  r.content_type = "application/json";
+  std::string text = body.dump(-1, ' ', false, Json::error_handler_t::replace);
+  r.body.assign(text.data(), text.size());
+  return r;
+}
+
+Json EnvelopeJson(Json data, const std::vector<std::string>& warnings, Json auth) {
+  return Json{{"request_id", crypto::RandomUuid()},
+              {"lease_id", ""},
+              {"renewable", false},
+              {"lease_duration", 0},
+              {"data", std::move(data)},
+              {"wrap_info", nullptr},
+              {"warnings", warnings.empty() ? Json(nullptr) : Json(warnings)},
+              {"auth", std::move(auth)}};
+}
+
+}  // namespace
+
+Reply Envelope(Json data, const std::vector<std::string>& warnings, Json auth) {
+  return WithBody(200, EnvelopeJson(std::move(data), warnings, std::move(auth)));
+}
+
+Reply SysInjected(Json data, const std::vector<std::string>& warnings) {
+  Json top = EnvelopeJson(data, warnings, nullptr);
+  if (data.is_object()) {
+    for (auto& [k, v] : data.items()) {
+      if (!top.contains(k)) top[k] = v;
+    }
+  }
+  return WithBody(200, top);
+}
+
+Reply Raw(int status, const Json& body) { return WithBody(status, body); }
+
+Reply NoContent(const std::vector<std::string>& warnings) {
+  if (!warnings.empty()) return Envelope(nullptr, warnings);
+  Reply r;
+  r.status = 204;
+  r.content_type.clear();
+  return r;
+}
+
+Reply NotFound() { return WithBody(404, Json{{"errors", Json::array()}}); }
+
+Reply Error(int status, const std::string& message) { return WithBody(status, Json{{"errors", Json::array({message})}}); }
+
+Reply VaultErrors::Render(const Status& s, const core::RequestInfo&) const {
+  if (s.code() == StatusCode::kPermissionDenied) return Error(403, "permission denied");
+  return Error(HttpErrorFor(s.code()).status, s.message());
+}
+
+}  // namespace sigil::vault

@@ -1,0 +1,42 @@
+// api/vault/response.h: Vault's answers (../shared/reference/vault.md section 0).
+//
+// - Logical responses carry the envelope {request_id, lease_id, renewable, lease_duration,
+//   data, wrap_info, warnings, auth}; some legacy sys/ routes also copy every key of `data` to
+//   the top level ("sys-injected": sys/policy, sys/capabilities*, sys/mounts, ...); a few sys/
+//   handlers answer raw JSON (sys/health, sys/init, sys/seal-status, ...).
+// - Success without a body is 204; with warnings it is 200 with the envelope.
+// - Errors are {"errors": [...]} with Content-Type exactly "application/json" (hvac compares
+//   the header as a string); a read or list that finds nothing is 404 {"errors": []}.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "sigil/api/vault/request.h"
+#include "sigil/core/pipeline.h"
+
+namespace sigil::vault {
+
+using core::Reply;
+
+// 200 with the envelope around `data` (null for none) and `warnings`.
+Reply Envelope(Json data, const std::vector<std::string>& warnings = {}, Json auth = nullptr);
+// The envelope with `data`'s keys also at the top level (sys-injected routes).
+Reply SysInjected(Json data, const std::vector<std::string>& warnings = {});
+// A raw JSON answer with `status` (non-logical sys/ handlers).
+Reply Raw(int status, const Json& body);
+// 204, or 200 with the envelope when there are warnings.
+Reply NoContent(const std::vector<std::string>& warnings = {});
+// 404 {"errors": []}: nothing at this path.
+Reply NotFound();
+// {"errors": [message]} with `status`.
+Reply Error(int status, const std::string& message);
+
+// Failures in Vault's format, with the status of the one table (base/status_http.h): 400 for
+// bad input, 403 "permission denied", 404, 405, 429, 500, 501, 503.
+class VaultErrors final : public core::ErrorRenderer {
+ public:
+  Reply Render(const Status& s, const core::RequestInfo& r) const override;
+};
+
+}  // namespace sigil::vault
