@@ -70,6 +70,71 @@ TEST_F(AuthTest, RootTokenIsMadeOnceAndSurvivesReopen) {
   EXPECT_EQ((*id)->groups, (std::vector<std::string>{"system:masters", "system:authenticated"}));
 }
 
+// Vault tokens: the tree, and what a revocation racing a child's creation leaves.
+TEST_F(AuthTest, VaultTokenTreeRevokesDescendantsAndRefusesAChildOfARevokedParent) {
+  TokenSpec spec;
+  spec.policies = {"app", "default"};
+  spec.ttl = std::chrono::hours(1);
+  auto parent = tokens_->CreateVault(spec);
+  SIGIL_ASSERT_OK(parent);
+  EXPECT_TRUE(parent->first.view().starts_with("hvs."));
+  EXPECT_EQ(parent->first.size(), 36u);
+  spec.parent = parent->second.key;
+  spec.parent_revision = parent->second.revision;
+  auto child = tokens_->CreateVault(spec);
+  SIGIL_ASSERT_OK(child);
+  spec.parent = child->second.key;
+  spec.parent_revision = child->second.revision;
+  auto grandchild = tokens_->CreateVault(spec);
+  SIGIL_ASSERT_OK(grandchild);
+  auto id = tokens_->Lookup(grandchild->first.view());
+  SIGIL_ASSERT_OK(id);
+  ASSERT_TRUE(id->has_value());
+  EXPECT_EQ((*id)->policies, (std::vector<std::string>{"app", "default"}));
+  EXPECT_EQ((*id)->token_accessor, grandchild->second.accessor);
+  EXPECT_EQ((*id)->user, "vault:token");
+
+  SIGIL_ASSERT_OK(tokens_->RevokeTree(parent->second.key));
+  for (const auto* t : {&*parent, &*child, &*grandchild}) {
+    auto gone = tokens_->Find(t->first.view());
+    SIGIL_ASSERT_OK(gone);
+    EXPECT_FALSE(gone->has_value());
+    auto by_accessor = tokens_->FindByAccessor(t->second.accessor);
+    SIGIL_ASSERT_OK(by_accessor);
+    EXPECT_FALSE(by_accessor->has_value());
+  }
+  auto left = tokens_->Accessors();
+  SIGIL_ASSERT_OK(left);
+  EXPECT_TRUE(left->empty());
+  // A child whose creation read its parent before the revocation cannot be made after it.
+  spec.parent = parent->second.key;
+  spec.parent_revision = parent->second.revision;
+  EXPECT_THAT(tokens_->CreateVault(spec), StatusIs(StatusCode::kAborted));
+}
+
+TEST_F(AuthTest, VaultTokenRenewalIsCappedAndExpiryEndsIt) {
+  TokenSpec spec;
+  spec.policies = {"default"};
+  spec.ttl = std::chrono::hours(1);
+  spec.explicit_max_ttl = std::chrono::minutes(90);
+  auto t = tokens_->CreateVault(spec);
+  SIGIL_ASSERT_OK(t);
+  clock_.Advance(std::chrono::minutes(30));
+  bool capped = false;
+  auto r = tokens_->Renew(t->second.key, std::chrono::hours(5), &capped);
+  SIGIL_ASSERT_OK(r);
+  EXPECT_TRUE(capped);
+  EXPECT_EQ(*r->expires, t->second.issued + std::chrono::minutes(90));
+  clock_.Advance(std::chrono::minutes(61));
+  auto gone = tokens_->Find(t->first.view());
+  SIGIL_ASSERT_OK(gone);
+  EXPECT_FALSE(gone->has_value());
+  spec.renewable = false;
+  auto fixed = tokens_->CreateVault(spec);
+  SIGIL_ASSERT_OK(fixed);
+  EXPECT_THAT(tokens_->Renew(fixed->second.key, std::nullopt, &capped), StatusIs(StatusCode::kInvalidArgument));
+}
+
 TEST(TokenFileTest, ParsesAsKubeApiserver) {
   std::vector<std::string> warnings;
   auto tf = TokenFile::Parse("t1,alice,u1\n\"t2\",bob,u2,\"dev,ops\"\n,nobody,u3\nt1,carol,u4\n\"q\"\"x\",dan,u5\n", "f", &warnings);

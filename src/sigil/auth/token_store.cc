@@ -2,6 +2,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <cstdio>
+#include <ctime>
+
 #include "sigil/base/encoding.h"
 #include "sigil/crypto/hash.h"
 #include "sigil/crypto/random.h"
@@ -20,6 +24,69 @@ Json Record(const Identity& who, const std::string& created, const std::string& 
   Json j = {{"user", who.user}, {"uid", who.uid}, {"groups", who.groups}, {"created", created}};
   if (!expires.empty()) j["expires"] = expires;
   return j;
+}
+
+int64_t Unix(Clock::TimePoint t) { return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count(); }
+Clock::TimePoint FromUnix(int64_t s) { return Clock::TimePoint(std::chrono::seconds(s)); }
+
+// "YYYY-MM-DDTHH:MM:SSZ", as FormatRfc3339 writes it; nullopt otherwise.
+std::optional<Clock::TimePoint> ParseUtc(const std::string& s) {
+  std::tm tm{};
+  if (s.size() != 20 || std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+                                    &tm.tm_min, &tm.tm_sec) != 6) {
+    return std::nullopt;
+  }
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  return FromUnix(static_cast<int64_t>(timegm(&tm)));
+}
+
+Json VaultRecord(const TokenInfo& t) {
+  Json j = {{"user", t.user},
+            {"uid", t.uid},
+            {"groups", t.groups},
+            {"created", FormatRfc3339(t.issued)},
+            {"accessor", t.accessor},
+            {"policies", t.policies},
+            {"meta", t.meta},
+            {"display_name", t.display_name},
+            {"path", t.path},
+            {"parent", t.parent},
+            {"issued_unix", Unix(t.issued)},
+            {"creation_ttl", t.creation_ttl.count()},
+            {"explicit_max_ttl", t.explicit_max_ttl.count()},
+            {"period", t.period.count()},
+            {"renewable", t.renewable},
+            {"num_uses", t.num_uses}};
+  if (t.expires) {
+    j["expires"] = FormatRfc3339(*t.expires);
+    j["expires_unix"] = Unix(*t.expires);
+  }
+  return j;
+}
+
+// A random string of `n` base62 characters (rejection sampling: no bias).
+std::string RandomBase62(size_t n) {
+  static constexpr char kAlphabet[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+  std::string out;
+  while (out.size() < n) {
+    std::string bytes = crypto::RandomBytes(2 * n);
+    for (unsigned char b : bytes) {
+      if (b < 248 && out.size() < n) out += kAlphabet[b % 62];
+    }
+    internal::SecureZero(bytes.data(), bytes.size());
+  }
+  return out;
+}
+
+constexpr char kAccessorsPrefix[] = "/sigil/auth/accessors/";
+constexpr char kChildrenPrefix[] = "/sigil/auth/children/";
+constexpr std::string_view kVaultPrefix = "hvs.";
+
+// The children index of a token: /sigil/auth/children/<parent hash>/<child hash>.
+std::string ChildKey(const std::string& parent_key, const std::string& child_key) {
+  auto hash = [](const std::string& k) { return k.substr(k.rfind('/') + 1); };
+  return std::string(kChildrenPrefix) + hash(parent_key) + "/" + hash(child_key);
 }
 
 }  // namespace
@@ -82,37 +149,97 @@ Result<std::optional<SecretBytes>> TokenStore::CreateRootOnce() {
   return out;
 }
 
-Result<std::optional<Identity>> TokenStore::Decode(const store::Object& o, bool* expired) const {
+Result<TokenInfo> TokenStore::Decode(const store::Object& o) const {
   Json j = Json::parse(o.doc.view(), nullptr, false);
   if (!j.is_object() || !j.contains("user") || !j["user"].is_string()) return DataLossError(o.key + " is malformed");
-  Identity id;
-  id.user = j["user"].get<std::string>();
-  id.uid = j.value("uid", "");
-  if (j.contains("groups") && j["groups"].is_array()) {
-    for (const Json& g : j["groups"]) {
-      if (g.is_string()) id.groups.push_back(g.get<std::string>());
+  TokenInfo t;
+  t.key = o.key;
+  t.revision = o.revision;
+  t.user = j["user"].get<std::string>();
+  t.uid = j.value("uid", "");
+  auto strings = [&j](const char* f) {
+    std::vector<std::string> out;
+    if (j.contains(f) && j[f].is_array()) {
+      for (const Json& g : j[f]) {
+        if (g.is_string()) out.push_back(g.get<std::string>());
+      }
     }
+    return out;
+  };
+  t.groups = strings("groups");
+  t.policies = strings("policies");
+  t.accessor = j.value("accessor", "");
+  if (j.contains("meta") && j["meta"].is_object()) {
+    for (const auto& [k, v] : j["meta"].items()) {
+      if (v.is_string()) t.meta[k] = v.get<std::string>();
+    }
+  }
+  t.display_name = j.value("display_name", "");
+  t.path = j.value("path", "");
+  t.parent = j.value("parent", "");
+  t.creation_ttl = std::chrono::seconds(j.value("creation_ttl", int64_t{0}));
+  t.explicit_max_ttl = std::chrono::seconds(j.value("explicit_max_ttl", int64_t{0}));
+  t.period = std::chrono::seconds(j.value("period", int64_t{0}));
+  t.renewable = j.value("renewable", false);
+  t.num_uses = j.value("num_uses", int64_t{0});
+  if (j.contains("issued_unix")) {
+    t.issued = FromUnix(j.value("issued_unix", int64_t{0}));
+  } else if (auto c = ParseUtc(j.value("created", ""))) {
+    t.issued = *c;
+  }
+  if (j.contains("expires_unix")) {
+    t.expires = FromUnix(j.value("expires_unix", int64_t{0}));
+  } else if (std::string e = j.value("expires", ""); !e.empty()) {
+    t.expires = ParseUtc(e).value_or(FromUnix(0));  // unreadable: treat as expired
+  }
+  return t;
+}
+
+Identity TokenInfo::ToIdentity() const {
+  Identity id;
+  if (!vault()) {
+    id.user = user;
+    id.uid = uid;
+    id.groups = groups;
+  } else {
+    // A Vault token on the Kubernetes face: user vault:<display name>, uid its accessor, a group
+    // per policy (vault:policy:<name>), and system:masters for a root token, so RBAC bindings
+    // can grant by policy and a root token is root on both faces.
+    id.user = "vault:" + display_name;
+    id.uid = accessor;
+    for (const std::string& p : policies) {
+      id.groups.push_back("vault:policy:" + p);
+      if (p == "root") id.groups.push_back("system:masters");
+    }
+    id.policies = policies;
+    id.token_accessor = accessor;
+    id.metadata = meta;
   }
   id.groups.push_back("system:authenticated");
   id.method = "token";
-  std::string expires = j.value("expires", "");
-  *expired = !expires.empty() && expires <= FormatRfc3339(clock_->Now());  // RFC 3339 UTC sorts as time
-  return std::optional<Identity>(std::move(id));
+  id.expires = expires;
+  return id;
 }
 
 Result<std::optional<Identity>> TokenStore::Lookup(std::string_view token) {
-  bool well_formed = token.starts_with(kPrefix) && token.size() == kPrefix.size() + 43;
+  SIGIL_ASSIGN_OR_RETURN(std::optional<TokenInfo> t, Find(token));
+  if (!t) return std::optional<Identity>();
+  return std::optional<Identity>(t->ToIdentity());
+}
+
+Result<std::optional<TokenInfo>> TokenStore::Find(std::string_view token) {
+  bool well_formed = (token.starts_with(kPrefix) && token.size() == kPrefix.size() + 43) ||
+                     (token.starts_with(kVaultPrefix) && token.size() == kVaultPrefix.size() + 32);
   SIGIL_ASSIGN_OR_RETURN(std::optional<store::Object> o, store_->Get(KeyFor(token)));
-  bool expired = false;
   if (!o || !well_formed) {
     // Same work as a hit: read and decode the decoy, then answer "unknown".
     SIGIL_ASSIGN_OR_RETURN(std::optional<store::Object> decoy, store_->Get(kDecoyKey));
-    if (decoy) (void)Decode(*decoy, &expired);
-    return std::optional<Identity>();
+    if (decoy) (void)Decode(*decoy);
+    return std::optional<TokenInfo>();
   }
-  SIGIL_ASSIGN_OR_RETURN(std::optional<Identity> id, Decode(*o, &expired));
-  if (expired) return std::optional<Identity>();
-  return id;
+  SIGIL_ASSIGN_OR_RETURN(TokenInfo t, Decode(*o));
+  if (Expired(t)) return std::optional<TokenInfo>();
+  return std::optional<TokenInfo>(std::move(t));
 }
 
 Status TokenStore::Revoke(std::string_view token) {
@@ -120,6 +247,172 @@ Status TokenStore::Revoke(std::string_view token) {
   SIGIL_ASSIGN_OR_RETURN(std::optional<store::Object> o, store_->Get(key));
   if (!o) return NotFoundError("no such token");
   return store_->Delete(key, o->revision).status();
+}
+
+
+// ---- Vault tokens ----
+
+Result<std::pair<SecretBytes, TokenInfo>> TokenStore::CreateVault(const TokenSpec& spec) {
+  TokenInfo t;
+  t.accessor = RandomBase62(24);
+  t.policies = spec.policies;
+  t.meta = spec.meta;
+  t.display_name = spec.display_name;
+  t.path = spec.path;
+  t.parent = spec.parent;
+  t.issued = clock_->Now();
+  if (spec.period.count() > 0) {
+    t.expires = t.issued + spec.period;
+  } else if (spec.ttl.count() > 0) {
+    t.expires = t.issued + spec.ttl;
+  }
+  if (spec.explicit_max_ttl.count() > 0 && (!t.expires || *t.expires > t.issued + spec.explicit_max_ttl)) {
+    t.expires = t.issued + spec.explicit_max_ttl;
+  }
+  t.creation_ttl = t.expires ? std::chrono::duration_cast<std::chrono::seconds>(*t.expires - t.issued) : std::chrono::seconds(0);
+  t.explicit_max_ttl = spec.explicit_max_ttl;
+  t.period = spec.period;
+  t.renewable = spec.renewable && t.expires.has_value();
+  t.num_uses = spec.num_uses;
+  std::string token = std::string(kVaultPrefix) + RandomBase62(32);
+  t.key = KeyFor(token);
+  store::SideEffects also;
+  also.compares.push_back({std::string(kAccessorsPrefix) + t.accessor, 0});
+  also.puts.emplace_back(std::string(kAccessorsPrefix) + t.accessor, SecretBytes(std::string_view(t.key)));
+  if (!t.parent.empty()) {
+    also.compares.push_back({t.parent, spec.parent_revision});  // the parent is still there, as read
+    also.puts.emplace_back(ChildKey(t.parent, t.key), SecretBytes(std::string_view("1")));
+  }
+  SIGIL_ASSIGN_OR_RETURN(t.revision, store_->Create(t.key, SecretBytes(VaultRecord(t).dump()), also));
+  SecretBytes out(token);
+  internal::SecureZero(token.data(), token.size());
+  return std::make_pair(std::move(out), std::move(t));
+}
+
+Result<std::optional<TokenInfo>> TokenStore::FindByKey(const std::string& key) {
+  if (!key.starts_with(kTokensPrefix)) return std::optional<TokenInfo>();
+  SIGIL_ASSIGN_OR_RETURN(std::optional<store::Object> o, store_->Get(key));
+  if (!o) return std::optional<TokenInfo>();
+  SIGIL_ASSIGN_OR_RETURN(TokenInfo t, Decode(*o));
+  if (Expired(t)) return std::optional<TokenInfo>();
+  return std::optional<TokenInfo>(std::move(t));
+}
+
+Result<std::optional<TokenInfo>> TokenStore::FindByAccessor(std::string_view accessor) {
+  if (accessor.empty() || accessor.size() > 64 || accessor.find('/') != std::string_view::npos) return std::optional<TokenInfo>();
+  SIGIL_ASSIGN_OR_RETURN(std::optional<store::Object> a, store_->Get(std::string(kAccessorsPrefix) + std::string(accessor)));
+  if (!a) return std::optional<TokenInfo>();
+  return FindByKey(std::string(a->doc.view()));
+}
+
+Result<TokenInfo> TokenStore::Renew(const std::string& key, std::optional<std::chrono::seconds> increment, bool* capped) {
+  *capped = false;
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    SIGIL_ASSIGN_OR_RETURN(std::optional<TokenInfo> cur, FindByKey(key));
+    if (!cur) return NotFoundError("token not found");
+    TokenInfo t = std::move(*cur);
+    if (!t.renewable || !t.expires) return InvalidArgumentError("lease is not renewable");
+    Clock::TimePoint now = clock_->Now();
+    std::chrono::seconds want = t.period.count() > 0 ? t.period : increment.value_or(t.creation_ttl);
+    if (want.count() <= 0) want = t.creation_ttl;
+    Clock::TimePoint next = now + want;
+    std::optional<Clock::TimePoint> limit;
+    if (t.explicit_max_ttl.count() > 0) limit = t.issued + t.explicit_max_ttl;
+    if (t.period.count() == 0) {
+      Clock::TimePoint system = t.issued + kMaxTtl;
+      if (!limit || system < *limit) limit = system;
+    }
+    if (limit && next > *limit) {
+      next = *limit;
+      *capped = true;
+    }
+    if (next <= now) return InvalidArgumentError("past the max TTL, cannot renew");
+    t.expires = next;
+    Result<int64_t> r = store_->Update(key, SecretBytes(VaultRecord(t).dump()), t.revision);
+    if (r.ok()) {
+      t.revision = *r;
+      return t;
+    }
+    if (r.error().code() != StatusCode::kAborted) return r.error();
+  }
+  return AbortedError("the token kept changing while it was renewed; try again");
+}
+
+Result<std::vector<std::string>> TokenStore::Descendants(const std::string& key) {
+  std::vector<std::string> out = {key};
+  for (size_t i = 0; i < out.size() && out.size() < 100000; ++i) {
+    std::string hash = out[i].substr(out[i].rfind('/') + 1);
+    SIGIL_ASSIGN_OR_RETURN(std::vector<std::string> children, store_->Keys(std::string(kChildrenPrefix) + hash + "/"));
+    for (const std::string& c : children) out.push_back(std::string(kTokensPrefix) + c.substr(c.rfind('/') + 1));
+  }
+  return out;
+}
+
+Status TokenStore::RevokeTree(const std::string& key) {
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    SIGIL_ASSIGN_OR_RETURN(std::optional<store::Object> top, store_->Get(key));
+    if (!top) return OkStatus();
+    SIGIL_ASSIGN_OR_RETURN(std::vector<std::string> keys, Descendants(key));
+    // One transaction: every record, its accessor and its index entries. Each record is
+    // compared at the revision read, so a child made meanwhile (its create compares its
+    // parent) either lands before (and is seen on the retry) or fails.
+    store::SideEffects also;
+    for (const std::string& k : keys) {
+      SIGIL_ASSIGN_OR_RETURN(std::optional<store::Object> o, store_->Get(k));
+      std::string hash = k.substr(k.rfind('/') + 1);
+      SIGIL_ASSIGN_OR_RETURN(std::vector<std::string> kids, store_->Keys(std::string(kChildrenPrefix) + hash + "/"));
+      for (const std::string& c : kids) also.deletes.push_back(c);
+      if (!o) continue;
+      Result<TokenInfo> t = Decode(*o);
+      if (t.ok() && !t->accessor.empty()) also.deletes.push_back(std::string(kAccessorsPrefix) + t->accessor);
+      if (t.ok() && !t->parent.empty()) also.deletes.push_back(ChildKey(t->parent, k));
+      if (k != key) {
+        also.compares.push_back({k, o->revision});
+        also.deletes.push_back(k);
+      }
+    }
+    std::sort(also.deletes.begin(), also.deletes.end());
+    also.deletes.erase(std::unique(also.deletes.begin(), also.deletes.end()), also.deletes.end());
+    Result<int64_t> r = store_->Delete(key, top->revision, also);
+    if (r.ok()) return OkStatus();
+    if (r.error().code() != StatusCode::kAborted && r.error().code() != StatusCode::kNotFound) return r.error();
+  }
+  return AbortedError("the token tree kept changing while it was revoked; try again");
+}
+
+Status TokenStore::RevokeOrphan(const std::string& key) {
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    SIGIL_ASSIGN_OR_RETURN(std::optional<store::Object> top, store_->Get(key));
+    if (!top) return OkStatus();
+    SIGIL_ASSIGN_OR_RETURN(TokenInfo t, Decode(*top));
+    store::SideEffects also;
+    if (!t.accessor.empty()) also.deletes.push_back(std::string(kAccessorsPrefix) + t.accessor);
+    if (!t.parent.empty()) also.deletes.push_back(ChildKey(t.parent, key));
+    std::string hash = key.substr(key.rfind('/') + 1);
+    SIGIL_ASSIGN_OR_RETURN(std::vector<std::string> kids, store_->Keys(std::string(kChildrenPrefix) + hash + "/"));
+    for (const std::string& c : kids) {
+      also.deletes.push_back(c);
+      // The child becomes an orphan: its record forgets the parent.
+      std::string child_key = std::string(kTokensPrefix) + c.substr(c.rfind('/') + 1);
+      SIGIL_ASSIGN_OR_RETURN(std::optional<store::Object> co, store_->Get(child_key));
+      if (!co) continue;
+      SIGIL_ASSIGN_OR_RETURN(TokenInfo child, Decode(*co));
+      child.parent.clear();
+      also.compares.push_back({child_key, co->revision});
+      also.puts.emplace_back(child_key, SecretBytes(VaultRecord(child).dump()));
+    }
+    Result<int64_t> r = store_->Delete(key, top->revision, also);
+    if (r.ok()) return OkStatus();
+    if (r.error().code() != StatusCode::kAborted && r.error().code() != StatusCode::kNotFound) return r.error();
+  }
+  return AbortedError("the token kept changing while it was revoked; try again");
+}
+
+Result<std::vector<std::string>> TokenStore::Accessors() {
+  SIGIL_ASSIGN_OR_RETURN(std::vector<std::string> keys, store_->Keys(kAccessorsPrefix));
+  std::vector<std::string> out;
+  for (const std::string& k : keys) out.push_back(k.substr(sizeof(kAccessorsPrefix) - 1));
+  return out;
 }
 
 }  // namespace sigil::auth

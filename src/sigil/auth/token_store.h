@@ -13,6 +13,9 @@
 #pragma once
 
 #include <chrono>
+#include <map>
+#include <utility>
+#include <vector>
 #include <memory>
 #include <optional>
 #include <string>
@@ -23,6 +26,47 @@
 #include "sigil/store/object_store.h"
 
 namespace sigil::auth {
+
+// What a token record holds. sigil's own tokens (sgl_) carry an identity and an expiry; Vault
+// tokens (hvs., made through auth/token/*) also an accessor, policies and Vault's lifetime
+// properties, and sit in a tree: revoking a token revokes every token made under it.
+struct TokenInfo {
+  std::string key;  // the record's store key (a keyed hash of the token); never the token
+  int64_t revision = 0;
+  std::string user, uid;            // sigil tokens: the identity
+  std::vector<std::string> groups;  // without system:authenticated
+  // Vault tokens.
+  std::string accessor;             // "" for sigil tokens
+  std::vector<std::string> policies;
+  std::map<std::string, std::string> meta;
+  std::string display_name, path;
+  std::string parent;               // the parent's key; "" for an orphan
+  Clock::TimePoint issued;
+  std::optional<Clock::TimePoint> expires;  // none: never
+  std::chrono::seconds creation_ttl{0}, explicit_max_ttl{0}, period{0};
+  bool renewable = false;
+  int64_t num_uses = 0;
+
+  bool vault() const { return !accessor.empty(); }
+  // The identity the token authenticates as (see docs/vault-api.md for a Vault token's user
+  // and groups on the Kubernetes face).
+  Identity ToIdentity() const;
+};
+
+// What a new Vault token is to be; the caller (the Vault face) has checked it against its
+// parent (policies a subset, sudo for period and orphans).
+struct TokenSpec {
+  std::vector<std::string> policies;
+  std::map<std::string, std::string> meta;
+  std::string display_name = "token";
+  std::string path = "auth/token/create";
+  std::string parent;              // the parent's key; "" for an orphan
+  int64_t parent_revision = 0;     // the create fails (kAborted) unless the parent is still there as read
+  std::chrono::seconds ttl{0};     // 0: no expiry (only for root tokens; the face applies defaults)
+  std::chrono::seconds explicit_max_ttl{0}, period{0};
+  bool renewable = true;
+  int64_t num_uses = 0;
+};
 
 class TokenStore {
  public:
@@ -42,10 +86,34 @@ class TokenStore {
   // Revokes a token: kNotFound if it is not valid.
   Status Revoke(std::string_view token);
 
+  // ---- Vault tokens (auth/token/*) ----
+  // The system's maximum lifetime of a non-periodic token (Vault's default max_lease_ttl).
+  static constexpr std::chrono::seconds kMaxTtl{768 * 3600};
+  // A new Vault token ("hvs." and 32 base62 characters) with a fresh accessor; returned once.
+  Result<std::pair<SecretBytes, TokenInfo>> CreateVault(const TokenSpec& spec);
+  // A valid (known, unexpired) token's record, by the token, its accessor or its key.
+  Result<std::optional<TokenInfo>> Find(std::string_view token);
+  Result<std::optional<TokenInfo>> FindByAccessor(std::string_view accessor);
+  Result<std::optional<TokenInfo>> FindByKey(const std::string& key);
+  // Extends a Vault token's life: to now + `increment` (else its creation TTL), or its period
+  // for a periodic token, capped by its explicit max TTL and the system's (not periodic ones).
+  // kInvalidArgument (Vault's words) when it is not renewable. Returns the new record, and in
+  // *capped whether the cap cut the increment.
+  Result<TokenInfo> Renew(const std::string& key, std::optional<std::chrono::seconds> increment, bool* capped);
+  // Revokes the token at `key` and every token made under it, in one transaction.
+  Status RevokeTree(const std::string& key);
+  // Revokes the token at `key` alone; its children become orphans.
+  Status RevokeOrphan(const std::string& key);
+  // Every Vault token's accessor.
+  Result<std::vector<std::string>> Accessors();
+
  private:
   TokenStore(store::ObjectStore* store, Clock* clock, SecretBytes key) : store_(store), clock_(clock), key_(std::move(key)) {}
   std::string KeyFor(std::string_view token) const;
-  Result<std::optional<Identity>> Decode(const store::Object& o, bool* expired) const;
+  Result<TokenInfo> Decode(const store::Object& o) const;
+  bool Expired(const TokenInfo& t) const { return t.expires && *t.expires <= clock_->Now(); }
+  // Keys of the token at `key` and of every token below it, parents first.
+  Result<std::vector<std::string>> Descendants(const std::string& key);
 
   store::ObjectStore* store_;
   Clock* clock_;

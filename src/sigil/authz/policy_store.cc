@@ -193,7 +193,7 @@ Status PolicyStore::Delete(std::string_view raw_name) {
 }
 
 std::vector<std::string> PolicyStore::PoliciesOf(const Identity& who) {
-  if (!who.policies.empty()) return who.policies;
+  if (!who.policies.empty() || !who.token_accessor.empty()) return who.policies;  // a Vault token's, even none
   if (std::find(who.groups.begin(), who.groups.end(), "system:masters") != who.groups.end()) return {"root"};
   return {"default"};
 }

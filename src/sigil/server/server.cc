@@ -219,6 +219,7 @@ Result<std::unique_ptr<SigilServer>> SigilServer::Create(Config config) {
   SIGIL_ASSIGN_OR_RETURN(s->policies_, authz::PolicyStore::Open(s->store_.get()));
   vault::VaultApi::Options vault_options;
   vault_options.policies = s->policies_.get();
+  vault_options.tokens = s->tokens_.get();
   vault_options.auditor = s->auditor_.get();
   vault_options.version = SIGIL_VERSION;
   s->vault_ = std::make_unique<vault::VaultApi>(Clock::Real(), vault_options);

@@ -26,6 +26,7 @@ bool NeedsSudo(std::string_view path, Operation op) {
     if (path.starts_with(p)) return true;
   }
   if (path == "auth/token/accessors" || path == "auth/token/accessors/") return op == Operation::kList;
+  if (path == "auth/token/revoke-orphan") return true;
   return false;
 }
 
@@ -73,6 +74,7 @@ core::VaultAccess VaultApi::Impl::AccessFor(const Request& r) {
 Reply VaultApi::Impl::Dispatch(const Request& r, const Identity* who) {
   if (r.path == "sys/health") return SysHealth(r);
   if (std::optional<Reply> p = SysPolicy(r, who)) return std::move(*p);
+  if (std::optional<Reply> t = AuthToken(r, who)) return std::move(*t);
   return Error(404, "no handler for route \"" + r.path.substr(0, 256) + "\". route entry not found.");
 }
 

@@ -20,6 +20,7 @@
 
 #include "sigil/api/http/server.h"
 #include "sigil/audit/auditor.h"
+#include "sigil/auth/token_store.h"
 #include "sigil/authz/policy_store.h"
 #include "sigil/base/clock.h"
 
@@ -30,6 +31,7 @@ class VaultApi {
   struct Options {
     int workers = 8;
     authz::PolicyStore* policies = nullptr;  // required
+    auth::TokenStore* tokens = nullptr;      // auth/token/*; null: not served
     audit::Auditor* auditor = nullptr;       // null: no audit
     std::string version;                     // reported by sys/health
   };

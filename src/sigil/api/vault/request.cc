@@ -124,6 +124,7 @@ Result<Request> Decode(const http::Request& req) {
   } else {
     return Status(StatusCode::kUnimplemented, "unsupported operation");
   }
+  r.token = std::string(TokenOf(req));
   std::string_view body(req.body().data(), req.body().size());
   size_t first = body.find_first_not_of(" \t\r\n");
   if (first != std::string_view::npos) {

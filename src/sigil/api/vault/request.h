@@ -38,6 +38,7 @@ struct Request {
   bool head = false;  // a HEAD request: answer without a body
   std::map<std::string, std::string> query;
   Json body = Json::object();  // always an object
+  std::string token;            // as presented (X-Vault-Token or bearer); "" when none
 };
 
 // Decodes `req` (its target starts with /v1/). kInvalidArgument: a body that is not a JSON

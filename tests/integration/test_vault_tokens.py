@@ -1,0 +1,140 @@
+"""Vault tokens (auth/token/*) through unchanged hvac 0.11.2: create (child and orphan), look up
+(self, by token, by accessor), renew, revoke (self, by token, by accessor, orphaning children),
+the parent/child tree, policy subsets; and one identity on both faces: a Vault token works
+with kubectl-style requests on the Kubernetes face as user vault:<display name> with a group
+per policy."""
+import hvac
+import pytest
+import requests
+
+APP_POLICY = 'path "sys/policy/*" { capabilities = ["read"] }\npath "auth/token/create" { capabilities = ["update"] }\n'
+
+
+@pytest.fixture
+def srv(start_server):
+    return start_server(["--dev", "--listen", "127.0.0.1:0"])
+
+
+def client(s, token):
+    return hvac.Client(url=s.url, token=token, verify=s.ca)
+
+
+def test_create_lookup_renew_revoke(srv):
+    root = client(srv, srv.token)
+    assert root.is_authenticated()  # hvac's own check: lookup-self with sigil's root token
+    me = root.auth.token.lookup_self()["data"]
+    assert me["policies"] == ["root"] and me["id"] == srv.token
+    root.sys.create_or_update_policy("app", APP_POLICY)
+    made = root.auth.token.create(policies=["app"], ttl="1h", meta={"team": "payments"}, display_name="ci")
+    auth = made["auth"]
+    tok = auth["client_token"]
+    assert tok.startswith("hvs.") and auth["policies"] == ["app", "default"], auth
+    assert auth["lease_duration"] == 3600 and auth["renewable"] is True and auth["orphan"] is True  # made by a non-Vault token
+    assert auth["metadata"] == {"team": "payments"}
+    app = client(srv, tok)
+    assert app.is_authenticated()
+    data = app.auth.token.lookup_self()["data"]
+    assert data["display_name"] == "token-ci" and data["accessor"] == auth["accessor"] and data["id"] == tok
+    assert 3590 <= data["ttl"] <= 3600 and data["meta"] == {"team": "payments"}
+    # Policies decide what it may do: read policies, not write them.
+    assert app.sys.read_policy("app")["data"]["name"] == "app"
+    with pytest.raises(hvac.exceptions.Forbidden):
+        app.sys.create_or_update_policy("evil", 'path "*" { capabilities = ["sudo"] }')
+    by_accessor = root.auth.token.lookup_accessor(auth["accessor"])["data"]
+    assert by_accessor["id"] == "" and by_accessor["policies"] == ["app", "default"]
+    assert root.auth.token.lookup(tok)["data"]["accessor"] == auth["accessor"]
+    # Renewal: within the system's maximum; an increment extends from now.
+    renewed = app.auth.token.renew_self(increment="2h")["auth"]
+    assert 7190 <= renewed["lease_duration"] <= 7200, renewed
+    assert auth["accessor"] in root.auth.token.list_accessors()["data"]["keys"]
+    app.auth.token.revoke_self()
+    assert not app.is_authenticated()
+    with pytest.raises(hvac.exceptions.Forbidden):
+        app.sys.read_policy("app")
+    # The list is empty now (sigil's root token is not a Vault token): 404, as Vault answers an empty list.
+    with pytest.raises(hvac.exceptions.InvalidPath):
+        root.auth.token.list_accessors()
+
+
+def test_revoking_a_parent_revokes_its_children_unless_orphaned(srv):
+    root = client(srv, srv.token)
+    root.sys.create_or_update_policy("app", APP_POLICY)
+    parent = root.auth.token.create(policies=["app"], ttl="1h")["auth"]["client_token"]
+    p = client(srv, parent)
+    child = p.auth.token.create(policies=["app"], ttl="30m")["auth"]
+    assert child["orphan"] is False
+    grandchild = client(srv, child["client_token"]).auth.token.create(policies=["default"], ttl="10m")["auth"]
+    # A child cannot hold a policy its parent does not.
+    with pytest.raises(hvac.exceptions.InvalidRequest) as e:
+        p.auth.token.create(policies=["app", "other"])
+    assert "subset" in str(e.value)
+    root.auth.token.revoke(parent)
+    for t in [parent, child["client_token"], grandchild["client_token"]]:
+        assert not client(srv, t).is_authenticated(), t
+    # revoke-orphan: the children outlive their parent.
+    parent2 = root.auth.token.create(policies=["app"], ttl="1h")["auth"]["client_token"]
+    kid = client(srv, parent2).auth.token.create(policies=["app"], ttl="1h")["auth"]["client_token"]
+    root.auth.token.revoke_and_orphan_children(parent2)
+    assert not client(srv, parent2).is_authenticated()
+    assert client(srv, kid).is_authenticated()
+    assert client(srv, kid).auth.token.lookup_self()["data"]["orphan"] is True
+    # revoke-accessor
+    acc = root.auth.token.create(policies=["app"], ttl="1h")["auth"]
+    root.auth.token.revoke_accessor(acc["accessor"])
+    assert not client(srv, acc["client_token"]).is_authenticated()
+
+
+def test_orphans_periods_and_sudo(srv):
+    root = client(srv, srv.token)
+    root.sys.create_or_update_policy("app", APP_POLICY)
+    app_tok = root.auth.token.create(policies=["app"], ttl="1h")["auth"]["client_token"]
+    app = client(srv, app_tok)
+    # Periodic and no_parent tokens need sudo on auth/token/create.
+    with pytest.raises(hvac.exceptions.InvalidRequest):
+        app.auth.token.create(policies=["app"], period="1h")
+    with pytest.raises(hvac.exceptions.InvalidRequest):
+        app.auth.token.create(policies=["app"], no_parent=True)
+    periodic = root.auth.token.create(policies=["app"], period="10m")["auth"]
+    assert periodic["lease_duration"] == 600
+    renewed = client(srv, periodic["client_token"]).auth.token.renew_self(increment="5h")["auth"]
+    assert renewed["lease_duration"] == 600  # a periodic token renews to its period
+    capped = root.auth.token.create(policies=["app"], ttl="1h", explicit_max_ttl="90m")["auth"]
+    r = client(srv, capped["client_token"]).auth.token.renew_self(increment="10h")
+    assert r["auth"]["lease_duration"] <= 5400 and r["warnings"], r
+    fixed = root.auth.token.create(policies=["app"], ttl="1h", renewable=False)["auth"]
+    with pytest.raises(hvac.exceptions.InvalidRequest):
+        client(srv, fixed["client_token"]).auth.token.renew_self()
+    with pytest.raises(hvac.exceptions.InvalidRequest):
+        root.auth.token.create(policies=["app"], num_uses=3)  # documented as not supported yet
+
+
+def test_a_vault_token_is_one_identity_on_both_faces(srv):
+    root = client(srv, srv.token)
+    root.sys.create_or_update_policy("app", APP_POLICY)
+    tok = root.auth.token.create(policies=["app"], ttl="1h", display_name="web")["auth"]["client_token"]
+    h = {"Authorization": "Bearer " + tok}
+    review = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
+    r = requests.post(srv.url + "/apis/authentication.k8s.io/v1/selfsubjectreviews", json=review, headers=h,
+                      verify=srv.ca, timeout=10)
+    assert r.status_code == 201, r.text
+    info = r.json()["status"]["userInfo"]
+    assert info["username"] == "vault:token-web" and "vault:policy:app" in info["groups"], info
+    # RBAC grants nothing until a binding names the policy's group.
+    secrets = srv.url + "/api/v1/namespaces/default/secrets"
+    assert requests.get(secrets, headers=h, verify=srv.ca, timeout=10).status_code == 403
+    binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "vault-app"},
+               "subjects": [{"kind": "Group", "apiGroup": "rbac.authorization.k8s.io", "name": "vault:policy:app"}],
+               "roleRef": {"kind": "ClusterRole", "apiGroup": "rbac.authorization.k8s.io", "name": "edit"}}
+    r = requests.post(srv.url + "/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings", json=binding,
+                      headers=srv.auth, verify=srv.ca, timeout=10)
+    assert r.status_code == 201, r.text
+    assert requests.get(secrets, headers=h, verify=srv.ca, timeout=10).status_code == 200
+    # A token holding root is root on the Kubernetes face too.
+    rt = root.auth.token.create(policies=["root"])["auth"]
+    assert rt["lease_duration"] == 0  # root tokens made by root need not expire
+    r = requests.get(srv.url + "/api/v1/namespaces/kube-system/secrets", headers={"Authorization": "Bearer " + rt["client_token"]},
+                     verify=srv.ca, timeout=10)
+    assert r.status_code == 200, r.text
+    # Revoked: refused on both faces.
+    root.auth.token.revoke(tok)
+    assert requests.get(secrets, headers=h, verify=srv.ca, timeout=10).status_code == 401
