@@ -40,6 +40,15 @@ def test_create_lookup_renew_revoke(srv):
     assert app.sys.read_policy("app")["data"]["name"] == "app"
     with pytest.raises(hvac.exceptions.Forbidden):
         app.sys.create_or_update_policy("evil", 'path "*" { capabilities = ["sudo"] }')
+    # Another token's capabilities, by token and by accessor (sys/capabilities, -accessor).
+    caps = root.sys.get_capabilities(paths=["sys/policy/x", "sys/mounts"], token=tok)
+    assert caps["sys/policy/x"] == ["read"] and caps["sys/mounts"] == ["deny"], caps
+    caps = root.sys.get_capabilities(paths=["auth/token/create"], accessor=auth["accessor"])
+    assert caps["capabilities"] == ["update"], caps
+    with pytest.raises(hvac.exceptions.InvalidRequest):
+        root.sys.get_capabilities(paths=["a"], token="hvs.nosuchtoken")
+    with pytest.raises(hvac.exceptions.Forbidden):  # "default" does not grant sys/capabilities
+        app.sys.get_capabilities(paths=["a"], token=srv.token)
     by_accessor = root.auth.token.lookup_accessor(auth["accessor"])["data"]
     assert by_accessor["id"] == "" and by_accessor["policies"] == ["app", "default"]
     assert root.auth.token.lookup(tok)["data"]["accessor"] == auth["accessor"]

@@ -1,6 +1,6 @@
 // api/vault/sys_policy.cc: ACL policies (sys/policy, the legacy routes hvac 0.11.2 and
 // node-vault use; sys/policies/acl, the current ones) and capability queries
-// (sys/capabilities-self).
+// (sys/capabilities-self, and of another token: sys/capabilities, sys/capabilities-accessor).
 #include <algorithm>
 
 #include "sigil/api/vault/impl.h"
@@ -77,8 +77,22 @@ std::optional<Reply> VaultApi::Impl::SysPolicy(const Request& r, const Identity*
         return Error(405, "unsupported operation");
     }
   }
-  if (r.path == "sys/capabilities-self") {
+  if (r.path == "sys/capabilities-self" || r.path == "sys/capabilities" || r.path == "sys/capabilities-accessor") {
     if (r.op != Operation::kWrite) return Error(405, "unsupported operation");
+    // Whose capabilities: the caller's, or those of the token (or accessor) the body names.
+    std::optional<Identity> other;
+    if (r.path != "sys/capabilities-self") {
+      bool by_accessor = r.path == "sys/capabilities-accessor";
+      Result<std::optional<std::string>> v = StringField(r.body, by_accessor ? "accessor" : "token");
+      if (!v.ok()) return Error(400, v.error().message());
+      if (!*v || (*v)->empty()) return Error(400, by_accessor ? "missing accessor" : "missing token");
+      if (options_.tokens == nullptr) return Error(400, "invalid token");
+      Result<std::optional<auth::TokenInfo>> t =
+          by_accessor ? options_.tokens->FindByAccessor(**v) : options_.tokens->Find(**v);
+      if (!t.ok()) return errors_.Render(t.error(), core::RequestInfo{});
+      if (!*t) return Error(400, by_accessor ? "invalid accessor" : "invalid token");
+      other = (*t)->ToIdentity();
+    }
     Result<std::optional<std::vector<std::string>>> paths = ListField(r.body, "paths");
     if (!paths.ok()) return Error(400, paths.error().message());
     std::vector<std::string> list = paths->value_or(std::vector<std::string>{});
@@ -88,7 +102,7 @@ std::optional<Reply> VaultApi::Impl::SysPolicy(const Request& r, const Identity*
     }
     if (list.empty()) return Error(400, "'paths' must be supplied");
     if (who == nullptr) return Error(403, "permission denied");
-    authz::Acl acl = store.AclFor(*who);
+    authz::Acl acl = store.AclFor(other ? *other : *who);
     Json data = Json::object();
     for (std::string p : list) {
       if (p.starts_with("/")) p.erase(0, 1);
