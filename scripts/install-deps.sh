@@ -11,7 +11,7 @@ PACKAGES=(
   libyaml-cpp-dev libcli11-dev libspdlog-dev libsodium-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev python3 python3-pytest python3-requests
-  python3-cryptography python3-nacl python3-kubernetes python3-hvac openssl curl
+  python3-cryptography python3-nacl python3-kubernetes python3-hvac nodejs npm openssl curl
 )
 
 missing=()

@@ -1,0 +1,170 @@
+#!/usr/bin/env node
+// Drives sigil's Vault face through the unchanged npm package node-vault (pinned in
+// package.json) and prints what each call returned, as one JSON object on stdout, for
+// tests/integration/test_node_vault.py to assert on.
+//
+//   VAULT_ADDR=https://127.0.0.1:8200 VAULT_TOKEN=<root token> \
+//   NODE_EXTRA_CA_CERTS=<ca.crt> node vault_client.js <scenario>
+//
+// The server's CA must come through NODE_EXTRA_CA_CERTS (read by node at start-up):
+// node-vault 0.10.x sends its requests through axios and drops `requestOptions.ca`.
+// TLS is always verified here (VAULT_SKIP_VERIFY is ignored).
+//
+// Each call is recorded as {ok: true, value} or {ok: false, status, message, body}
+// (node-vault rejects a non-2xx answer with an error whose message is errors[0], or
+// "Status <code>" when errors is empty). Exit status: 0 when the scenario ran to its end
+// (whatever the server answered), 2 on bad usage, 1 when the driver itself failed.
+'use strict';
+
+const nodeVault = require('node-vault');
+
+const ADDR = process.env.VAULT_ADDR;
+const ROOT_TOKEN = process.env.VAULT_TOKEN;
+// node-vault falls back to these variables when a client is made without them: a client made
+// here without a token must send none, and TLS must stay verified.
+delete process.env.VAULT_TOKEN;
+delete process.env.VAULT_ADDR;
+delete process.env.VAULT_SKIP_VERIFY;
+
+function client(token) {
+    return nodeVault({ apiVersion: 'v1', endpoint: ADDR, token });
+}
+
+// Runs one node-vault call and records its outcome instead of throwing.
+async function call(promise) {
+    try {
+        return { ok: true, value: await promise };
+    } catch (e) {
+        const out = { ok: false, message: e.message };
+        if (e.response) {
+            out.status = e.response.statusCode;
+            out.body = e.response.body;
+        } else {
+            // No HTTP answer at all (TLS, connection refused, a schema check): say so.
+            out.status = null;
+            out.code = e.code || null;
+        }
+        return out;
+    }
+}
+
+const APP_POLICY = 'path "sys/policy/*" {\n  capabilities = ["read"]\n}\n';
+
+const POLICY = `# written by node-vault
+path "secret/data/web/*" {
+  capabilities = ["read", "list"]
+}
+
+path "secret/data/web/admin" {
+  capabilities = ["deny"]
+}
+`;
+
+const scenarios = {
+    // sys/health, unauthenticated: the default answer and a custom active code.
+    async health() {
+        const anon = client(undefined);
+        return {
+            health: await call(anon.health()),
+            custom_code: await call(anon.health({ standbyok: true, activecode: 299 })),
+        };
+    },
+
+    // sys/policy through addPolicy / getPolicy / policies / removePolicy; LIST on
+    // sys/policies/acl with the LIST verb and with GET ?list=1 (noCustomHTTPVerbs).
+    async policies() {
+        const root = client(ROOT_TOKEN);
+        const r = {};
+        r.add = await call(root.addPolicy({ name: 'node-web', rules: POLICY }));
+        r.get = await call(root.getPolicy({ name: 'node-web' }));
+        r.list = await call(root.policies());
+        r.list_acl = await call(root.list('sys/policies/acl'));
+        const noVerbs = nodeVault({ apiVersion: 'v1', endpoint: ADDR, token: ROOT_TOKEN, noCustomHTTPVerbs: true });
+        r.list_acl_get = await call(noVerbs.list('sys/policies/acl'));
+        r.bad = await call(root.addPolicy({ name: 'node-broken', rules: 'path "a/*" {\n  capabilities = ["raed"]\n}\n' }));
+        r.get_bad = await call(root.getPolicy({ name: 'node-broken' }));
+        r.remove = await call(root.removePolicy({ name: 'node-web' }));
+        r.get_removed = await call(root.getPolicy({ name: 'node-web' }));
+        r.list_after = await call(root.policies());
+        r.remove_default = await call(root.removePolicy({ name: 'default' }));
+        return r;
+    },
+
+    // auth/token/*: create with policies and a TTL, look up, renew, revoke itself; then the
+    // token is refused.
+    async tokens() {
+        const root = client(ROOT_TOKEN);
+        const r = {};
+        r.add_policy = await call(root.addPolicy({ name: 'node-app', rules: APP_POLICY }));
+        r.create = await call(root.tokenCreate({
+            policies: ['node-app'], ttl: '1h', display_name: 'node', meta: { team: 'web' },
+        }));
+        if (!r.create.ok) return r;
+        const tok = r.create.value.auth.client_token;
+        // tokenCreate is a node-vault "tokenSource": the client switches to the new token.
+        r.root_client_switched = root.token === tok;
+        const app = client(tok);
+        r.lookup_self = await call(app.tokenLookupSelf());
+        r.read_allowed = await call(app.getPolicy({ name: 'node-app' }));
+        r.write_denied = await call(app.addPolicy({ name: 'node-evil', rules: 'path "*" { capabilities = ["sudo"] }' }));
+        r.renew_self = await call(app.tokenRenewSelf());
+        r.renew_self_2h = await call(app.tokenRenewSelf({ increment: '2h' }));
+        r.client_token_after_renew = app.token === tok;
+        r.lookup_after_renew = await call(app.tokenLookupSelf());
+        r.revoke_self = await call(app.tokenRevokeSelf());
+        r.lookup_after_revoke = await call(app.tokenLookupSelf());
+        r.read_after_revoke = await call(app.getPolicy({ name: 'node-app' }));
+        r.renew_after_revoke = await call(app.tokenRenewSelf());
+        return r;
+    },
+
+    // A token holding only "default" has no rights on sys/policy: permission denied, and
+    // an unknown path is denied too (the ACL check comes before routing).
+    async denied() {
+        const root = client(ROOT_TOKEN);
+        const r = {};
+        r.create = await call(root.tokenCreate({ policies: ['default'], ttl: '10m', display_name: 'nobody' }));
+        if (!r.create.ok) return r;
+        const nobody = client(r.create.value.auth.client_token);
+        r.policies = await call(nobody.policies());
+        r.get_policy = await call(nobody.getPolicy({ name: 'default' }));
+        r.add_policy = await call(nobody.addPolicy({ name: 'mine', rules: APP_POLICY }));
+        r.unknown = await call(nobody.read('no/such/mount'));
+        r.lookup_self = await call(nobody.tokenLookupSelf());  // "default" allows this
+        r.bogus_token = await call(client('hvs.notarealtoken0000000000000000').policies());
+        return r;
+    },
+
+    // Paths nothing serves: 404 to a token that may reach them.
+    async unknown() {
+        const root = client(ROOT_TOKEN);
+        return {
+            read: await call(root.read('no/such/mount')),
+            write: await call(root.write('no/such/mount', { a: 1 })),
+            delete: await call(root.delete('no/such/mount')),
+        };
+    },
+};
+
+async function main() {
+    const name = process.argv[2];
+    if (!name || !scenarios[name]) {
+        process.stderr.write(`usage: node vault_client.js <${Object.keys(scenarios).join('|')}>\n`);
+        process.exit(2);
+    }
+    if (!ADDR) {
+        process.stderr.write('VAULT_ADDR is not set (the server URL, https://host:port)\n');
+        process.exit(2);
+    }
+    if (ADDR.startsWith('https:') && !process.env.NODE_EXTRA_CA_CERTS) {
+        process.stderr.write('NODE_EXTRA_CA_CERTS is not set (the server CA file; node-vault ignores requestOptions.ca)\n');
+        process.exit(2);
+    }
+    const result = await scenarios[name]();
+    process.stdout.write(JSON.stringify(result) + '\n');
+}
+
+main().catch((e) => {
+    process.stderr.write(`vault_client.js: ${e && e.stack ? e.stack : e}\n`);
+    process.exit(1);
+});
