@@ -33,6 +33,10 @@ class Auditor {
   std::optional<nlohmann::ordered_json> RedactedBody(std::string_view api_group, std::string_view resource,
                                                      std::string_view subresource, std::string_view content_type,
                                                      nlohmann::ordered_json body) const;
+  // A Vault-face body with every string replaced by Hash(string) (RedactAllStrings).
+  nlohmann::ordered_json RedactedVaultBody(nlohmann::ordered_json body) const {
+    return RedactAllStrings(std::move(body), [this](std::string_view v) { return Hash(v); });
+  }
   // Writes events (audit.k8s.io/v1 Event objects) to the trail; an error means no sink took
   // them and the request must be refused.
   Status Write(const std::vector<nlohmann::ordered_json>& events);

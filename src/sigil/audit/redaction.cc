@@ -285,4 +285,22 @@ std::optional<Json> RedactBody(std::string_view api_group, std::string_view reso
   return body;
 }
 
+Json RedactAllStrings(Json body, const ValueHasher& hash) {
+  // Iterative, so a deeply nested body cannot exhaust the stack.
+  std::vector<Json*> todo = {&body};
+  while (!todo.empty()) {
+    Json* j = todo.back();
+    todo.pop_back();
+    if (j->is_string()) {
+      std::string& v = j->get_ref<std::string&>();
+      std::string h = hash(v);
+      internal::SecureZero(v.data(), v.size());
+      *j = std::move(h);
+    } else if (j->is_structured()) {
+      for (Json& e : *j) todo.push_back(&e);
+    }
+  }
+  return body;
+}
+
 }  // namespace sigil::audit

@@ -56,4 +56,10 @@ std::optional<nlohmann::ordered_json> RedactBody(
     std::string_view api_group, std::string_view resource, std::string_view subresource,
     std::string_view content_type, nlohmann::ordered_json body, const ValueHasher& hash);
 
+// A Vault-face body as the trail may show it: every string value, at any depth, replaced by
+// hash(value), as Vault's audit devices HMAC every string of a request's and a response's data
+// (policy texts, tokens, accessors, passwords, secret values alike); member names, numbers,
+// booleans and null stay. Strings replaced are wiped before they are freed.
+nlohmann::ordered_json RedactAllStrings(nlohmann::ordered_json body, const ValueHasher& hash);
+
 }  // namespace sigil::audit

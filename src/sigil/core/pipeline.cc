@@ -61,6 +61,7 @@ Json Pipeline::Event(const RequestInfo& info, audit::Level level, bool allowed) 
 
 std::optional<Json> Pipeline::Redacted(const RequestInfo& info, std::string_view media_type, Json body,
                                        const audit::Decision& d) const {
+  if (info.face == Face::kVault) return deps_.auditor->RedactedVaultBody(std::move(body));
   if (!info.kube.resource_request) return std::nullopt;
   std::optional<Json> out =
       deps_.auditor->RedactedBody(info.kube.api_group, info.kube.resource, info.kube.subresource, media_type, std::move(body));

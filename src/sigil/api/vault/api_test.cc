@@ -216,6 +216,45 @@ TEST_F(VaultFaceTest, RequestsAreAuditedWithoutTheirBodies) {
   EXPECT_EQ(trail.find("canary-5f1d"), std::string::npos) << trail;
 }
 
+// At RequestResponse level Vault bodies are recorded with every string as its keyed hash, as
+// Vault's audit devices record them: a policy text and an issued token appear only hashed.
+class VaultFaceFullAuditTest : public VaultFaceTest {
+ protected:
+  void SetUp() override {
+    VaultFaceTest::SetUp();
+    auto au = audit::Auditor::Open(store_.get(), audit::Policy::Everything(audit::Level::kRequestResponse, {}),
+                                   {{dir_.path() + "/full.log", 0, false}});
+    SIGIL_ASSERT_OK(au);
+    auditor_ = std::move(au).value();
+    VaultApi::Options o;
+    o.workers = 1;
+    o.policies = policies_.get();
+    o.auditor = auditor_.get();
+    api_ = std::make_unique<VaultApi>(&clock_, o);
+  }
+  std::string FullTrail() {
+    std::ifstream f(dir_.path() + "/full.log");
+    return std::string(std::istreambuf_iterator<char>(f), {});
+  }
+};
+
+TEST_F(VaultFaceFullAuditTest, BodiesAreRecordedWithEveryStringHashed) {
+  Identity root = Root();
+  std::string canary = "path \"canary-77ab/*\" { capabilities = [\"read\"] }";
+  ASSERT_EQ(Send("PUT", "/v1/sys/policy/audited", TestJson{{"policy", canary}}.dump(), &root).status, 204);
+  Answer read = Send("GET", "/v1/sys/policy/audited", "", &root);
+  ASSERT_EQ(read.status, 200);
+  Answer h = Send("POST", "/v1/sys/audit-hash/file", TestJson{{"input", canary}}.dump(), &root);
+  ASSERT_EQ(h.status, 200) << h.raw;
+  std::string hash = h.body["hash"];
+  ASSERT_TRUE(hash.starts_with("hmac-sha256:")) << h.raw;
+  EXPECT_EQ(h.body["data"]["hash"], hash);
+  std::string trail = FullTrail();
+  EXPECT_EQ(trail.find("canary-77ab"), std::string::npos) << trail;
+  EXPECT_NE(trail.find("\"requestObject\":{\"policy\":\"" + hash + "\"}"), std::string::npos) << trail;
+  EXPECT_NE(trail.find("\"rules\":\"" + hash + "\""), std::string::npos) << trail;  // in the response
+}
+
 TEST(VaultRequestTest, WireConventions) {
   EXPECT_EQ(ParseBool("True"), true);
   EXPECT_EQ(ParseBool("1"), true);
@@ -261,6 +300,8 @@ TEST(VaultRequestTest, DecodesMethodsPathsAndTokens) {
   EXPECT_EQ(Decode(make("POST", "/v1/a", "not json")).error().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(Decode(make("POST", "/v1/a", "\"str\"")).error().code(), StatusCode::kInvalidArgument);
   EXPECT_TRUE(Decode(make("POST", "/v1/a", "  \n")).ok());  // an empty body is no body
+  // ?help=1 asks Vault for help instead of running the request: never run it.
+  EXPECT_EQ(Decode(make("DELETE", "/v1/sys/policy/x?help=1")).error().code(), StatusCode::kInvalidArgument);
   http::Request t = make("GET", "/v1/a");
   t.set("X-Vault-Token", "hvs.abc");
   t.set(boost::beast::http::field::authorization, "Bearer other");

@@ -40,7 +40,7 @@ Json AuthBlock(const auth::TokenInfo& t, std::string_view token, Clock::TimePoin
 // lookup's data. `id` is the token when the caller presented it, "" for an accessor lookup.
 Json LookupData(const auth::TokenInfo& t, std::string_view id, Clock::TimePoint now) {
   int64_t ttl = t.expires ? std::max<int64_t>(0, UnixOf(*t.expires) - UnixOf(now)) : 0;
-  return Json{{"accessor", t.accessor},
+  Json d = Json{{"accessor", t.accessor},
               {"creation_time", UnixOf(t.issued)},
               {"creation_ttl", Seconds(t.creation_ttl)},
               {"display_name", t.display_name},
@@ -53,11 +53,12 @@ Json LookupData(const auth::TokenInfo& t, std::string_view id, Clock::TimePoint 
               {"num_uses", t.num_uses},
               {"orphan", t.parent.empty()},
               {"path", t.path},
-              {"period", t.period.count() > 0 ? Json(Seconds(t.period)) : Json(nullptr)},
               {"policies", t.policies},
               {"renewable", t.renewable},
               {"ttl", ttl},
               {"type", "service"}};
+  if (t.period.count() > 0) d["period"] = Seconds(t.period);  // Vault omits a zero period
+  return d;
 }
 
 // A caller that is not a Vault token (sigil's root token, a token-file user, a service

@@ -1,6 +1,6 @@
 // api/vault/impl.h: the Vault face's implementation, split by concern: api.cc (decoding, the
 // pipeline around each request, routing), sys_policy.cc (ACL policies and capabilities),
-// sys_health.cc (health), auth_token.cc (Vault tokens).
+// sys_health.cc (health), sys_audit.cc (audit hashes), auth_token.cc (Vault tokens).
 #pragma once
 
 #include <string>
@@ -28,6 +28,8 @@ class VaultApi::Impl {
   std::optional<Reply> SysPolicy(const Request& r, const Identity* who);
   // sys/health.
   Reply SysHealth(const Request& r);
+  // sys/audit-hash.
+  std::optional<Reply> SysAudit(const Request& r);
   // auth/token/*.
   std::optional<Reply> AuthToken(const Request& r, const Identity* who);
 

@@ -108,6 +108,11 @@ Result<Request> Decode(const http::Request& req) {
       rest = rest.substr(amp + 1);
     }
   }
+  // Vault answers ?help=<anything> with the path's help text instead of running the request;
+  // sigil has no help texts, and must not run the request the client meant to ask about.
+  if (auto it = r.query.find("help"); it != r.query.end() && !it->second.empty()) {
+    return InvalidArgumentError("help is not supported by sigil");
+  }
   std::string_view method(req.method_string().data(), req.method_string().size());
   if (method == "GET" || method == "HEAD") {
     r.op = Operation::kRead;
