@@ -220,6 +220,13 @@ Result<std::unique_ptr<SigilServer>> SigilServer::Create(Config config) {
   vault::VaultApi::Options vault_options;
   vault_options.policies = s->policies_.get();
   vault_options.tokens = s->tokens_.get();
+  engines::Mount token_mount;
+  token_mount.path = "token/";
+  token_mount.type = "token";
+  token_mount.description = "token based credentials";
+  token_mount.accessor = "auth_token_builtin";
+  SIGIL_ASSIGN_OR_RETURN(s->auth_mounts_, engines::MountTable::Open(s->store_.get(), engines::MountTable::Kind::kAuth, {token_mount}));
+  vault_options.auth_mounts = s->auth_mounts_.get();
   vault_options.auditor = s->auditor_.get();
   vault_options.version = SIGIL_VERSION;
   s->vault_ = std::make_unique<vault::VaultApi>(Clock::Real(), vault_options);
@@ -273,6 +280,7 @@ SigilServer::~SigilServer() {
   auditor_.reset();
   authorizer_.reset();
   policies_.reset();
+  auth_mounts_.reset();
   registry_.reset();
   authenticator_.reset();
   tokens_.reset();

@@ -73,6 +73,7 @@ class SigilServer {
   boost::asio::thread_pool delay_pool_{1};     // answers throttled 401s after their delay
   std::unique_ptr<kube::KubernetesApi> kube_;
   std::unique_ptr<authz::PolicyStore> policies_;
+  std::unique_ptr<engines::MountTable> auth_mounts_;
   std::unique_ptr<vault::VaultApi> vault_;
   http::CertificateSet certs_;
   std::string ca_file_;  // where clients find the CA

@@ -54,9 +54,14 @@ http::Response ToResponse(const http::Request& req, Reply r) {
 
 }  // namespace
 
-bool IsUnauthenticatedPath(std::string_view p) { return p == "sys/health"; }
+bool VaultApi::Impl::Unauthenticated(std::string_view p) const {
+  if (p == "sys/health") return true;
+  if (!p.starts_with("auth/") || options_.auth_mounts == nullptr) return false;
+  std::optional<engines::Mount> m = options_.auth_mounts->Find(p.substr(5));
+  return m && m->type == "userpass" && p.substr(5 + m->path.size()).starts_with("login/");
+}
 
-core::VaultAccess VaultApi::Impl::AccessFor(const Request& r) {
+core::VaultAccess VaultApi::Impl::AccessFor(const Request& r) const {
   core::VaultAccess a;
   a.path = r.path;
   switch (r.op) {
@@ -67,7 +72,7 @@ core::VaultAccess VaultApi::Impl::AccessFor(const Request& r) {
     case Operation::kPatch: a.capability = authz::kCapPatch; break;
   }
   a.sudo = NeedsSudo(r.path, r.op);
-  a.unauthenticated = IsUnauthenticatedPath(r.path);
+  a.unauthenticated = Unauthenticated(r.path);
   return a;
 }
 
@@ -76,6 +81,13 @@ Reply VaultApi::Impl::Dispatch(const Request& r, const Identity* who) {
   if (std::optional<Reply> p = SysPolicy(r, who)) return std::move(*p);
   if (std::optional<Reply> t = AuthToken(r, who)) return std::move(*t);
   if (std::optional<Reply> a = SysAudit(r)) return std::move(*a);
+  if (std::optional<Reply> s = SysAuth(r)) return std::move(*s);
+  if (r.path.starts_with("auth/") && options_.auth_mounts != nullptr) {
+    std::optional<engines::Mount> m = options_.auth_mounts->Find(std::string_view(r.path).substr(5));
+    if (m && m->type == "userpass") {
+      if (std::optional<Reply> u = AuthUserpass(r, *m)) return std::move(*u);
+    }
+  }
   return Error(404, "no handler for route \"" + r.path.substr(0, 256) + "\". route entry not found.");
 }
 
@@ -159,8 +171,16 @@ void VaultApi::Register(http::Router* router, const std::function<http::Handler(
       respond(std::move(*res));
     });
   };
-  for (std::string_view p : {"sys/health"}) router->Handle("/v1/" + std::string(p), run);
-  router->HandlePrefix("/v1/", guard(run));
+  // Paths served without a token (sys/health, logins) bypass authentication; every other one
+  // goes through `guard`.
+  http::Handler guarded = guard(run);
+  router->HandlePrefix("/v1/", [this, run, guarded](const http::Request& req, const http::RequestContext& ctx,
+                                                     http::Responder respond) {
+    std::string_view target(req.target().data(), req.target().size());
+    std::string_view path = target.substr(4, target.find('?') == std::string_view::npos ? std::string_view::npos : target.find('?') - 4);
+    if (impl_->Unauthenticated(path)) return run(req, ctx, std::move(respond));
+    guarded(req, ctx, std::move(respond));
+  });
 }
 
 }  // namespace sigil::vault

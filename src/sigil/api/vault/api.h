@@ -23,6 +23,7 @@
 #include "sigil/auth/token_store.h"
 #include "sigil/authz/policy_store.h"
 #include "sigil/base/clock.h"
+#include "sigil/engines/mount_table.h"
 
 namespace sigil::vault {
 
@@ -32,6 +33,7 @@ class VaultApi {
     int workers = 8;
     authz::PolicyStore* policies = nullptr;  // required
     auth::TokenStore* tokens = nullptr;      // auth/token/*; null: not served
+    engines::MountTable* auth_mounts = nullptr;  // sys/auth and auth methods; null: not served
     audit::Auditor* auditor = nullptr;       // null: no audit
     std::string version;                     // reported by sys/health
   };
@@ -50,9 +52,5 @@ class VaultApi {
   std::unique_ptr<Impl> impl_;
   boost::asio::thread_pool pool_;
 };
-
-// The /v1/ paths Vault serves without a token (sys/health, ...): Register routes these around
-// the guard.
-bool IsUnauthenticatedPath(std::string_view path_after_v1);
 
 }  // namespace sigil::vault

@@ -1,6 +1,7 @@
 // api/vault/impl.h: the Vault face's implementation, split by concern: api.cc (decoding, the
 // pipeline around each request, routing), sys_policy.cc (ACL policies and capabilities),
-// sys_health.cc (health), sys_audit.cc (audit hashes), auth_token.cc (Vault tokens).
+// sys_health.cc (health), sys_audit.cc (audit hashes), sys_auth.cc (the auth method table),
+// auth_token.cc (Vault tokens), auth_userpass.cc (userpass).
 #pragma once
 
 #include <string>
@@ -20,7 +21,10 @@ class VaultApi::Impl {
   http::Response Serve(const http::Request& req, const Identity* who, const std::string& remote);
 
   // What the ACL check needs to know of `r`: the capability and whether sudo is required.
-  static core::VaultAccess AccessFor(const Request& r);
+  core::VaultAccess AccessFor(const Request& r) const;
+  // Whether `path` (after /v1/) is served without a token: sys/health, and the login paths of
+  // the auth methods mounted.
+  bool Unauthenticated(std::string_view path) const;
   // Runs an authorized request.
   Reply Dispatch(const Request& r, const Identity* who);
 
@@ -30,6 +34,10 @@ class VaultApi::Impl {
   Reply SysHealth(const Request& r);
   // sys/audit-hash.
   std::optional<Reply> SysAudit(const Request& r);
+  // sys/auth.
+  std::optional<Reply> SysAuth(const Request& r);
+  // auth/<userpass mount>/*.
+  std::optional<Reply> AuthUserpass(const Request& r, const engines::Mount& mount);
   // auth/token/*.
   std::optional<Reply> AuthToken(const Request& r, const Identity* who);
 
