@@ -22,7 +22,7 @@ Result<Identity> ServiceAccountAuthenticator::Authenticate(std::string_view toke
   const Json& c = *verified;
   int64_t now = std::chrono::duration_cast<std::chrono::seconds>(clock_->Now().time_since_epoch()).count();
   std::string iss = c.contains("iss") && c["iss"].is_string() ? c["iss"].get<std::string>() : "";
-  if (std::find(config_.issuers.begin(), config_.issuers.end(), iss) == config_.issuers.end()) {
+  if (!config_.any_issuer && std::find(config_.issuers.begin(), config_.issuers.end(), iss) == config_.issuers.end()) {
     return Refuse("issuer is not accepted");
   }
   // aud: a string or a list; one of them must be accepted.
@@ -36,7 +36,7 @@ Result<Identity> ServiceAccountAuthenticator::Authenticate(std::string_view toke
   }
   bool aud_ok = std::any_of(aud.begin(), aud.end(),
                             [&](const std::string& a) { return std::find(accepted.begin(), accepted.end(), a) != accepted.end(); });
-  if (!aud_ok) return Refuse("audience is not accepted");
+  if (!aud_ok && !config_.any_audience) return Refuse("audience is not accepted");
   if (!c.contains("exp") || !c["exp"].is_number()) return Refuse("no expiry (legacy tokens are not accepted)");
   if (c["exp"].get<double>() + kLeewaySeconds < static_cast<double>(now)) return Refuse("expired");
   if (c.contains("nbf")) {

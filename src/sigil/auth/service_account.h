@@ -27,6 +27,10 @@ struct ServiceAccountConfig {
   std::vector<std::string> issuers;
   std::vector<std::string> audiences;  // empty: the issuers
   crypto::JwtKeySet keys;
+  // Vault's Kubernetes auth method checks the issuer only when configured to, and the audience
+  // only when the role names one: these switch the two checks off.
+  bool any_issuer = false;
+  bool any_audience = false;
 };
 
 class ServiceAccountAuthenticator {

@@ -58,7 +58,11 @@ bool VaultApi::Impl::Unauthenticated(std::string_view p) const {
   if (p == "sys/health") return true;
   if (!p.starts_with("auth/") || options_.auth_mounts == nullptr) return false;
   std::optional<engines::Mount> m = options_.auth_mounts->Find(p.substr(5));
-  return m && m->type == "userpass" && p.substr(5 + m->path.size()).starts_with("login/");
+  if (!m) return false;
+  std::string_view rest = p.substr(5 + m->path.size());
+  if (m->type == "userpass") return rest.starts_with("login/");
+  if (m->type == "kubernetes") return rest == "login";
+  return false;
 }
 
 core::VaultAccess VaultApi::Impl::AccessFor(const Request& r) const {
@@ -86,6 +90,9 @@ Reply VaultApi::Impl::Dispatch(const Request& r, const Identity* who) {
     std::optional<engines::Mount> m = options_.auth_mounts->Find(std::string_view(r.path).substr(5));
     if (m && m->type == "userpass") {
       if (std::optional<Reply> u = AuthUserpass(r, *m)) return std::move(*u);
+    }
+    if (m && m->type == "kubernetes") {
+      if (std::optional<Reply> k = AuthKubernetes(r, *m)) return std::move(*k);
     }
   }
   return Error(404, "no handler for route \"" + r.path.substr(0, 256) + "\". route entry not found.");

@@ -74,6 +74,8 @@ auth::TokenInfo DescribeIdentity(const Identity& who) {
 
 }  // namespace
 
+Json LoginAuth(const auth::TokenInfo& t, std::string_view token) { return AuthBlock(t, token, t.issued); }
+
 std::optional<Reply> VaultApi::Impl::AuthToken(const Request& r, const Identity* who) {
   if (!r.path.starts_with("auth/token/")) return std::nullopt;
   if (options_.tokens == nullptr || who == nullptr) return std::nullopt;

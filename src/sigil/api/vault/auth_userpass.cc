@@ -177,22 +177,7 @@ std::optional<Reply> VaultApi::Impl::AuthUserpass(const Request& r, const engine
     spec.renewable = true;
     Result<std::pair<SecretBytes, auth::TokenInfo>> made = options_.tokens->CreateVault(spec);
     if (!made.ok()) return fail(made.error());
-    const auth::TokenInfo& t = made->second;
-    Json meta = Json::object();
-    for (const auto& [k, v] : t.meta) meta[k] = v;
-    Json auth = {{"client_token", std::string(made->first.view())},
-                 {"accessor", t.accessor},
-                 {"policies", t.policies},
-                 {"token_policies", t.policies},
-                 {"metadata", meta},
-                 {"lease_duration", t.creation_ttl.count()},
-                 {"renewable", true},
-                 {"entity_id", ""},
-                 {"token_type", "service"},
-                 {"orphan", true},
-                 {"mfa_requirement", nullptr},
-                 {"num_uses", 0}};
-    return Envelope(nullptr, {}, std::move(auth));
+    return Envelope(nullptr, {}, LoginAuth(made->second, made->first.view()));
   }
   return Error(404, "unsupported path");
 }

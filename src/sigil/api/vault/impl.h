@@ -1,7 +1,7 @@
 // api/vault/impl.h: the Vault face's implementation, split by concern: api.cc (decoding, the
 // pipeline around each request, routing), sys_policy.cc (ACL policies and capabilities),
 // sys_health.cc (health), sys_audit.cc (audit hashes), sys_auth.cc (the auth method table),
-// auth_token.cc (Vault tokens), auth_userpass.cc (userpass).
+// auth_token.cc (Vault tokens), auth_userpass.cc (userpass), auth_kubernetes.cc (Kubernetes).
 #pragma once
 
 #include <string>
@@ -12,6 +12,9 @@
 #include "sigil/core/pipeline.h"
 
 namespace sigil::vault {
+
+// The `auth` block of a login: the new token, its accessor, policies, metadata and TTL.
+Json LoginAuth(const auth::TokenInfo& t, std::string_view token);
 
 class VaultApi::Impl {
  public:
@@ -38,6 +41,8 @@ class VaultApi::Impl {
   std::optional<Reply> SysAuth(const Request& r);
   // auth/<userpass mount>/*.
   std::optional<Reply> AuthUserpass(const Request& r, const engines::Mount& mount);
+  // auth/<kubernetes mount>/*.
+  std::optional<Reply> AuthKubernetes(const Request& r, const engines::Mount& mount);
   // auth/token/*.
   std::optional<Reply> AuthToken(const Request& r, const Identity* who);
 
