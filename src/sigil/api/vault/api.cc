@@ -61,7 +61,7 @@ bool VaultApi::Impl::Unauthenticated(std::string_view p) const {
   if (!m) return false;
   std::string_view rest = p.substr(5 + m->path.size());
   if (m->type == "userpass") return rest.starts_with("login/");
-  if (m->type == "kubernetes") return rest == "login";
+  if (m->type == "kubernetes" || m->type == "approle") return rest == "login";
   return false;
 }
 
@@ -90,6 +90,9 @@ Reply VaultApi::Impl::Dispatch(const Request& r, const Identity* who) {
     std::optional<engines::Mount> m = options_.auth_mounts->Find(std::string_view(r.path).substr(5));
     if (m && m->type == "userpass") {
       if (std::optional<Reply> u = AuthUserpass(r, *m)) return std::move(*u);
+    }
+    if (m && m->type == "approle") {
+      if (std::optional<Reply> a = AuthAppRole(r, *m)) return std::move(*a);
     }
     if (m && m->type == "kubernetes") {
       if (std::optional<Reply> k = AuthKubernetes(r, *m)) return std::move(*k);

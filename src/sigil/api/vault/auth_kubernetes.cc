@@ -154,6 +154,7 @@ std::optional<Reply> VaultApi::Impl::AuthKubernetes(const Request& r, const engi
       return NoContent();
     }
     if (r.op != Operation::kWrite) return Error(405, "unsupported operation");
+    if (std::optional<Reply> no = RefuseUnsupported(r.body, {"token_bound_cidrs", "bound_service_account_namespace_selector", "token_num_uses", "token_period", "period", "token_no_default_policy", "token_explicit_max_ttl"})) return std::move(*no);
     Result<std::optional<std::pair<Json, int64_t>>> cur = load("role/" + name);
     if (!cur.ok()) return fail(cur.error());
     Json role = *cur ? (*cur)->first : Json::object();

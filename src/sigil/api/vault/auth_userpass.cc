@@ -101,6 +101,7 @@ std::optional<Reply> VaultApi::Impl::AuthUserpass(const Request& r, const engine
       if (!st.ok()) return fail(st);
       return NoContent();
     }
+    if (std::optional<Reply> no = RefuseUnsupported(r.body, {"token_bound_cidrs", "bound_cidrs", "token_num_uses", "token_period", "token_no_default_policy", "token_explicit_max_ttl"})) return std::move(*no);
     if (r.op != Operation::kWrite) return Error(405, "unsupported operation");
     for (int attempt = 0; attempt < 8; ++attempt) {
       Result<std::optional<std::pair<Json, int64_t>>> u = load(name);

@@ -1,7 +1,8 @@
 // api/vault/impl.h: the Vault face's implementation, split by concern: api.cc (decoding, the
 // pipeline around each request, routing), sys_policy.cc (ACL policies and capabilities),
 // sys_health.cc (health), sys_audit.cc (audit hashes), sys_auth.cc (the auth method table),
-// auth_token.cc (Vault tokens), auth_userpass.cc (userpass), auth_kubernetes.cc (Kubernetes).
+// auth_token.cc (Vault tokens), auth_userpass.cc (userpass), auth_kubernetes.cc (Kubernetes),
+// auth_approle.cc (AppRole).
 #pragma once
 
 #include <string>
@@ -15,6 +16,11 @@ namespace sigil::vault {
 
 // The `auth` block of a login: the new token, its accessor, policies, metadata and TTL.
 Json LoginAuth(const auth::TokenInfo& t, std::string_view token);
+
+// A 400 naming the first of `fields` that `body` sets to something other than its empty or
+// false default: options sigil does not enforce yet (CIDR bindings, token use limits, ...) are
+// refused rather than accepted and ignored, so nobody believes a restriction holds that does not.
+std::optional<Reply> RefuseUnsupported(const Json& body, std::initializer_list<const char*> fields);
 
 class VaultApi::Impl {
  public:
@@ -41,6 +47,8 @@ class VaultApi::Impl {
   std::optional<Reply> SysAuth(const Request& r);
   // auth/<userpass mount>/*.
   std::optional<Reply> AuthUserpass(const Request& r, const engines::Mount& mount);
+  // auth/<approle mount>/*.
+  std::optional<Reply> AuthAppRole(const Request& r, const engines::Mount& mount);
   // auth/<kubernetes mount>/*.
   std::optional<Reply> AuthKubernetes(const Request& r, const engines::Mount& mount);
   // auth/token/*.

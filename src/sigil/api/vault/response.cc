@@ -56,6 +56,18 @@ Reply NotFound() { return WithBody(404, Json{{"errors", Json::array()}}); }
 
 Reply Error(int status, const std::string& message) { return WithBody(status, Json{{"errors", Json::array({message})}}); }
 
+std::optional<Reply> RefuseUnsupported(const Json& body, std::initializer_list<const char*> fields) {
+  for (const char* f : fields) {
+    auto it = body.find(f);
+    if (it == body.end() || it->is_null()) continue;
+    bool empty = (it->is_string() && (it->get_ref<const std::string&>().empty() || *it == "0" || *it == "false")) ||
+                 (it->is_array() && it->empty()) || (it->is_number() && it->get<double>() == 0) ||
+                 (it->is_boolean() && !it->get<bool>());
+    if (!empty) return Error(400, std::string("\"") + f + "\" is not supported by sigil yet");
+  }
+  return std::nullopt;
+}
+
 Reply VaultErrors::Render(const Status& s, const core::RequestInfo&) const {
   if (s.code() == StatusCode::kPermissionDenied) return Error(403, "permission denied");
   return Error(HttpErrorFor(s.code()).status, s.message());

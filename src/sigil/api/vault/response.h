@@ -9,6 +9,8 @@
 //   the header as a string); a read or list that finds nothing is 404 {"errors": []}.
 #pragma once
 
+#include <initializer_list>
+#include <optional>
 #include <string>
 #include <vector>
 

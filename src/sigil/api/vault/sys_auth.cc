@@ -1,6 +1,6 @@
 // api/vault/sys_auth.cc: the auth method table (sys/auth): list, enable, disable. Enabling
 // needs sudo on sys/auth/<path>, as Vault. sigil's auth methods: token (built in, at token/)
-// userpass and kubernetes; other types are refused until they exist.
+// userpass, kubernetes and approle; other types are refused until they exist.
 #include "sigil/api/vault/impl.h"
 
 namespace sigil::vault {
@@ -22,9 +22,9 @@ std::optional<Reply> VaultApi::Impl::SysAuth(const Request& r) {
       Result<std::optional<std::string>> type = StringField(r.body, "type");
       if (!type.ok()) return Error(400, type.error().message());
       if (!*type || (*type)->empty()) return Error(400, "backend type must be specified as a string");
-      if (**type != "userpass" && **type != "kubernetes") {
+      if (**type != "userpass" && **type != "kubernetes" && **type != "approle") {
         return Error(400, "auth method type \"" + (*type)->substr(0, 64) +
-                              "\" is not supported by sigil (supported: userpass, kubernetes)");
+                              "\" is not supported by sigil (supported: approle, kubernetes, userpass)");
       }
       Result<std::optional<std::string>> description = StringField(r.body, "description");
       if (!description.ok()) return Error(400, description.error().message());
