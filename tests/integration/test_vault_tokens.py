@@ -3,6 +3,8 @@
 the parent/child tree, policy subsets; and one identity on both faces: a Vault token works
 with kubectl-style requests on the Kubernetes face as user vault:<display name> with a group
 per policy."""
+import os
+
 import hvac
 import pytest
 import requests
@@ -147,3 +149,36 @@ def test_a_vault_token_is_one_identity_on_both_faces(srv):
     # Revoked: refused on both faces.
     root.auth.token.revoke(tok)
     assert requests.get(secrets, headers=h, verify=srv.ca, timeout=10).status_code == 401
+
+
+def test_vault_tokens_are_never_in_the_clear_on_disk_or_in_logs(start_server, workdir):
+    """The no-plaintext scan for Vault tokens and accessors' tokens: a token is returned once;
+    the store holds a keyed hash, the trace-level log and the audit trail (RequestResponse,
+    every string hashed) hold nothing of it."""
+    from test_no_plaintext import patterns, scan
+    policy = f"{workdir}/policy.yaml"
+    with open(policy, "w") as f:
+        f.write("apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: RequestResponse\n")
+    cfg = f"{workdir}/c.yaml"
+    with open(cfg, "w") as f:
+        f.write(f"audit: {{log_path: {workdir}/audit.log, policy_file: {policy}}}\n")
+    s = start_server(["--dev", "--listen", "127.0.0.1:0", "--config", cfg, "--log-level", "trace"])
+    root = client(s, s.token)
+    auths = [root.auth.token.create(policies=["default"], ttl="1h")["auth"] for _ in range(3)]
+    made = [a["client_token"] for a in auths]
+    for t in made:
+        client(s, t).auth.token.lookup_self()
+    client(s, made[0]).auth.token.revoke_self()
+    # The dev directory (the store's LMDB files, keys, certificates) is removed at exit: scan it
+    # while the server runs.
+    found = scan(os.path.dirname(s.ca), made)
+    # Positive control: an accessor is part of a storage key, and keys are not encrypted
+    # (threat-model.md), so the scan must find it in the store's files.
+    assert scan(os.path.dirname(s.ca), [auths[1]["accessor"]]), "the scan found nothing it should: it proves nothing"
+    s.stop()
+    logs = s.logs()
+    for t in made:
+        assert not any(p in logs.encode() for p in patterns(t)), "a token reached the log"
+    found += scan(workdir, made)
+    assert found == [], found
+    assert "/v1/auth/token/create" in open(f"{workdir}/audit.log").read()  # the trail recorded them
