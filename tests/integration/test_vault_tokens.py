@@ -4,6 +4,7 @@ the parent/child tree, policy subsets; and one identity on both faces: a Vault t
 with kubectl-style requests on the Kubernetes face as user vault:<display name> with a group
 per policy."""
 import os
+import time
 
 import hvac
 import pytest
@@ -129,7 +130,10 @@ def test_a_vault_token_is_one_identity_on_both_faces(srv):
                       verify=srv.ca, timeout=10)
     assert r.status_code == 201, r.text
     info = r.json()["status"]["userInfo"]
-    assert info["username"] == "vault:token-web" and "vault:policy:app" in info["groups"], info
+    accessor = client(srv, tok).auth.token.lookup_self()["data"]["accessor"]
+    # The user is the accessor, never the display name (the creator chooses that one).
+    assert info["username"] == "vault-token:" + accessor and "vault:policy:app" in info["groups"], info
+    assert info["extra"]["sigil.dev/vault-display-name"] == ["token-web"], info
     # RBAC grants nothing until a binding names the policy's group.
     secrets = srv.url + "/api/v1/namespaces/default/secrets"
     assert requests.get(secrets, headers=h, verify=srv.ca, timeout=10).status_code == 403
@@ -182,3 +186,61 @@ def test_vault_tokens_are_never_in_the_clear_on_disk_or_in_logs(start_server, wo
     found += scan(workdir, made)
     assert found == [], found
     assert "/v1/auth/token/create" in open(f"{workdir}/audit.log").read()  # the trail recorded them
+
+
+def test_hostile_review_regressions(srv):
+    """Each of these once worked (a hostile review of the Vault face)."""
+    root = client(srv, srv.token)
+    root.sys.create_or_update_policy("app", APP_POLICY)
+    # An expiring root token may not mint a root token that never expires.
+    short_root = root.auth.token.create(policies=["root"], ttl="1h")["auth"]["client_token"]
+    with pytest.raises(hvac.exceptions.InvalidRequest) as e:
+        client(srv, short_root).auth.token.create()
+    assert "expiring root tokens cannot create non-expiring root tokens" in str(e.value)
+    # A child never outlives its parent's expiry: its TTL and renewals are capped at the parent's.
+    parent = root.auth.token.create(policies=["app"], ttl="10m")["auth"]["client_token"]
+    child = client(srv, parent).auth.token.create(policies=["app"], ttl="5h")["auth"]
+    assert child["lease_duration"] <= 600, child
+    renewed = client(srv, child["client_token"]).auth.token.renew_self(increment="5h")["auth"]
+    assert renewed["lease_duration"] <= 600, renewed
+    # A token minted by a revoked token is refused (it used to become an orphan).
+    doomed = root.auth.token.create(policies=["app"], ttl="1h")["auth"]["client_token"]
+    r = requests.post(srv.url + "/v1/auth/token/revoke", json={"token": doomed}, headers={"X-Vault-Token": srv.token},
+                      verify=srv.ca, timeout=10)
+    assert r.status_code == 204
+    with pytest.raises(hvac.exceptions.Forbidden):
+        client(srv, doomed).auth.token.create(policies=["app"])
+
+
+def test_children_made_while_the_parent_is_revoked_do_not_survive(srv):
+    """Creating children under a tree while its top is revoked: no child may outlive the
+    revocation (a creation now rewrites its parent in the same transaction, so the revocation
+    that listed the tree before it fails its compare and starts again)."""
+    import threading
+    root = client(srv, srv.token)
+    root.sys.create_or_update_policy("app", APP_POLICY)
+    for trial in range(3):
+        top = root.auth.token.create(policies=["app"], ttl="1h")["auth"]["client_token"]
+        mids = [client(srv, top).auth.token.create(policies=["app"], ttl="1h")["auth"]["client_token"] for _ in range(6)]
+        made, stop = [], threading.Event()
+
+        def spawn(mid):
+            s = requests.Session()
+            while not stop.is_set():
+                r = s.post(srv.url + "/v1/auth/token/create", json={"policies": ["app"], "ttl": "1h"},
+                           headers={"X-Vault-Token": mid}, verify=srv.ca, timeout=10)
+                if r.status_code == 200:
+                    made.append(r.json()["auth"]["client_token"])
+        threads = [threading.Thread(target=spawn, args=(m,)) for m in mids]
+        for t in threads:
+            t.start()
+        time.sleep(0.3)
+        root.auth.token.revoke(top)
+        stop.set()
+        for t in threads:
+            t.join()
+        # Asked by root (a failed authentication per token would be throttled per address).
+        asker = requests.Session()
+        alive = [t for t in made if asker.post(srv.url + "/v1/auth/token/lookup", json={"token": t}, verify=srv.ca,
+                                               headers={"X-Vault-Token": srv.token}, timeout=10).status_code == 200]
+        assert made and alive == [], (trial, len(made), len(alive))

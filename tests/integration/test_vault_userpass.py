@@ -36,9 +36,15 @@ def test_userpass_end_to_end(srv):
     with pytest.raises(hvac.exceptions.InvalidRequest):
         root.sys.enable_auth_method("userpass")  # already in use
     with pytest.raises(hvac.exceptions.InvalidRequest):
-        root.sys.enable_auth_method("approle")  # not built: refused, not pretended
+        root.sys.enable_auth_method("ldap")  # not built: refused, not pretended
 
     root.sys.create_or_update_policy("app", 'path "sys/policy/*" { capabilities = ["read"] }')
+    # An auth method never makes a root token (a user-admin could otherwise mint root).
+    root.auth.userpass.create_or_update_user("boss", "pw-boss-1234", policies=["ROOT"])
+    with pytest.raises(hvac.exceptions.InvalidRequest) as e:
+        client(srv).auth.userpass.login("boss", "pw-boss-1234")
+    assert "auth methods cannot create root tokens" in str(e.value)
+    root.auth.userpass.delete_user("boss")
     password = "pw-" + secrets.token_hex(16)
     root.auth.userpass.create_or_update_user("Alice", password, policies=["app"])
     assert root.auth.userpass.list_user()["data"]["keys"] == ["alice"]

@@ -92,7 +92,7 @@ TEST_F(AuthTest, VaultTokenTreeRevokesDescendantsAndRefusesAChildOfARevokedParen
   ASSERT_TRUE(id->has_value());
   EXPECT_EQ((*id)->policies, (std::vector<std::string>{"app", "default"}));
   EXPECT_EQ((*id)->token_accessor, grandchild->second.accessor);
-  EXPECT_EQ((*id)->user, "vault:token");
+  EXPECT_EQ((*id)->user, "vault-token:" + grandchild->second.accessor);
 
   SIGIL_ASSERT_OK(tokens_->RevokeTree(parent->second.key));
   for (const auto* t : {&*parent, &*child, &*grandchild}) {

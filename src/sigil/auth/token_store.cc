@@ -202,11 +202,12 @@ Identity TokenInfo::ToIdentity() const {
     id.uid = uid;
     id.groups = groups;
   } else {
-    // A Vault token on the Kubernetes face: user vault:<display name>, uid its accessor, a group
+    // A Vault token on the Kubernetes face: user vault-token:<accessor>, uid its accessor, a group
     // per policy (vault:policy:<name>), and system:masters for a root token, so RBAC bindings
     // can grant by policy and a root token is root on both faces.
-    id.user = "vault:" + display_name;
+    id.user = "vault-token:" + accessor;  // never the display name, which the creator chooses
     id.uid = accessor;
+    id.extra["sigil.dev/vault-display-name"] = {display_name};
     for (const std::string& p : policies) {
       id.groups.push_back("vault:policy:" + p);
       if (p == "root") id.groups.push_back("system:masters");
@@ -239,6 +240,8 @@ Result<std::optional<TokenInfo>> TokenStore::Find(std::string_view token) {
   }
   SIGIL_ASSIGN_OR_RETURN(TokenInfo t, Decode(*o));
   if (Expired(t)) return std::optional<TokenInfo>();
+  SIGIL_ASSIGN_OR_RETURN(bool alive, AncestorsAlive(t));
+  if (!alive) return std::optional<TokenInfo>();
   return std::optional<TokenInfo>(std::move(t));
 }
 
@@ -253,6 +256,9 @@ Status TokenStore::Revoke(std::string_view token) {
 // ---- Vault tokens ----
 
 Result<std::pair<SecretBytes, TokenInfo>> TokenStore::CreateVault(const TokenSpec& spec) {
+  if (spec.login && std::find(spec.policies.begin(), spec.policies.end(), "root") != spec.policies.end()) {
+    return InvalidArgumentError("auth methods cannot create root tokens");
+  }
   TokenInfo t;
   t.accessor = RandomBase62(24);
   t.policies = spec.policies;
@@ -269,6 +275,7 @@ Result<std::pair<SecretBytes, TokenInfo>> TokenStore::CreateVault(const TokenSpe
   if (spec.explicit_max_ttl.count() > 0 && (!t.expires || *t.expires > t.issued + spec.explicit_max_ttl)) {
     t.expires = t.issued + spec.explicit_max_ttl;
   }
+  if (spec.parent_expires && (!t.expires || *t.expires > *spec.parent_expires)) t.expires = spec.parent_expires;
   t.creation_ttl = t.expires ? std::chrono::duration_cast<std::chrono::seconds>(*t.expires - t.issued) : std::chrono::seconds(0);
   t.explicit_max_ttl = spec.explicit_max_ttl;
   t.period = spec.period;
@@ -280,7 +287,24 @@ Result<std::pair<SecretBytes, TokenInfo>> TokenStore::CreateVault(const TokenSpe
   also.compares.push_back({std::string(kAccessorsPrefix) + t.accessor, 0});
   also.puts.emplace_back(std::string(kAccessorsPrefix) + t.accessor, SecretBytes(std::string_view(t.key)));
   if (!t.parent.empty()) {
-    also.compares.push_back({t.parent, spec.parent_revision});  // the parent is still there, as read
+    // The parent is still there as read, and is rewritten (unchanged) in the same transaction:
+    // its new revision makes a revocation of the tree that listed the children before this one
+    // fail its compare and start again, so it cannot miss this child.
+    SIGIL_ASSIGN_OR_RETURN(std::optional<store::Object> parent, store_->Get(t.parent));
+    if (!parent || parent->revision != spec.parent_revision) return AbortedError("the parent token changed or was revoked");
+    SIGIL_ASSIGN_OR_RETURN(TokenInfo p, Decode(*parent));
+    int depth = 1;
+    for (std::string up = p.parent; !up.empty() && depth < kMaxTreeDepth; ++depth) {
+      SIGIL_ASSIGN_OR_RETURN(std::optional<store::Object> a, store_->Get(up));
+      if (!a) break;
+      SIGIL_ASSIGN_OR_RETURN(TokenInfo ai, Decode(*a));
+      up = ai.parent;
+    }
+    if (depth >= kMaxTreeDepth) {
+      return InvalidArgumentError("token trees are limited to " + std::to_string(kMaxTreeDepth) + " levels; create an orphan");
+    }
+    also.compares.push_back({t.parent, spec.parent_revision});
+    also.puts.emplace_back(t.parent, std::move(parent->doc));
     also.puts.emplace_back(ChildKey(t.parent, t.key), SecretBytes(std::string_view("1")));
   }
   SIGIL_ASSIGN_OR_RETURN(t.revision, store_->Create(t.key, SecretBytes(VaultRecord(t).dump()), also));
@@ -295,6 +319,8 @@ Result<std::optional<TokenInfo>> TokenStore::FindByKey(const std::string& key) {
   if (!o) return std::optional<TokenInfo>();
   SIGIL_ASSIGN_OR_RETURN(TokenInfo t, Decode(*o));
   if (Expired(t)) return std::optional<TokenInfo>();
+  SIGIL_ASSIGN_OR_RETURN(bool alive, AncestorsAlive(t));
+  if (!alive) return std::optional<TokenInfo>();
   return std::optional<TokenInfo>(std::move(t));
 }
 
@@ -322,6 +348,11 @@ Result<TokenInfo> TokenStore::Renew(const std::string& key, std::optional<std::c
       Clock::TimePoint system = t.issued + kMaxTtl;
       if (!limit || system < *limit) limit = system;
     }
+    if (!t.parent.empty()) {  // never past the parent's expiry
+      SIGIL_ASSIGN_OR_RETURN(std::optional<TokenInfo> parent, FindByKey(t.parent));
+      if (!parent) return NotFoundError("token not found");
+      if (parent->expires && (!limit || *parent->expires < *limit)) limit = parent->expires;
+    }
     if (limit && next > *limit) {
       next = *limit;
       *capped = true;
@@ -338,46 +369,62 @@ Result<TokenInfo> TokenStore::Renew(const std::string& key, std::optional<std::c
   return AbortedError("the token kept changing while it was renewed; try again");
 }
 
-Result<std::vector<std::string>> TokenStore::Descendants(const std::string& key) {
-  std::vector<std::string> out = {key};
-  for (size_t i = 0; i < out.size() && out.size() < 100000; ++i) {
-    std::string hash = out[i].substr(out[i].rfind('/') + 1);
-    SIGIL_ASSIGN_OR_RETURN(std::vector<std::string> children, store_->Keys(std::string(kChildrenPrefix) + hash + "/"));
-    for (const std::string& c : children) out.push_back(std::string(kTokensPrefix) + c.substr(c.rfind('/') + 1));
-  }
-  return out;
-}
-
 Status TokenStore::RevokeTree(const std::string& key) {
-  for (int attempt = 0; attempt < 8; ++attempt) {
-    SIGIL_ASSIGN_OR_RETURN(std::optional<store::Object> top, store_->Get(key));
-    if (!top) return OkStatus();
-    SIGIL_ASSIGN_OR_RETURN(std::vector<std::string> keys, Descendants(key));
-    // One transaction: every record, its accessor and its index entries. Each record is
-    // compared at the revision read, so a child made meanwhile (its create compares its
-    // parent) either lands before (and is seen on the retry) or fails.
-    store::SideEffects also;
-    for (const std::string& k : keys) {
+  // Top down, one token at a time. A token is deleted (with its accessor and its entry under
+  // its parent) in a compare-on-revision write; a child being made at the same time rewrites
+  // its parent, so one of the two retries. Once a token is gone no child can be made under it
+  // (a creation compares its parent), so its children index is complete: its children are
+  // revoked next. A crash part way leaves descendants whose ancestor is gone, and Find refuses
+  // those (it checks the chain).
+  std::vector<std::string> todo = {key};
+  size_t revoked = 0;
+  while (!todo.empty()) {
+    if (++revoked > kMaxTreeSize) {
+      return ResourceExhaustedError("the token tree has more than " + std::to_string(kMaxTreeSize) +
+                                    " tokens; what is revoked so far stays revoked, and the rest is refused");
+    }
+    std::string k = std::move(todo.back());
+    todo.pop_back();
+    for (int attempt = 0;; ++attempt) {
+      if (attempt == 1000) return AbortedError("the token kept changing while it was revoked; try again");
       SIGIL_ASSIGN_OR_RETURN(std::optional<store::Object> o, store_->Get(k));
-      std::string hash = k.substr(k.rfind('/') + 1);
-      SIGIL_ASSIGN_OR_RETURN(std::vector<std::string> kids, store_->Keys(std::string(kChildrenPrefix) + hash + "/"));
-      for (const std::string& c : kids) also.deletes.push_back(c);
-      if (!o) continue;
-      Result<TokenInfo> t = Decode(*o);
-      if (t.ok() && !t->accessor.empty()) also.deletes.push_back(std::string(kAccessorsPrefix) + t->accessor);
-      if (t.ok() && !t->parent.empty()) also.deletes.push_back(ChildKey(t->parent, k));
-      if (k != key) {
-        also.compares.push_back({k, o->revision});
-        also.deletes.push_back(k);
+      if (!o) break;
+      store::SideEffects also;
+      if (Result<TokenInfo> t = Decode(*o); t.ok()) {
+        if (!t->accessor.empty()) also.deletes.push_back(std::string(kAccessorsPrefix) + t->accessor);
+        if (!t->parent.empty()) also.deletes.push_back(ChildKey(t->parent, k));
+      }
+      Result<int64_t> r = store_->Delete(k, o->revision, also);
+      if (r.ok()) break;
+      if (r.error().code() != StatusCode::kAborted && r.error().code() != StatusCode::kNotFound) return r.error();
+    }
+    std::string hash = k.substr(k.rfind('/') + 1);
+    SIGIL_ASSIGN_OR_RETURN(std::vector<std::string> kids, store_->Keys(std::string(kChildrenPrefix) + hash + "/"));
+    for (const std::string& c : kids) {
+      todo.push_back(std::string(kTokensPrefix) + c.substr(c.rfind('/') + 1));
+      SIGIL_ASSIGN_OR_RETURN(std::optional<store::Object> entry, store_->Get(c));
+      if (entry) {
+        Result<int64_t> gone = store_->Delete(c, entry->revision);
+        if (!gone.ok() && gone.error().code() != StatusCode::kAborted && gone.error().code() != StatusCode::kNotFound) {
+          return gone.error();
+        }
       }
     }
-    std::sort(also.deletes.begin(), also.deletes.end());
-    also.deletes.erase(std::unique(also.deletes.begin(), also.deletes.end()), also.deletes.end());
-    Result<int64_t> r = store_->Delete(key, top->revision, also);
-    if (r.ok()) return OkStatus();
-    if (r.error().code() != StatusCode::kAborted && r.error().code() != StatusCode::kNotFound) return r.error();
   }
-  return AbortedError("the token tree kept changing while it was revoked; try again");
+  return OkStatus();
+}
+
+Result<bool> TokenStore::AncestorsAlive(const TokenInfo& t) {
+  std::string parent = t.parent;
+  for (int depth = 0; !parent.empty(); ++depth) {
+    if (depth >= kMaxTreeDepth) return false;
+    SIGIL_ASSIGN_OR_RETURN(std::optional<store::Object> o, store_->Get(parent));
+    if (!o) return false;
+    SIGIL_ASSIGN_OR_RETURN(TokenInfo p, Decode(*o));
+    if (Expired(p)) return false;
+    parent = p.parent;
+  }
+  return true;
 }
 
 Status TokenStore::RevokeOrphan(const std::string& key) {

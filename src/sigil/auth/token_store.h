@@ -62,6 +62,10 @@ struct TokenSpec {
   std::string path = "auth/token/create";
   std::string parent;              // the parent's key; "" for an orphan
   int64_t parent_revision = 0;     // the create fails (kAborted) unless the parent is still there as read
+  // The parent's expiry: a child never outlives its parent (its expiry, and every renewal, is
+  // capped at the parent's), so no token escapes revocation by expiry through its children.
+  std::optional<Clock::TimePoint> parent_expires;
+  bool login = false;              // made by an auth method's login: may not hold "root"
   std::chrono::seconds ttl{0};     // 0: no expiry (only for root tokens; the face applies defaults)
   std::chrono::seconds explicit_max_ttl{0}, period{0};
   bool renewable = true;
@@ -89,6 +93,11 @@ class TokenStore {
   // ---- Vault tokens (auth/token/*) ----
   // The system's maximum lifetime of a non-periodic token (Vault's default max_lease_ttl).
   static constexpr std::chrono::seconds kMaxTtl{768 * 3600};
+  // The most tokens one revocation removes (one transaction); a bigger tree is refused.
+  static constexpr size_t kMaxTreeSize = 100000;
+  // How deep a token tree may grow: a token is valid only while every ancestor is, and a
+  // lookup checks them all.
+  static constexpr int kMaxTreeDepth = 32;
   // A new Vault token ("hvs." and 32 base62 characters) with a fresh accessor; returned once.
   Result<std::pair<SecretBytes, TokenInfo>> CreateVault(const TokenSpec& spec);
   // A valid (known, unexpired) token's record, by the token, its accessor or its key.
@@ -100,7 +109,7 @@ class TokenStore {
   // kInvalidArgument (Vault's words) when it is not renewable. Returns the new record, and in
   // *capped whether the cap cut the increment.
   Result<TokenInfo> Renew(const std::string& key, std::optional<std::chrono::seconds> increment, bool* capped);
-  // Revokes the token at `key` and every token made under it, in one transaction.
+  // Revokes the token at `key` and every token made under it (top down; see the .cc).
   Status RevokeTree(const std::string& key);
   // Revokes the token at `key` alone; its children become orphans.
   Status RevokeOrphan(const std::string& key);
@@ -112,8 +121,8 @@ class TokenStore {
   std::string KeyFor(std::string_view token) const;
   Result<TokenInfo> Decode(const store::Object& o) const;
   bool Expired(const TokenInfo& t) const { return t.expires && *t.expires <= clock_->Now(); }
-  // Keys of the token at `key` and of every token below it, parents first.
-  Result<std::vector<std::string>> Descendants(const std::string& key);
+  // Whether every ancestor of `t` still exists and has not expired.
+  Result<bool> AncestorsAlive(const TokenInfo& t);
 
   store::ObjectStore* store_;
   Clock* clock_;

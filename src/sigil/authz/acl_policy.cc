@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <optional>
 #include <utility>
 
@@ -481,8 +482,23 @@ Result<Value> FromJson(const OrderedJson& j, int& elements) {
 Result<std::vector<Entry>> ParseJson(std::string_view text) {
   if (JsonTooDeep(text)) return InvalidArgumentError(DepthError());
   OrderedJson j;
+  // Repeated keys: nlohmann keeps the last, while Vault's reader keeps every one and merges
+  // them (so a repeated path with deny still denies). Keeping the last could grant more than
+  // Vault, so a repeated key is refused.
+  std::vector<std::set<std::string>> open_objects;
+  std::string repeated;
+  auto watch_keys = [&](int, OrderedJson::parse_event_t event, OrderedJson& parsed) {
+    if (event == OrderedJson::parse_event_t::object_start) {
+      open_objects.emplace_back();
+    } else if (event == OrderedJson::parse_event_t::object_end) {
+      if (!open_objects.empty()) open_objects.pop_back();
+    } else if (event == OrderedJson::parse_event_t::key && parsed.is_string() && !open_objects.empty()) {
+      if (!open_objects.back().insert(parsed.get<std::string>()).second && repeated.empty()) repeated = parsed.get<std::string>();
+    }
+    return true;
+  };
   try {
-    j = OrderedJson::parse(text);
+    j = OrderedJson::parse(text, watch_keys);
   } catch (const nlohmann::json::parse_error& e) {
     // e.what() quotes the input; report only where. e.byte counts from 1 and is one past the
     // end for a truncated input.
@@ -492,6 +508,10 @@ Result<std::vector<Entry>> ParseJson(std::string_view text) {
     return ErrorAt(line, "invalid JSON");
   } catch (const nlohmann::json::exception&) {
     return InvalidArgumentError("invalid JSON");
+  }
+  if (!repeated.empty()) {
+    return InvalidArgumentError("the key \"" + repeated.substr(0, 64) + "\" appears twice in one object: sigil refuses "
+                                "repeated keys in a JSON policy (Vault merges them)");
   }
   int elements = 0;
   SIGIL_ASSIGN_OR_RETURN(Value top, FromJson(j, elements));

@@ -45,7 +45,7 @@ void Authentication::AuditFailure(const Credentials& c) const {
       {"user", {{"username", anonymous.user}, {"groups", anonymous.groups}}},
       {"sourceIPs", {std::string(c.remote.substr(0, c.remote.rfind(':')))}},
       {"responseStatus", {{"metadata", nlohmann::ordered_json::object()}, {"status", "Failure"}, {"message", "Unauthorized"},
-                          {"reason", "Unauthorized"}, {"code", 401}}},
+                          {"reason", c.refused_code == 401 ? "Unauthorized" : "Forbidden"}, {"code", c.refused_code}}},
       {"requestReceivedTimestamp", now}, {"stageTimestamp", now}};
   if (!c.user_agent.empty()) ev["userAgent"] = std::string(c.user_agent);
   if (Status st = auditor_->Write({ev}); !st.ok()) log::Error("audit: a failed authentication could not be recorded", {{"error", st.message()}});

@@ -23,8 +23,10 @@ struct Credentials {
   std::string_view authorization_header;  // "" when absent
   const auth::CertificateSubject* certificate = nullptr;  // a verified client certificate, if any
   std::string_view remote;                 // ip:port of the peer
-  // For the audit record of a refusal.
+  // For the audit record of a refusal. `uri` should not carry secrets (the Vault face passes
+  // the path without its query).
   std::string_view method, uri, user_agent;
+  int refused_code = 401;  // what a refusal is answered with (the Vault face: 403)
 };
 
 struct Authenticated {

@@ -59,8 +59,28 @@ Json Pipeline::Event(const RequestInfo& info, audit::Level level, bool allowed) 
   return ev;
 }
 
+namespace {
+
+// Whether `j` nests deeper than `max` levels (iteratively: a deep body must not exhaust the
+// stack here either). The trail's writer (nlohmann's dump) recurses, so such a body is never
+// recorded.
+bool DeeperThan(const Json& j, int max) {
+  std::vector<std::pair<const Json*, int>> todo = {{&j, 0}};
+  while (!todo.empty()) {
+    auto [v, depth] = todo.back();
+    todo.pop_back();
+    if (!v->is_structured()) continue;
+    if (depth >= max) return true;
+    for (const Json& e : *v) todo.emplace_back(&e, depth + 1);
+  }
+  return false;
+}
+
+}  // namespace
+
 std::optional<Json> Pipeline::Redacted(const RequestInfo& info, std::string_view media_type, Json body,
                                        const audit::Decision& d) const {
+  if (DeeperThan(body, kMaxRecordedDepth)) return std::nullopt;
   if (info.face == Face::kVault) return deps_.auditor->RedactedVaultBody(std::move(body));
   if (!info.kube.resource_request) return std::nullopt;
   std::optional<Json> out =

@@ -135,6 +135,10 @@ class Pipeline {
   Deps deps_;
 };
 
+// Bodies nested deeper than this are not recorded in the audit trail (its JSON writer
+// recurses; a deep body must not be able to exhaust a worker's stack).
+inline constexpr int kMaxRecordedDepth = 64;
+
 // RFC 3339 with microseconds, as audit.k8s.io/v1 Events carry their timestamps.
 std::string MicroTime();
 

@@ -162,6 +162,44 @@ TEST_F(PipelineTest, SensitiveBodiesAreNeverRecorded) {
 
 // An executor may answer later, from another thread (a write after its commit): the answer's
 // audit record is written then, before the answer leaves, and it leaves exactly once.
+// Regression (hostile review): a Vault-face body nested 100,000 deep, recorded at Request
+// level, reached the trail's JSON writer, which recurses: the worker's stack overflowed, from an
+// unauthenticated path. A body deeper than kMaxRecordedDepth is now never recorded.
+TEST_F(PipelineTest, DeepBodiesAreNotRecorded) {
+  std::string path = dir_.path() + "/deep.log";
+  auto auditor = OpenAuditor(path, audit::Level::kRequestResponse);
+  Pipeline p({nullptr, auditor.get(), nullptr});
+  RequestInfo info;
+  info.face = Face::kVault;
+  info.method = "POST";
+  info.uri = "/v1/sys/health";
+  info.remote = "127.0.0.1:5555";
+  info.kube.resource_request = false;
+  info.kube.verb = "post";
+  info.kube.path = "/v1/sys/health";
+  info.vault.unauthenticated = true;
+  info.mutating = true;
+  info.request_object = []() -> std::optional<Json> {
+    Json j = Json::array();
+    Json* at = &j;
+    for (int i = 0; i < 100000; ++i) {
+      at->push_back(Json::array());
+      at = &(*at)[0];
+    }
+    return Json{{"a", std::move(j)}};
+  };
+  std::optional<Reply> r = RunNow(p, info, errors_, [] {
+    Reply ok;
+    ok.status = 204;
+    return std::optional<Reply>(std::move(ok));
+  });
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 204);
+  std::string trail = Trail(path);
+  EXPECT_NE(trail.find("\"stage\":\"ResponseComplete\""), std::string::npos);
+  EXPECT_EQ(trail.find("requestObject"), std::string::npos);
+}
+
 TEST_F(PipelineTest, ExecutionMayCompleteLaterOnAnotherThread) {
   auto auditor = OpenAuditor(dir_.path() + "/a.log", audit::Level::kMetadata);
   Pipeline p({rbac_.get(), auditor.get()});

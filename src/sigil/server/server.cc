@@ -369,6 +369,10 @@ http::Handler SigilServer::Authenticated(http::Handler inner) {
     c.remote = ctx.remote_address;
     c.method = std::string_view(req.method_string().data(), req.method_string().size());
     c.uri = std::string_view(req.target().data(), req.target().size());
+    if (vault) {
+      c.uri = c.uri.substr(0, c.uri.find('?'));  // Vault clients may put data in the query
+      c.refused_code = 403;
+    }
     if (auto ua = req.find(boost::beast::http::field::user_agent); ua != req.end()) {
       c.user_agent = std::string_view(ua->value().data(), ua->value().size());
     }

@@ -75,6 +75,14 @@ core::VaultAccess VaultApi::Impl::AccessFor(const Request& r) const {
     case Operation::kDelete: a.capability = authz::kCapDelete; break;
     case Operation::kPatch: a.capability = authz::kCapPatch; break;
   }
+  // Policy names are lowercased before they are used (as Vault does): the ACL must see the
+  // name the request will act on, or PUT sys/policy/ADMIN would slip past a deny on
+  // sys/policy/admin.
+  for (std::string_view prefix : {std::string_view("sys/policy/"), std::string_view("sys/policies/acl/")}) {
+    if (a.path.starts_with(prefix)) {
+      for (size_t i = prefix.size(); i < a.path.size(); ++i) a.path[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(a.path[i])));
+    }
+  }
   a.sudo = NeedsSudo(r.path, r.op);
   a.unauthenticated = Unauthenticated(r.path);
   return a;
@@ -105,7 +113,29 @@ http::Response VaultApi::Impl::Serve(const http::Request& req, const Identity* w
   core::RequestInfo info;
   info.face = core::Face::kVault;
   info.method = std::string_view(req.method_string().data(), req.method_string().size());
-  info.uri = std::string_view(req.target().data(), req.target().size());
+  // The trail shows the path, and each query value as its keyed hash: Vault clients put data in
+  // the query (`vault read path k=v`), which Vault's audit devices hash like the body.
+  std::string_view target(req.target().data(), req.target().size());
+  std::string audit_uri(target.substr(0, target.find('?')));
+  if (size_t q = target.find('?'); q != std::string_view::npos) {
+    std::string_view rest = target.substr(q + 1);
+    char sep = '?';
+    while (!rest.empty()) {
+      size_t amp = rest.find('&');
+      std::string_view kv = rest.substr(0, amp);
+      size_t eq = kv.find('=');
+      audit_uri += sep;
+      audit_uri += std::string(kv.substr(0, eq));
+      if (eq != std::string_view::npos) {
+        audit_uri += '=';
+        audit_uri += options_.auditor ? options_.auditor->Hash(kv.substr(eq + 1)) : std::string("hmac-sha256:");
+      }
+      sep = '&';
+      if (amp == std::string_view::npos) break;
+      rest = rest.substr(amp + 1);
+    }
+  }
+  info.uri = audit_uri;
   if (auto ua = req.find(boost::beast::http::field::user_agent); ua != req.end()) {
     info.user_agent = std::string_view(ua->value().data(), ua->value().size());
   }
@@ -116,13 +146,15 @@ http::Response VaultApi::Impl::Serve(const http::Request& req, const Identity* w
   // nonResourceURLs rules such as "/v1/*" select it), its verb the lowercased method.
   info.kube.resource_request = false;
   info.kube.verb = Lowercase(info.method);
-  info.kube.path = std::string(info.uri.substr(0, info.uri.find('?')));
+  info.kube.path = std::string(target.substr(0, target.find('?')));
   info.mutating = req.method() != http::Verb::get && req.method() != http::Verb::head && info.method != "LIST";
   // Vault bodies carry tokens, passwords, policies and secret values: the pipeline records
   // them (at Request level and above) with every string replaced by its keyed hash, as Vault's
   // audit devices do (audit::RedactAllStrings).
   info.request_object = [&req]() -> std::optional<Json> {
-    Json j = Json::parse(std::string_view(req.body().data(), req.body().size()), nullptr, false);
+    std::string_view text(req.body().data(), req.body().size());
+    if (TooDeep(text)) return std::nullopt;
+    Json j = Json::parse(text, nullptr, false);
     if (j.is_discarded() || !j.is_object()) return std::nullopt;
     return j;
   };

@@ -255,6 +255,51 @@ TEST_F(VaultFaceFullAuditTest, BodiesAreRecordedWithEveryStringHashed) {
   EXPECT_NE(trail.find("\"rules\":\"" + hash + "\""), std::string::npos) << trail;  // in the response
 }
 
+// Regressions from a hostile review.
+TEST_F(VaultFaceFullAuditTest, DeepBodiesAreRefusedAndNeverReachTheTrail) {
+  // An unauthenticated path, a body nested 100,000 deep: the trail's writer recursed on it and
+  // the worker's stack overflowed. Now: 400 before anything parses it.
+  std::string deep = "{\"a\":" + std::string(100000, '[') + std::string(100000, ']') + "}";
+  Answer a = Send("POST", "/v1/sys/health", deep, nullptr);
+  EXPECT_EQ(a.status, 400) << a.raw.substr(0, 200);
+  std::string fine = "{\"a\":" + std::string(60, '[') + std::string(60, ']') + "}";
+  EXPECT_EQ(Send("POST", "/v1/sys/health", fine, nullptr).status, 405);
+}
+
+TEST_F(VaultFaceFullAuditTest, QueryValuesAreHashedInTheTrail) {
+  Identity root = Root();
+  Send("GET", "/v1/sys/policy/default?secretparam=q-canary-3b9f", "", &root);
+  std::string trail = FullTrail();
+  EXPECT_EQ(trail.find("q-canary-3b9f"), std::string::npos) << trail;
+  EXPECT_NE(trail.find("/v1/sys/policy/default?secretparam=hmac-sha256:"), std::string::npos) << trail;
+}
+
+TEST_F(VaultFaceTest, PolicyNamesAreLoweredBeforeTheAclDecides) {
+  Identity root = Root();
+  ASSERT_EQ(Send("PUT", "/v1/sys/policy/editor",
+                 TestJson{{"policy", "path \"sys/policy/*\" { capabilities = [\"update\"] }\n"
+                                     "path \"sys/policy/admin\" { capabilities = [\"deny\"] }"}}.dump(), &root)
+                .status,
+            204);
+  Identity editor = WithPolicies({"editor"});
+  std::string grant_all = TestJson{{"policy", "path \"*\" { capabilities = [\"sudo\", \"update\"] }"}}.dump();
+  EXPECT_EQ(Send("PUT", "/v1/sys/policy/admin", grant_all, &editor).status, 403);
+  EXPECT_EQ(Send("PUT", "/v1/sys/policy/ADMIN", grant_all, &editor).status, 403);
+  EXPECT_EQ(Send("PUT", "/v1/sys/policy/other", grant_all, &editor).status, 204);
+}
+
+TEST_F(VaultFaceTest, JsonPoliciesWithRepeatedKeysAreRefused) {
+  Identity root = Root();
+  // nlohmann kept the last of two "auth/token/create" entries (update, sudo) where Vault merges
+  // them (deny wins): the JSON form granted more than the same policy in HCL.
+  std::string dup = R"({"path":{"auth/token/create":{"capabilities":["deny"]},"auth/token/create":{"capabilities":["update","sudo"]}}})";
+  Answer a = Send("PUT", "/v1/sys/policy/dup", TestJson{{"policy", dup}}.dump(), &root);
+  EXPECT_EQ(a.status, 400) << a.raw;
+  EXPECT_NE(a.raw.find("twice"), std::string::npos) << a.raw;
+  std::string dup_top = R"({"path":{"a":{"capabilities":["deny"]}},"path":{"a":{"capabilities":["read"]}}})";
+  EXPECT_EQ(Send("PUT", "/v1/sys/policy/dup", TestJson{{"policy", dup_top}}.dump(), &root).status, 400);
+}
+
 TEST(VaultRequestTest, WireConventions) {
   EXPECT_EQ(ParseBool("True"), true);
   EXPECT_EQ(ParseBool("1"), true);
@@ -267,6 +312,8 @@ TEST(VaultRequestTest, WireConventions) {
   EXPECT_EQ(ParseDuration("1x"), std::nullopt);
   EXPECT_EQ(ParseDuration("h"), std::nullopt);
   EXPECT_EQ(ParseDuration("-5"), std::nullopt);
+  EXPECT_EQ(ParseDuration("2562047h"), std::nullopt);  // over 100 years: would overflow nanoseconds
+  EXPECT_EQ(ParseDuration("876000h"), std::chrono::seconds(876000LL * 3600));
   TestJson body = {{"a", "x, y ,z"}, {"b", {"p", "q"}}, {"c", nullptr}, {"d", 5}, {"ttl", "1h"}, {"n", "12"}, {"t", "true"}};
   nlohmann::ordered_json ob = nlohmann::ordered_json::parse(body.dump());
   EXPECT_EQ(**ListField(ob, "a"), (std::vector<std::string>{"x", "y", "z"}));

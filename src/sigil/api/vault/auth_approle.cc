@@ -322,6 +322,7 @@ std::optional<Reply> VaultApi::Impl::AuthAppRole(const Request& r, const engines
     spec.ttl = std::chrono::seconds(ttl > 0 ? ttl : auth::TokenStore::kMaxTtl.count());
     spec.explicit_max_ttl = std::chrono::seconds(max);
     if (max > 0 && spec.ttl.count() > max) spec.ttl = std::chrono::seconds(max);
+    spec.login = true;
     Result<std::pair<SecretBytes, auth::TokenInfo>> made = options_.tokens->CreateVault(spec);
     if (!made.ok()) return fail(made.error());
     return Envelope(nullptr, {}, LoginAuth(made->second, made->first.view()));

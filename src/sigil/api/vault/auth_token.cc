@@ -158,6 +158,9 @@ std::optional<Reply> VaultApi::Impl::AuthToken(const Request& r, const Identity*
     // orphan.
     Result<std::optional<auth::TokenInfo>> parent = self();
     if (!parent.ok()) return fail(parent.error());
+    // The caller is a Vault token that no longer exists (revoked since it authenticated): it
+    // must not make an orphan that escapes the revocation.
+    if (!who->token_accessor.empty() && !parent->has_value()) return Error(403, "permission denied");
     std::vector<std::string> parent_policies = authz::PolicyStore::PoliciesOf(*who);
     bool parent_root = std::find(parent_policies.begin(), parent_policies.end(), "root") != parent_policies.end();
     std::vector<std::string> wanted = policies->value_or(parent_policies);
@@ -195,11 +198,13 @@ std::optional<Reply> VaultApi::Impl::AuthToken(const Request& r, const Identity*
     if (!orphan && parent->has_value()) {
       spec.parent = (*parent)->key;
       spec.parent_revision = (*parent)->revision;
+      spec.parent_expires = (*parent)->expires;
     }
     std::vector<std::string> warnings;
     std::chrono::seconds want = ttl->value_or(lease->value_or(std::chrono::seconds(0)));
     bool root_token = spec.policies == std::vector<std::string>{"root"};
     if (want.count() == 0 && !root_token) want = auth::TokenStore::kMaxTtl;  // Vault's default TTL: 768h
+    if (want.count() == 0 && who->expires) return Error(400, "expiring root tokens cannot create non-expiring root tokens");
     if (period->value_or(std::chrono::seconds(0)).count() == 0 && want > auth::TokenStore::kMaxTtl) {
       want = auth::TokenStore::kMaxTtl;
       warnings.push_back("TTL of \"" + std::to_string(want.count()) + "s\" exceeded the effective max_ttl; TTL value is capped");

@@ -176,6 +176,7 @@ std::optional<Reply> VaultApi::Impl::AuthUserpass(const Request& r, const engine
     spec.explicit_max_ttl = std::chrono::seconds(max);
     if (max > 0 && spec.ttl.count() > max) spec.ttl = std::chrono::seconds(max);
     spec.renewable = true;
+    spec.login = true;
     Result<std::pair<SecretBytes, auth::TokenInfo>> made = options_.tokens->CreateVault(spec);
     if (!made.ok()) return fail(made.error());
     return Envelope(nullptr, {}, LoginAuth(made->second, made->first.view()));

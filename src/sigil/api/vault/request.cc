@@ -31,6 +31,29 @@ Status WrongType(std::string_view name, std::string_view want) {
 
 }  // namespace
 
+bool TooDeep(std::string_view text) {
+  int depth = 0;
+  bool in_string = false, escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      if (++depth > kMaxBodyDepth) return true;
+    } else if (c == '}' || c == ']') {
+      --depth;
+    }
+  }
+  return false;
+}
+
 std::optional<bool> ParseBool(std::string_view s) {
   if (s == "1" || s == "t" || s == "T" || s == "true" || s == "TRUE" || s == "True") return true;
   if (s == "0" || s == "f" || s == "F" || s == "false" || s == "FALSE" || s == "False") return false;
@@ -43,7 +66,7 @@ std::optional<std::chrono::seconds> ParseDuration(std::string_view s) {
   int64_t whole = 0;
   auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), whole);
   if (ec == std::errc() && end == s.data() + s.size()) {
-    if (whole < 0) return std::nullopt;
+    if (whole < 0 || whole > kMaxDurationSeconds) return std::nullopt;
     return std::chrono::seconds(whole);
   }
   // Go's time.ParseDuration: a sequence of decimal numbers with units; no sign here (a
@@ -72,7 +95,7 @@ std::optional<std::chrono::seconds> ParseDuration(std::string_view s) {
     if (!found) return std::nullopt;
     i = u;
   }
-  if (!std::isfinite(total) || total > 1e12) return std::nullopt;
+  if (!std::isfinite(total) || total > kMaxDurationSeconds) return std::nullopt;
   return std::chrono::seconds(static_cast<int64_t>(total));
 }
 
@@ -133,6 +156,7 @@ Result<Request> Decode(const http::Request& req) {
   std::string_view body(req.body().data(), req.body().size());
   size_t first = body.find_first_not_of(" \t\r\n");
   if (first != std::string_view::npos) {
+    if (TooDeep(body)) return InvalidArgumentError("failed to parse JSON input: nested deeper than " + std::to_string(kMaxBodyDepth) + " levels");
     Json j = Json::parse(body, nullptr, false);
     if (j.is_discarded() || !j.is_object()) return InvalidArgumentError("failed to parse JSON input: the body must be a JSON object");
     r.body = std::move(j);
@@ -181,8 +205,10 @@ Result<std::optional<int64_t>> IntField(const Json& body, std::string_view name)
 Result<std::optional<std::chrono::seconds>> DurationField(const Json& body, std::string_view name) {
   auto it = body.find(name);
   if (it == body.end() || it->is_null()) return std::optional<std::chrono::seconds>();
-  if (it->is_number_integer() && it->get<int64_t>() >= 0) return std::optional<std::chrono::seconds>(it->get<int64_t>());
-  if (it->is_number_float() && std::isfinite(it->get<double>()) && it->get<double>() >= 0 && it->get<double>() < 1e12) {
+  if (it->is_number_integer() && it->get<int64_t>() >= 0 && it->get<int64_t>() <= kMaxDurationSeconds) {
+    return std::optional<std::chrono::seconds>(it->get<int64_t>());
+  }
+  if (it->is_number_float() && std::isfinite(it->get<double>()) && it->get<double>() >= 0 && it->get<double>() <= kMaxDurationSeconds) {
     return std::optional<std::chrono::seconds>(static_cast<int64_t>(it->get<double>()));
   }
   if (it->is_string()) {

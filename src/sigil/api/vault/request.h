@@ -48,6 +48,12 @@ Result<Request> Decode(const http::Request& req);
 // The request's token: X-Vault-Token, else the Authorization bearer token; "" when neither.
 std::string_view TokenOf(const http::Request& req);
 
+// How deeply a request body may nest: deeper bodies are refused (400) before they are parsed.
+inline constexpr int kMaxBodyDepth = 64;
+bool TooDeep(std::string_view json_text);
+// The longest duration any field accepts: 100 years.
+inline constexpr int64_t kMaxDurationSeconds = int64_t{100} * 365 * 24 * 3600;
+
 // Go's strconv.ParseBool.
 std::optional<bool> ParseBool(std::string_view s);
 // A Go duration ("1h30m", "1.5h", "300ms" rounds down to whole seconds) or a number of seconds.
