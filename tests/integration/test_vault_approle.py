@@ -2,6 +2,7 @@
 TTLs and use limits (two logins racing for the last use: one wins), lookup and destroy by secret
 ID and by accessor, login; options sigil does not enforce yet are refused, not ignored."""
 import threading
+import time
 
 import hvac
 import pytest
@@ -78,3 +79,16 @@ def test_approle(srv):
     root.auth.approle.delete_role("build")
     with pytest.raises(hvac.exceptions.InvalidRequest):
         hvac.Client(url=srv.url, verify=srv.ca).auth.approle.login("my-custom-role-id", fresh)
+
+
+def test_expired_secret_id_is_refused(srv):
+    root = hvac.Client(url=srv.url, token=srv.token, verify=srv.ca)
+    root.sys.enable_auth_method("approle")
+    root.auth.approle.create_or_update_approle("short", token_policies=["default"], secret_id_ttl="1s")
+    role_id = root.auth.approle.read_role_id("short")["data"]["role_id"]
+    sid = root.auth.approle.generate_secret_id("short")["data"]
+    assert sid["secret_id_ttl"] == 1
+    time.sleep(2.1)
+    with pytest.raises(hvac.exceptions.InvalidRequest) as e:
+        hvac.Client(url=srv.url, verify=srv.ca).auth.approle.login(role_id, sid["secret_id"])
+    assert "invalid role or secret ID" in str(e.value)
