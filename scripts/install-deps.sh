@@ -11,7 +11,7 @@ PACKAGES=(
   libyaml-cpp-dev libcli11-dev libspdlog-dev libsodium-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev python3 python3-pytest python3-requests
-  python3-cryptography python3-nacl python3-kubernetes python3-hvac nodejs npm openssl curl
+  python3-cryptography python3-nacl python3-kubernetes python3-hvac nodejs openssl curl
 )
 
 missing=()
@@ -20,6 +20,9 @@ for p in "${PACKAGES[@]}"; do
     missing+=("$p")
   fi
 done
+# npm: Debian's package, unless the installed nodejs brings its own (NodeSource's nodejs
+# includes npm and conflicts with Debian's npm package).
+if ! command -v npm >/dev/null 2>&1; then missing+=(npm); fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 echo "installing missing Debian packages: ${missing[*]}"
