@@ -179,7 +179,9 @@ def test_graceful_shutdown_finishes_and_exits_zero(start_server):
     assert session.get(s.url + "/version", verify=s.ca, timeout=5).status_code == 200  # idle keep-alive conn
     start = time.time()
     assert s.stop() == 0
-    assert time.time() - start < 5  # idle connections do not hold shutdown up
+    # Idle connections do not hold shutdown up: one that did would hold it for the 20 s grace
+    # period. (The bound leaves room for a sanitized build's exit-time leak scan.)
+    assert time.time() - start < 12
     assert "stopped" in s.logs()
 
 
