@@ -59,7 +59,8 @@ bool VaultApi::Impl::Unauthenticated(std::string_view p) const {
   if (!p.starts_with("auth/") || options_.auth_mounts == nullptr) return false;
   std::optional<engines::Mount> m = options_.auth_mounts->Find(p.substr(5));
   if (!m) return false;
-  std::string_view rest = p.substr(5 + m->path.size());
+  // "auth/userpass" (the mount without its slash) is shorter than "auth/" + "userpass/".
+  std::string_view rest = p.size() > 5 + m->path.size() ? p.substr(5 + m->path.size()) : std::string_view();
   if (m->type == "userpass") return rest.starts_with("login/");
   if (m->type == "kubernetes" || m->type == "approle") return rest == "login";
   return false;

@@ -288,6 +288,28 @@ TEST_F(VaultFaceTest, PolicyNamesAreLoweredBeforeTheAclDecides) {
   EXPECT_EQ(Send("PUT", "/v1/sys/policy/other", grant_all, &editor).status, 204);
 }
 
+// Regression: with an auth method mounted, a path naming the mount without its slash
+// ("auth/userpass") made the unauthenticated-path check read past the path's end
+// (std::out_of_range on the HTTP layer's thread).
+TEST_F(VaultFaceTest, TheMountPathItselfIsNotALoginPath) {
+  auto mounts = engines::MountTable::Open(store_.get(), engines::MountTable::Kind::kAuth, {});
+  SIGIL_ASSERT_OK(mounts);
+  engines::Mount m;
+  m.path = "userpass";
+  m.type = "userpass";
+  SIGIL_ASSERT_OK((*mounts)->Enable(m));
+  VaultApi::Options o;
+  o.workers = 1;
+  o.policies = policies_.get();
+  o.auth_mounts = mounts->get();
+  api_ = std::make_unique<VaultApi>(&clock_, o);
+  Identity root = Root();
+  EXPECT_EQ(Send("GET", "/v1/auth/userpass", "", nullptr).status, 403);
+  EXPECT_EQ(Send("GET", "/v1/auth/userpass", "", &root).status, 404);
+  EXPECT_EQ(Send("POST", "/v1/auth/userpass/login/x", R"({"password":"p"})", nullptr).status, 400);
+  api_.reset();
+}
+
 TEST_F(VaultFaceTest, JsonPoliciesWithRepeatedKeysAreRefused) {
   Identity root = Root();
   // nlohmann kept the last of two "auth/token/create" entries (update, sudo) where Vault merges

@@ -60,7 +60,7 @@ Json SecretView(const Json& s) {
 
 std::optional<Reply> VaultApi::Impl::AuthAppRole(const Request& r, const engines::Mount& mount) {
   engines::Storage storage = options_.auth_mounts->StorageFor(mount);
-  std::string rest = r.path.substr(5 + mount.path.size());
+  std::string rest = MountRest(r.path, mount);
   auto fail = [this](const Status& st) {
     if (st.code() == StatusCode::kInvalidArgument) return Error(400, st.message());
     return errors_.Render(st, core::RequestInfo{});

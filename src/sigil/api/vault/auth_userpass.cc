@@ -47,7 +47,7 @@ Json UserView(const Json& u) {
 
 std::optional<Reply> VaultApi::Impl::AuthUserpass(const Request& r, const engines::Mount& mount) {
   engines::Storage storage = options_.auth_mounts->StorageFor(mount);
-  std::string rest = r.path.substr(5 + mount.path.size());  // after "auth/<mount>/"
+  std::string rest = MountRest(r.path, mount);  // after "auth/<mount>/"
   auto fail = [this](const Status& st) {
     if (st.code() == StatusCode::kInvalidArgument) return Error(400, st.message());
     return errors_.Render(st, core::RequestInfo{});

@@ -17,6 +17,12 @@ namespace sigil::vault {
 // The `auth` block of a login: the new token, its accessor, policies, metadata and TTL.
 Json LoginAuth(const auth::TokenInfo& t, std::string_view token);
 
+// What follows "auth/<mount path>" in `path` ("" for the mount itself, "auth/userpass").
+inline std::string MountRest(const std::string& path, const engines::Mount& mount) {
+  size_t at = 5 + mount.path.size();
+  return path.size() > at ? path.substr(at) : std::string();
+}
+
 // A 400 naming the first of `fields` that `body` sets to something other than its empty or
 // false default: options sigil does not enforce yet (CIDR bindings, token use limits, ...) are
 // refused rather than accepted and ignored, so nobody believes a restriction holds that does not.
