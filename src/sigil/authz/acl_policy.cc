@@ -1,4 +1,5 @@
 #include "sigil/authz/acl_policy.h"
+#include "sigil/base/encoding.h"
 
 #include <algorithm>
 #include <cctype>
@@ -423,28 +424,7 @@ using OrderedJson = nlohmann::ordered_json;
 
 // nlohmann's parser does not bound nesting, and the conversion below recurses, so the depth is
 // checked on the raw text first.
-bool JsonTooDeep(std::string_view s) {
-  int depth = 0;
-  bool in_string = false, escaped = false;
-  for (char c : s) {
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '{' || c == '[') {
-      if (++depth > kMaxAclPolicyDepth) return true;
-    } else if (c == '}' || c == ']') {
-      --depth;
-    }
-  }
-  return false;
-}
+bool JsonTooDeep(std::string_view s) { return JsonDeeperThan(s, kMaxAclPolicyDepth); }
 
 Result<Value> FromJson(const OrderedJson& j, int& elements) {
   if (++elements > kMaxElements) return InvalidArgumentError(ElementsError());

@@ -22,6 +22,11 @@ std::string Base64UrlEncode(std::string_view bytes);
 Result<std::string> Base64UrlDecode(std::string_view text);
 
 std::string HexEncode(std::string_view bytes);
+
+// Whether the JSON text nests objects and arrays deeper than `max_depth` (brackets inside
+// strings do not count). A cheap scan of the raw text, so a caller can refuse a document before
+// a parser or a recursive walk sees it; it does not validate the JSON.
+bool JsonDeeperThan(std::string_view text, int max_depth);
 Result<std::string> HexDecode(std::string_view text);
 
 }  // namespace sigil

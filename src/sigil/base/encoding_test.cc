@@ -32,3 +32,17 @@ TEST(EncodingTest, Hex) {
 
 }  // namespace
 }  // namespace sigil
+
+namespace sigil {
+namespace {
+
+TEST(JsonDeeperThanTest, CountsBracketsOutsideStrings) {
+  EXPECT_FALSE(JsonDeeperThan(R"({"a":[[1]]})", 3));
+  EXPECT_TRUE(JsonDeeperThan(R"({"a":[[[1]]]})", 3));
+  EXPECT_FALSE(JsonDeeperThan(R"({"a":"[[[[[[\"{{{{"})", 1));  // inside a string, escaped quote too
+  EXPECT_TRUE(JsonDeeperThan(std::string(100000, '['), 64));
+  EXPECT_FALSE(JsonDeeperThan("", 0));
+}
+
+}  // namespace
+}  // namespace sigil

@@ -2,6 +2,7 @@
 #include <algorithm>
 
 #include "sigil/api/kubernetes/impl.h"
+#include "sigil/base/encoding.h"
 
 namespace sigil::kube {
 
@@ -46,29 +47,7 @@ std::string Param(const std::map<std::string, std::string>& q, const std::string
   return it == q.end() ? "" : it->second;
 }
 
-bool DepthOk(std::string_view body) {
-  int depth = 0;
-  bool in_string = false, escaped = false;
-  for (char c : body) {
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-      continue;
-    }
-    if (c == '"') in_string = true;
-    if (c == '{' || c == '[') {
-      if (++depth > kMaxJsonDepth) return false;
-    } else if (c == '}' || c == ']') {
-      --depth;
-    }
-  }
-  return true;
-}
+bool DepthOk(std::string_view body) { return !JsonDeeperThan(body, kMaxJsonDepth); }
 
 Path SplitPath(std::string_view target) {
   Path p;

@@ -1,4 +1,5 @@
 #include "sigil/api/vault/request.h"
+#include "sigil/base/encoding.h"
 
 #include <charconv>
 #include <cmath>
@@ -31,28 +32,7 @@ Status WrongType(std::string_view name, std::string_view want) {
 
 }  // namespace
 
-bool TooDeep(std::string_view text) {
-  int depth = 0;
-  bool in_string = false, escaped = false;
-  for (char c : text) {
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '{' || c == '[') {
-      if (++depth > kMaxBodyDepth) return true;
-    } else if (c == '}' || c == ']') {
-      --depth;
-    }
-  }
-  return false;
-}
+bool TooDeep(std::string_view text) { return JsonDeeperThan(text, kMaxBodyDepth); }
 
 std::optional<bool> ParseBool(std::string_view s) {
   if (s == "1" || s == "t" || s == "T" || s == "true" || s == "TRUE" || s == "True") return true;
