@@ -306,26 +306,8 @@ std::optional<Reply> VaultApi::Impl::AuthAppRole(const Request& r, const engines
       if (took.ok()) break;
       if (took.code() != StatusCode::kAborted && took.code() != StatusCode::kNotFound) return fail(took);
     }
-    if (options_.tokens == nullptr) return Error(500, "tokens are not available");
-    auth::TokenSpec spec;
-    std::set<std::string> set;
-    for (const Json& p : role_doc.value("token_policies", Json::array())) {
-      if (p.is_string()) set.insert(p.get<std::string>());
-    }
-    set.insert("default");
-    spec.policies.assign(set.begin(), set.end());
-    spec.meta = {{"role_name", name}};
-    spec.display_name = mount.path.substr(0, mount.path.size() - 1);
-    spec.path = "auth/" + mount.path + "login";
-    int64_t ttl = role_doc.value("token_ttl", int64_t{0});
-    int64_t max = role_doc.value("token_max_ttl", int64_t{0});
-    spec.ttl = std::chrono::seconds(ttl > 0 ? ttl : auth::TokenStore::kMaxTtl.count());
-    spec.explicit_max_ttl = std::chrono::seconds(max);
-    if (max > 0 && spec.ttl.count() > max) spec.ttl = std::chrono::seconds(max);
-    spec.login = true;
-    Result<std::pair<SecretBytes, auth::TokenInfo>> made = options_.tokens->CreateVault(spec);
-    if (!made.ok()) return fail(made.error());
-    return Envelope(nullptr, {}, LoginAuth(made->second, made->first.view()));
+    return IssueLoginToken(role_doc, {{"role_name", name}}, mount.path.substr(0, mount.path.size() - 1),
+                           "auth/" + mount.path + "login");
   }
   return Error(404, "unsupported path");
 }

@@ -233,30 +233,13 @@ std::optional<Reply> VaultApi::Impl::AuthKubernetes(const Request& r, const engi
     if (!AnyGlob(ro.value("bound_service_account_namespaces", Json::array()), ns)) {
       return Error(403, "namespace not authorized");
     }
-    if (options_.tokens == nullptr) return Error(500, "tokens are not available");
-    auth::TokenSpec spec;
-    std::set<std::string> set;
-    for (const Json& p : ro.value("token_policies", Json::array())) {
-      if (p.is_string()) set.insert(p.get<std::string>());
-    }
-    set.insert("default");
-    spec.policies.assign(set.begin(), set.end());
-    spec.meta = {{"role", **role_name},
-                 {"service_account_name", name},
-                 {"service_account_namespace", ns},
-                 {"service_account_secret_name", ""},
-                 {"service_account_uid", id->uid}};
-    spec.display_name = mount.path.substr(0, mount.path.size() - 1) + "-" + ns + "-" + name;
-    spec.path = "auth/" + mount.path + "login";
-    int64_t ttl = ro.value("token_ttl", int64_t{0});
-    int64_t max = ro.value("token_max_ttl", int64_t{0});
-    spec.ttl = std::chrono::seconds(ttl > 0 ? ttl : auth::TokenStore::kMaxTtl.count());
-    spec.explicit_max_ttl = std::chrono::seconds(max);
-    if (max > 0 && spec.ttl.count() > max) spec.ttl = std::chrono::seconds(max);
-    spec.login = true;
-    Result<std::pair<SecretBytes, auth::TokenInfo>> made = options_.tokens->CreateVault(spec);
-    if (!made.ok()) return fail(made.error());
-    return Envelope(nullptr, {}, LoginAuth(made->second, made->first.view()));
+    return IssueLoginToken(ro,
+                           {{"role", **role_name},
+                            {"service_account_name", name},
+                            {"service_account_namespace", ns},
+                            {"service_account_secret_name", ""},
+                            {"service_account_uid", id->uid}},
+                           mount.path.substr(0, mount.path.size() - 1) + "-" + ns + "-" + name, "auth/" + mount.path + "login");
   }
   return Error(404, "unsupported path");
 }

@@ -12,7 +12,6 @@
 namespace sigil::vault {
 namespace {
 
-constexpr int64_t kDefaultTtl = 768 * 3600;
 
 bool ValidUser(std::string_view n) {
   if (n.empty() || n.size() > 128 || n == "." || n == "..") return false;
@@ -159,27 +158,8 @@ std::optional<Reply> VaultApi::Impl::AuthUserpass(const Request& r, const engine
       crypto::VerifyPasswordDecoy(**password);  // a miss costs what a hit does
     }
     if (!ok) return Error(400, "invalid username or password");
-    if (options_.tokens == nullptr) return Error(500, "tokens are not available");
-    auth::TokenSpec spec;
-    std::set<std::string> set;
-    for (const Json& p : user->first.value("token_policies", Json::array())) {
-      if (p.is_string()) set.insert(p.get<std::string>());
-    }
-    set.insert("default");
-    spec.policies.assign(set.begin(), set.end());
-    spec.meta = {{"username", name}};
-    spec.display_name = mount.path.substr(0, mount.path.size() - 1) + "-" + name;
-    spec.path = "auth/" + mount.path + "login/" + name;
-    int64_t ttl = user->first.value("token_ttl", int64_t{0});
-    int64_t max = user->first.value("token_max_ttl", int64_t{0});
-    spec.ttl = std::chrono::seconds(ttl > 0 ? ttl : kDefaultTtl);
-    spec.explicit_max_ttl = std::chrono::seconds(max);
-    if (max > 0 && spec.ttl.count() > max) spec.ttl = std::chrono::seconds(max);
-    spec.renewable = true;
-    spec.login = true;
-    Result<std::pair<SecretBytes, auth::TokenInfo>> made = options_.tokens->CreateVault(spec);
-    if (!made.ok()) return fail(made.error());
-    return Envelope(nullptr, {}, LoginAuth(made->second, made->first.view()));
+    return IssueLoginToken(user->first, {{"username", name}}, mount.path.substr(0, mount.path.size() - 1) + "-" + name,
+                           "auth/" + mount.path + "login/" + name);
   }
   return Error(404, "unsupported path");
 }

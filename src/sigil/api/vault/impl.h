@@ -53,6 +53,10 @@ class VaultApi::Impl {
   std::optional<Reply> SysAuth(const Request& r);
   // auth/<userpass mount>/*.
   std::optional<Reply> AuthUserpass(const Request& r, const engines::Mount& mount);
+  // A login's answer: an orphan token holding the `token_policies` of `record` (a role or a
+  // user) and "default", never "root"; TTL `token_ttl` (else 768h) capped by `token_max_ttl`.
+  Reply IssueLoginToken(const Json& record, std::map<std::string, std::string> meta, std::string display_name,
+                        std::string path);
   // auth/<approle mount>/*.
   std::optional<Reply> AuthAppRole(const Request& r, const engines::Mount& mount);
   // auth/<kubernetes mount>/*.
