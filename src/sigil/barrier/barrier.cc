@@ -38,6 +38,13 @@ Barrier::Barrier(storage::Backend* backend, SecretBytes root_key, std::shared_pt
 Result<std::unique_ptr<Barrier>> Barrier::Open(storage::Backend* backend, Seal* seal,
                                                std::shared_ptr<const EncryptionConfig> config, Clock* clock) {
   SIGIL_ASSIGN_OR_RETURN(SecretBytes root, seal->RootKey());
+  return OpenWithRootKey(backend, std::move(root), std::move(config), clock);
+}
+
+Result<std::unique_ptr<Barrier>> Barrier::OpenWithRootKey(storage::Backend* backend, SecretBytes root,
+                                                          std::shared_ptr<const EncryptionConfig> config, Clock* clock) {
+  if (root.size() != kRootKeySize) return InvalidArgumentError("the root key must be 32 bytes");
+  root.Lock();
   SIGIL_ASSIGN_OR_RETURN(std::optional<storage::KeyValue> stored, backend->Get(kKeyringStorageKey));
   if (stored) {
     SIGIL_ASSIGN_OR_RETURN(Keyring keyring, Keyring::Unseal(root, stored->value));

@@ -78,6 +78,10 @@ class Barrier {
   static Result<std::unique_ptr<Barrier>> Open(storage::Backend* backend, Seal* seal,
                                                std::shared_ptr<const EncryptionConfig> encryption_config,
                                                Clock* clock);
+  // The same with the root key itself (the Shamir seal combines it from key shares).
+  static Result<std::unique_ptr<Barrier>> OpenWithRootKey(storage::Backend* backend, SecretBytes root_key,
+                                                          std::shared_ptr<const EncryptionConfig> encryption_config,
+                                                          Clock* clock);
 
   Result<std::optional<Entry>> Get(std::string_view key);
   Result<EntryList> Range(const storage::RangeRequest& request);

@@ -12,6 +12,7 @@
 #include "sigil/crypto/hash.h"
 #include "sigil/crypto/random.h"
 #include "sigil/crypto/secretbox.h"
+#include "sigil/crypto/shamir.h"
 #include "sigil/testing/status_matchers.h"
 
 namespace sigil::crypto {
@@ -217,6 +218,70 @@ TEST(JwtTest, RefusesBadKeysAndMalformedTokens) {
   for (const char* t : {"", "a.b", "a.b.c.d", ".b.c", "a..c", "a.b.", "eyJhbGciOiJub25lIn0.e30.AAAA"}) {
     EXPECT_FALSE(keys.Verify(t).ok()) << t;
   }
+}
+
+TEST(ShamirTest, EveryThresholdSubsetGivesTheSecretAndFewerDoNot) {
+  SecretBytes secret = RandomKey(32);
+  SIGIL_ASSERT_OK_AND_ASSIGN(std::vector<SecretBytes> shares, ShamirSplit(secret, 5, 3));
+  ASSERT_EQ(shares.size(), 5u);
+  std::set<uint8_t> xs;
+  for (const SecretBytes& s : shares) {
+    ASSERT_EQ(s.size(), 33u);
+    EXPECT_NE(s.data()[32], 0);
+    xs.insert(s.data()[32]);
+  }
+  EXPECT_EQ(xs.size(), 5u);
+  int subsets = 0;
+  for (int mask = 0; mask < 32; ++mask) {
+    std::vector<SecretBytes> pick;
+    for (int i = 0; i < 5; ++i) {
+      if (mask & (1 << i)) pick.push_back(shares[i].Clone());
+    }
+    if (pick.size() < 2) continue;
+    SIGIL_ASSERT_OK_AND_ASSIGN(SecretBytes got, ShamirCombine(pick));
+    if (pick.size() >= 3) {
+      EXPECT_TRUE(got.Equals(secret)) << "mask " << mask;
+      ++subsets;
+    } else {
+      EXPECT_FALSE(got.Equals(secret)) << "two shares must not reveal the secret, mask " << mask;
+    }
+  }
+  EXPECT_EQ(subsets, 16);
+}
+
+TEST(ShamirTest, SplitsAreRandomAndOneShareIsTheSecret) {
+  SecretBytes secret = RandomKey(32);
+  SIGIL_ASSERT_OK_AND_ASSIGN(auto a, ShamirSplit(secret, 3, 2));
+  SIGIL_ASSERT_OK_AND_ASSIGN(auto b, ShamirSplit(secret, 3, 2));
+  EXPECT_NE(a[0].view(), b[0].view());  // fresh coefficients (and x coordinates) per split
+  SIGIL_ASSERT_OK_AND_ASSIGN(auto one, ShamirSplit(secret, 1, 1));
+  ASSERT_EQ(one.size(), 1u);
+  EXPECT_TRUE(one[0].Equals(secret));
+  SIGIL_ASSERT_OK_AND_ASSIGN(auto many, ShamirSplit(secret, 255, 255));
+  EXPECT_EQ(many.size(), 255u);
+  SIGIL_ASSERT_OK_AND_ASSIGN(SecretBytes back, ShamirCombine(many));
+  EXPECT_TRUE(back.Equals(secret));
+}
+
+TEST(ShamirTest, RefusesBadParametersAndShares) {
+  SecretBytes secret = RandomKey(32);
+  EXPECT_FALSE(ShamirSplit(secret, 0, 0).ok());
+  EXPECT_FALSE(ShamirSplit(secret, 256, 2).ok());
+  EXPECT_FALSE(ShamirSplit(secret, 3, 4).ok());
+  EXPECT_FALSE(ShamirSplit(secret, 3, 1).ok());
+  EXPECT_FALSE(ShamirSplit(SecretBytes(), 3, 2).ok());
+  SIGIL_ASSERT_OK_AND_ASSIGN(auto shares, ShamirSplit(secret, 3, 2));
+  std::vector<SecretBytes> dup;
+  dup.push_back(shares[0].Clone());
+  dup.push_back(shares[0].Clone());
+  EXPECT_FALSE(ShamirCombine(dup).ok());
+  std::vector<SecretBytes> one;
+  one.push_back(shares[0].Clone());
+  EXPECT_FALSE(ShamirCombine(one).ok());
+  std::vector<SecretBytes> uneven;
+  uneven.push_back(shares[0].Clone());
+  uneven.push_back(SecretBytes(std::string_view("short")));
+  EXPECT_FALSE(ShamirCombine(uneven).ok());
 }
 
 }  // namespace

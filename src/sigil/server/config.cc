@@ -170,7 +170,13 @@ Status Config::Validate() {
   }
   if (data_dir.empty()) return InvalidArgumentError("data_dir is required outside dev mode (or run with --dev)");
   if (seal_type == "dev") return InvalidArgumentError("seal.type dev is only allowed in dev mode");
-  if (seal_type != "key-file") return InvalidArgumentError("seal.type \"" + seal_type + "\" is not supported (key-file)");
+  if (seal_type == "shamir") {
+    if (!seal_key_file.empty()) return InvalidArgumentError("seal.key_file is for the key-file seal; the shamir seal takes none");
+    return OkStatus();
+  }
+  if (seal_type != "key-file") {
+    return InvalidArgumentError("seal.type \"" + seal_type + "\" is not supported (shamir, key-file)");
+  }
   if (seal_key_file.empty()) {
     return InvalidArgumentError("seal.key_file is required for the key-file seal; create one with "
                                 "`sigil operator generate-root-key --out PATH`");

@@ -1,6 +1,9 @@
 // The sigil binary: `sigil server`, `sigil operator ...`, `sigil kubeconfig`,
 // `sigil secret history|rollback`, `sigil version`.
 #include <CLI/CLI.hpp>
+#include <termios.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <iostream>
 #include <iterator>
@@ -9,6 +12,7 @@
 #include "sigil/barrier/seal.h"
 #include "sigil/base/logging.h"
 #include "sigil/client/commands.h"
+#include "sigil/client/operator.h"
 #include "sigil/crypto/random.h"
 #include "sigil/server/server.h"
 
@@ -84,13 +88,32 @@ int main(int argc, char** argv) {
   server->add_flag("--dev", flags.dev, "dev mode: temporary storage, in-memory root key, generated TLS");
   server->add_option("--listen", flags.listen, "ADDRESS:PORT to serve on (default 127.0.0.1:8443)");
 
-  CLI::App* op = app.add_subcommand("operator", "operate on a server's store");
+  CLI::App* op = app.add_subcommand("operator", "initialise, unseal and seal a server; operate on a stopped server's store");
   op->require_subcommand(1);
   CLI::App* rotate = op->add_subcommand("rotate", "add a keyring term (server must be stopped)");
   AddConfigFlags(rotate, &flags);
   std::string key_out;
   CLI::App* genkey = op->add_subcommand("generate-root-key", "write a new random root key file (mode 0600)");
   genkey->add_option("--out", key_out, "path of the new key file")->required();
+
+  // Against a running server's Vault API (client/operator.h).
+  std::string vault_addr, vault_ca, vault_token, unseal_key;
+  int init_shares = 5, init_threshold = 3;
+  bool op_json = false, unseal_reset = false;
+  CLI::App* op_init = op->add_subcommand("init", "initialise a server with the shamir seal: prints the unseal key shares and root token");
+  CLI::App* op_unseal = op->add_subcommand("unseal", "hand one unseal key share to a sealed server (prompts for it when not given)");
+  CLI::App* op_seal = op->add_subcommand("seal", "seal a running server (needs a token with sudo on sys/seal)");
+  CLI::App* op_status = op->add_subcommand("status", "print a server's seal status (exit code 2 when sealed)");
+  for (CLI::App* c : {op_init, op_unseal, op_seal, op_status}) {
+    c->add_option("--address", vault_addr, "the server's URL (default: $VAULT_ADDR, then https://127.0.0.1:8443)");
+    c->add_option("--ca-cert", vault_ca, "CA certificate file to trust (default: $VAULT_CACERT)");
+    if (c != op_seal) c->add_flag("--json", op_json, "print the server's answer as JSON");
+  }
+  op_seal->add_option("--token", vault_token, "token (default: $VAULT_TOKEN)");
+  op_init->add_option("--key-shares", init_shares, "number of key shares")->capture_default_str()->check(CLI::Range(1, 255));
+  op_init->add_option("--key-threshold", init_threshold, "shares needed to unseal")->capture_default_str()->check(CLI::Range(1, 255));
+  op_unseal->add_option("key", unseal_key, "the key share (hex or base64); - reads standard input");
+  op_unseal->add_flag("--reset", unseal_reset, "discard the shares handed in so far");
 
   CLI::App* kubeconfig = app.add_subcommand("kubeconfig", "print a kubeconfig for a running server (on the server's host)");
   AddConfigFlags(kubeconfig, &flags);
@@ -160,6 +183,57 @@ int main(int argc, char** argv) {
     auto s = sigil::server::SigilServer::Create(std::move(config).value());
     if (!s.ok()) return Fail(s.error());
     return (*s)->Run();
+  }
+  if (op_init->parsed() || op_unseal->parsed() || op_seal->parsed() || op_status->parsed()) {
+    auto ep = sigil::client::VaultEndpoint(vault_addr, vault_ca, vault_token);
+    if (!ep.ok()) return Fail(ep.error());
+    if (op_init->parsed()) {
+      auto out = sigil::client::OperatorInit(*ep, init_shares, init_threshold, op_json);
+      if (!out.ok()) return Fail(out.error());
+      std::fwrite(out->view().data(), 1, out->view().size(), stdout);
+      return 0;
+    }
+    if (op_seal->parsed()) {
+      auto out = sigil::client::OperatorSeal(*ep);
+      if (!out.ok()) return Fail(out.error());
+      std::fputs(out->c_str(), stdout);
+      return 0;
+    }
+    if (op_status->parsed()) {
+      bool sealed = true;
+      auto out = sigil::client::OperatorStatus(*ep, op_json, &sealed);
+      if (!out.ok()) return Fail(out.error());
+      std::fputs(out->c_str(), stdout);
+      return sealed ? 2 : 0;
+    }
+    sigil::SecretBytes share;
+    if (!unseal_reset) {
+      if (unseal_key.empty() || unseal_key == "-") {
+        // Read the share without echoing it when standard input is a terminal.
+        bool tty = ::isatty(STDIN_FILENO) && unseal_key.empty();
+        termios saved{};
+        if (tty) {
+          std::fprintf(stderr, "Unseal Key (will be hidden): ");
+          ::tcgetattr(STDIN_FILENO, &saved);
+          termios quiet = saved;
+          quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+          ::tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
+        }
+        std::getline(std::cin, unseal_key);
+        if (tty) {
+          ::tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+          std::fputc('\n', stderr);
+        }
+      }
+      while (!unseal_key.empty() && (unseal_key.back() == '\r' || unseal_key.back() == ' ')) unseal_key.pop_back();
+      share = sigil::SecretBytes(unseal_key);
+      sigil::internal::SecureZero(unseal_key.data(), unseal_key.size());
+      if (share.empty()) return Fail(sigil::InvalidArgumentError("no unseal key given"));
+    }
+    auto out = sigil::client::OperatorUnseal(*ep, share, unseal_reset, op_json);
+    if (!out.ok()) return Fail(out.error());
+    std::fputs(out->c_str(), stdout);
+    return 0;
   }
   if (rotate->parsed()) {
     sigil::server::HardenProcess();

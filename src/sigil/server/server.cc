@@ -126,37 +126,6 @@ std::unique_ptr<barrier::Seal> MakeSeal(const Config& c) {
 
 }  // namespace
 
-// The audit trail: on by default outside dev mode (every request at Metadata level to
-// data_dir/audit/audit.log); in dev mode only when configured. Null when off.
-static Result<std::unique_ptr<audit::Auditor>> OpenAuditor(const Config& c, store::ObjectStore* store, const std::string& dev_dir) {
-  bool configured = !c.audit_log_path.empty() || c.audit_stdout || !c.audit_policy_file.empty();
-  bool on = c.audit_enabled.value_or(!c.dev || configured);
-  if (!on) {
-    if (!c.dev) log::Warn("audit is switched off (audit.enabled: false): requests are not recorded");
-    return std::unique_ptr<audit::Auditor>();
-  }
-  audit::Policy policy = audit::Policy::Everything(audit::Level::kMetadata, {audit::Stage::kRequestReceived});
-  if (!c.audit_policy_file.empty()) {
-    SIGIL_ASSIGN_OR_RETURN(std::string text, file::ReadFile(c.audit_policy_file, 1 << 20));
-    auto p = audit::Policy::Parse(text);
-    if (!p.ok()) return p.error().WithContext(c.audit_policy_file);
-    policy = std::move(p).value();
-  }
-  std::vector<audit::SinkOptions> sinks;
-  std::string path = c.audit_log_path;
-  if (path.empty() && !c.audit_stdout) {
-    std::string dir = c.dev ? dev_dir : c.data_dir + "/audit";
-    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return UnavailableError("cannot create " + dir + ": " + std::strerror(errno));
-    path = dir + "/audit.log";
-  }
-  if (!path.empty()) sinks.push_back({path, c.audit_max_size_mb << 20, c.audit_fsync});
-  if (c.audit_stdout && path != "-") sinks.push_back({"-", 0, false});
-  SIGIL_ASSIGN_OR_RETURN(auto auditor, audit::Auditor::Open(store, std::move(policy), sinks));
-  log::Info("audit trail", {{"path", path.empty() ? "-" : path}, {"stdout", c.audit_stdout ? "true" : "false"},
-                            {"policy", c.audit_policy_file.empty() ? "Metadata for every request" : c.audit_policy_file}});
-  return auditor;
-}
-
 Result<std::unique_ptr<SigilServer>> SigilServer::Create(Config config) {
   SIGIL_RETURN_IF_ERROR(config.Validate());
   std::unique_ptr<SigilServer> s(new SigilServer());
@@ -175,61 +144,19 @@ Result<std::unique_ptr<SigilServer>> SigilServer::Create(Config config) {
   }
   SIGIL_ASSIGN_OR_RETURN(s->backend_, OpenStorage(c, store_dir));
   SIGIL_ASSIGN_OR_RETURN(auto enc, LoadEncryptionConfig(c));
-  s->seal_ = MakeSeal(c);
-  SIGIL_ASSIGN_OR_RETURN(s->barrier_, barrier::Barrier::Open(s->backend_.get(), s->seal_.get(), enc, Clock::Real()));
-  s->store_ = std::make_unique<store::ObjectStore>(s->barrier_.get());
-  SIGIL_ASSIGN_OR_RETURN(s->tokens_, auth::TokenStore::Open(s->store_.get(), Clock::Real()));
-  SIGIL_ASSIGN_OR_RETURN(s->new_root_token_, s->tokens_->CreateRootOnce());
-  std::optional<auth::TokenFile> token_file;
-  if (!c.auth_token_file.empty()) {
-    SIGIL_ASSIGN_OR_RETURN(token_file, auth::TokenFile::Load(c.auth_token_file));
-  }
-  std::optional<auth::ServiceAccountAuthenticator> service_accounts;
-  if (!c.sa_issuers.empty()) {
-    auth::ServiceAccountConfig sa;
-    sa.issuers = c.sa_issuers;
-    sa.audiences = c.sa_audiences;
-    for (const std::string& f : c.sa_key_files) {
-      SIGIL_ASSIGN_OR_RETURN(std::string pem, file::ReadFile(f, 1 << 20));
-      if (Status st = sa.keys.AddPem(pem); !st.ok()) return st.WithContext(f);
-    }
-    for (const std::string& f : c.sa_jwks_files) {
-      SIGIL_ASSIGN_OR_RETURN(std::string jwks, file::ReadFile(f, 1 << 20));
-      if (Status st = sa.keys.AddJwks(jwks); !st.ok()) return st.WithContext(f);
-    }
-    service_accounts.emplace(std::move(sa), Clock::Real());
-  }
-  s->authenticator_ = std::make_unique<auth::Authenticator>(s->tokens_.get(), std::move(token_file), std::move(service_accounts));
   s->throttle_ = std::make_unique<auth::FailureThrottle>(Clock::Real());
-  kube::KubernetesApi::Options kube_options;
-  kube_options.token_reviewer = [a = s->authenticator_.get()](std::string_view token, std::string* why) {
-    return a->AuthenticateToken(token, why);
-  };
-  kube_options.token_issuer = [t = s->tokens_.get()](const Identity& who, std::chrono::seconds ttl) { return t->Create(who, ttl); };
-  SIGIL_ASSIGN_OR_RETURN(s->authorizer_, authz::Authorizer::Open(s->store_.get()));
-  kube_options.authorizer = s->authorizer_.get();
-  SIGIL_ASSIGN_OR_RETURN(s->auditor_, OpenAuditor(c, s->store_.get(), s->dev_dir_));
-  s->authentication_ = std::make_unique<core::Authentication>(s->authenticator_.get(), s->throttle_.get(), s->auditor_.get(),
-                                                              Clock::Real());
-  kube_options.auditor = s->auditor_.get();
-  s->registry_ = std::make_unique<registry::Registry>(s->store_.get(), Clock::Real(),
-                                                      registry::Registry::Options{c.history_versions});
-  s->kube_ = std::make_unique<kube::KubernetesApi>(s->registry_.get(), Clock::Real(), kube_options);
-  SIGIL_RETURN_IF_ERROR(s->kube_->EnsureDefaultNamespaces());
-  SIGIL_ASSIGN_OR_RETURN(s->policies_, authz::PolicyStore::Open(s->store_.get()));
-  vault::VaultApi::Options vault_options;
-  vault_options.policies = s->policies_.get();
-  vault_options.tokens = s->tokens_.get();
-  engines::Mount token_mount;
-  token_mount.path = "token/";
-  token_mount.type = "token";
-  token_mount.description = "token based credentials";
-  token_mount.accessor = "auth_token_builtin";
-  SIGIL_ASSIGN_OR_RETURN(s->auth_mounts_, engines::MountTable::Open(s->store_.get(), engines::MountTable::Kind::kAuth, {token_mount}));
-  vault_options.auth_mounts = s->auth_mounts_.get();
-  vault_options.auditor = s->auditor_.get();
-  vault_options.version = SIGIL_VERSION;
-  s->vault_ = std::make_unique<vault::VaultApi>(Clock::Real(), vault_options);
+  Lifecycle::Options lo;
+  lo.config = &s->config_;
+  lo.backend = s->backend_.get();
+  lo.encryption = enc;
+  lo.throttle = s->throttle_.get();
+  lo.delay_pool = &s->delay_pool_;
+  lo.dev_dir = s->dev_dir_;
+  s->lifecycle_ = std::make_unique<Lifecycle>(std::move(lo));
+  SIGIL_ASSIGN_OR_RETURN(Lifecycle::Started started, s->lifecycle_->Start());
+  s->new_root_token_ = std::move(started.root_token);
+  s->dev_unseal_key_ = std::move(started.unseal_key);
+  s->seal_endpoints_ = std::make_unique<vault::SealEndpoints>(s->lifecycle_.get(), Clock::Real(), SIGIL_VERSION);
 
   if (!c.tls_cert_file.empty()) {
     SIGIL_ASSIGN_OR_RETURN(s->certs_, http::LoadCertificates(c.tls_cert_file, c.tls_key_file, c.tls_ca_file));
@@ -265,27 +192,16 @@ SigilServer::~SigilServer() {
   // Shutdown order. Each step ends what could still call into the next one down:
   // 1. http_->Stop(): no new connections; streams (watches) end and their OnClosed callbacks
   //    run, which end the API's storage watches; a stream a worker starts later ends at once.
-  // 2. The API's worker pool and bookmark thread finish (kube_ reset); they may still answer
-  //    through the stopped HTTP server, so it is destroyed only after them.
-  // 3. The HTTP server is destroyed: its sessions and routes (which point at the API and at
-  //    authentication) go, then authentication.
-  // 4. Audit, authorization, the registry, tokens, then the store, the barrier and storage,
-  //    bottom last: nothing that points into the store outlives it.
+  // 2. The lifecycle seals: it waits for requests in flight and destroys everything above the
+  //    barrier (the faces' worker pools finish first; they may still answer through the
+  //    stopped HTTP server, so it is destroyed only after them).
+  // 3. The seal endpoints' thread, the HTTP server (its sessions and routes), then storage.
   Stop();
   delay_pool_.join();
-  kube_.reset();  // waits for requests on its worker pool
-  vault_.reset();  // the same
+  lifecycle_.reset();
+  seal_endpoints_.reset();
   http_.reset();
-  authentication_.reset();
-  auditor_.reset();
-  authorizer_.reset();
-  policies_.reset();
-  auth_mounts_.reset();
-  registry_.reset();
-  authenticator_.reset();
-  tokens_.reset();
-  store_.reset();
-  barrier_.reset();
+  throttle_.reset();
   backend_.reset();
   if (!dev_dir_.empty()) file::RemoveTree(dev_dir_);
 }
@@ -298,11 +214,10 @@ http::Router SigilServer::BuildRouter() {
     };
   };
   r.Handle("/livez", text("ok"));
-  // Not ready when storage or the audit trail has stopped after a failed write or fsync
-  // (docs/threat-model.md "Storage and audit failures"): both stay so until restart.
+  // Not ready while sealed, or when storage or the audit trail has stopped after a failed write
+  // or fsync (docs/threat-model.md "Storage and audit failures"): both stay so until restart.
   auto ready = [this](const http::Request& req, const http::RequestContext&, http::Responder respond) {
-    std::vector<std::pair<std::string, Status>> checks = {{"storage", barrier_->Health()}};
-    if (auditor_) checks.emplace_back("audit", auditor_->log()->Health());
+    std::vector<std::pair<std::string, Status>> checks = lifecycle_->Checks();
     bool verbose = req.target().find("verbose") != std::string_view::npos;
     std::string body;
     const Status* failed = nullptr;
@@ -327,77 +242,18 @@ http::Router SigilServer::BuildRouter() {
   r.Handle("/version", [](const http::Request& req, const http::RequestContext&, http::Responder respond) {
     respond(http::MakeResponse(req, http::HttpStatus::ok, "application/json", VersionJson()));
   });
-  r.Handle("/metrics", Authenticated([this](const http::Request& req, const http::RequestContext& ctx, http::Responder respond) {
-    authz::Attributes a;
-    a.resource_request = false;
-    a.verb = "get";
-    a.path = "/metrics";
-    if (!ctx.identity || !authorizer_->Allows(*ctx.identity, a)) {
-      std::string user = ctx.identity ? ctx.identity->user : "system:anonymous";
-      return respond(http::ErrorResponse(req, PermissionDeniedError("forbidden: User \"" + user + "\" cannot get path \"/metrics\"")));
-    }
-    respond(http::MakeResponse(req, http::HttpStatus::ok, "text/plain; version=0.0.4", metrics::Registry::Global().Render()));
-  }));
-  kube_->Register(&r, [this](http::Handler h) { return Authenticated(std::move(h)); });
-  vault_->Register(&r, [this](http::Handler h) { return Authenticated(std::move(h)); });
-  // Unknown paths too: an anonymous caller learns nothing about which paths exist.
-  r.HandleOthers(Authenticated([](const http::Request& req, const http::RequestContext&, http::Responder respond) {
-    respond(http::ErrorResponse(req, NotFoundError("the server could not find the requested resource")));
-  }));
+  seal_endpoints_->Register(&r);
+  // Everything else: the unsealed server's routes (both faces), or 503 while sealed.
+  r.HandleOthers([this](const http::Request& req, const http::RequestContext& ctx, http::Responder respond) {
+    lifecycle_->Dispatch(req, ctx, std::move(respond));
+  });
   return r;
-}
-
-// The HTTP side of core::Authentication: the credential from the request, the identity into the
-// handler's context; a refusal answered 401 (or 503), after its throttling delay.
-http::Handler SigilServer::Authenticated(http::Handler inner) {
-  return [this, inner = std::move(inner)](const http::Request& req, const http::RequestContext& ctx, http::Responder respond) {
-    std::optional<auth::CertificateSubject> cert;
-    if (ctx.peer) cert = auth::CertificateSubject{ctx.peer->common_name, ctx.peer->organizations, ctx.peer->sha256_hex};
-    core::Credentials c;
-    bool vault = req.target().starts_with("/v1/");
-    std::string vault_bearer;  // "Bearer <X-Vault-Token>"; freed memory is wiped (wipe_on_free.cc)
-    if (auto it = req.find(boost::beast::http::field::authorization); it != req.end()) {
-      c.authorization_header = std::string_view(it->value().data(), it->value().size());
-    }
-    if (vault) {
-      if (auto it = req.find("X-Vault-Token"); it != req.end() && !it->value().empty()) {
-        vault_bearer = "Bearer " + std::string(it->value());
-        c.authorization_header = vault_bearer;
-      }
-    }
-    c.certificate = cert ? &*cert : nullptr;
-    c.remote = ctx.remote_address;
-    c.method = std::string_view(req.method_string().data(), req.method_string().size());
-    c.uri = std::string_view(req.target().data(), req.target().size());
-    if (vault) {
-      c.uri = c.uri.substr(0, c.uri.find('?'));  // Vault clients may put data in the query
-      c.refused_code = 403;
-    }
-    if (auto ua = req.find(boost::beast::http::field::user_agent); ua != req.end()) {
-      c.user_agent = std::string_view(ua->value().data(), ua->value().size());
-    }
-    core::Authenticated who = authentication_->Authenticate(c);
-    if (who.identity) {
-      http::RequestContext with_identity = ctx;
-      with_identity.identity = std::move(who.identity);
-      return inner(req, with_identity, std::move(respond));
-    }
-    if (who.unavailable) return respond(http::ErrorResponse(req, UnavailableError("authentication is unavailable")));
-    http::Response res = vault ? http::ErrorResponse(req, PermissionDeniedError("permission denied"))
-                               : http::ErrorResponse(req, UnauthenticatedError("Unauthorized"));
-    if (!who.warning.empty()) res.insert("Warning", "299 - \"" + who.warning + "\"");
-    if (who.delay.count() == 0) return respond(std::move(res));
-    auto timer = std::make_shared<boost::asio::steady_timer>(delay_pool_, who.delay);
-    timer->async_wait([timer, respond = std::move(respond), res = std::move(res)](boost::system::error_code) mutable {
-      respond(std::move(res));
-    });
-  };
 }
 
 Status SigilServer::Start() {
   SIGIL_RETURN_IF_ERROR(http_->Start());
   log::Info("sigil server started", {{"address", config_.http.address}, {"port", http_->bound_port()},
-                                     {"dev", config_.dev ? "true" : "false"}, {"seal", seal_->name()}});
+                                     {"dev", config_.dev ? "true" : "false"}, {"seal", lifecycle_->seal_name()}});
   return OkStatus();
 }
 
@@ -431,10 +287,12 @@ int SigilServer::Run() {
     }
     if (!k.ok()) log::Warn("cannot write the dev kubeconfig", {{"error", k.message()}});
     std::string root = new_root_token_ ? "  Root token (shown once): " + std::string(new_root_token_->view()) + "\n\n" : "";
+    if (dev_unseal_key_) root += "  Unseal key (shown once): " + Base64Encode(dev_unseal_key_->view()) + "\n\n";
     new_root_token_.reset();
+    dev_unseal_key_.reset();
     std::printf(
         "\nsigil dev server listening on %s\n"
-        "Dev mode: storage is in %s and the root key exists only in memory; all data is lost at exit.\n\n"
+        "Dev mode: storage is in %s and is removed at exit; the server initialised itself with one unseal key.\n\n"
         "  export KUBECONFIG=%s\n"
         "  kubectl get secrets\n\n"
         "  export VAULT_ADDR=%s\n"
@@ -461,6 +319,9 @@ Status RotateOffline(const Config& config_in) {
   Config c = config_in;
   SIGIL_RETURN_IF_ERROR(c.Validate());
   if (c.dev) return InvalidArgumentError("a dev server's keyring lives only in its memory; nothing to rotate offline");
+  if (c.seal_type == "shamir") {
+    return InvalidArgumentError("the shamir seal needs its key shares: rotate on the running, unsealed server (PUT /v1/sys/rotate)");
+  }
   SIGIL_ASSIGN_OR_RETURN(auto backend, OpenStorage(c, c.data_dir + "/store"));
   SIGIL_ASSIGN_OR_RETURN(auto enc, LoadEncryptionConfig(c));
   auto seal = MakeSeal(c);

@@ -1,5 +1,6 @@
-// server/server.h: the composition root. Opens storage, unseals the barrier, builds the HTTP
-// routes and runs until SIGINT/SIGTERM, then drains and closes everything in reverse order.
+// server/server.h: the composition root. Opens storage, starts the lifecycle (which unseals the
+// barrier when the seal allows: server/lifecycle.h), builds the HTTP routes and runs until
+// SIGINT/SIGTERM, then drains and closes everything in reverse order.
 // Thread safety: one controlling thread calls these methods.
 #pragma once
 
@@ -19,6 +20,7 @@
 #include "sigil/core/authentication.h"
 #include "sigil/client/kubeconfig.h"
 #include "sigil/server/config.h"
+#include "sigil/server/lifecycle.h"
 #include "sigil/storage/backend.h"
 #include "sigil/store/object_store.h"
 
@@ -47,34 +49,20 @@ class SigilServer {
 
  private:
   SigilServer() = default;
+  // The routes that exist in every state (health, version, the seal endpoints); everything
+  // else goes to the lifecycle, which serves it unsealed or answers 503 sealed.
   http::Router BuildRouter();
-  // Wraps `inner` so it runs only for authenticated callers (RequestContext::identity set);
-  // others get 401 in the API's error format (on the Vault face: 403 "permission denied", as
-  // Vault answers a missing or bad token), slowed down after repeated failures. On /v1/ the
-  // token is read from X-Vault-Token as well as Authorization.
-  http::Handler Authenticated(http::Handler inner);
 
   Config config_;
   std::string dev_dir_;  // removed at exit in dev mode
   std::unique_ptr<storage::Backend> backend_;
-  std::unique_ptr<barrier::Seal> seal_;
-  std::unique_ptr<barrier::Barrier> barrier_;
-  std::unique_ptr<store::ObjectStore> store_;
-  std::unique_ptr<registry::Registry> registry_;
-  std::unique_ptr<auth::TokenStore> tokens_;
-  std::unique_ptr<auth::Authenticator> authenticator_;
-
-  std::unique_ptr<authz::Authorizer> authorizer_;
-  std::unique_ptr<audit::Auditor> auditor_;
   std::unique_ptr<auth::FailureThrottle> throttle_;
-  std::unique_ptr<core::Authentication> authentication_;  // after authenticator_, throttle_, auditor_
+  boost::asio::thread_pool delay_pool_{1};  // answers throttled 401s after their delay
+  std::unique_ptr<Lifecycle> lifecycle_;
+  std::unique_ptr<vault::SealEndpoints> seal_endpoints_;
   std::optional<SecretBytes> new_root_token_;  // made at this start; shown once (dev)
-  std::string root_token_file_;               // where a production start put the new root token
-  boost::asio::thread_pool delay_pool_{1};     // answers throttled 401s after their delay
-  std::unique_ptr<kube::KubernetesApi> kube_;
-  std::unique_ptr<authz::PolicyStore> policies_;
-  std::unique_ptr<engines::MountTable> auth_mounts_;
-  std::unique_ptr<vault::VaultApi> vault_;
+  std::optional<SecretBytes> dev_unseal_key_;  // dev mode's single unseal key; shown once
+  std::string root_token_file_;                // where a production start put the new root token
   http::CertificateSet certs_;
   std::string ca_file_;  // where clients find the CA
   std::unique_ptr<http::Server> http_;

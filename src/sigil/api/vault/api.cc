@@ -38,24 +38,9 @@ std::string Lowercase(std::string_view s) {
   return out;
 }
 
-http::Response ToResponse(const http::Request& req, Reply r) {
-  http::Response res{static_cast<http::HttpStatus>(r.status), req.version()};
-  if (!r.content_type.empty()) res.set(boost::beast::http::field::content_type, r.content_type);
-  for (auto& [k, v] : r.headers) res.insert(k, v);
-  res.keep_alive(req.keep_alive());
-  // HEAD: the status and headers of the GET, no body (and Content-Length 0, since the HTTP
-  // layer writes whole messages). 1xx, 204 and 304 never carry one (sys/health answers the
-  // status a query asks for, e.g. activecode=204).
-  bool bodiless = r.status < 200 || r.status == 204 || r.status == 304;
-  if (req.method() != http::Verb::head && !bodiless) res.body() = std::move(r.body);
-  res.prepare_payload();
-  return res;
-}
-
 }  // namespace
 
 bool VaultApi::Impl::Unauthenticated(std::string_view p) const {
-  if (p == "sys/health") return true;
   if (!p.starts_with("auth/") || options_.auth_mounts == nullptr) return false;
   std::optional<engines::Mount> m = options_.auth_mounts->Find(p.substr(5));
   if (!m) return false;
@@ -90,7 +75,7 @@ core::VaultAccess VaultApi::Impl::AccessFor(const Request& r) const {
 }
 
 Reply VaultApi::Impl::Dispatch(const Request& r, const Identity* who) {
-  if (r.path == "sys/health") return SysHealth(r);
+  if (std::optional<Reply> k = SysKeys(r)) return std::move(*k);
   if (std::optional<Reply> p = SysPolicy(r, who)) return std::move(*p);
   if (std::optional<Reply> t = AuthToken(r, who)) return std::move(*t);
   if (std::optional<Reply> a = SysAudit(r)) return std::move(*a);
@@ -181,7 +166,7 @@ http::Response VaultApi::Impl::Serve(const http::Request& req, const Identity* w
       },
       [&](std::optional<Reply> r) {
         SIGIL_CHECK(r.has_value());
-        out = ToResponse(req, std::move(*r));
+        out = ToHttp(req, std::move(*r));
       },
       std::move(refused));
   SIGIL_CHECK(out.has_value());
@@ -214,7 +199,7 @@ void VaultApi::Register(http::Router* router, const std::function<http::Handler(
       respond(std::move(*res));
     });
   };
-  // Paths served without a token (sys/health, logins) bypass authentication; every other one
+  // Paths served without a token (logins) bypass authentication; every other one
   // goes through `guard`.
   http::Handler guarded = guard(run);
   router->HandlePrefix("/v1/", [this, run, guarded](const http::Request& req, const http::RequestContext& ctx,

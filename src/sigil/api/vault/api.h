@@ -19,6 +19,7 @@
 #include <string>
 
 #include "sigil/api/http/server.h"
+#include "sigil/api/vault/seal_control.h"
 #include "sigil/audit/auditor.h"
 #include "sigil/auth/token_store.h"
 #include "sigil/authz/policy_store.h"
@@ -35,7 +36,7 @@ class VaultApi {
     auth::TokenStore* tokens = nullptr;      // auth/token/*; null: not served
     engines::MountTable* auth_mounts = nullptr;  // sys/auth and auth methods; null: not served
     audit::Auditor* auditor = nullptr;       // null: no audit
-    std::string version;                     // reported by sys/health
+    SealControl* seal = nullptr;             // sys/seal, sys/rotate, sys/key-status; null: not served
   };
   VaultApi(Clock* clock, const Options& options);
   ~VaultApi();

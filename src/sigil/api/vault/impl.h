@@ -23,11 +23,6 @@ inline std::string MountRest(const std::string& path, const engines::Mount& moun
   return path.size() > at ? path.substr(at) : std::string();
 }
 
-// A 400 naming the first of `fields` that `body` sets to something other than its empty or
-// false default: options sigil does not enforce yet (CIDR bindings, token use limits, ...) are
-// refused rather than accepted and ignored, so nobody believes a restriction holds that does not.
-std::optional<Reply> RefuseUnsupported(const Json& body, std::initializer_list<const char*> fields);
-
 class VaultApi::Impl {
  public:
   Impl(Clock* clock, const Options& o)
@@ -37,16 +32,17 @@ class VaultApi::Impl {
 
   // What the ACL check needs to know of `r`: the capability and whether sudo is required.
   core::VaultAccess AccessFor(const Request& r) const;
-  // Whether `path` (after /v1/) is served without a token: sys/health, and the login paths of
-  // the auth methods mounted.
+  // Whether `path` (after /v1/) is served without a token: the login paths of the auth methods
+  // mounted (sys/health and the other seal endpoints are served outside the face:
+  // seal_control.h).
   bool Unauthenticated(std::string_view path) const;
   // Runs an authorized request.
   Reply Dispatch(const Request& r, const Identity* who);
 
   // sys/policy, sys/policies/acl, sys/capabilities-self.
   std::optional<Reply> SysPolicy(const Request& r, const Identity* who);
-  // sys/health.
-  Reply SysHealth(const Request& r);
+  // sys/seal, sys/rotate, sys/key-status.
+  std::optional<Reply> SysKeys(const Request& r);
   // sys/audit-hash.
   std::optional<Reply> SysAudit(const Request& r);
   // sys/auth.

@@ -68,6 +68,20 @@ std::optional<Reply> RefuseUnsupported(const Json& body, std::initializer_list<c
   return std::nullopt;
 }
 
+http::Response ToHttp(const http::Request& req, Reply r) {
+  http::Response res{static_cast<http::HttpStatus>(r.status), req.version()};
+  if (!r.content_type.empty()) res.set(boost::beast::http::field::content_type, r.content_type);
+  for (auto& [k, v] : r.headers) res.insert(k, v);
+  res.keep_alive(req.keep_alive());
+  // HEAD: the status and headers of the GET, no body (and Content-Length 0, since the HTTP
+  // layer writes whole messages). 1xx, 204 and 304 never carry one (sys/health answers the
+  // status a query asks for, e.g. activecode=204).
+  bool bodiless = r.status < 200 || r.status == 204 || r.status == 304;
+  if (req.method() != http::Verb::head && !bodiless) res.body() = std::move(r.body);
+  res.prepare_payload();
+  return res;
+}
+
 Reply VaultErrors::Render(const Status& s, const core::RequestInfo&) const {
   if (s.code() == StatusCode::kPermissionDenied) return Error(403, "permission denied");
   return Error(HttpErrorFor(s.code()).status, s.message());

@@ -34,6 +34,14 @@ Reply NotFound();
 // {"errors": [message]} with `status`.
 Reply Error(int status, const std::string& message);
 
+// A 400 naming the first of `fields` that `body` sets to something other than its empty or
+// false default: options sigil does not enforce yet (CIDR bindings, token use limits, ...) are
+// refused rather than accepted and ignored, so nobody believes a restriction holds that does not.
+std::optional<Reply> RefuseUnsupported(const Json& body, std::initializer_list<const char*> fields);
+
+// The HTTP response for `r` to `req` (HEAD, 204 and 1xx without a body).
+http::Response ToHttp(const http::Request& req, Reply r);
+
 // Failures in Vault's format, with the status of the one table (base/status_http.h): 400 for
 // bad input, 403 "permission denied", 404, 405, 429, 500, 501, 503.
 class VaultErrors final : public core::ErrorRenderer {

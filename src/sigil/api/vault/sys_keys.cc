@@ -1,0 +1,38 @@
+// api/vault/sys_keys.cc: sys/seal (sudo), sys/rotate (sudo) and sys/key-status, token-guarded
+// and audited like every request of the unsealed face; the server's SealControl does the work.
+#include "sigil/api/vault/impl.h"
+#include "sigil/base/logging.h"
+#include "sigil/base/clock.h"
+
+namespace sigil::vault {
+namespace {
+
+Json KeyJson(const KeyStatus& k) {
+  return Json{{"term", k.term}, {"install_time", FormatRfc3339(std::chrono::system_clock::from_time_t(k.install_unix))},
+              {"encryptions", nullptr}};
+}
+
+}  // namespace
+
+std::optional<Reply> VaultApi::Impl::SysKeys(const Request& r) {
+  if (r.path != "sys/seal" && r.path != "sys/rotate" && r.path != "sys/key-status") return std::nullopt;
+  if (options_.seal == nullptr) return Error(404, "no handler for route \"" + r.path + "\". route entry not found.");
+  if (r.path == "sys/key-status") {
+    if (r.op != Operation::kRead) return Error(405, "unsupported operation");
+    auto k = options_.seal->CurrentKey();
+    if (!k.ok()) return Error(500, k.error().message());
+    return SysInjected(KeyJson(*k));
+  }
+  if (r.op != Operation::kWrite) return Error(405, "unsupported operation");
+  if (r.path == "sys/rotate") {
+    auto k = options_.seal->Rotate();
+    if (!k.ok()) return Error(500, k.error().message());
+    log::Info("rotated the keyring", {{"term", static_cast<int64_t>(k->term)}});
+    return NoContent();
+  }
+  Status s = options_.seal->Seal();
+  if (!s.ok()) return Error(500, s.message());
+  return NoContent();
+}
+
+}  // namespace sigil::vault

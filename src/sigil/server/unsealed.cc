@@ -1,0 +1,246 @@
+#include "sigil/server/unsealed.h"
+
+#include <sys/stat.h>
+
+#include <boost/asio/steady_timer.hpp>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "sigil/api/http/errors.h"
+#include "sigil/base/file.h"
+#include "sigil/base/logging.h"
+#include "sigil/base/metrics.h"
+#include "sigil/crypto/random.h"
+
+#ifndef SIGIL_VERSION
+#define SIGIL_VERSION "0.0.0"
+#endif
+
+namespace sigil::server {
+namespace {
+
+constexpr std::string_view kClusterKey = "/sigil/core/cluster";
+
+// The audit trail: on by default outside dev mode (every request at Metadata level to
+// data_dir/audit/audit.log); in dev mode only when configured. Null when off.
+Result<std::unique_ptr<audit::Auditor>> OpenAuditor(const Config& c, store::ObjectStore* store, const std::string& dev_dir) {
+  bool configured = !c.audit_log_path.empty() || c.audit_stdout || !c.audit_policy_file.empty();
+  bool on = c.audit_enabled.value_or(!c.dev || configured);
+  if (!on) {
+    if (!c.dev) log::Warn("audit is switched off (audit.enabled: false): requests are not recorded");
+    return std::unique_ptr<audit::Auditor>();
+  }
+  audit::Policy policy = audit::Policy::Everything(audit::Level::kMetadata, {audit::Stage::kRequestReceived});
+  if (!c.audit_policy_file.empty()) {
+    SIGIL_ASSIGN_OR_RETURN(std::string text, file::ReadFile(c.audit_policy_file, 1 << 20));
+    auto p = audit::Policy::Parse(text);
+    if (!p.ok()) return p.error().WithContext(c.audit_policy_file);
+    policy = std::move(p).value();
+  }
+  std::vector<audit::SinkOptions> sinks;
+  std::string path = c.audit_log_path;
+  if (path.empty() && !c.audit_stdout) {
+    std::string dir = c.dev ? dev_dir : c.data_dir + "/audit";
+    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return UnavailableError("cannot create " + dir + ": " + std::strerror(errno));
+    path = dir + "/audit.log";
+  }
+  if (!path.empty()) sinks.push_back({path, c.audit_max_size_mb << 20, c.audit_fsync});
+  if (c.audit_stdout && path != "-") sinks.push_back({"-", 0, false});
+  SIGIL_ASSIGN_OR_RETURN(auto auditor, audit::Auditor::Open(store, std::move(policy), sinks));
+  log::Info("audit trail", {{"path", path.empty() ? "-" : path}, {"stdout", c.audit_stdout ? "true" : "false"},
+                            {"policy", c.audit_policy_file.empty() ? "Metadata for every request" : c.audit_policy_file}});
+  return auditor;
+}
+
+Result<std::optional<auth::ServiceAccountAuthenticator>> ServiceAccounts(const Config& c) {
+  if (c.sa_issuers.empty()) return std::optional<auth::ServiceAccountAuthenticator>();
+  auth::ServiceAccountConfig sa;
+  sa.issuers = c.sa_issuers;
+  sa.audiences = c.sa_audiences;
+  for (const std::string& f : c.sa_key_files) {
+    SIGIL_ASSIGN_OR_RETURN(std::string pem, file::ReadFile(f, 1 << 20));
+    if (Status st = sa.keys.AddPem(pem); !st.ok()) return st.WithContext(f);
+  }
+  for (const std::string& f : c.sa_jwks_files) {
+    SIGIL_ASSIGN_OR_RETURN(std::string jwks, file::ReadFile(f, 1 << 20));
+    if (Status st = sa.keys.AddJwks(jwks); !st.ok()) return st.WithContext(f);
+  }
+  std::optional<auth::ServiceAccountAuthenticator> out;
+  out.emplace(std::move(sa), Clock::Real());
+  return out;
+}
+
+// The cluster's name and id (sys/health, sys/seal-status), made at the first unseal and kept
+// behind the barrier, as Vault keeps them.
+Status LoadClusterInfo(barrier::Barrier* b, std::string* name, std::string* id) {
+  SIGIL_ASSIGN_OR_RETURN(std::optional<barrier::Entry> e, b->Get(kClusterKey));
+  if (!e) {
+    std::string uuid = crypto::RandomUuid();
+    nlohmann::json j = {{"name", "sigil-cluster-" + uuid.substr(0, 8)}, {"id", uuid}};
+    barrier::BarrierTxn txn;
+    txn.compares.push_back({std::string(kClusterKey), 0});
+    txn.ops.push_back(barrier::BarrierOp::Put(std::string(kClusterKey), SecretBytes(j.dump())));
+    SIGIL_RETURN_IF_ERROR(b->Commit(std::move(txn)).status());
+    SIGIL_ASSIGN_OR_RETURN(e, b->Get(kClusterKey));
+    if (!e) return InternalError("the cluster record vanished");
+  }
+  auto j = nlohmann::json::parse(e->value.view(), nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("name") || !j["name"].is_string() || !j.contains("id") ||
+      !j["id"].is_string()) {
+    return DataLossError(std::string(kClusterKey) + " is damaged");
+  }
+  *name = j["name"].get<std::string>();
+  *id = j["id"].get<std::string>();
+  return OkStatus();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Unsealed>> Unsealed::Build(const Deps& deps, SecretBytes root_key) {
+  const Config& c = *deps.config;
+  std::unique_ptr<Unsealed> u(new Unsealed());
+  u->deps_ = deps;
+  SIGIL_ASSIGN_OR_RETURN(u->barrier_, barrier::Barrier::OpenWithRootKey(deps.backend, std::move(root_key), deps.encryption,
+                                                                         Clock::Real()));
+  SIGIL_RETURN_IF_ERROR(LoadClusterInfo(u->barrier_.get(), &u->cluster_name_, &u->cluster_id_));
+  u->store_ = std::make_unique<store::ObjectStore>(u->barrier_.get());
+  SIGIL_ASSIGN_OR_RETURN(u->tokens_, auth::TokenStore::Open(u->store_.get(), Clock::Real()));
+  SIGIL_ASSIGN_OR_RETURN(u->new_root_token_, u->tokens_->CreateRootOnce());
+  std::optional<auth::TokenFile> token_file;
+  if (!c.auth_token_file.empty()) {
+    SIGIL_ASSIGN_OR_RETURN(token_file, auth::TokenFile::Load(c.auth_token_file));
+  }
+  SIGIL_ASSIGN_OR_RETURN(std::optional<auth::ServiceAccountAuthenticator> service_accounts, ServiceAccounts(c));
+  u->authenticator_ = std::make_unique<auth::Authenticator>(u->tokens_.get(), std::move(token_file), std::move(service_accounts));
+  kube::KubernetesApi::Options kube_options;
+  kube_options.token_reviewer = [a = u->authenticator_.get()](std::string_view token, std::string* why) {
+    return a->AuthenticateToken(token, why);
+  };
+  kube_options.token_issuer = [t = u->tokens_.get()](const Identity& who, std::chrono::seconds ttl) { return t->Create(who, ttl); };
+  SIGIL_ASSIGN_OR_RETURN(u->authorizer_, authz::Authorizer::Open(u->store_.get()));
+  kube_options.authorizer = u->authorizer_.get();
+  SIGIL_ASSIGN_OR_RETURN(u->auditor_, OpenAuditor(c, u->store_.get(), deps.dev_dir));
+  u->authentication_ = std::make_unique<core::Authentication>(u->authenticator_.get(), deps.throttle, u->auditor_.get(),
+                                                              Clock::Real());
+  kube_options.auditor = u->auditor_.get();
+  u->registry_ = std::make_unique<registry::Registry>(u->store_.get(), Clock::Real(),
+                                                      registry::Registry::Options{c.history_versions});
+  u->kube_ = std::make_unique<kube::KubernetesApi>(u->registry_.get(), Clock::Real(), kube_options);
+  SIGIL_RETURN_IF_ERROR(u->kube_->EnsureDefaultNamespaces());
+  SIGIL_ASSIGN_OR_RETURN(u->policies_, authz::PolicyStore::Open(u->store_.get()));
+  vault::VaultApi::Options vault_options;
+  vault_options.policies = u->policies_.get();
+  vault_options.tokens = u->tokens_.get();
+  engines::Mount token_mount;
+  token_mount.path = "token/";
+  token_mount.type = "token";
+  token_mount.description = "token based credentials";
+  token_mount.accessor = "auth_token_builtin";
+  SIGIL_ASSIGN_OR_RETURN(u->auth_mounts_, engines::MountTable::Open(u->store_.get(), engines::MountTable::Kind::kAuth, {token_mount}));
+  vault_options.auth_mounts = u->auth_mounts_.get();
+  vault_options.auditor = u->auditor_.get();
+  vault_options.seal = deps.seal;
+  u->vault_ = std::make_unique<vault::VaultApi>(Clock::Real(), vault_options);
+  u->BuildRouter();
+  return u;
+}
+
+Unsealed::~Unsealed() {
+  // The server has ended every stream of this build and waited for its requests
+  // (server/lifecycle.h) before destroying it. Then, each step ends what could still call into
+  // the next one down: the faces' worker pools finish (they may still be answering), then
+  // authentication, audit, authorization, the registry, tokens, the store, and the barrier
+  // (whose keyring and root key are wiped as they are freed) last.
+  kube_.reset();
+  vault_.reset();
+  router_ = http::Router();
+  authentication_.reset();
+  auditor_.reset();
+  authorizer_.reset();
+  policies_.reset();
+  auth_mounts_.reset();
+  registry_.reset();
+  authenticator_.reset();
+  tokens_.reset();
+  store_.reset();
+  barrier_.reset();
+}
+
+void Unsealed::BuildRouter() {
+  http::Router& r = router_;
+  r.Handle("/metrics", Authenticated([this](const http::Request& req, const http::RequestContext& ctx, http::Responder respond) {
+    authz::Attributes a;
+    a.resource_request = false;
+    a.verb = "get";
+    a.path = "/metrics";
+    if (!ctx.identity || !authorizer_->Allows(*ctx.identity, a)) {
+      std::string user = ctx.identity ? ctx.identity->user : "system:anonymous";
+      return respond(http::ErrorResponse(req, PermissionDeniedError("forbidden: User \"" + user + "\" cannot get path \"/metrics\"")));
+    }
+    respond(http::MakeResponse(req, http::HttpStatus::ok, "text/plain; version=0.0.4", metrics::Registry::Global().Render()));
+  }));
+  kube_->Register(&r, [this](http::Handler h) { return Authenticated(std::move(h)); });
+  vault_->Register(&r, [this](http::Handler h) { return Authenticated(std::move(h)); });
+  // Unknown paths too: an anonymous caller learns nothing about which paths exist.
+  r.HandleOthers(Authenticated([](const http::Request& req, const http::RequestContext&, http::Responder respond) {
+    respond(http::ErrorResponse(req, NotFoundError("the server could not find the requested resource")));
+  }));
+}
+
+// The HTTP side of core::Authentication: the credential from the request, the identity into the
+// handler's context; a refusal answered 401 (or 503), after its throttling delay.
+http::Handler Unsealed::Authenticated(http::Handler inner) {
+  return [this, inner = std::move(inner)](const http::Request& req, const http::RequestContext& ctx, http::Responder respond) {
+    std::optional<auth::CertificateSubject> cert;
+    if (ctx.peer) cert = auth::CertificateSubject{ctx.peer->common_name, ctx.peer->organizations, ctx.peer->sha256_hex};
+    core::Credentials c;
+    bool vault = req.target().starts_with("/v1/");
+    std::string vault_bearer;  // "Bearer <X-Vault-Token>"; freed memory is wiped (wipe_on_free.cc)
+    if (auto it = req.find(boost::beast::http::field::authorization); it != req.end()) {
+      c.authorization_header = std::string_view(it->value().data(), it->value().size());
+    }
+    if (vault) {
+      if (auto it = req.find("X-Vault-Token"); it != req.end() && !it->value().empty()) {
+        vault_bearer = "Bearer " + std::string(it->value());
+        c.authorization_header = vault_bearer;
+      }
+    }
+    c.certificate = cert ? &*cert : nullptr;
+    c.remote = ctx.remote_address;
+    c.method = std::string_view(req.method_string().data(), req.method_string().size());
+    c.uri = std::string_view(req.target().data(), req.target().size());
+    if (vault) {
+      c.uri = c.uri.substr(0, c.uri.find('?'));  // Vault clients may put data in the query
+      c.refused_code = 403;
+    }
+    if (auto ua = req.find(boost::beast::http::field::user_agent); ua != req.end()) {
+      c.user_agent = std::string_view(ua->value().data(), ua->value().size());
+    }
+    core::Authenticated who = authentication_->Authenticate(c);
+    if (who.identity) {
+      http::RequestContext with_identity = ctx;
+      with_identity.identity = std::move(who.identity);
+      return inner(req, with_identity, std::move(respond));
+    }
+    if (who.unavailable) return respond(http::ErrorResponse(req, UnavailableError("authentication is unavailable")));
+    http::Response res = vault ? http::ErrorResponse(req, PermissionDeniedError("permission denied"))
+                               : http::ErrorResponse(req, UnauthenticatedError("Unauthorized"));
+    if (!who.warning.empty()) res.insert("Warning", "299 - \"" + who.warning + "\"");
+    if (who.delay.count() == 0) return respond(std::move(res));
+    auto timer = std::make_shared<boost::asio::steady_timer>(*deps_.delay_pool, who.delay);
+    timer->async_wait([timer, respond = std::move(respond), res = std::move(res)](boost::system::error_code) mutable {
+      respond(std::move(res));
+    });
+  };
+}
+
+Result<std::optional<SecretBytes>> CreateRootToken(storage::Backend* backend, SecretBytes root_key,
+                                                   std::shared_ptr<const barrier::EncryptionConfig> encryption) {
+  SIGIL_ASSIGN_OR_RETURN(auto b, barrier::Barrier::OpenWithRootKey(backend, std::move(root_key), std::move(encryption),
+                                                                    Clock::Real()));
+  store::ObjectStore store(b.get());
+  SIGIL_ASSIGN_OR_RETURN(auto tokens, auth::TokenStore::Open(&store, Clock::Real()));
+  return tokens->CreateRootOnce();
+}
+
+}  // namespace sigil::server
