@@ -116,8 +116,6 @@ def test_orphans_periods_and_sudo(srv):
     fixed = root.auth.token.create(policies=["app"], ttl="1h", renewable=False)["auth"]
     with pytest.raises(hvac.exceptions.InvalidRequest):
         client(srv, fixed["client_token"]).auth.token.renew_self()
-    with pytest.raises(hvac.exceptions.InvalidRequest):
-        root.auth.token.create(policies=["app"], num_uses=3)  # documented as not supported yet
 
 
 def test_a_vault_token_is_one_identity_on_both_faces(srv):
@@ -244,3 +242,38 @@ def test_children_made_while_the_parent_is_revoked_do_not_survive(srv):
         alive = [t for t in made if asker.post(srv.url + "/v1/auth/token/lookup", json={"token": t}, verify=srv.ca,
                                                headers={"X-Vault-Token": srv.token}, timeout=10).status_code == 200]
         assert made and alive == [], (trial, len(made), len(alive))
+
+
+def test_limited_use_tokens(srv):
+    """num_uses: every authenticated request spends a use, on either face; the last use revokes
+    the token; racing requests never get more uses than the token had; a limited-use token
+    cannot make children (Vault's rule, or the limit would mean nothing)."""
+    from concurrent.futures import ThreadPoolExecutor
+    root = client(srv, srv.token)
+    root.sys.create_or_update_policy("app", APP_POLICY)
+    made = root.auth.token.create(policies=["app"], ttl="1h", num_uses=4)["auth"]
+    tok = made["client_token"]
+    app = client(srv, tok)
+    assert app.auth.token.lookup_self()["data"]["num_uses"] == 3  # this request spent one
+    with pytest.raises(hvac.exceptions.InvalidRequest, match="restricted use token"):
+        app.auth.token.create(policies=["app"], ttl="1m")  # spends one too
+    r = requests.get(srv.url + "/api/v1/namespaces", headers={"Authorization": "Bearer " + tok}, verify=srv.ca, timeout=10)
+    assert r.status_code == 403  # authenticated (a use spent), then refused by RBAC
+    assert root.auth.token.lookup(tok)["data"]["num_uses"] == 1  # root's lookup spends none of it
+    assert app.sys.read_policy("app")["data"]["name"] == "app"  # the last use
+    with pytest.raises(hvac.exceptions.Forbidden):
+        app.sys.read_policy("app")
+    with pytest.raises(hvac.exceptions.Forbidden, match="bad token"):
+        root.auth.token.lookup_accessor(made["accessor"])  # revoked with its accessor
+
+    racing = root.auth.token.create(policies=["app"], ttl="1h", num_uses=5)["auth"]["client_token"]
+
+    def one(_):
+        r = requests.get(srv.url + "/v1/sys/policy/app", headers={"X-Vault-Token": racing}, verify=srv.ca, timeout=30)
+        return r.status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(one, range(20)))
+    assert codes.count(200) == 5 and codes.count(403) == 15, codes
+    with pytest.raises(hvac.exceptions.InvalidRequest, match="negative"):
+        root.auth.token.create(policies=["app"], ttl="1h", num_uses=-1)

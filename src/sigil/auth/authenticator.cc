@@ -4,7 +4,7 @@
 
 namespace sigil::auth {
 
-Result<std::optional<Identity>> Authenticator::AuthenticateToken(std::string_view token, std::string* why) const {
+Result<std::optional<Identity>> Authenticator::AuthenticateToken(std::string_view token, std::string* why, bool use) const {
   if (token.empty()) return std::optional<Identity>();
   if (service_accounts_ && ServiceAccountAuthenticator::LooksLikeJwt(token)) {
     auto id = service_accounts_->Authenticate(token);
@@ -14,7 +14,7 @@ Result<std::optional<Identity>> Authenticator::AuthenticateToken(std::string_vie
     return std::optional<Identity>();
   }
   if (tokens_ != nullptr) {
-    SIGIL_ASSIGN_OR_RETURN(std::optional<Identity> id, tokens_->Lookup(token));
+    SIGIL_ASSIGN_OR_RETURN(std::optional<Identity> id, tokens_->Lookup(token, use));
     if (id) return id;
   }
   if (token_file_) {
@@ -52,7 +52,7 @@ Result<AuthOutcome> Authenticator::Authenticate(std::string_view header, const C
     return out;
   }
   token = token.substr(0, token.find(' '));
-  SIGIL_ASSIGN_OR_RETURN(out.identity, AuthenticateToken(token));
+  SIGIL_ASSIGN_OR_RETURN(out.identity, AuthenticateToken(token, nullptr, /*use=*/true));
   return out;
 }
 

@@ -43,7 +43,9 @@ class Authenticator {
 
   Result<AuthOutcome> Authenticate(std::string_view authorization_header, const CertificateSubject* cert) const;
   // A bearer token alone (TokenReview): the identity, or nullopt with the reason in *why.
-  Result<std::optional<Identity>> AuthenticateToken(std::string_view token, std::string* why = nullptr) const;
+  // `use`: the token authenticates a request (a limited-use Vault token spends a use); a
+  // review of someone else's token (TokenReview) does not.
+  Result<std::optional<Identity>> AuthenticateToken(std::string_view token, std::string* why = nullptr, bool use = false) const;
 
  private:
   TokenStore* tokens_;

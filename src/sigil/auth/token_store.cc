@@ -222,10 +222,40 @@ Identity TokenInfo::ToIdentity() const {
   return id;
 }
 
-Result<std::optional<Identity>> TokenStore::Lookup(std::string_view token) {
+Result<std::optional<Identity>> TokenStore::Lookup(std::string_view token, bool use) {
   SIGIL_ASSIGN_OR_RETURN(std::optional<TokenInfo> t, Find(token));
   if (!t) return std::optional<Identity>();
+  if (use && t->num_uses > 0) {
+    SIGIL_ASSIGN_OR_RETURN(bool spent, SpendUse(KeyFor(token)));
+    if (!spent) return std::optional<Identity>();
+  }
   return std::optional<Identity>(t->ToIdentity());
+}
+
+Result<bool> TokenStore::SpendUse(const std::string& key) {
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    SIGIL_ASSIGN_OR_RETURN(std::optional<store::Object> o, store_->Get(key));
+    if (!o) return false;
+    SIGIL_ASSIGN_OR_RETURN(TokenInfo t, Decode(*o));
+    if (t.num_uses <= 0) return false;
+    if (t.num_uses == 1) {
+      // The last use: revoke now (the token cannot have children: limited-use tokens may not
+      // make any). The delete compares the revision read, so of two requests racing for the
+      // last use, one wins and the other finds the token gone.
+      store::SideEffects also;
+      if (!t.accessor.empty()) also.deletes.push_back(std::string(kAccessorsPrefix) + t.accessor);
+      if (!t.parent.empty()) also.deletes.push_back(ChildKey(t.parent, key));
+      Result<int64_t> r = store_->Delete(key, o->revision, also);
+      if (r.ok()) return true;
+      if (r.error().code() != StatusCode::kAborted && r.error().code() != StatusCode::kNotFound) return r.error();
+      continue;
+    }
+    t.num_uses -= 1;
+    Result<int64_t> r = store_->Update(key, SecretBytes(VaultRecord(t).dump()), o->revision);
+    if (r.ok()) return true;
+    if (r.error().code() != StatusCode::kAborted) return r.error();
+  }
+  return AbortedError("the token kept changing while it was used; try again");
 }
 
 Result<std::optional<TokenInfo>> TokenStore::Find(std::string_view token) {

@@ -85,8 +85,10 @@ class TokenStore {
   Result<std::optional<SecretBytes>> CreateRootOnce();
 
   // The identity of a valid token (groups include system:authenticated); nullopt if the token
-  // is unknown, malformed or expired.
-  Result<std::optional<Identity>> Lookup(std::string_view token);
+  // is unknown, malformed or expired. `use`: this lookup authenticates a request, so it spends
+  // one use of a limited-use Vault token (num_uses > 0): the last use revokes the token as it
+  // authenticates, and concurrent requests never get more uses than the token had.
+  Result<std::optional<Identity>> Lookup(std::string_view token, bool use = false);
   // Revokes a token: kNotFound if it is not valid.
   Status Revoke(std::string_view token);
 
@@ -121,6 +123,9 @@ class TokenStore {
   std::string KeyFor(std::string_view token) const;
   Result<TokenInfo> Decode(const store::Object& o) const;
   bool Expired(const TokenInfo& t) const { return t.expires && *t.expires <= clock_->Now(); }
+  // Spends one use of the limited-use token at `key` (compare-on-revision): false when none
+  // was left (a concurrent request took the last).
+  Result<bool> SpendUse(const std::string& key);
   // Whether every ancestor of `t` still exists and has not expired.
   Result<bool> AncestorsAlive(const TokenInfo& t);
 

@@ -171,6 +171,13 @@ bool ShareCollector::Add(SecretBytes share) {
   return static_cast<int>(shares_.size()) >= threshold_;
 }
 
+bool ShareCollector::Has(const SecretBytes& share) const {
+  for (const SecretBytes& s : shares_) {
+    if (s.Equals(share)) return true;
+  }
+  return false;
+}
+
 void ShareCollector::Reset() {
   shares_.clear();  // SecretBytes wipe themselves
   nonce_.clear();

@@ -80,6 +80,7 @@ class ShareCollector {
   void Start(int threshold, std::string nonce);
   // Adds a share; returns true when `threshold` distinct shares are held.
   bool Add(SecretBytes share);
+  bool Has(const SecretBytes& share) const;
   void Reset();
   int progress() const { return static_cast<int>(shares_.size()); }
   int threshold() const { return threshold_; }

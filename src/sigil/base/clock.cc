@@ -1,5 +1,8 @@
 #include "sigil/base/clock.h"
 
+#include <charconv>
+#include <cmath>
+
 #include <ctime>
 #include <string>
 
@@ -17,6 +20,45 @@ std::string FormatRfc3339(Clock::TimePoint t) {
   char buf[32];
   std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
   return buf;
+}
+
+std::optional<std::chrono::seconds> ParseGoDuration(std::string_view s, int64_t max_seconds) {
+  if (s.empty()) return std::nullopt;
+  // Plain seconds.
+  int64_t whole = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), whole);
+  if (ec == std::errc() && end == s.data() + s.size()) {
+    if (whole < 0 || whole > max_seconds) return std::nullopt;
+    return std::chrono::seconds(whole);
+  }
+  // Go's time.ParseDuration: a sequence of decimal numbers with units; no sign here (a
+  // negative TTL means nothing to Vault's fields).
+  static const std::pair<std::string_view, double> kUnits[] = {{"ns", 1e-9}, {"us", 1e-6}, {"µs", 1e-6}, {"ms", 1e-3},
+                                                               {"s", 1},     {"m", 60},    {"h", 3600}};
+  double total = 0;
+  size_t i = 0;
+  while (i < s.size()) {
+    size_t start = i;
+    while (i < s.size() && ((s[i] >= '0' && s[i] <= '9') || s[i] == '.')) ++i;
+    if (i == start) return std::nullopt;
+    double v = 0;
+    auto [p, e] = std::from_chars(s.data() + start, s.data() + i, v);
+    if (e != std::errc() || p != s.data() + i) return std::nullopt;
+    size_t u = i;
+    while (u < s.size() && !((s[u] >= '0' && s[u] <= '9') || s[u] == '.')) ++u;
+    std::string_view unit = s.substr(i, u - i);
+    bool found = false;
+    for (const auto& [name, factor] : kUnits) {
+      if (unit == name) {
+        total += v * factor;
+        found = true;
+      }
+    }
+    if (!found) return std::nullopt;
+    i = u;
+  }
+  if (!std::isfinite(total) || total > max_seconds) return std::nullopt;
+  return std::chrono::seconds(static_cast<int64_t>(total));
 }
 
 }  // namespace sigil

@@ -4,6 +4,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <optional>
+#include <string_view>
 #include <cstdint>
 #include <string>
 
@@ -50,5 +52,9 @@ class ManualClock final : public Clock {
 
 // RFC 3339 UTC with seconds, as Kubernetes prints timestamps: 2024-01-02T03:04:05Z.
 std::string FormatRfc3339(Clock::TimePoint t);
+
+// A number of seconds ("90") or a Go duration ("1h30m", "1.5h", "300ms", rounded down to
+// whole seconds), at most `max_seconds`; nullopt otherwise (negative values included).
+std::optional<std::chrono::seconds> ParseGoDuration(std::string_view s, int64_t max_seconds);
 
 }  // namespace sigil

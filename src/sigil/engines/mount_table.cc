@@ -86,7 +86,7 @@ Status Storage::Delete(std::string_view key) {
 Result<std::unique_ptr<MountTable>> MountTable::Open(store::ObjectStore* store, Kind kind, std::vector<Mount> builtins) {
   for (Mount& b : builtins) b.builtin = true;
   std::string key = kind == Kind::kAuth ? "/sigil/core/auth" : "/sigil/core/mounts";
-  std::unique_ptr<MountTable> t(new MountTable(store, key, std::move(builtins)));
+  std::unique_ptr<MountTable> t(new MountTable(store, kind, key, std::move(builtins)));
   SIGIL_ASSIGN_OR_RETURN(std::optional<store::Object> o, store->Get(key));
   int64_t after = 0;
   if (o) {
@@ -175,13 +175,24 @@ Status MountTable::Modify(const std::function<Status(std::vector<Mount>*)>& chan
   return AbortedError("the mount table kept changing; try again");
 }
 
-Result<Mount> MountTable::Enable(Mount m) {
-  while (m.path.starts_with("/")) m.path.erase(0, 1);
-  if (!m.path.ends_with("/")) m.path += "/";
-  if (m.path == "/" || m.path.find("//") != std::string::npos || m.path.find("..") != std::string::npos ||
-      m.path.find_first_of("*+?#%\\ ") != std::string::npos || m.path.size() > 128) {
+Result<std::string> MountTable::NormalisePath(std::string_view raw) const {
+  std::string path(raw);
+  while (path.starts_with("/")) path.erase(0, 1);
+  if (!path.ends_with("/")) path += "/";
+  if (path == "/" || path.find("//") != std::string::npos || path.find("..") != std::string::npos ||
+      path.find_first_of("*+?#%\\ ") != std::string::npos || path.size() > 128) {
     return InvalidArgumentError("invalid mount path");
   }
+  if (kind_ == Kind::kSecrets) {
+    for (std::string_view reserved : {"auth/", "cubbyhole/", "identity/"}) {
+      if (path.starts_with(reserved)) return InvalidArgumentError("cannot mount under \"" + std::string(reserved) + "\"");
+    }
+  }
+  return path;
+}
+
+Result<Mount> MountTable::Enable(Mount m) {
+  SIGIL_ASSIGN_OR_RETURN(m.path, NormalisePath(m.path));
   m.uuid = crypto::RandomUuid();
   m.accessor = m.type + "_" + HexEncode(crypto::RandomBytes(4));
   Status st = Modify([&](std::vector<Mount>* mounts) -> Status {
@@ -223,6 +234,52 @@ Status MountTable::Disable(std::string_view raw) {
     if (o) SIGIL_RETURN_IF_ERROR(store_->Delete(k, o->revision).status());
   }
   return OkStatus();
+}
+
+Result<Mount> MountTable::Tune(std::string_view raw, const std::function<Status(Mount*)>& change) {
+  std::string path(raw);
+  while (path.starts_with("/")) path.erase(0, 1);
+  if (!path.ends_with("/")) path += "/";
+  for (const Mount& b : builtins_) {
+    if (b.path == path) return InvalidArgumentError("tuning the built-in mount \"" + path + "\" is not supported by sigil");
+  }
+  Mount out;
+  SIGIL_RETURN_IF_ERROR(Modify([&](std::vector<Mount>* mounts) -> Status {
+    auto it = std::find_if(mounts->begin(), mounts->end(), [&](const Mount& m) { return m.path == path; });
+    if (it == mounts->end()) return NotFoundError("no mount at \"" + path + "\"");
+    Mount changed = *it;
+    if (Status st = change(&changed); !st.ok()) return st;
+    changed.path = it->path;
+    changed.uuid = it->uuid;
+    changed.accessor = it->accessor;
+    *it = changed;
+    out = changed;
+    return OkStatus();
+  }));
+  return out;
+}
+
+Status MountTable::Remount(std::string_view raw_from, std::string_view raw_to) {
+  std::string from(raw_from);
+  while (from.starts_with("/")) from.erase(0, 1);
+  if (!from.ends_with("/")) from += "/";
+  SIGIL_ASSIGN_OR_RETURN(std::string to, NormalisePath(raw_to));
+  for (const Mount& b : builtins_) {
+    if (b.path == from || b.path == to) return InvalidArgumentError("cannot remount \"" + b.path + "\"");
+  }
+  return Modify([&](std::vector<Mount>* mounts) -> Status {
+    auto it = std::find_if(mounts->begin(), mounts->end(), [&](const Mount& m) { return m.path == from; });
+    if (it == mounts->end()) return NotFoundError("no mount at \"" + from + "\"");
+    std::vector<Mount> others = builtins_;
+    for (const Mount& m : *mounts) {
+      if (m.path != from) others.push_back(m);
+    }
+    for (const Mount& e : others) {
+      if (to.starts_with(e.path) || e.path.starts_with(to)) return InvalidArgumentError("path is already in use at " + e.path);
+    }
+    it->path = to;
+    return OkStatus();
+  });
 }
 
 }  // namespace sigil::engines

@@ -66,23 +66,33 @@ class MountTable {
   // mount path that is a prefix of path + "/".
   std::optional<Mount> Find(std::string_view path) const;
   // Adds a mount at m.path (normalised to end in '/'), with a fresh uuid and accessor.
-  // kInvalidArgument: a bad path, or one inside or around an existing mount ("path is already
-  // in use at ...", as Vault).
+  // kInvalidArgument: a bad path, one inside or around an existing mount ("path is already
+  // in use at ...", as Vault), or (secrets) one under auth/, cubbyhole/ or identity/.
   Result<Mount> Enable(Mount m);
   // Removes the mount at `path` and deletes its data. kInvalidArgument for built-ins;
   // nothing to do when there is no such mount.
   Status Disable(std::string_view path);
+  // Applies `change` to the mount at `path` (its path, uuid and accessor cannot change) and
+  // stores it. kNotFound when no such mount; kInvalidArgument for built-ins and from `change`.
+  Result<Mount> Tune(std::string_view path, const std::function<Status(Mount*)>& change);
+  // Moves a mount to another path; its data stays where it is (it is keyed by uuid).
+  // kInvalidArgument for built-ins or a path in use, kNotFound when `from` is not mounted.
+  Status Remount(std::string_view from, std::string_view to);
 
   Storage StorageFor(const Mount& m) const { return Storage(store_, "/sigil/logical/" + m.uuid + "/"); }
 
  private:
-  MountTable(store::ObjectStore* store, std::string key, std::vector<Mount> builtins)
-      : store_(store), key_(std::move(key)), builtins_(std::move(builtins)) {}
+  MountTable(store::ObjectStore* store, Kind kind, std::string key, std::vector<Mount> builtins)
+      : store_(store), kind_(kind), key_(std::move(key)), builtins_(std::move(builtins)) {}
   void Apply(const Json& doc, int64_t revision);
+  // "a/b" and "/a/b/" both as "a/b/"; kInvalidArgument for paths Vault would refuse and for
+  // `reserved` prefixes.
+  Result<std::string> NormalisePath(std::string_view raw) const;
   // Rewrites the stored table with `change` applied to the current one, compare-on-revision.
   Status Modify(const std::function<Status(std::vector<Mount>*)>& change);
 
   store::ObjectStore* store_;
+  Kind kind_;
   std::string key_;
   std::vector<Mount> builtins_;
   mutable std::shared_mutex mu_;

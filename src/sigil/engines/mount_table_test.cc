@@ -1,5 +1,7 @@
 #include "sigil/engines/mount_table.h"
 
+#include "sigil/engines/engine.h"
+
 #include <gtest/gtest.h>
 
 #include "sigil/storage/memory_backend.h"
@@ -57,6 +59,55 @@ TEST_F(MountTableTest, EnableFindDisableAndPersist) {
   auto left = store_->Keys("/sigil/logical/" + m->uuid + "/");
   SIGIL_ASSERT_OK(left);
   EXPECT_TRUE(left->empty());  // its data went with it
+}
+
+TEST_F(MountTableTest, SecretsTableReservesPathsTunesAndRemounts) {
+  auto secrets = MountTable::Open(store_.get(), MountTable::Kind::kSecrets, {Mount{"sys/", "system"}});
+  SIGIL_ASSERT_OK(secrets);
+  MountTable& t = **secrets;
+  for (const char* reserved : {"auth/kv", "cubbyhole", "identity/x", "sys/x"}) {
+    EXPECT_THAT(t.Enable(Mount{reserved, "kv"}), StatusIs(StatusCode::kInvalidArgument)) << reserved;
+  }
+  auto a = t.Enable(Mount{"a", "kv"});
+  SIGIL_ASSERT_OK(a);
+  auto b = t.Enable(Mount{"b", "kv"});
+  SIGIL_ASSERT_OK(b);
+  auto tuned = t.Tune("a", [](Mount* m) {
+    m->default_lease_ttl = 60;
+    m->uuid = "forged";  // identity fields cannot change
+    return OkStatus();
+  });
+  SIGIL_ASSERT_OK(tuned);
+  EXPECT_EQ(tuned->default_lease_ttl, 60);
+  EXPECT_EQ(tuned->uuid, a->uuid);
+  EXPECT_THAT(t.Tune("sys", [](Mount*) { return OkStatus(); }), StatusIs(StatusCode::kInvalidArgument));
+  EXPECT_THAT(t.Tune("nope", [](Mount*) { return OkStatus(); }), StatusIs(StatusCode::kNotFound));
+  EXPECT_THAT(t.Remount("a", "b/inner"), StatusIs(StatusCode::kInvalidArgument));
+  SIGIL_ASSERT_OK(t.Remount("a", "c"));
+  EXPECT_EQ(t.Find("c/x")->uuid, a->uuid);
+  EXPECT_FALSE(t.Find("a/x").has_value());
+
+  // Two KV engines on two mounts: neither sees the other's entries.
+  std::unique_ptr<SecretsEngine> ea = FindEngineType("kv")->make(*t.Find("c/x"), t.StorageFor(*t.Find("c/x")));
+  std::unique_ptr<SecretsEngine> eb = FindEngineType("kv")->make(*b, t.StorageFor(*b));
+  Request put{Operation::kCreate, "app/db", Json{{"password", "pw"}}, {}};
+  auto created = ea->Handle(put);
+  SIGIL_ASSERT_OK(created);
+  EXPECT_EQ(created->status, 204);
+  Request get{Operation::kRead, "app/db", Json::object(), {}};
+  EXPECT_EQ(ea->Handle(get)->data["password"], "pw");
+  EXPECT_EQ(ea->Handle(get)->lease_duration, 60);
+  EXPECT_EQ(eb->Handle(get)->status, 404);
+  EXPECT_EQ(*ea->Exists(put), std::optional<bool>(true));
+  EXPECT_EQ(*eb->Exists(put), std::optional<bool>(false));
+  Request list{Operation::kList, "", Json::object(), {}};
+  EXPECT_EQ(ea->Handle(list)->data["keys"], Json({"app/"}));
+  EXPECT_EQ(eb->Handle(list)->status, 404);
+  Request escape{Operation::kRead, "app/../../" + b->uuid + "/app/db", Json::object(), {}};
+  EXPECT_EQ(eb->Handle(escape)->status, 400);
+  Request del{Operation::kDelete, "app/db", Json::object(), {}};
+  EXPECT_EQ(ea->Handle(del)->status, 204);
+  EXPECT_EQ(ea->Handle(get)->status, 404);
 }
 
 }  // namespace

@@ -26,11 +26,25 @@ struct Lifecycle::Generation {
   }
 };
 
-// One request's count against its Generation: released when the request is answered, when its
-// stream ends, or when the last reference to it goes (a handler that drops its Responder).
+// The count Enter() took, given back when the caller is done with the Generation.
+class Lifecycle::Held {
+ public:
+  explicit Held(std::shared_ptr<Generation> entered) : g(std::move(entered)) {}
+  ~Held() {
+    if (g) g->Leave();
+  }
+  Held(const Held&) = delete;
+  Held& operator=(const Held&) = delete;
+  std::shared_ptr<Generation> g;
+};
+
+// One request's count against its Generation, taken while the caller holds one (so it never
+// counts against a Generation that finished retiring): released when the request is answered,
+// when its stream ends, or when the last reference to it goes (a handler that drops its
+// Responder).
 class Lifecycle::Ticket {
  public:
-  explicit Ticket(std::shared_ptr<Generation> g) : g_(std::move(g)) {}
+  explicit Ticket(std::shared_ptr<Generation> g) : g_(std::move(g)) { g_->inflight.fetch_add(1); }
   ~Ticket() { Release(); }
   void Release() {
     if (!done_.exchange(true)) g_->Leave();
@@ -68,8 +82,16 @@ Lifecycle::Lifecycle(Options options)
 }
 
 Lifecycle::~Lifecycle() {
+  {
+    std::lock_guard l(mu_);
+    stopping_ = true;  // Seal() and unseals now leave current_ alone
+  }
   retire_pool_.join();  // retirements already under way
-  if (std::shared_ptr<Generation> g = current_.exchange(nullptr)) Retire(g);
+  std::shared_ptr<Generation> g = current_.exchange(nullptr);
+  if (g) {
+    g->retiring.store(true);
+    Retire(g);
+  }
 }
 
 std::string Lifecycle::seal_name() const {
@@ -81,6 +103,7 @@ Result<Lifecycle::Started> Lifecycle::Start() {
   Started out;
   if (!shamir_) {
     SIGIL_ASSIGN_OR_RETURN(SecretBytes root, key_file_seal_->RootKey());
+    std::lock_guard op(op_mu_);
     SIGIL_RETURN_IF_ERROR(UnsealWith(std::move(root)));
     std::shared_ptr<Generation> g = current_.load();
     out.root_token = g->core->TakeNewRootToken();
@@ -116,7 +139,11 @@ std::shared_ptr<Lifecycle::Generation> Lifecycle::Enter() {
 }
 
 void Lifecycle::Dispatch(const http::Request& req, const http::RequestContext& ctx, http::Responder respond) {
-  std::shared_ptr<Generation> g = Enter();
+  // `held` keeps the Generation counted while the handler runs on this thread (it may still
+  // touch the routes and the faces' pools after it has answered); the ticket, until the
+  // request is answered or its stream ends.
+  Held held(Enter());
+  const std::shared_ptr<Generation>& g = held.g;
   if (!g) {
     bool vault = req.target().starts_with("/v1/");
     return respond(http::ErrorResponse(
@@ -128,11 +155,18 @@ void Lifecycle::Dispatch(const http::Request& req, const http::RequestContext& c
   if (ctx.start_stream) {
     with_ticket.start_stream = [inner = ctx.start_stream, ticket, g](http::Response head, std::chrono::seconds max) {
       std::shared_ptr<http::StreamWriter> w = inner(std::move(head), max);
+      bool late;
       {
+        // Retire sets `retiring` before it takes this lock to close the streams it knows: a
+        // stream registered after that sees the flag and is ended here instead.
         std::lock_guard l(g->mu);
-        std::erase_if(g->streams, [](const std::weak_ptr<http::StreamWriter>& s) { return s.expired(); });
-        g->streams.push_back(w);
+        late = g->retiring.load();
+        if (!late) {
+          std::erase_if(g->streams, [](const std::weak_ptr<http::StreamWriter>& s) { return s.expired(); });
+          g->streams.push_back(w);
+        }
       }
+      if (late) w->Close();
       return std::shared_ptr<http::StreamWriter>(std::make_shared<TrackedStream>(std::move(w), ticket));
     };
   }
@@ -146,17 +180,24 @@ void Lifecycle::Dispatch(const http::Request& req, const http::RequestContext& c
 
 std::vector<std::pair<std::string, sigil::Status>> Lifecycle::Checks() {
   std::vector<std::pair<std::string, sigil::Status>> out = {{"storage", o_.backend->Health()}};
-  std::shared_ptr<Generation> g = Enter();
-  if (!g) {
+  Held held(Enter());
+  if (!held.g) {
     out.emplace_back("seal", UnavailableError("sealed"));
     return out;
   }
-  Ticket t(g);
-  if (audit::Auditor* a = g->core->auditor()) out.emplace_back("audit", a->log()->Health());
+  if (audit::Auditor* a = held.g->core->auditor()) out.emplace_back("audit", a->log()->Health());
   return out;
 }
 
+sigil::Status Lifecycle::AwaitRetirements() {
+  std::unique_lock l(mu_);
+  retired_cv_.wait(l, [&] { return retiring_ == 0 || stopping_; });
+  if (stopping_) return FailedPreconditionError("the server is stopping");
+  return OkStatus();
+}
+
 sigil::Status Lifecycle::UnsealWith(SecretBytes root_key) {
+  SIGIL_RETURN_IF_ERROR(AwaitRetirements());
   Unsealed::Deps deps;
   deps.config = o_.config;
   deps.backend = o_.backend;
@@ -173,14 +214,16 @@ sigil::Status Lifecycle::UnsealWith(SecretBytes root_key) {
     cluster_id_ = core->cluster_id();
   }
   g->core = std::move(core);
-  current_.store(g);
+  {
+    std::lock_guard l(mu_);
+    if (stopping_) return FailedPreconditionError("the server is stopping");  // g's destructor tears it down
+    current_.store(g);
+  }
   log::Info("unsealed", {{"seal", seal_name()}});
   return OkStatus();
 }
 
 void Lifecycle::Retire(const std::shared_ptr<Generation>& g) {
-  std::lock_guard op(op_mu_);
-  g->retiring.store(true);
   std::vector<std::shared_ptr<http::StreamWriter>> open;
   {
     std::lock_guard l(g->mu);
@@ -196,6 +239,23 @@ void Lifecycle::Retire(const std::shared_ptr<Generation>& g) {
   }
   g->core.reset();
   log::Info("sealed: everything above the barrier, key material included, is gone");
+}
+
+void Lifecycle::RollBackInit(int64_t start_revision) {
+  storage::RangeRequest all;  // every key
+  all.keys_only = true;
+  auto r = o_.backend->Range(all);
+  if (!r.ok()) {
+    log::Error("sys/init failed and its writes could not be listed to undo them", {{"error", r.error().message()}});
+    return;
+  }
+  storage::Txn txn;
+  for (const storage::KeyValue& kv : r->kvs) {
+    if (kv.create_revision > start_revision) txn.ops.push_back(storage::Op::Delete(kv.key));
+  }
+  if (auto c = o_.backend->Commit(std::move(txn)); !c.ok()) {
+    log::Error("sys/init failed and its writes could not be undone", {{"error", c.error().message()}});
+  }
 }
 
 vault::SealStatus Lifecycle::StatusLocked() {
@@ -228,17 +288,26 @@ vault::SealStatus Lifecycle::Status() {
 Result<vault::SealControl::Initialized> Lifecycle::Initialize(int shares, int threshold) {
   std::lock_guard op(op_mu_);
   if (!shamir_) return FailedPreconditionError("Vault is already initialized");
+  SIGIL_RETURN_IF_ERROR(AwaitRetirements());
+  // The store holds nothing before its first init (no keyring, so nothing was ever written
+  // through the barrier): if making the root token fails after the seal is stored, undo every
+  // write since this revision, so that init can be tried again instead of leaving a store
+  // nobody holds the shares of.
+  int64_t start = o_.backend->CurrentRevision();
   SIGIL_ASSIGN_OR_RETURN(barrier::ShamirSeal::Initialized init, shamir_seal_.Initialize(shares, threshold));
-  SIGIL_ASSIGN_OR_RETURN(std::optional<SecretBytes> root_token,
-                         CreateRootToken(o_.backend, std::move(init.root_key), o_.encryption));
-  if (!root_token) return InternalError("the new store already had a root token");
+  Result<std::optional<SecretBytes>> root_token = CreateRootToken(o_.backend, std::move(init.root_key), o_.encryption);
+  if (!root_token.ok() || !*root_token) {
+    RollBackInit(start);
+    if (!root_token.ok()) return root_token.error().WithContext("initialising");
+    return InternalError("the new store already had a root token");
+  }
   {
     std::lock_guard l(mu_);
     config_ = barrier::ShamirConfig{shares, threshold};
   }
   Initialized out;
   out.shares = std::move(init.shares);
-  out.root_token = std::move(*root_token);
+  out.root_token = std::move(**root_token);
   return out;
 }
 
@@ -281,16 +350,24 @@ vault::SealStatus Lifecycle::ResetUnseal() {
 }
 
 sigil::Status Lifecycle::Seal() {
-  std::shared_ptr<Generation> g = current_.exchange(nullptr);
+  std::shared_ptr<Generation> g;
   {
     std::lock_guard l(mu_);
     unseal_.Reset();
     rekey_.Reset();
+    if (stopping_) return OkStatus();  // the destructor retires what is current
+    g = current_.exchange(nullptr);
+    if (!g) return OkStatus();
+    g->retiring.store(true);
+    ++retiring_;
   }
-  if (!g) return OkStatus();
-  g->retiring.store(true);
   log::Info("sealing: new requests are refused; waiting for requests in flight");
-  boost::asio::post(retire_pool_, [this, g] { Retire(g); });
+  boost::asio::post(retire_pool_, [this, g] {
+    Retire(g);
+    std::lock_guard l(mu_);
+    --retiring_;
+    retired_cv_.notify_all();
+  });
   return OkStatus();
 }
 
@@ -343,6 +420,7 @@ Result<vault::SealControl::RekeyUpdate> Lifecycle::RekeyAdd(SecretBytes share, s
     if (nonce.empty()) return InvalidArgumentError("missing nonce");
     if (nonce != rekey_.nonce()) return InvalidArgumentError("incorrect nonce supplied");
     SIGIL_RETURN_IF_ERROR(CheckShare(share, config_->shares));
+    if (rekey_.Has(share)) return InvalidArgumentError("given key has already been provided during this generation");
     out.status.started = true;
     out.status.nonce = rekey_.nonce();
     out.status.required = config_->threshold;
@@ -366,10 +444,9 @@ Result<vault::SealControl::RekeyUpdate> Lifecycle::RekeyAdd(SecretBytes share, s
 }
 
 Result<vault::KeyStatus> Lifecycle::CurrentKey() {
-  std::shared_ptr<Generation> g = Enter();
-  if (!g) return UnavailableError("Vault is sealed");
-  Ticket t(g);
-  barrier::KeyringInfo info = g->core->barrier()->keyring_info();
+  Held held(Enter());
+  if (!held.g) return UnavailableError("Vault is sealed");
+  barrier::KeyringInfo info = held.g->core->barrier()->keyring_info();
   vault::KeyStatus k;
   k.term = info.active_term;
   for (const auto& [term, created] : info.terms) {
@@ -380,10 +457,9 @@ Result<vault::KeyStatus> Lifecycle::CurrentKey() {
 
 Result<vault::KeyStatus> Lifecycle::Rotate() {
   {
-    std::shared_ptr<Generation> g = Enter();
-    if (!g) return UnavailableError("Vault is sealed");
-    Ticket t(g);
-    SIGIL_RETURN_IF_ERROR(g->core->barrier()->Rotate().status());
+    Held held(Enter());
+    if (!held.g) return UnavailableError("Vault is sealed");
+    SIGIL_RETURN_IF_ERROR(held.g->core->barrier()->Rotate().status());
   }
   return CurrentKey();
 }

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <boost/asio/thread_pool.hpp>
 #include <memory>
 #include <mutex>
@@ -72,10 +73,17 @@ class Lifecycle final : public vault::SealControl {
   struct Generation;
   class Ticket;
   class TrackedStream;
+  class Held;
   // The current Unsealed with one request counted against it, or null while sealed.
   std::shared_ptr<Generation> Enter();
+  // Builds and installs an Unsealed; op_mu_ held, and no retirement pending.
   sigil::Status UnsealWith(SecretBytes root_key);
   void Retire(const std::shared_ptr<Generation>& g);
+  // Waits until every sealed Unsealed is gone (op_mu_ held): a new one never runs beside an
+  // old one (both would write the audit trail). kFailedPrecondition once stopping.
+  sigil::Status AwaitRetirements();
+  // After a failed sys/init: deletes what it wrote (the store was empty before it).
+  void RollBackInit(int64_t start_revision);
   vault::SealStatus StatusLocked();  // mu_ held
   sigil::Status CheckShare(const SecretBytes& share, int shares);
 
@@ -84,8 +92,11 @@ class Lifecycle final : public vault::SealControl {
   barrier::ShamirSeal shamir_seal_;
   std::unique_ptr<barrier::Seal> key_file_seal_;
 
-  std::mutex op_mu_;  // serialises initialise, unseal, rekey completion and retirement
+  std::mutex op_mu_;  // serialises initialise, unseal and rekey completion
   std::mutex mu_;     // guards the fields below
+  std::condition_variable retired_cv_;
+  int retiring_ = 0;       // Unsealed objects sealed and not yet destroyed
+  bool stopping_ = false;  // the destructor has begun: no more unseals
   std::optional<barrier::ShamirConfig> config_;  // cached; nullopt: not initialised
   barrier::ShareCollector unseal_;
   barrier::ShareCollector rekey_;

@@ -195,11 +195,13 @@ SigilServer::~SigilServer() {
   // 2. The lifecycle seals: it waits for requests in flight and destroys everything above the
   //    barrier (the faces' worker pools finish first; they may still answer through the
   //    stopped HTTP server, so it is destroyed only after them).
-  // 3. The seal endpoints' thread, the HTTP server (its sessions and routes), then storage.
+  // 3. Before that, the seal endpoints' thread ends (a queued unseal runs first; the
+  //    lifecycle then seals again). After it, the HTTP server (its sessions and routes), then
+  //    storage.
   Stop();
   delay_pool_.join();
+  seal_endpoints_.reset();  // its queued init and unseal calls finish before the lifecycle goes
   lifecycle_.reset();
-  seal_endpoints_.reset();
   http_.reset();
   throttle_.reset();
   backend_.reset();

@@ -138,6 +138,14 @@ Result<std::unique_ptr<Unsealed>> Unsealed::Build(const Deps& deps, SecretBytes 
   token_mount.accessor = "auth_token_builtin";
   SIGIL_ASSIGN_OR_RETURN(u->auth_mounts_, engines::MountTable::Open(u->store_.get(), engines::MountTable::Kind::kAuth, {token_mount}));
   vault_options.auth_mounts = u->auth_mounts_.get();
+  engines::Mount sys_mount;
+  sys_mount.path = "sys/";
+  sys_mount.type = "system";
+  sys_mount.description = "system endpoints used for control, policy and debugging";
+  sys_mount.accessor = "system_builtin";
+  SIGIL_ASSIGN_OR_RETURN(u->secret_mounts_,
+                         engines::MountTable::Open(u->store_.get(), engines::MountTable::Kind::kSecrets, {sys_mount}));
+  vault_options.secret_mounts = u->secret_mounts_.get();
   vault_options.auditor = u->auditor_.get();
   vault_options.seal = deps.seal;
   u->vault_ = std::make_unique<vault::VaultApi>(Clock::Real(), vault_options);
@@ -159,6 +167,7 @@ Unsealed::~Unsealed() {
   authorizer_.reset();
   policies_.reset();
   auth_mounts_.reset();
+  secret_mounts_.reset();
   registry_.reset();
   authenticator_.reset();
   tokens_.reset();

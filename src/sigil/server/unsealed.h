@@ -74,6 +74,7 @@ class Unsealed {
   std::unique_ptr<kube::KubernetesApi> kube_;
   std::unique_ptr<authz::PolicyStore> policies_;
   std::unique_ptr<engines::MountTable> auth_mounts_;
+  std::unique_ptr<engines::MountTable> secret_mounts_;
   std::unique_ptr<vault::VaultApi> vault_;
   http::Router router_;
 };

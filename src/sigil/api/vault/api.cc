@@ -69,6 +69,16 @@ core::VaultAccess VaultApi::Impl::AccessFor(const Request& r) const {
       for (size_t i = prefix.size(); i < a.path.size(); ++i) a.path[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(a.path[i])));
     }
   }
+  // Vault's existence check: a write under a secrets engine needs "create" when it makes
+  // something new, "update" when it changes what exists.
+  if (r.op == Operation::kWrite) {
+    if (std::optional<engines::Mount> m = EngineMount(r.path)) {
+      if (std::unique_ptr<engines::SecretsEngine> e = EngineFor(*m)) {
+        Result<std::optional<bool>> exists = e->Exists(EngineRequest(r, *m));
+        if (exists.ok() && exists->has_value() && !**exists) a.capability = authz::kCapCreate;
+      }
+    }
+  }
   a.sudo = NeedsSudo(r.path, r.op);
   a.unauthenticated = Unauthenticated(r.path);
   return a;
@@ -80,6 +90,7 @@ Reply VaultApi::Impl::Dispatch(const Request& r, const Identity* who) {
   if (std::optional<Reply> t = AuthToken(r, who)) return std::move(*t);
   if (std::optional<Reply> a = SysAudit(r)) return std::move(*a);
   if (std::optional<Reply> s = SysAuth(r)) return std::move(*s);
+  if (std::optional<Reply> m = SysMounts(r)) return std::move(*m);
   if (r.path.starts_with("auth/") && options_.auth_mounts != nullptr) {
     std::optional<engines::Mount> m = options_.auth_mounts->Find(std::string_view(r.path).substr(5));
     if (m && m->type == "userpass") {
@@ -92,6 +103,7 @@ Reply VaultApi::Impl::Dispatch(const Request& r, const Identity* who) {
       if (std::optional<Reply> k = AuthKubernetes(r, *m)) return std::move(*k);
     }
   }
+  if (std::optional<engines::Mount> m = EngineMount(r.path)) return Logical(r, *m);
   return Error(404, "no handler for route \"" + r.path.substr(0, 256) + "\". route entry not found.");
 }
 

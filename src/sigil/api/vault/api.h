@@ -35,6 +35,7 @@ class VaultApi {
     authz::PolicyStore* policies = nullptr;  // required
     auth::TokenStore* tokens = nullptr;      // auth/token/*; null: not served
     engines::MountTable* auth_mounts = nullptr;  // sys/auth and auth methods; null: not served
+    engines::MountTable* secret_mounts = nullptr;  // sys/mounts and secrets engines; null: not served
     audit::Auditor* auditor = nullptr;       // null: no audit
     SealControl* seal = nullptr;             // sys/seal, sys/rotate, sys/key-status; null: not served
   };

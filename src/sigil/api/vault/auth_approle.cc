@@ -307,7 +307,7 @@ std::optional<Reply> VaultApi::Impl::AuthAppRole(const Request& r, const engines
       if (took.code() != StatusCode::kAborted && took.code() != StatusCode::kNotFound) return fail(took);
     }
     return IssueLoginToken(role_doc, {{"role_name", name}}, mount.path.substr(0, mount.path.size() - 1),
-                           "auth/" + mount.path + "login");
+                           "auth/" + mount.path + "login", mount);
   }
   return Error(404, "unsupported path");
 }

@@ -239,7 +239,7 @@ std::optional<Reply> VaultApi::Impl::AuthKubernetes(const Request& r, const engi
                             {"service_account_namespace", ns},
                             {"service_account_secret_name", ""},
                             {"service_account_uid", id->uid}},
-                           mount.path.substr(0, mount.path.size() - 1) + "-" + ns + "-" + name, "auth/" + mount.path + "login");
+                           mount.path.substr(0, mount.path.size() - 1) + "-" + ns + "-" + name, "auth/" + mount.path + "login", mount);
   }
   return Error(404, "unsupported path");
 }

@@ -77,7 +77,7 @@ auth::TokenInfo DescribeIdentity(const Identity& who) {
 Json LoginAuth(const auth::TokenInfo& t, std::string_view token) { return AuthBlock(t, token, t.issued); }
 
 Reply VaultApi::Impl::IssueLoginToken(const Json& record, std::map<std::string, std::string> meta, std::string display_name,
-                                      std::string path) {
+                                      std::string path, const engines::Mount& mount) {
   if (options_.tokens == nullptr) return Error(500, "tokens are not available");
   auth::TokenSpec spec;
   std::set<std::string> set;
@@ -91,6 +91,8 @@ Reply VaultApi::Impl::IssueLoginToken(const Json& record, std::map<std::string, 
   spec.path = std::move(path);
   int64_t ttl = record.value("token_ttl", int64_t{0});
   int64_t max = record.value("token_max_ttl", int64_t{0});
+  if (ttl <= 0) ttl = mount.default_lease_ttl > 0 ? mount.default_lease_ttl : mount.max_lease_ttl;
+  if (mount.max_lease_ttl > 0 && (max <= 0 || mount.max_lease_ttl < max)) max = mount.max_lease_ttl;
   spec.ttl = std::chrono::seconds(ttl > 0 ? ttl : auth::TokenStore::kMaxTtl.count());
   spec.explicit_max_ttl = std::chrono::seconds(max);
   if (max > 0 && spec.ttl.count() > max) spec.ttl = std::chrono::seconds(max);
@@ -149,7 +151,6 @@ std::optional<Reply> VaultApi::Impl::AuthToken(const Request& r, const Identity*
     Result<std::optional<int64_t>> uses = IntField(r.body, "num_uses");
     if (!uses.ok()) return fail(uses.error());
     if (*uses && **uses < 0) return Error(400, "number of uses cannot be negative");
-    if (*uses && **uses > 0) return Error(400, "limited-use tokens (num_uses) are not supported by sigil yet");
     auto policies = ListField(r.body, "policies");
     auto no_default = BoolField(r.body, "no_default_policy");
     auto no_parent = BoolField(r.body, "no_parent");
@@ -188,6 +189,7 @@ std::optional<Reply> VaultApi::Impl::AuthToken(const Request& r, const Identity*
     // The caller is a Vault token that no longer exists (revoked since it authenticated): it
     // must not make an orphan that escapes the revocation.
     if (!who->token_accessor.empty() && !parent->has_value()) return Error(403, "permission denied");
+    if (parent->has_value() && (*parent)->num_uses > 0) return Error(400, "restricted use token cannot generate child tokens");
     std::vector<std::string> parent_policies = authz::PolicyStore::PoliciesOf(*who);
     bool parent_root = std::find(parent_policies.begin(), parent_policies.end(), "root") != parent_policies.end();
     std::vector<std::string> wanted = policies->value_or(parent_policies);
@@ -240,6 +242,7 @@ std::optional<Reply> VaultApi::Impl::AuthToken(const Request& r, const Identity*
     spec.explicit_max_ttl = max_ttl->value_or(std::chrono::seconds(0));
     spec.period = period->value_or(std::chrono::seconds(0));
     spec.renewable = renewable->value_or(true);
+    spec.num_uses = uses->value_or(0);
     for (const std::string& p : spec.policies) {
       if (p != "root" && !options_.policies->Text(p)) warnings.push_back("Policy \"" + p + "\" does not exist");
     }

@@ -159,7 +159,7 @@ std::optional<Reply> VaultApi::Impl::AuthUserpass(const Request& r, const engine
     }
     if (!ok) return Error(400, "invalid username or password");
     return IssueLoginToken(user->first, {{"username", name}}, mount.path.substr(0, mount.path.size() - 1) + "-" + name,
-                           "auth/" + mount.path + "login/" + name);
+                           "auth/" + mount.path + "login/" + name, mount);
   }
   return Error(404, "unsupported path");
 }

@@ -1,6 +1,7 @@
 // api/vault/impl.h: the Vault face's implementation, split by concern: api.cc (decoding, the
 // pipeline around each request, routing), sys_policy.cc (ACL policies and capabilities),
-// sys_health.cc (health), sys_audit.cc (audit hashes), sys_auth.cc (the auth method table),
+// sys_keys.cc (seal, rotate, key status), sys_audit.cc (audit hashes), sys_auth.cc (the auth
+// method table), sys_mounts.cc (the secrets engine table, tuning, engine requests),
 // auth_token.cc (Vault tokens), auth_userpass.cc (userpass), auth_kubernetes.cc (Kubernetes),
 // auth_approle.cc (AppRole).
 #pragma once
@@ -11,6 +12,7 @@
 #include "sigil/api/vault/request.h"
 #include "sigil/api/vault/response.h"
 #include "sigil/core/pipeline.h"
+#include "sigil/engines/engine.h"
 
 namespace sigil::vault {
 
@@ -22,6 +24,12 @@ inline std::string MountRest(const std::string& path, const engines::Mount& moun
   size_t at = 5 + mount.path.size();
   return path.size() > at ? path.substr(at) : std::string();
 }
+
+// Applies a mount config or tune body's default_lease_ttl and max_lease_ttl to `m`, with
+// Vault's checks (kInvalidArgument).
+Status ApplyMountConfig(const Json& config, engines::Mount* m);
+// Mount config fields sigil does not support; set to anything but their default: 400.
+extern const std::initializer_list<const char*> kUnsupportedMountConfig;
 
 class VaultApi::Impl {
  public:
@@ -47,12 +55,23 @@ class VaultApi::Impl {
   std::optional<Reply> SysAudit(const Request& r);
   // sys/auth.
   std::optional<Reply> SysAuth(const Request& r);
+  // sys/mounts, sys/remount.
+  std::optional<Reply> SysMounts(const Request& r);
+  // sys/mounts/<path>/tune and sys/auth/<path>/tune: read or write `path` in `table`.
+  std::optional<Reply> Tune(const Request& r, engines::MountTable* table, std::string_view path, bool secrets);
+  // The secrets engine mount serving `path`, if one does (not sys/ or auth/).
+  std::optional<engines::Mount> EngineMount(std::string_view path) const;
+  static engines::Request EngineRequest(const Request& r, const engines::Mount& m);
+  std::unique_ptr<engines::SecretsEngine> EngineFor(const engines::Mount& m) const;
+  // A request under a secrets engine's mount, handed to its engine.
+  Reply Logical(const Request& r, const engines::Mount& m);
   // auth/<userpass mount>/*.
   std::optional<Reply> AuthUserpass(const Request& r, const engines::Mount& mount);
   // A login's answer: an orphan token holding the `token_policies` of `record` (a role or a
-  // user) and "default", never "root"; TTL `token_ttl` (else 768h) capped by `token_max_ttl`.
+  // user) and "default", never "root"; TTL `token_ttl`, else the mount's default lease TTL,
+  // else 768h; capped by `token_max_ttl` and the mount's max lease TTL.
   Reply IssueLoginToken(const Json& record, std::map<std::string, std::string> meta, std::string display_name,
-                        std::string path);
+                        std::string path, const engines::Mount& mount);
   // auth/<approle mount>/*.
   std::optional<Reply> AuthAppRole(const Request& r, const engines::Mount& mount);
   // auth/<kubernetes mount>/*.

@@ -7,6 +7,7 @@
 // are never logged or audited. Thread safety: implementations are thread-safe.
 #pragma once
 
+#include <atomic>
 #include <boost/asio/thread_pool.hpp>
 #include <memory>
 #include <optional>
@@ -96,6 +97,8 @@ class SealEndpoints {
   SealControl* const control_;
   Clock* const clock_;
   const std::string version_;
+  static constexpr int kMaxQueued = 16;
+  std::atomic<int> queued_{0};
   boost::asio::thread_pool pool_{1};
 };
 

@@ -173,9 +173,9 @@ TEST_F(SealEndpointsTest, InitAnswersVaultsShapeAndErrors) {
 }
 
 TEST_F(SealEndpointsTest, SealedAnswersForLeaderAndRekeyAndDeepBodiesAreRefused) {
-  Answer leader = Send("GET", "/v1/sys/leader");
-  EXPECT_EQ(leader.status, 503);
-  EXPECT_EQ(leader.body["errors"][0], "Vault is sealed");
+  Answer leader = Send("GET", "/v1/sys/leader");  // as Vault without HA storage: sealed or not
+  EXPECT_EQ(leader.status, 200);
+  EXPECT_EQ(leader.body["ha_enabled"], false);
   EXPECT_EQ(Send("GET", "/v1/sys/rekey/init").status, 503);
   EXPECT_EQ(Send("PUT", "/v1/sys/rekey/update", TestJson{{"key", HexEncode(std::string(33, 'x'))}, {"nonce", "n"}}.dump()).status,
             400);

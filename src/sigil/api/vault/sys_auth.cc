@@ -1,5 +1,6 @@
-// api/vault/sys_auth.cc: the auth method table (sys/auth): list, enable, disable. Enabling
-// needs sudo on sys/auth/<path>, as Vault. sigil's auth methods: token (built in, at token/)
+// api/vault/sys_auth.cc: the auth method table (sys/auth): list, enable (with the lease TTLs of
+// its config), disable, read; tuning is in sys_mounts.cc. Enabling needs sudo on
+// sys/auth/<path>, as Vault. sigil's auth methods: token (built in, at token/)
 // userpass, kubernetes and approle; other types are refused until they exist.
 #include "sigil/api/vault/impl.h"
 
@@ -16,7 +17,7 @@ std::optional<Reply> VaultApi::Impl::SysAuth(const Request& r) {
     for (const engines::Mount& m : table.List()) data[m.path] = m.ToJson();
     return SysInjected(std::move(data));
   }
-  if (path.ends_with("/tune")) return Error(404, "tuning auth methods is not supported by sigil yet");
+  if (path.ends_with("/tune")) return Tune(r, &table, std::string_view(path).substr(0, path.size() - 5), false);
   switch (r.op) {
     case Operation::kWrite: {
       Result<std::optional<std::string>> type = StringField(r.body, "type");
@@ -32,6 +33,14 @@ std::optional<Reply> VaultApi::Impl::SysAuth(const Request& r) {
       m.path = path;
       m.type = **type;
       m.description = description->value_or("");
+      if (std::optional<Reply> refused = RefuseUnsupported(r.body, {"local", "seal_wrap", "plugin_name", "plugin_version"})) {
+        return std::move(*refused);
+      }
+      if (auto it = r.body.find("config"); it != r.body.end() && !it->is_null()) {
+        if (!it->is_object()) return Error(400, "config must be an object");
+        if (std::optional<Reply> refused = RefuseUnsupported(*it, kUnsupportedMountConfig)) return std::move(*refused);
+        if (Status st = ApplyMountConfig(*it, &m); !st.ok()) return Error(400, st.message());
+      }
       Result<engines::Mount> made = table.Enable(std::move(m));
       if (!made.ok()) {
         if (made.error().code() == StatusCode::kInvalidArgument) return Error(400, made.error().message());

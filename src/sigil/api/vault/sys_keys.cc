@@ -20,18 +20,18 @@ std::optional<Reply> VaultApi::Impl::SysKeys(const Request& r) {
   if (r.path == "sys/key-status") {
     if (r.op != Operation::kRead) return Error(405, "unsupported operation");
     auto k = options_.seal->CurrentKey();
-    if (!k.ok()) return Error(500, k.error().message());
+    if (!k.ok()) return errors_.Render(k.error(), core::RequestInfo{});
     return SysInjected(KeyJson(*k));
   }
   if (r.op != Operation::kWrite) return Error(405, "unsupported operation");
   if (r.path == "sys/rotate") {
     auto k = options_.seal->Rotate();
-    if (!k.ok()) return Error(500, k.error().message());
+    if (!k.ok()) return errors_.Render(k.error(), core::RequestInfo{});
     log::Info("rotated the keyring", {{"term", static_cast<int64_t>(k->term)}});
     return NoContent();
   }
   Status s = options_.seal->Seal();
-  if (!s.ok()) return Error(500, s.message());
+  if (!s.ok()) return errors_.Render(s, core::RequestInfo{});
   return NoContent();
 }
 

@@ -178,9 +178,9 @@ Reply Unseal(const Request& r, SealControl* control, const std::string& version)
   return Raw(200, StatusJson(*s, version));
 }
 
-Reply Leader(const Request& r, SealControl* control) {
+// As Vault without HA storage answers, sealed or not.
+Reply Leader(const Request& r) {
   if (r.op != Operation::kRead) return Error(405, "unsupported operation");
-  if (control->Status().sealed) return Error(503, "Vault is sealed");
   return Raw(200, Json{{"ha_enabled", false},
                        {"is_self", false},
                        {"active_time", "0001-01-01T00:00:00Z"},
@@ -245,7 +245,7 @@ http::Response SealEndpoints::Serve(const http::Request& req) {
   } else if (r->path == "sys/unseal") {
     reply = Unseal(*r, control_, version_);
   } else if (r->path == "sys/leader") {
-    reply = Leader(*r, control_);
+    reply = Leader(*r);
   } else {
     reply = Rekey(*r, control_);
   }
@@ -254,17 +254,31 @@ http::Response SealEndpoints::Serve(const http::Request& req) {
 
 void SealEndpoints::Register(http::Router* router) {
   for (std::string_view p : kPaths) {
-    router->Handle("/v1/" + std::string(p), [this](const http::Request& req, const http::RequestContext&, http::Responder respond) {
-      auto copy = std::make_shared<http::Request>(req);
-      boost::asio::post(pool_, [this, copy, respond = std::move(respond)] {
-        std::optional<http::Response> res;
+    router->Handle("/v1/" + std::string(p), [this, p](const http::Request& req, const http::RequestContext&, http::Responder respond) {
+      auto serve = [this](const http::Request& r) {
         try {
-          res = Serve(*copy);
+          return Serve(r);
         } catch (const std::exception& e) {
           log::Error("vault api: a seal request failed unexpectedly", {{"error", e.what()}});
-          res = http::ErrorResponse(*copy, InternalError("internal error"));
+          return http::ErrorResponse(r, InternalError("internal error"));
         }
-        respond(std::move(*res));
+      };
+      // Status reads take a lock for a moment and never wait for an unseal: answered here, so
+      // health checks keep working while an unseal or a seal's teardown is under way.
+      bool read = req.method() == http::Verb::get || req.method() == http::Verb::head;
+      if (p == "sys/health" || p == "sys/seal-status" || p == "sys/leader" || (read && p == "sys/init")) {
+        return respond(serve(req));
+      }
+      // Anyone may call these: a bounded queue, so callers cannot pile up work (and bodies).
+      if (queued_.fetch_add(1) >= kMaxQueued) {
+        queued_.fetch_sub(1);
+        return respond(ToHttp(req, Error(503, "too many seal operations are waiting; try again")));
+      }
+      auto copy = std::make_shared<http::Request>(req);
+      boost::asio::post(pool_, [this, copy, serve, respond = std::move(respond)] {
+        http::Response res = serve(*copy);
+        queued_.fetch_sub(1);
+        respond(std::move(res));
       });
     });
   }
