@@ -3,7 +3,9 @@ tests/node/package.json (and package-lock.json), driven by tests/node/vault_clie
 runs one scenario and prints what each node-vault call returned as JSON. Covers sys/health,
 ACL policies through sys/policy (add, get, list, remove, a policy that does not parse), and a
 Vault token's life: create with policies and a TTL, lookup-self, renew-self, revoke-self, then
-refused; permission denied for a token without rights, and 404 for a path nothing serves.
+refused; permission denied for a token without rights, and 404 for a path nothing serves; the
+Shamir seal (init, status, unseal with a wrong share, seal) with a KV version 1 mount; and the
+userpass, AppRole and Kubernetes logins through node-vault's own helpers.
 
 Needs node and npm (Debian's nodejs and npm; scripts/install-deps.sh installs them). The
 first run installs node-vault with `npm ci` into tests/node/node_modules (not committed),
@@ -58,12 +60,12 @@ def srv(start_server):
     return start_server(["--dev", "--listen", "127.0.0.1:0"])
 
 
-def scenario(node, srv, name, token=None):
+def scenario(node, srv, name, token=None, extra_env=None):
     """Runs one scenario of vault_client.js against `srv`; returns its JSON result."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("VAULT_") and k.lower() not in ("http_proxy", "https_proxy", "all_proxy")}
-    env.update(VAULT_ADDR=srv.url, VAULT_TOKEN=token or srv.token, NODE_EXTRA_CA_CERTS=srv.ca,
-               NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost")
+    env.update(VAULT_ADDR=srv.url, VAULT_TOKEN=token or srv.token or "", NODE_EXTRA_CA_CERTS=srv.ca,
+               NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost", **(extra_env or {}))
     r = subprocess.run([node, "vault_client.js", name], cwd=NODE_DIR, env=env, capture_output=True, text=True,
                        timeout=60)
     assert r.returncode == 0, f"vault_client.js {name} exited {r.returncode}\nstdout: {r.stdout}\nstderr: {r.stderr}"
@@ -177,3 +179,51 @@ def test_unknown_path_is_404(node_vault, srv):
     for step in ["read", "write", "delete"]:
         msg = err(r[step], 404)
         assert msg == 'no handler for route "no/such/mount". route entry not found.', (step, r[step])
+
+
+def test_init_unseal_seal_and_kv(node_vault, start_server, workdir):
+    cfg = os.path.join(workdir, "shamir.yaml")
+    with open(cfg, "w") as f:
+        f.write(f"data_dir: {workdir}/data\nseal: {{type: shamir}}\n")
+    srv = start_server(["--config", cfg, "--listen", "127.0.0.1:0"])
+    r = scenario(node_vault, srv, "seal")
+    assert ok(r["initialized_before"]) == {"initialized": False}
+    assert ok(r["status_before"])["sealed"] is True
+    init = ok(r["init"])
+    assert len(init["keys"]) == 3 and len(init["keys_base64"]) == 3 and init["root_token"]
+    assert err(r["sealed_read"], 503) == "Vault is sealed"
+    assert ok(r["unseal_1"])["progress"] == 1
+    assert "Unseal failed, invalid key" in err(r["unseal_wrong"], 400)  # the threshold reached: progress reset
+    assert ok(r["unseal_2"])["progress"] == 1 and ok(r["unseal_2"])["sealed"] is True
+    assert ok(r["unseal_3"])["sealed"] is False
+    assert "root" in ok(r["policies"])["policies"]
+    assert ok(r["mount"]) == ""
+    assert ok(r["mounts"])["kv/"]["options"] == {"version": "1"}
+    assert ok(r["read"])["data"] == {"password": "node-secret"}
+    assert ok(r["seal"]) == ""
+    assert ok(r["status_sealed"])["sealed"] is True
+    assert err(r["read_sealed"], 503) == "Vault is sealed"
+    assert ok(r["unseal_again_2"])["sealed"] is False
+    assert ok(r["read_again"])["data"] == {"password": "node-secret"}
+
+
+def test_auth_method_logins(node_vault, srv):
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from test_service_accounts import sign
+    from test_vault_kubernetes_auth import certificate_pem, sa_claims
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    env = {"KUBE_PEM": certificate_pem(key), "KUBE_JWT": sign(key, "RS256", sa_claims()),
+           "KUBE_OTHER_JWT": sign(key, "RS256", sa_claims(name="intruder"))}
+    r = scenario(node_vault, srv, "auth", extra_env=env)
+    for step in ["policy", "enable_userpass", "enable_approle", "enable_kubernetes", "user", "role", "kube_config",
+                 "kube_role"]:
+        assert r[step]["ok"], (step, r[step])
+    assert {"token/", "userpass/", "approle/", "kubernetes/"} <= set(ok(r["auths"])["data"])
+    for login, use in [("userpass_login", "userpass_use"), ("approle_login", "approle_use"), ("kube_login", "kube_use")]:
+        assert r[login]["ok"], (login, r[login])
+        auth = r[login]["value"]["auth"]
+        assert auth["client_token"].startswith("hvs.") and auth["policies"] == ["default", "node-login"], (login, auth)
+        assert ok(r[use])["name"] == "node-login", use  # node-vault switched to the login's token
+    assert err(r["userpass_wrong"], 400) == "invalid username or password"
+    assert err(r["approle_wrong"], 400), r["approle_wrong"]
+    assert "not authorized" in err(r["kube_wrong"], 403), r["kube_wrong"]

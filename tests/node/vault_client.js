@@ -135,6 +135,86 @@ const scenarios = {
         return r;
     },
 
+    // A Shamir-sealed server from its first start: initialized, init (node-vault keeps the
+    // root token), status and unseal share by share (a wrong share first), mounts and a KV
+    // version 1 engine, then seal, refused requests, and unseal again with other shares.
+    async seal() {
+        const anon = client(undefined);
+        const r = {};
+        r.initialized_before = await call(anon.initialized());
+        r.status_before = await call(anon.status());
+        r.init = await call(anon.init({ secret_shares: 3, secret_threshold: 2 }));
+        if (!r.init.ok) return r;
+        const keys = r.init.value.keys;
+        const root = client(r.init.value.root_token);
+        r.sealed_read = await call(root.policies());
+        r.unseal_1 = await call(anon.unseal({ key: keys[0] }));
+        r.unseal_wrong = await call(anon.unseal({ key: 'ab'.repeat(33) }));
+        r.unseal_2 = await call(anon.unseal({ key: keys[1] }));
+        r.unseal_3 = await call(anon.unseal({ key: keys[2] }));
+        r.policies = await call(root.policies());
+        r.mount = await call(root.mount({ mount_point: 'kv', type: 'kv', options: { version: '1' } }));
+        r.mounts = await call(root.mounts());
+        r.write = await call(root.write('kv/app', { password: 'node-secret' }));
+        r.read = await call(root.read('kv/app'));
+        r.seal = await call(root.seal());
+        r.status_sealed = await call(anon.status());
+        r.read_sealed = await call(root.read('kv/app'));
+        r.unseal_again_1 = await call(anon.unseal({ key: keys[2] }));
+        r.unseal_again_2 = await call(anon.unseal({ key: keys[0] }));
+        r.read_again = await call(root.read('kv/app'));
+        return r;
+    },
+
+    // The auth methods through node-vault's helpers: userpass and AppRole logins, and a
+    // Kubernetes login with the service-account JWT the test signed (KUBE_JWT; the key's
+    // certificate in KUBE_PEM). Each login's token is used once.
+    async auth() {
+        const root = client(ROOT_TOKEN);
+        const r = {};
+        r.policy = await call(root.addPolicy({ name: 'node-login', rules: APP_POLICY }));
+        r.enable_userpass = await call(root.enableAuth({ mount_point: 'userpass', type: 'userpass' }));
+        r.enable_approle = await call(root.enableAuth({ mount_point: 'approle', type: 'approle' }));
+        r.enable_kubernetes = await call(root.enableAuth({ mount_point: 'kubernetes', type: 'kubernetes' }));
+        r.auths = await call(root.auths());
+        r.user = await call(root.write('auth/userpass/users/nina', { password: 'pw-nina', policies: 'node-login' }));
+        const u = client(undefined);
+        r.userpass_login = await call(u.userpassLogin({ username: 'nina', password: 'pw-nina' }));
+        r.userpass_use = await call(u.getPolicy({ name: 'node-login' }));
+        r.userpass_wrong = await call(client(undefined).userpassLogin({ username: 'nina', password: 'nope' }));
+        r.role = await call(root.addApproleRole({ role_name: 'ci', policies: 'node-login', secret_id_ttl: 600 }));
+        r.role_id = await call(root.getApproleRoleId({ role_name: 'ci' }));
+        r.secret_id = await call(root.getApproleRoleSecret({ role_name: 'ci' }));
+        if (r.role_id.ok && r.secret_id.ok) {
+            const a = client(undefined);
+            r.approle_login = await call(a.approleLogin({
+                role_id: r.role_id.value.data.role_id, secret_id: r.secret_id.value.data.secret_id,
+            }));
+            r.approle_use = await call(a.getPolicy({ name: 'node-login' }));
+            r.approle_wrong = await call(client(undefined).approleLogin({
+                role_id: r.role_id.value.data.role_id, secret_id: 'not-the-secret-id',
+            }));
+        }
+        r.kube_config = await call(root.write('auth/kubernetes/config', {
+            kubernetes_host: 'https://10.0.0.1:443', pem_keys: [process.env.KUBE_PEM],
+        }));
+        // (node-vault 0.10.10's addKubernetesRole has a schema without properties and throws
+        // before sending anything, so the role is written as Vault's docs show.)
+        r.kube_role = await call(root.write('auth/kubernetes/role/web', {
+            bound_service_account_names: 'builder', bound_service_account_namespaces: 'team-a',
+            policies: 'node-login', ttl: '1h',
+        }));
+        const k = client(undefined);
+        // (mount_point given: node-vault renders its kubernetesPath default into the URL only
+        // from the call's arguments, so without it the path is auth//login.)
+        r.kube_login = await call(k.kubernetesLogin({ mount_point: 'kubernetes', role: 'web', jwt: process.env.KUBE_JWT }));
+        r.kube_use = await call(k.getPolicy({ name: 'node-login' }));
+        r.kube_wrong = await call(client(undefined).kubernetesLogin({
+            mount_point: 'kubernetes', role: 'web', jwt: process.env.KUBE_OTHER_JWT,
+        }));
+        return r;
+    },
+
     // Paths nothing serves: 404 to a token that may reach them.
     async unknown() {
         const root = client(ROOT_TOKEN);
