@@ -128,3 +128,19 @@ def test_kv_v1_engine_existence_check_remount_and_disable(srv, workdir):
     root.sys.enable_secrets_engine("kv", path="kv-moved", options={"version": "1"})
     with pytest.raises(hvac.exceptions.InvalidPath):
         root.secrets.kv.v1.read_secret("app/db", mount_point="kv-moved")
+
+
+def test_sys_audit_lists_the_trail_and_refuses_api_changes(srv, workdir):
+    root = client(srv, srv.token)
+    devices = root.sys.list_enabled_audit_devices()["data"]
+    assert devices == {"file/": {"type": "file", "description": "the audit trail",
+                                 "options": {"file_path": workdir + "/data/audit/audit.log"}, "local": False,
+                                 "path": "file/"}}, devices
+    with pytest.raises(hvac.exceptions.InvalidRequest, match="configuration file"):
+        root.sys.enable_audit_device("file", path="other", options={"file_path": "/tmp/x.log"})
+    with pytest.raises(hvac.exceptions.InvalidRequest, match="configuration file"):
+        root.sys.disable_audit_device("file")
+    root.sys.create_or_update_policy("auditor", 'path "sys/audit" { capabilities = ["read"] }')
+    nosudo = client(srv, root.auth.token.create(policies=["auditor"], ttl="1h")["auth"]["client_token"])
+    with pytest.raises(hvac.exceptions.Forbidden):
+        nosudo.sys.list_enabled_audit_devices()  # sys/audit needs sudo, as in Vault

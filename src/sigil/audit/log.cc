@@ -129,6 +129,7 @@ Result<std::unique_ptr<AuditLog>> AuditLog::Open(const std::vector<SinkOptions>&
     }
     log->sinks_.push_back(std::move(s));
   }
+  log->options_ = sinks;
   return log;
 }
 

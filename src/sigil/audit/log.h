@@ -57,6 +57,9 @@ class AuditLog {
   // sink has stopped (see "Failure" above), until the log is reopened.
   Status Health();
 
+  // The sinks as configured (for sys/audit).
+  const std::vector<SinkOptions>& sinks() const { return options_; }
+
   // For tests: makes file sinks' writes (kWrite) or their fdatasync (kSync) fail with the given
   // errno until cleared (0).
   enum class FaultPoint { kWrite, kSync };
@@ -69,6 +72,7 @@ class AuditLog {
   Status WriteTo(Sink* s, const std::vector<std::string>& lines, int injected_errno, FaultPoint injected_at);
 
   std::vector<std::unique_ptr<Sink>> sinks_;
+  std::vector<SinkOptions> options_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::shared_ptr<Batch>> queue_;
