@@ -144,3 +144,40 @@ def test_sys_audit_lists_the_trail_and_refuses_api_changes(srv, workdir):
     nosudo = client(srv, root.auth.token.create(policies=["auditor"], ttl="1h")["auth"]["client_token"])
     with pytest.raises(hvac.exceptions.Forbidden):
         nosudo.sys.list_enabled_audit_devices()  # sys/audit needs sudo, as in Vault
+
+
+def test_mounts_survive_a_restart_and_paths_have_one_spelling(start_server, workdir, key_file):
+    """Regressions from a hostile review: (1) a server with any mount could not start again (the
+    mount table's watch began at the table's own, long-gone revision); (2) `sys/mounts//prod`
+    passed a deny on `sys/mounts/prod*` and deleted the mount; (3) a GET on a KV folder listed
+    its keys to a token without "list"; (4) a mount could be moved under its own path."""
+    args = ["--data-dir", workdir + "/data", "--seal-key-file", key_file, "--listen", "127.0.0.1:0"]
+    s = start_server(args)
+    root = client(s, s.token)
+    root.sys.enable_secrets_engine("kv", path="prod", options={"version": "1"})
+    root.sys.enable_auth_method("userpass", path="people")
+    root.secrets.kv.v1.create_or_update_secret("db", {"password": "p"}, mount_point="prod")
+    for i in range(30):  # a little history, so the table's revision is well behind the store's
+        root.sys.create_or_update_policy(f"p{i}", 'path "x" { capabilities = ["read"] }')
+    s.stop()
+    s2 = start_server(args)
+    root = client(s2, s.token)
+    assert root.secrets.kv.v1.read_secret("db", mount_point="prod")["data"] == {"password": "p"}
+    assert "people/" in root.sys.list_auth_methods()["data"]
+
+    root.sys.create_or_update_policy("ops", 'path "sys/mounts/*" { capabilities = ["create","read","update","delete"] }\n'
+                                            'path "sys/mounts/prod*" { capabilities = ["deny"] }\n'
+                                            'path "prod/*" { capabilities = ["read"] }')
+    ops = client(s2, root.auth.token.create(policies=["ops"], ttl="1h")["auth"]["client_token"])
+    with pytest.raises(hvac.exceptions.Forbidden):
+        ops.sys.disable_secrets_engine("prod")
+    for bad in ["sys/mounts//prod", "sys/mounts/%2Fprod", "sys/mounts/%2E/prod", "sys/mounts//prod/tune"]:
+        r = requests.delete(f"{s2.url}/v1/{bad}", headers={"X-Vault-Token": ops.token}, verify=s2.ca, timeout=10)
+        assert r.status_code == 400 and "invalid request path" in r.json()["errors"][0], (bad, r.status_code, r.text)
+    assert root.secrets.kv.v1.read_secret("db", mount_point="prod")["data"] == {"password": "p"}
+    r = requests.get(f"{s2.url}/v1/prod/", headers={"X-Vault-Token": ops.token}, verify=s2.ca, timeout=10)
+    assert r.status_code == 404 and r.json() == {"errors": []}, r.text  # a read of a folder lists nothing
+    with pytest.raises(hvac.exceptions.Forbidden):
+        ops.secrets.kv.v1.list_secrets("", mount_point="prod")
+    with pytest.raises(hvac.exceptions.InvalidRequest, match="existing mount"):
+        root.sys.move_backend("prod", "prod/sub")

@@ -277,3 +277,82 @@ def test_limited_use_tokens(srv):
     assert codes.count(200) == 5 and codes.count(403) == 15, codes
     with pytest.raises(hvac.exceptions.InvalidRequest, match="negative"):
         root.auth.token.create(policies=["app"], ttl="1h", num_uses=-1)
+
+    # Regressions from a hostile review: a limited-use root token minted a year-long sigil token
+    # through /sigil/v1/tokens; a one-use token opened a watch that outlived it; TokenReview
+    # checked one without spending a use.
+    lim = root.auth.token.create(policies=["root"], ttl="1h", num_uses=3)["auth"]["client_token"]
+    bearer = {"Authorization": "Bearer " + lim}
+    r = requests.post(srv.url + "/sigil/v1/tokens", headers=bearer, verify=srv.ca, timeout=10,
+                      json={"user": "evil", "groups": ["system:masters"], "ttlSeconds": 31536000})
+    assert r.status_code == 403 and "limited-use" in r.json()["message"], r.text
+    r = requests.get(srv.url + "/api/v1/namespaces/default/secrets?watch=1&timeoutSeconds=5", headers=bearer,
+                     verify=srv.ca, timeout=10)
+    assert r.status_code == 403 and "watch" in r.json()["message"], r.text
+    review = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": {"token": lim}}
+    r = requests.post(srv.url + "/apis/authentication.k8s.io/v1/tokenreviews", json=review,
+                      headers={"Authorization": "Bearer " + srv.token}, verify=srv.ca, timeout=10)
+    assert r.status_code == 201 and r.json()["status"]["authenticated"] is True, r.text
+    r = requests.post(srv.url + "/apis/authentication.k8s.io/v1/tokenreviews", json=review,
+                      headers={"Authorization": "Bearer " + srv.token}, verify=srv.ca, timeout=10)
+    assert r.json()["status"].get("authenticated") is not True, r.text  # three uses: token issue, watch, review
+
+    # An expiring token issues sigil tokens that expire no later than itself.
+    short = root.auth.token.create(policies=["root"], ttl="10m")["auth"]["client_token"]
+    r = requests.post(srv.url + "/sigil/v1/tokens", headers={"Authorization": "Bearer " + short}, verify=srv.ca,
+                      timeout=10, json={"user": "ci", "ttlSeconds": 31536000})
+    assert r.status_code == 201, r.text
+    import datetime
+    exp = datetime.datetime.fromisoformat(r.json()["expirationTimestamp"].replace("Z", "+00:00"))
+    assert exp <= datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=10, seconds=5), exp
+
+
+def test_token_roles(srv):
+    """auth/token/roles/<name> and auth/token/create/<name>: a role's allowed policies replace
+    the subset-of-parent rule, its disallowed ones are refused, and its orphan, period, use
+    limit and explicit max TTL apply without sudo."""
+    root = client(srv, srv.token)
+    for name in ["app", "ops", "secret-admin"]:
+        root.sys.create_or_update_policy(name, APP_POLICY)
+    root.sys.create_or_update_policy("role-user", 'path "auth/token/create/ci" { capabilities = ["update"] }\n'
+                                                  'path "auth/token/create" { capabilities = ["update"] }')
+    # hvac 0.11.2's helper sends the older fields; the token_* ones through a plain write.
+    root.auth.token.create_or_update_role("ci", allowed_policies=["app", "ops"], disallowed_policies=["secret-admin"],
+                                          orphan=True, renewable=True, path_suffix="v1")
+    root.write("auth/token/roles/ci", token_period="30m", token_explicit_max_ttl="2h")  # an update keeps the rest
+    role = root.auth.token.read_role("ci")["data"]
+    assert role["allowed_policies"] == ["app", "ops"] and role["disallowed_policies"] == ["secret-admin"], role
+    assert role["orphan"] is True and role["token_period"] == 1800 and role["period"] == 1800, role
+    assert role["token_explicit_max_ttl"] == 7200 and role["path_suffix"] == "v1" and role["name"] == "ci", role
+    assert root.auth.token.list_roles()["data"]["keys"] == ["ci"]
+    assert root.auth.token.read_role("ci")["data"]["orphan"] is True
+
+    # A caller holding none of the role's policies, and no sudo, makes tokens through it.
+    caller = client(srv, root.auth.token.create(policies=["role-user"], ttl="1h")["auth"]["client_token"])
+    made = caller.auth.token.create(role_name="ci", policies=["app"])["auth"]
+    assert made["policies"] == ["app", "default"] and made["orphan"] is True, made
+    assert made["lease_duration"] == 1800, made  # periodic, from the role
+    info = root.auth.token.lookup(made["client_token"])["data"]
+    assert info["path"] == "auth/token/create/ci/v1" and info["period"] == 1800 and info["explicit_max_ttl"] == 7200, info
+    default_policies = caller.auth.token.create(role_name="ci")["auth"]["policies"]
+    assert default_policies == ["app", "default", "ops"], default_policies  # none asked: the role's allowed ones
+    with pytest.raises(hvac.exceptions.InvalidRequest, match="allowed policies"):
+        caller.auth.token.create(role_name="ci", policies=["root"])
+    with pytest.raises(hvac.exceptions.InvalidRequest, match="disallowed"):
+        caller.auth.token.create(role_name="ci", policies=["secret-admin"])
+    with pytest.raises(hvac.exceptions.InvalidRequest, match="subset of parent"):
+        caller.auth.token.create(policies=["app"])  # without the role: the usual rule
+    with pytest.raises(hvac.exceptions.InvalidRequest, match="unknown role"):
+        root.auth.token.create(role_name="nope")
+    with pytest.raises(hvac.exceptions.Forbidden):
+        caller.auth.token.create(role_name="other")  # its policy names only create/ci
+    with pytest.raises(hvac.exceptions.InvalidRequest, match="not supported"):
+        root.write("auth/token/roles/cidr", token_bound_cidrs=["10.0.0.0/8"])
+
+    # A use-limited role; then the role is deleted.
+    root.write("auth/token/roles/once", allowed_policies=["app"], token_num_uses=1)
+    once = root.auth.token.create(role_name="once")["auth"]
+    assert root.auth.token.lookup(once["client_token"])["data"]["num_uses"] == 1
+    root.auth.token.delete_role("once")
+    with pytest.raises(hvac.exceptions.InvalidPath):
+        root.auth.token.read_role("once")

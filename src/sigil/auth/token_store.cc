@@ -81,6 +81,7 @@ std::string RandomBase62(size_t n) {
 
 constexpr char kAccessorsPrefix[] = "/sigil/auth/accessors/";
 constexpr char kChildrenPrefix[] = "/sigil/auth/children/";
+constexpr char kRolesPrefix[] = "/sigil/auth/token-roles/";
 constexpr std::string_view kVaultPrefix = "hvs.";
 
 // The children index of a token: /sigil/auth/children/<parent hash>/<child hash>.
@@ -219,6 +220,7 @@ Identity TokenInfo::ToIdentity() const {
   id.groups.push_back("system:authenticated");
   id.method = "token";
   id.expires = expires;
+  id.limited_use = num_uses > 0;
   return id;
 }
 
@@ -489,6 +491,39 @@ Result<std::vector<std::string>> TokenStore::Accessors() {
   SIGIL_ASSIGN_OR_RETURN(std::vector<std::string> keys, store_->Keys(kAccessorsPrefix));
   std::vector<std::string> out;
   for (const std::string& k : keys) out.push_back(k.substr(sizeof(kAccessorsPrefix) - 1));
+  return out;
+}
+
+Result<std::optional<std::string>> TokenStore::GetRole(std::string_view name) {
+  SIGIL_ASSIGN_OR_RETURN(std::optional<store::Object> o, store_->Get(kRolesPrefix + std::string(name)));
+  if (!o) return std::optional<std::string>();
+  return std::optional<std::string>(std::string(o->doc.view()));
+}
+
+Status TokenStore::PutRole(std::string_view name, const std::string& doc) {
+  std::string key = kRolesPrefix + std::string(name);
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    SIGIL_ASSIGN_OR_RETURN(std::optional<store::Object> o, store_->Get(key));
+    Result<int64_t> r = o ? store_->Update(key, SecretBytes(doc), o->revision) : store_->Create(key, SecretBytes(doc));
+    if (r.ok()) return OkStatus();
+    if (r.error().code() != StatusCode::kAborted && r.error().code() != StatusCode::kAlreadyExists) return r.error();
+  }
+  return AbortedError("the role kept changing; try again");
+}
+
+Status TokenStore::DeleteRole(std::string_view name) {
+  std::string key = kRolesPrefix + std::string(name);
+  SIGIL_ASSIGN_OR_RETURN(std::optional<store::Object> o, store_->Get(key));
+  if (!o) return OkStatus();
+  Result<int64_t> r = store_->Delete(key, o->revision);
+  if (!r.ok() && r.error().code() != StatusCode::kNotFound && r.error().code() != StatusCode::kAborted) return r.error();
+  return OkStatus();
+}
+
+Result<std::vector<std::string>> TokenStore::RoleNames() {
+  SIGIL_ASSIGN_OR_RETURN(std::vector<std::string> keys, store_->Keys(kRolesPrefix));
+  std::vector<std::string> out;
+  for (const std::string& k : keys) out.push_back(k.substr(sizeof(kRolesPrefix) - 1));
   return out;
 }
 

@@ -118,6 +118,13 @@ class TokenStore {
   // Every Vault token's accessor.
   Result<std::vector<std::string>> Accessors();
 
+  // Token roles (auth/token/roles/<name>): one JSON document per role, kept as the face wrote
+  // it. Names are checked by the face.
+  Result<std::optional<std::string>> GetRole(std::string_view name);
+  Status PutRole(std::string_view name, const std::string& doc);
+  Status DeleteRole(std::string_view name);
+  Result<std::vector<std::string>> RoleNames();
+
  private:
   TokenStore(store::ObjectStore* store, Clock* clock, SecretBytes key) : store_(store), clock_(clock), key_(std::move(key)) {}
   std::string KeyFor(std::string_view token) const;

@@ -29,6 +29,9 @@ struct Identity {
   std::string token_accessor = {};
   std::optional<std::chrono::system_clock::time_point> expires = std::nullopt;
   std::map<std::string, std::string> metadata = {};
+  // A limited-use Vault token (num_uses): it may not mint other credentials or open streams
+  // that would outlive its uses.
+  bool limited_use = false;
 
   bool authenticated() const { return !user.empty(); }
 };

@@ -24,7 +24,9 @@ class KvV1 final : public SecretsEngine {
   Result<Response> Handle(const Request& r) override {
     if (r.op == Operation::kList) return List(r.path);
     if (r.path.empty() || r.path.ends_with("/")) {
-      if (r.op == Operation::kRead) return List(r.path);  // as Vault: a read of a folder lists nothing
+      // A folder holds no entry: a read finds nothing (listing needs LIST, and the "list"
+      // capability), anything else is refused.
+      if (r.op == Operation::kRead) return Response::NotFound();
       return Response::Error(405, "unsupported operation");
     }
     if (!ValidPath(r.path)) return Response::Error(400, "invalid path");

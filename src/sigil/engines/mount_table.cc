@@ -87,14 +87,13 @@ Result<std::unique_ptr<MountTable>> MountTable::Open(store::ObjectStore* store, 
   for (Mount& b : builtins) b.builtin = true;
   std::string key = kind == Kind::kAuth ? "/sigil/core/auth" : "/sigil/core/mounts";
   std::unique_ptr<MountTable> t(new MountTable(store, kind, key, std::move(builtins)));
-  SIGIL_ASSIGN_OR_RETURN(std::optional<store::Object> o, store->Get(key));
-  int64_t after = 0;
-  if (o) {
-    t->Apply(Json::parse(o->doc.view(), nullptr, false), o->revision);
-    after = o->revision;
-  } else {
-    SIGIL_ASSIGN_OR_RETURN(store::ObjectList l, store->List(key, "", 1));  // for the store's revision
-    after = l.revision;
+  // One read gives the table and the store revision it reflects; the watch starts there. (The
+  // table's own revision is usually far older than what the watch history still holds after a
+  // restart or a busy period, and a watch from it is refused.)
+  SIGIL_ASSIGN_OR_RETURN(store::ObjectList l, store->List(key, "", 0));
+  int64_t after = l.revision;
+  for (const store::Object& o : l.items) {
+    if (o.key == key) t->Apply(Json::parse(o.doc.view(), nullptr, false), o.revision);
   }
   MountTable* self = t.get();
   SIGIL_ASSIGN_OR_RETURN(t->watch_, store->Watch(key, after, [self](const std::vector<store::ObjectEvent>& events, const Status& error) {
@@ -179,7 +178,9 @@ Result<std::string> MountTable::NormalisePath(std::string_view raw) const {
   std::string path(raw);
   while (path.starts_with("/")) path.erase(0, 1);
   if (!path.ends_with("/")) path += "/";
+  bool control = std::any_of(path.begin(), path.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
   if (path == "/" || path.find("//") != std::string::npos || path.find("..") != std::string::npos ||
+      path.starts_with("./") || path.find("/./") != std::string::npos || control ||
       path.find_first_of("*+?#%\\ ") != std::string::npos || path.size() > 128) {
     return InvalidArgumentError("invalid mount path");
   }
@@ -277,6 +278,7 @@ Status MountTable::Remount(std::string_view raw_from, std::string_view raw_to) {
     for (const Mount& e : others) {
       if (to.starts_with(e.path) || e.path.starts_with(to)) return InvalidArgumentError("path is already in use at " + e.path);
     }
+    if (to.starts_with(from) || from.starts_with(to)) return InvalidArgumentError("existing mount at " + from);
     it->path = to;
     return OkStatus();
   });

@@ -113,8 +113,9 @@ Result<std::unique_ptr<Unsealed>> Unsealed::Build(const Deps& deps, SecretBytes 
   SIGIL_ASSIGN_OR_RETURN(std::optional<auth::ServiceAccountAuthenticator> service_accounts, ServiceAccounts(c));
   u->authenticator_ = std::make_unique<auth::Authenticator>(u->tokens_.get(), std::move(token_file), std::move(service_accounts));
   kube::KubernetesApi::Options kube_options;
+  // A TokenReview is the token authenticating to whoever asks: a limited-use token spends a use.
   kube_options.token_reviewer = [a = u->authenticator_.get()](std::string_view token, std::string* why) {
-    return a->AuthenticateToken(token, why);
+    return a->AuthenticateToken(token, why, /*use=*/true);
   };
   kube_options.token_issuer = [t = u->tokens_.get()](const Identity& who, std::chrono::seconds ttl) { return t->Create(who, ttl); };
   SIGIL_ASSIGN_OR_RETURN(u->authorizer_, authz::Authorizer::Open(u->store_.get()));

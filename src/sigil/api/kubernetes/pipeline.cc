@@ -131,6 +131,11 @@ std::optional<http::Response> KubernetesApi::Impl::Serve(const http::Request& re
   info.kube = RequestAttributes(req);
   info.mutating = req.method() != http::Verb::get && req.method() != http::Verb::head;
   info.streaming = IsWatch(req);
+  // A limited-use Vault token spends one use per request: a watch would turn one use into a
+  // stream of every later change.
+  if (info.streaming && who != nullptr && who->limited_use && !refused) {
+    refused = ToReply(FromStatusMessage(403, "Forbidden", "a limited-use token cannot open a watch"));
+  }
   // TokenReviews carry bearer tokens, token issuing returns one, and audit-hash requests carry
   // secret values: their bodies are never recorded, at any level.
   const authz::Attributes& a = info.kube;

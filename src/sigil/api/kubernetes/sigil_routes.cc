@@ -60,6 +60,16 @@ http::Response KubernetesApi::Impl::CreateToken(const http::Request& req, const 
     }
   }
   if (!errs.empty()) return Fail(req, Invalid("Token", user, errs));
+  // A credential never mints one that escapes its own limits: a limited-use Vault token makes
+  // none, and a caller whose credential expires makes tokens that expire no later.
+  if (who != nullptr && who->limited_use) {
+    return Fail(req, FromStatusMessage(403, "Forbidden", "a limited-use token cannot issue tokens"));
+  }
+  if (who != nullptr && who->expires) {
+    int64_t left = std::chrono::duration_cast<std::chrono::seconds>(*who->expires - clock_->Now()).count();
+    if (left < 1) return Fail(req, FromStatusMessage(403, "Forbidden", "the caller's token has expired"));
+    ttl = std::min(ttl, left);
+  }
   if (authorizer_ != nullptr) {
     if (who == nullptr) return Fail(req, Forbidden(authz::Attributes{"post", false, "", "", "", "", "", "/sigil/v1/tokens"}, who));
     if (auto e = MayActAs(*who, user, groups, uid, {})) return Fail(req, *e);

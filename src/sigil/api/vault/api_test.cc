@@ -355,6 +355,12 @@ TEST(VaultRequestTest, DecodesMethodsPathsAndTokens) {
   EXPECT_EQ(Decode(make("POST", "/v1/a", "not json")).error().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(Decode(make("POST", "/v1/a", "\"str\"")).error().code(), StatusCode::kInvalidArgument);
   EXPECT_TRUE(Decode(make("POST", "/v1/a", "  \n")).ok());  // an empty body is no body
+  // One spelling per path (regression: sys/mounts//prod slipped past a deny on sys/mounts/prod*).
+  for (const char* bad : {"/v1/sys/mounts//prod", "/v1//sys/mounts/prod", "/v1/sys/mounts/%2Fprod", "/v1/a/./b",
+                          "/v1/a/%2E%2E/b", "/v1/a/../b", "/v1/a%00b", "/v1/a%0Ab"}) {
+    EXPECT_EQ(Decode(make("DELETE", bad)).error().code(), StatusCode::kInvalidArgument) << bad;
+  }
+  EXPECT_EQ(Decode(make("LIST", "/v1/kv/app/"))->path, "kv/app/");  // a trailing slash is a folder
   // ?help=1 asks Vault for help instead of running the request: never run it.
   EXPECT_EQ(Decode(make("DELETE", "/v1/sys/policy/x?help=1")).error().code(), StatusCode::kInvalidArgument);
   http::Request t = make("GET", "/v1/a");

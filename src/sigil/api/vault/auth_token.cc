@@ -138,9 +138,21 @@ std::optional<Reply> VaultApi::Impl::AuthToken(const Request& r, const Identity*
     return tokens.FindByAccessor(*v);
   };
 
-  if (op == "create" || op == "create-orphan") {
+  if (std::optional<Reply> roles = TokenRoles(r)) return roles;
+
+  if (op == "create" || op == "create-orphan" || op.starts_with("create/")) {
     if (!write_only()) return Error(405, "unsupported operation");
-    for (const char* unsupported : {"id", "role_name", "entity_alias"}) {
+    // auth/token/create/<role>: the role's rules replace some of the usual ones (below).
+    std::optional<Json> role;
+    std::string role_name;
+    if (op.starts_with("create/")) {
+      role_name = std::string(op.substr(7));
+      Result<std::optional<Json>> found = TokenRole(role_name);
+      if (!found.ok()) return fail(found.error());
+      if (!*found) return Error(400, "unknown role " + role_name.substr(0, 128));
+      role = std::move(*found);
+    }
+    for (const char* unsupported : {"id", "entity_alias"}) {
       if (r.body.contains(unsupported) && !r.body[unsupported].is_null() && r.body[unsupported] != "") {
         return Error(400, std::string("\"") + unsupported + "\" is not supported by sigil");
       }
@@ -173,9 +185,10 @@ std::optional<Reply> VaultApi::Impl::AuthToken(const Request& r, const Identity*
       }
     }
     authz::Acl acl = options_.policies->AclFor(*who);
-    bool orphan = op == "create-orphan" || no_parent->value_or(false);
+    bool role_orphan = role && role->value("orphan", false);
+    bool orphan = op == "create-orphan" || no_parent->value_or(false) || role_orphan;
     bool sudo = acl.Allows("auth/token/create", authz::kCapUpdate, true);
-    if (no_parent->value_or(false) && op == "create" && !sudo) {
+    if (no_parent->value_or(false) && op != "create-orphan" && !role_orphan && !sudo) {
       return Error(400, "root or sudo privileges required to create orphan token");
     }
     if (period->value_or(std::chrono::seconds(0)).count() > 0 && !sudo) {
@@ -192,18 +205,37 @@ std::optional<Reply> VaultApi::Impl::AuthToken(const Request& r, const Identity*
     if (parent->has_value() && (*parent)->num_uses > 0) return Error(400, "restricted use token cannot generate child tokens");
     std::vector<std::string> parent_policies = authz::PolicyStore::PoliciesOf(*who);
     bool parent_root = std::find(parent_policies.begin(), parent_policies.end(), "root") != parent_policies.end();
-    std::vector<std::string> wanted = policies->value_or(parent_policies);
+    std::vector<std::string> allowed, disallowed;
+    if (role) {
+      for (const Json& p : role->value("allowed_policies", Json::array())) allowed.push_back(p.get<std::string>());
+      for (const Json& p : role->value("disallowed_policies", Json::array())) disallowed.push_back(p.get<std::string>());
+    }
+    std::vector<std::string> wanted = policies->value_or(allowed.empty() ? parent_policies : allowed);
     std::set<std::string> set;
     for (std::string p : wanted) {
       p = authz::PolicyStore::Lower(p);
       if (!p.empty()) set.insert(p);
     }
-    if (!no_default->value_or(false)) {
+    bool drop_default = no_default->value_or(false) || (role && role->value("token_no_default_policy", false)) ||
+                        std::find(disallowed.begin(), disallowed.end(), "default") != disallowed.end();
+    if (!drop_default) {
       set.insert("default");
     } else {
       set.erase("default");
     }
-    if (!parent_root) {
+    for (const std::string& p : set) {
+      if (std::find(disallowed.begin(), disallowed.end(), p) != disallowed.end()) {
+        return Error(400, "token policy (" + p + ") is disallowed by this role");
+      }
+    }
+    if (!allowed.empty()) {
+      // A role's allowed policies replace the rule that a child holds a subset of its parent's.
+      for (const std::string& p : set) {
+        if (p != "default" && std::find(allowed.begin(), allowed.end(), p) == allowed.end()) {
+          return Error(400, "token policies (" + p + ") must be subset of the role's allowed policies");
+        }
+      }
+    } else if (!parent_root) {
       for (const std::string& p : set) {
         if (p == "default") continue;
         if (std::find(parent_policies.begin(), parent_policies.end(), p) == parent_policies.end()) {
@@ -224,6 +256,7 @@ std::optional<Reply> VaultApi::Impl::AuthToken(const Request& r, const Identity*
     }
     spec.display_name = clean.empty() ? "token" : "token-" + clean.substr(0, 64);
     spec.path = "auth/token/" + std::string(op);
+    if (role && !role->value("path_suffix", "").empty()) spec.path += "/" + role->value("path_suffix", "");
     if (!orphan && parent->has_value()) {
       spec.parent = (*parent)->key;
       spec.parent_revision = (*parent)->revision;
@@ -243,6 +276,18 @@ std::optional<Reply> VaultApi::Impl::AuthToken(const Request& r, const Identity*
     spec.period = period->value_or(std::chrono::seconds(0));
     spec.renewable = renewable->value_or(true);
     spec.num_uses = uses->value_or(0);
+    if (role) {
+      // The role's limits apply whatever the request asks; they need no sudo.
+      std::chrono::seconds role_max(role->value("token_explicit_max_ttl", int64_t{0}));
+      if (role_max.count() > 0 && (spec.explicit_max_ttl.count() == 0 || role_max < spec.explicit_max_ttl)) {
+        spec.explicit_max_ttl = role_max;
+      }
+      std::chrono::seconds role_period(role->value("token_period", int64_t{0}));
+      if (role_period.count() > 0) spec.period = role_period;
+      if (!role->value("renewable", true)) spec.renewable = false;
+      int64_t role_uses = role->value("token_num_uses", int64_t{0});
+      if (role_uses > 0 && (spec.num_uses == 0 || role_uses < spec.num_uses)) spec.num_uses = role_uses;
+    }
     for (const std::string& p : spec.policies) {
       if (p != "root" && !options_.policies->Text(p)) warnings.push_back("Policy \"" + p + "\" does not exist");
     }

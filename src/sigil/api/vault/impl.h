@@ -6,6 +6,7 @@
 // auth_approle.cc (AppRole).
 #pragma once
 
+#include <set>
 #include <string>
 
 #include "sigil/api/vault/api.h"
@@ -78,6 +79,9 @@ class VaultApi::Impl {
   std::optional<Reply> AuthKubernetes(const Request& r, const engines::Mount& mount);
   // auth/token/*.
   std::optional<Reply> AuthToken(const Request& r, const Identity* who);
+  // auth/token/roles/*, and a stored role by name (nullopt: none, or an invalid name).
+  std::optional<Reply> TokenRoles(const Request& r);
+  Result<std::optional<Json>> TokenRole(std::string_view name);
 
  private:
   Clock* clock_;

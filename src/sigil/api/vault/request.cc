@@ -63,6 +63,22 @@ Result<Request> Decode(const http::Request& req) {
   if (!path.starts_with("/v1/")) return NotFoundError("unsupported path");
   r.path = UrlDecode(path.substr(4), false);
   if (r.path.ends_with(".")) return NotFoundError("unsupported path");
+  // One spelling per path: the ACL, the audit trail and the handlers must all see the same one
+  // (sys/mounts//prod once slipped past a deny on sys/mounts/prod* and reached the handler as
+  // sys/mounts/prod). Vault's HTTP router never passes such paths on either. Empty segments
+  // (but a trailing slash), "." and ".." segments and control characters are refused.
+  for (size_t start = 0; start < r.path.size();) {
+    size_t slash = r.path.find('/', start);
+    std::string_view seg = std::string_view(r.path).substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+    if ((seg.empty() && slash != std::string::npos) || seg == "." || seg == "..") {
+      return InvalidArgumentError("invalid request path: empty, \".\" or \"..\" segment");
+    }
+    if (slash == std::string::npos) break;
+    start = slash + 1;
+  }
+  for (char c : r.path) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return InvalidArgumentError("invalid request path: control character");
+  }
   if (q != std::string_view::npos) {
     std::string_view rest = target.substr(q + 1);
     while (!rest.empty()) {
