@@ -79,6 +79,10 @@ core::VaultAccess VaultApi::Impl::AccessFor(const Request& r) const {
       }
     }
   }
+  // Vault's HTTP layer adds the trailing slash to every LIST path before the ACL sees it
+  // (LIST kv/app is checked as kv/app/, which "kv/app/*" covers; the ACL also tries the exact
+  // path without the slash).
+  if (r.op == Operation::kList && !a.path.ends_with("/")) a.path += "/";
   a.sudo = NeedsSudo(r.path, r.op);
   a.unauthenticated = Unauthenticated(r.path);
   return a;
