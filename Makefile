@@ -44,7 +44,8 @@ asan: deps
 	  tests/integration/test_history.py tests/integration/test_regressions.py tests/integration/test_shutdown_watches.py \
 	  tests/integration/test_vault_policies.py tests/integration/test_vault_tokens.py tests/integration/test_vault_userpass.py \
 	  tests/integration/test_vault_kubernetes_auth.py tests/integration/test_vault_approle.py tests/integration/test_vault_seal.py \
-	  tests/integration/test_vault_mounts.py tests/integration/test_vault_end_to_end.py
+	  tests/integration/test_vault_mounts.py tests/integration/test_vault_end_to_end.py \
+	  tests/integration/test_vault_kv2.py
 
 test: unit integration asan
 

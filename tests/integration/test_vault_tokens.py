@@ -266,6 +266,11 @@ def test_limited_use_tokens(srv):
     with pytest.raises(hvac.exceptions.Forbidden, match="bad token"):
         root.auth.token.lookup_accessor(made["accessor"])  # revoked with its accessor
 
+    once = root.auth.token.create(policies=["app"], ttl="1h", num_uses=1)["auth"]
+    client(srv, once["client_token"]).auth.token.revoke_self()  # its last use: 204, as Vault answers
+    with pytest.raises(hvac.exceptions.Forbidden):
+        root.auth.token.lookup_accessor(once["accessor"])
+
     racing = root.auth.token.create(policies=["app"], ttl="1h", num_uses=5)["auth"]["client_token"]
 
     def one(_):
@@ -348,6 +353,24 @@ def test_token_roles(srv):
         caller.auth.token.create(role_name="other")  # its policy names only create/ci
     with pytest.raises(hvac.exceptions.InvalidRequest, match="not supported"):
         root.write("auth/token/roles/cidr", token_bound_cidrs=["10.0.0.0/8"])
+
+    # Regressions from a review: a role allowing "root" gave a non-root caller a root token;
+    # a caller with "update" but not "create" on auth/token/roles/* made new roles; a role's
+    # period was not capped.
+    root.write("auth/token/roles/admin", allowed_policies=["root"])
+    root.sys.create_or_update_policy("role-editor", 'path "auth/token/create/*" { capabilities = ["update"] }\n'
+                                                   'path "auth/token/roles/*" { capabilities = ["update", "read"] }')
+    editor = client(srv, root.auth.token.create(policies=["role-editor"], ttl="1h")["auth"]["client_token"])
+    with pytest.raises(hvac.exceptions.InvalidRequest, match="parent token being root"):
+        editor.auth.token.create(role_name="admin", ttl="10m")
+    with pytest.raises(hvac.exceptions.Forbidden):
+        editor.write("auth/token/roles/fresh", allowed_policies=["app"])  # new: needs create
+    editor.write("auth/token/roles/ci", path_suffix="v2")  # exists: update is enough
+    root.write("auth/token/roles/forever", allowed_policies=["app"], token_period="100000h")
+    long = root.auth.token.create(role_name="forever")
+    assert long["auth"]["lease_duration"] == 768 * 3600 and long["warnings"], long
+    with pytest.raises(hvac.exceptions.InvalidRequest, match="invalid characters"):
+        root.write("auth/token/roles/bad", path_suffix="..")
 
     # A use-limited role; then the role is deleted.
     root.write("auth/token/roles/once", allowed_policies=["app"], token_num_uses=1)

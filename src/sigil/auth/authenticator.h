@@ -43,8 +43,8 @@ class Authenticator {
 
   Result<AuthOutcome> Authenticate(std::string_view authorization_header, const CertificateSubject* cert) const;
   // A bearer token alone (TokenReview): the identity, or nullopt with the reason in *why.
-  // `use`: the token authenticates a request (a limited-use Vault token spends a use); a
-  // review of someone else's token (TokenReview) does not.
+  // `use`: the token authenticates something (a request, or a TokenReview: the token proving
+  // itself to whoever asks), so a limited-use Vault token spends a use.
   Result<std::optional<Identity>> AuthenticateToken(std::string_view token, std::string* why = nullptr, bool use = false) const;
 
  private:

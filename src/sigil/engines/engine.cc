@@ -1,12 +1,18 @@
 #include "sigil/engines/engine.h"
 
 #include "sigil/engines/kv_v1.h"
+#include "sigil/engines/kv_v2.h"
 
 namespace sigil::engines {
 namespace {
 
-// "kv" and its aliases. Version 1 is served; version 2 is the next engine to land (issue 12)
-// and is refused until then rather than silently mounted as version 1.
+std::string KvVersion(const Mount& m) {
+  if (!m.options.is_object()) return "1";
+  auto it = m.options.find("version");
+  return it != m.options.end() && it->is_string() ? it->get<std::string>() : "1";
+}
+
+// "kv" and its aliases: version 1 or 2, fixed for the mount's life.
 Status PrepareKv(Mount* m, const Mount* existing) {
   std::string version;
   if (m->type == "kv-v1" || m->type == "generic") version = "1";
@@ -18,10 +24,9 @@ Status PrepareKv(Mount* m, const Mount* existing) {
     if (!version.empty() && given != version) return InvalidArgumentError("the kv version conflicts with the mount type");
     version = given;
   }
-  if (version.empty()) version = existing ? existing->options.value("version", "1") : "1";
-  if (version == "2") return InvalidArgumentError("KV version 2 is not served by sigil yet; mount version 1 (options.version=1)");
-  if (version != "1") return InvalidArgumentError("unknown kv version \"" + version.substr(0, 16) + "\"");
-  if (existing && existing->options.value("version", "1") != version) {
+  if (version.empty()) version = existing ? KvVersion(*existing) : "1";
+  if (version != "1" && version != "2") return InvalidArgumentError("unknown kv version \"" + version.substr(0, 16) + "\"");
+  if (existing && KvVersion(*existing) != version) {
     return InvalidArgumentError("changing the kv version of a mount is not supported");
   }
   m->options = Json{{"version", version}};
@@ -29,7 +34,10 @@ Status PrepareKv(Mount* m, const Mount* existing) {
 }
 
 const EngineType kTypes[] = {
-    {"kv", PrepareKv, [](const Mount& m, Storage s) { return NewKvV1(m, std::move(s)); }},
+    {"kv", PrepareKv,
+     [](const Mount& m, Storage s, Clock* clock) {
+       return KvVersion(m) == "2" ? NewKvV2(m, std::move(s), clock) : NewKvV1(m, std::move(s));
+     }},
 };
 
 }  // namespace
@@ -42,6 +50,20 @@ const EngineType* FindEngineType(std::string_view type) {
   return nullptr;
 }
 
-std::string EngineTypeNames() { return "kv (version 1)"; }
+std::string EngineTypeNames() { return "kv (versions 1 and 2)"; }
+
+bool ValidEntryPath(std::string_view p) {
+  constexpr size_t kMaxPathBytes = 1024;
+  if (p.empty() || p.size() > kMaxPathBytes || p.front() == '/' || p.find("//") != std::string_view::npos) return false;
+  size_t start = 0;
+  while (start <= p.size()) {
+    size_t slash = p.find('/', start);
+    std::string_view seg = p.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
+    if (seg == "." || seg == "..") return false;
+    if (slash == std::string_view::npos) break;
+    start = slash + 1;
+  }
+  return true;
+}
 
 }  // namespace sigil::engines

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "sigil/base/clock.h"
 #include "sigil/engines/mount_table.h"
 
 namespace sigil::engines {
@@ -28,6 +29,9 @@ struct Request {
   std::string path;  // relative to the mount, without a leading '/'; "" for the mount itself
   Json data = Json::object();  // the body, always an object
   std::map<std::string, std::string> query;
+  // The caller may create but not update (the ACL checked "create" after Exists said the path
+  // was free): a write that finds the entry there after all must not replace it (403).
+  bool create_only = false;
 };
 
 struct Response {
@@ -63,8 +67,12 @@ struct EngineType {
   // Validates and normalises a mount's type and options at enable (`existing` null) and tune
   // (`existing` the mount as it is). kInvalidArgument with a message for the caller.
   std::function<Status(Mount* m, const Mount* existing)> prepare;
-  std::function<std::unique_ptr<SecretsEngine>(const Mount& m, Storage storage)> make;
+  std::function<std::unique_ptr<SecretsEngine>(const Mount& m, Storage storage, Clock* clock)> make;
 };
+
+// An entry path under a mount: not empty, not absolute, at most 1024 bytes, without empty,
+// "." or ".." segments (a trailing '/' is a folder).
+bool ValidEntryPath(std::string_view path);
 
 // The engine type for a mount type as Vault names them ("kv", and its aliases "kv-v1",
 // "kv-v2" and "generic", which prepare() rewrites to "kv"); null if sigil has none.

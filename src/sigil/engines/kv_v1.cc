@@ -8,7 +8,6 @@ namespace sigil::engines {
 namespace {
 
 constexpr int64_t kSystemDefaultTtl = 768 * 3600;  // Vault's default_lease_ttl
-constexpr size_t kMaxPathBytes = 1024;
 
 class KvV1 final : public SecretsEngine {
  public:
@@ -16,7 +15,7 @@ class KvV1 final : public SecretsEngine {
       : default_ttl_(mount.default_lease_ttl > 0 ? mount.default_lease_ttl : mount.max_lease_ttl), storage_(std::move(storage)) {}
 
   Result<std::optional<bool>> Exists(const Request& r) override {
-    if (!ValidPath(r.path)) return std::optional<bool>();
+    if (!ValidEntryPath(r.path)) return std::optional<bool>();
     SIGIL_ASSIGN_OR_RETURN(std::optional<store::Object> o, storage_.Get(r.path));
     return std::optional<bool>(o.has_value());
   }
@@ -29,7 +28,7 @@ class KvV1 final : public SecretsEngine {
       if (r.op == Operation::kRead) return Response::NotFound();
       return Response::Error(405, "unsupported operation");
     }
-    if (!ValidPath(r.path)) return Response::Error(400, "invalid path");
+    if (!ValidEntryPath(r.path)) return Response::Error(400, "invalid path");
     switch (r.op) {
       case Operation::kRead: {
         SIGIL_ASSIGN_OR_RETURN(std::optional<store::Object> o, storage_.Get(r.path));
@@ -55,6 +54,7 @@ class KvV1 final : public SecretsEngine {
         SecretBytes doc(r.data.dump());
         for (int attempt = 0; attempt < 8; ++attempt) {
           SIGIL_ASSIGN_OR_RETURN(std::optional<store::Object> o, storage_.Get(r.path));
+          if (o && r.create_only) return Response::Error(403, "permission denied");
           Result<int64_t> put = storage_.Put(r.path, doc, o ? std::optional<int64_t>(o->revision) : std::nullopt);
           if (put.ok()) return Response::NoContent();
           if (put.error().code() != StatusCode::kAborted && put.error().code() != StatusCode::kAlreadyExists) {
@@ -72,22 +72,9 @@ class KvV1 final : public SecretsEngine {
   }
 
  private:
-  static bool ValidPath(std::string_view p) {
-    if (p.empty() || p.size() > kMaxPathBytes || p.front() == '/' || p.find("//") != std::string_view::npos) return false;
-    size_t start = 0;
-    while (start <= p.size()) {
-      size_t slash = p.find('/', start);
-      std::string_view seg = p.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
-      if (seg == "." || seg == "..") return false;
-      if (slash == std::string_view::npos) break;
-      start = slash + 1;
-    }
-    return true;
-  }
-
   Result<Response> List(std::string prefix) {
     if (!prefix.empty() && !prefix.ends_with("/")) prefix += "/";
-    if (!prefix.empty() && !ValidPath(prefix.substr(0, prefix.size() - 1))) return Response::Error(400, "invalid path");
+    if (!prefix.empty() && !ValidEntryPath(prefix.substr(0, prefix.size() - 1))) return Response::Error(400, "invalid path");
     SIGIL_ASSIGN_OR_RETURN(std::vector<std::string> all, storage_.List(prefix));
     std::set<std::string> keys;
     for (const std::string& k : all) {

@@ -88,8 +88,8 @@ TEST_F(MountTableTest, SecretsTableReservesPathsTunesAndRemounts) {
   EXPECT_FALSE(t.Find("a/x").has_value());
 
   // Two KV engines on two mounts: neither sees the other's entries.
-  std::unique_ptr<SecretsEngine> ea = FindEngineType("kv")->make(*t.Find("c/x"), t.StorageFor(*t.Find("c/x")));
-  std::unique_ptr<SecretsEngine> eb = FindEngineType("kv")->make(*b, t.StorageFor(*b));
+  std::unique_ptr<SecretsEngine> ea = FindEngineType("kv")->make(*t.Find("c/x"), t.StorageFor(*t.Find("c/x")), &clock_);
+  std::unique_ptr<SecretsEngine> eb = FindEngineType("kv")->make(*b, t.StorageFor(*b), &clock_);
   Request put{Operation::kCreate, "app/db", Json{{"password", "pw"}}, {}};
   auto created = ea->Handle(put);
   SIGIL_ASSERT_OK(created);

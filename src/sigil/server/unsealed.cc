@@ -147,6 +147,14 @@ Result<std::unique_ptr<Unsealed>> Unsealed::Build(const Deps& deps, SecretBytes 
   SIGIL_ASSIGN_OR_RETURN(u->secret_mounts_,
                          engines::MountTable::Open(u->store_.get(), engines::MountTable::Kind::kSecrets, {sys_mount}));
   vault_options.secret_mounts = u->secret_mounts_.get();
+  if (c.dev && !u->secret_mounts_->Find("secret/x")) {  // as Vault's dev server: KV version 2 at secret/
+    engines::Mount kv;
+    kv.path = "secret/";
+    kv.type = "kv";
+    kv.description = "key/value secret storage";
+    kv.options = engines::Json{{"version", "2"}};
+    SIGIL_RETURN_IF_ERROR(u->secret_mounts_->Enable(std::move(kv)).status());
+  }
   vault_options.auditor = u->auditor_.get();
   vault_options.seal = deps.seal;
   u->vault_ = std::make_unique<vault::VaultApi>(Clock::Real(), vault_options);

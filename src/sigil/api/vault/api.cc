@@ -71,6 +71,10 @@ core::VaultAccess VaultApi::Impl::AccessFor(const Request& r) const {
   }
   // Vault's existence check: a write under a secrets engine needs "create" when it makes
   // something new, "update" when it changes what exists.
+  if (r.op == Operation::kWrite && r.path.starts_with("auth/token/roles/") && options_.tokens != nullptr) {
+    Result<std::optional<std::string>> role = options_.tokens->GetRole(std::string_view(r.path).substr(17));
+    if (role.ok() && !role->has_value()) a.capability = authz::kCapCreate;
+  }
   if (r.op == Operation::kWrite) {
     if (std::optional<engines::Mount> m = EngineMount(r.path)) {
       if (std::unique_ptr<engines::SecretsEngine> e = EngineFor(*m)) {
@@ -107,7 +111,7 @@ Reply VaultApi::Impl::Dispatch(const Request& r, const Identity* who) {
       if (std::optional<Reply> k = AuthKubernetes(r, *m)) return std::move(*k);
     }
   }
-  if (std::optional<engines::Mount> m = EngineMount(r.path)) return Logical(r, *m);
+  if (std::optional<engines::Mount> m = EngineMount(r.path)) return Logical(r, *m, who);
   return Error(404, "no handler for route \"" + r.path.substr(0, 256) + "\". route entry not found.");
 }
 

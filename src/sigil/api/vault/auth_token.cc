@@ -1,7 +1,7 @@
 // api/vault/auth_token.cc: Vault tokens (auth/token/*): create (child or orphan), look up,
 // renew and revoke (by token, accessor or self), revoke-orphan, and the accessor list.
-// Tokens live in auth::TokenStore, as keyed hashes; see docs/vault-api.md for what differs from
-// Vault (no token roles, batch tokens, custom ids or use limits yet).
+// Tokens live in auth::TokenStore, as keyed hashes; token roles in auth_token_roles.cc. See
+// docs/vault-api.md for what differs from Vault (no batch tokens or custom ids).
 #include <algorithm>
 #include <set>
 
@@ -65,6 +65,7 @@ Json LookupData(const auth::TokenInfo& t, std::string_view id, Clock::TimePoint 
 // account...), described as lookup-self describes a token.
 auth::TokenInfo DescribeIdentity(const Identity& who) {
   auth::TokenInfo t;
+  t.accessor = who.token_accessor;  // a limited-use token on its last use: revoked as it authenticated
   t.policies = authz::PolicyStore::PoliciesOf(who);
   t.display_name = who.user;
   t.path = "auth/token/create";
@@ -185,10 +186,12 @@ std::optional<Reply> VaultApi::Impl::AuthToken(const Request& r, const Identity*
       }
     }
     authz::Acl acl = options_.policies->AclFor(*who);
+    // With a role, the role decides orphan-ness (no_parent is ignored, as in Vault). Sudo is
+    // looked up on the path the request used.
     bool role_orphan = role && role->value("orphan", false);
-    bool orphan = op == "create-orphan" || no_parent->value_or(false) || role_orphan;
-    bool sudo = acl.Allows("auth/token/create", authz::kCapUpdate, true);
-    if (no_parent->value_or(false) && op != "create-orphan" && !role_orphan && !sudo) {
+    bool orphan = op == "create-orphan" || (role ? role_orphan : no_parent->value_or(false));
+    bool sudo = acl.Allows(r.path, authz::kCapUpdate, true);
+    if (!role && no_parent->value_or(false) && op != "create-orphan" && !sudo) {
       return Error(400, "root or sudo privileges required to create orphan token");
     }
     if (period->value_or(std::chrono::seconds(0)).count() > 0 && !sudo) {
@@ -207,8 +210,12 @@ std::optional<Reply> VaultApi::Impl::AuthToken(const Request& r, const Identity*
     bool parent_root = std::find(parent_policies.begin(), parent_policies.end(), "root") != parent_policies.end();
     std::vector<std::string> allowed, disallowed;
     if (role) {
-      for (const Json& p : role->value("allowed_policies", Json::array())) allowed.push_back(p.get<std::string>());
-      for (const Json& p : role->value("disallowed_policies", Json::array())) disallowed.push_back(p.get<std::string>());
+      for (const Json& p : role->value("allowed_policies", Json::array())) {
+        if (p.is_string()) allowed.push_back(p.get<std::string>());
+      }
+      for (const Json& p : role->value("disallowed_policies", Json::array())) {
+        if (p.is_string()) disallowed.push_back(p.get<std::string>());
+      }
     }
     std::vector<std::string> wanted = policies->value_or(allowed.empty() ? parent_policies : allowed);
     std::set<std::string> set;
@@ -216,8 +223,10 @@ std::optional<Reply> VaultApi::Impl::AuthToken(const Request& r, const Identity*
       p = authz::PolicyStore::Lower(p);
       if (!p.empty()) set.insert(p);
     }
+    bool default_disallowed = std::find(disallowed.begin(), disallowed.end(), "default") != disallowed.end();
+    if (default_disallowed && set.count("default")) return Error(400, "token policy (default) is disallowed by this role");
     bool drop_default = no_default->value_or(false) || (role && role->value("token_no_default_policy", false)) ||
-                        std::find(disallowed.begin(), disallowed.end(), "default") != disallowed.end();
+                        default_disallowed;
     if (!drop_default) {
       set.insert("default");
     } else {
@@ -235,7 +244,7 @@ std::optional<Reply> VaultApi::Impl::AuthToken(const Request& r, const Identity*
           return Error(400, "token policies (" + p + ") must be subset of the role's allowed policies");
         }
       }
-    } else if (!parent_root) {
+    } else if (!parent_root) {  // (the usual rule)
       for (const std::string& p : set) {
         if (p == "default") continue;
         if (std::find(parent_policies.begin(), parent_policies.end(), p) == parent_policies.end()) {
@@ -243,6 +252,8 @@ std::optional<Reply> VaultApi::Impl::AuthToken(const Request& r, const Identity*
         }
       }
     }
+    // Only a root token makes root tokens, whatever a role allows (Vault's rule).
+    if (set.count("root") && !parent_root) return Error(400, "root tokens may not be created without parent token being root");
     auth::TokenSpec spec;
     spec.policies.assign(set.begin(), set.end());
     if (set.count("root") && set.size() > 1) {  // a root token holds root alone, as Vault's do
@@ -283,10 +294,15 @@ std::optional<Reply> VaultApi::Impl::AuthToken(const Request& r, const Identity*
         spec.explicit_max_ttl = role_max;
       }
       std::chrono::seconds role_period(role->value("token_period", int64_t{0}));
-      if (role_period.count() > 0) spec.period = role_period;
+      if (role_period.count() > 0 && (spec.period.count() == 0 || role_period < spec.period)) spec.period = role_period;
       if (!role->value("renewable", true)) spec.renewable = false;
       int64_t role_uses = role->value("token_num_uses", int64_t{0});
       if (role_uses > 0 && (spec.num_uses == 0 || role_uses < spec.num_uses)) spec.num_uses = role_uses;
+    }
+    // A period is capped at the system's max TTL, as Vault caps it at the effective max.
+    if (spec.period > auth::TokenStore::kMaxTtl) {
+      spec.period = auth::TokenStore::kMaxTtl;
+      warnings.push_back("period of the token was capped at the system's max TTL (768h)");
     }
     for (const std::string& p : spec.policies) {
       if (p != "root" && !options_.policies->Text(p)) warnings.push_back("Policy \"" + p + "\" does not exist");
@@ -344,6 +360,8 @@ std::optional<Reply> VaultApi::Impl::AuthToken(const Request& r, const Identity*
         if (!st.ok() && st.code() != StatusCode::kNotFound) return fail(st);
         return NoContent();
       }
+      // A limited-use Vault token on its last use was revoked as it authenticated: done.
+      if (by == By::kSelf && !who->token_accessor.empty()) return NoContent();
       if (by == By::kSelf) return Error(400, "this caller's credential is not a token that can be revoked");
       return Error(400, "token to revoke not found");
     }

@@ -121,7 +121,9 @@ std::optional<Reply> VaultApi::Impl::TokenRoles(const Request& r) {
       Result<std::optional<std::string>> suffix = StringField(r.body, "path_suffix");
       if (!suffix.ok()) return Error(400, suffix.error().message());
       if (*suffix) {
-        if (!(*suffix)->empty() && !ValidRoleName(**suffix)) return Error(400, "path_suffix contains invalid characters");
+        if (!(*suffix)->empty() && (!ValidRoleName(**suffix) || (*suffix)->find("..") != std::string::npos)) {
+          return Error(400, "path_suffix contains invalid characters");
+        }
         role["path_suffix"] = **suffix;
       }
       Result<std::optional<std::string>> type = StringField(r.body, "token_type");

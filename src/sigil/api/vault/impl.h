@@ -65,7 +65,7 @@ class VaultApi::Impl {
   static engines::Request EngineRequest(const Request& r, const engines::Mount& m);
   std::unique_ptr<engines::SecretsEngine> EngineFor(const engines::Mount& m) const;
   // A request under a secrets engine's mount, handed to its engine.
-  Reply Logical(const Request& r, const engines::Mount& m);
+  Reply Logical(const Request& r, const engines::Mount& m, const Identity* who);
   // auth/<userpass mount>/*.
   std::optional<Reply> AuthUserpass(const Request& r, const engines::Mount& mount);
   // A login's answer: an orphan token holding the `token_policies` of `record` (a role or a

@@ -200,16 +200,21 @@ engines::Request VaultApi::Impl::EngineRequest(const Request& r, const engines::
 
 std::unique_ptr<engines::SecretsEngine> VaultApi::Impl::EngineFor(const engines::Mount& m) const {
   const engines::EngineType* type = engines::FindEngineType(m.type);
-  return type ? type->make(m, options_.secret_mounts->StorageFor(m)) : nullptr;
+  return type ? type->make(m, options_.secret_mounts->StorageFor(m), clock_) : nullptr;
 }
 
-Reply VaultApi::Impl::Logical(const Request& r, const engines::Mount& m) {
+Reply VaultApi::Impl::Logical(const Request& r, const engines::Mount& m, const Identity* who) {
   std::unique_ptr<engines::SecretsEngine> engine = EngineFor(m);
   if (!engine) return Error(404, "no handler for route \"" + r.path.substr(0, 256) + "\". route entry not found.");
   engines::Request er = EngineRequest(r, m);
   if (er.op == engines::Operation::kUpdate) {
     Result<std::optional<bool>> exists = engine->Exists(er);
-    if (exists.ok() && exists->has_value() && !**exists) er.op = engines::Operation::kCreate;
+    if (exists.ok() && exists->has_value() && !**exists) {
+      er.op = engines::Operation::kCreate;
+      // The ACL let this write through as a creation. If the caller may not update, the entry
+      // must still be absent when the engine writes (someone may have made it since).
+      er.create_only = who == nullptr || !options_.policies->AclFor(*who).Allows(r.path, authz::kCapUpdate, false);
+    }
   }
   Result<engines::Response> res = engine->Handle(er);
   if (!res.ok()) return errors_.Render(res.error(), core::RequestInfo{});
