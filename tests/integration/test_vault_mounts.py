@@ -34,7 +34,7 @@ def test_mount_table_and_tuning(srv):
     # Vault's refusals.
     for path, kw, msg in [("team", {}, "already in use"), ("team/kv/inner", {}, "already in use"),
                           ("auth/x", {}, "cannot mount"), ("identity", {}, "cannot mount"),
-                          ("v2", {"options": {"version": "2"}}, "version 2"),
+                          ("v3", {"options": {"version": "3"}}, "unknown kv version"),
                           ("bad", {"config": {"default_lease_ttl": "3h", "max_lease_ttl": "2h"}}, "greater than")]:
         with pytest.raises(hvac.exceptions.InvalidRequest, match=msg):
             root.sys.enable_secrets_engine("kv", path=path, **kw)

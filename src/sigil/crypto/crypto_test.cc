@@ -284,5 +284,32 @@ TEST(ShamirTest, RefusesBadParametersAndShares) {
   EXPECT_FALSE(ShamirCombine(uneven).ok());
 }
 
+TEST(DigestTest, KnownAnswersAndRefusals) {
+  EXPECT_EQ(HexEncode(*Digest("sha2-256", "abc")), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(HexEncode(*Digest("sha3-256", "abc")), "3a985da74fe225b2045c172d6bd390bd855f086e3e9d525b46bfe24511431532");
+  EXPECT_EQ(Digest("sha2-512", "abc")->size(), 64u);
+  EXPECT_FALSE(Digest("md5", "abc").ok());
+  // RFC 4231 test case 2.
+  SecretBytes jefe(std::string_view("Jefe"));
+  EXPECT_EQ(HexEncode(*Hmac("sha2-256", jefe, "what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  EXPECT_EQ(*Hmac("sha2-256", jefe, "x"), HmacSha256(jefe, "x"));
+  EXPECT_FALSE(Hmac("crc32", jefe, "x").ok());
+}
+
+TEST(ChaChaTest, SealsOpensAndRefusesTampering) {
+  SecretBytes key = RandomKey(32);
+  std::string nonce = RandomNonce(12);
+  SIGIL_ASSERT_OK_AND_ASSIGN(std::string sealed, ChaCha20Poly1305Seal(key, nonce, "plain text", "aad"));
+  EXPECT_EQ(sealed.size(), 10u + 16u);
+  SIGIL_ASSERT_OK_AND_ASSIGN(SecretBytes back, ChaCha20Poly1305Open(key, nonce, sealed, "aad"));
+  EXPECT_EQ(back.view(), "plain text");
+  EXPECT_FALSE(ChaCha20Poly1305Open(key, nonce, sealed, "other aad").ok());
+  sealed[0] ^= 1;
+  EXPECT_FALSE(ChaCha20Poly1305Open(key, nonce, sealed, "aad").ok());
+  EXPECT_FALSE(ChaCha20Poly1305Open(RandomKey(32), nonce, sealed, "aad").ok());
+  EXPECT_FALSE(ChaCha20Poly1305Seal(RandomKey(16), nonce, "x", "").ok());
+}
+
 }  // namespace
 }  // namespace sigil::crypto

@@ -1,6 +1,7 @@
 #include "sigil/crypto/hash.h"
 
 #include <openssl/core_names.h>
+#include <openssl/evp.h>
 #include <openssl/kdf.h>
 #include <openssl/params.h>
 #include <sodium.h>
@@ -63,6 +64,41 @@ Result<SecretBytes> HkdfSha256(const SecretBytes& ikm, std::string_view salt, st
 
 Result<SecretBytes> HkdfExpandSha256(const SecretBytes& prk, std::string_view info, size_t length) {
   return Hkdf(EVP_KDF_HKDF_MODE_EXPAND_ONLY, prk, "", info, length);
+}
+
+namespace {
+
+const char* EvpName(std::string_view algorithm) {
+  static const std::pair<std::string_view, const char*> kNames[] = {
+      {"sha2-224", "SHA2-224"}, {"sha2-256", "SHA2-256"}, {"sha2-384", "SHA2-384"}, {"sha2-512", "SHA2-512"},
+      {"sha3-224", "SHA3-224"}, {"sha3-256", "SHA3-256"}, {"sha3-384", "SHA3-384"}, {"sha3-512", "SHA3-512"}};
+  for (const auto& [name, evp] : kNames) {
+    if (name == algorithm) return evp;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+Result<std::string> Digest(std::string_view algorithm, std::string_view data) {
+  const char* name = EvpName(algorithm);
+  if (name == nullptr) return InvalidArgumentError("unsupported hash algorithm");
+  unsigned char out[EVP_MAX_MD_SIZE];
+  size_t len = 0;
+  if (EVP_Q_digest(nullptr, name, nullptr, data.data(), data.size(), out, &len) != 1) return InternalError("digest failed");
+  return std::string(reinterpret_cast<char*>(out), len);
+}
+
+Result<std::string> Hmac(std::string_view algorithm, const SecretBytes& key, std::string_view data) {
+  const char* name = EvpName(algorithm);
+  if (name == nullptr) return InvalidArgumentError("unsupported hash algorithm");
+  unsigned char out[EVP_MAX_MD_SIZE];
+  size_t len = 0;
+  if (EVP_Q_mac(nullptr, "HMAC", nullptr, name, nullptr, key.data(), key.size(),
+                reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, sizeof(out), &len) == nullptr) {
+    return InternalError("hmac failed");
+  }
+  return std::string(reinterpret_cast<char*>(out), len);
 }
 
 }  // namespace sigil::crypto

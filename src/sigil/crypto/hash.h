@@ -15,6 +15,13 @@ inline constexpr size_t kSha256Size = 32;
 std::string Sha256(std::string_view data);
 std::string HmacSha256(const SecretBytes& key, std::string_view data);
 
+// The digest of `data` with a named algorithm, as Vault's transit names them: sha2-224,
+// sha2-256, sha2-384, sha2-512, sha3-224, sha3-256, sha3-384, sha3-512 (OpenSSL EVP).
+// kInvalidArgument for another name.
+Result<std::string> Digest(std::string_view algorithm, std::string_view data);
+// HMAC of `data` under `key` with one of the same algorithms (OpenSSL EVP_MAC).
+Result<std::string> Hmac(std::string_view algorithm, const SecretBytes& key, std::string_view data);
+
 // HKDF-Extract then Expand. `salt` may be empty (RFC 5869: a string of zeros). Output holds key
 // material. kInvalidArgument if length > 255*32.
 Result<SecretBytes> HkdfSha256(const SecretBytes& ikm, std::string_view salt, std::string_view info,

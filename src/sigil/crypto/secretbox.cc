@@ -38,4 +38,37 @@ Result<SecretBytes> SecretboxOpen(const SecretBytes& key, std::string_view nonce
   return out;
 }
 
+Result<std::string> ChaCha20Poly1305Seal(const SecretBytes& key, std::string_view nonce, std::string_view plaintext,
+                                         std::string_view aad) {
+  Init();
+  if (key.size() != crypto_aead_chacha20poly1305_ietf_KEYBYTES) return InvalidArgumentError("chacha20-poly1305 key must be 32 bytes");
+  if (nonce.size() != crypto_aead_chacha20poly1305_ietf_NPUBBYTES) return InvalidArgumentError("chacha20-poly1305 nonce must be 12 bytes");
+  std::string out(plaintext.size() + crypto_aead_chacha20poly1305_ietf_ABYTES, '\0');
+  unsigned long long len = 0;
+  crypto_aead_chacha20poly1305_ietf_encrypt(
+      reinterpret_cast<unsigned char*>(out.data()), &len, reinterpret_cast<const unsigned char*>(plaintext.data()),
+      plaintext.size(), reinterpret_cast<const unsigned char*>(aad.data()), aad.size(), nullptr,
+      reinterpret_cast<const unsigned char*>(nonce.data()), key.data());
+  out.resize(len);
+  return out;
+}
+
+Result<SecretBytes> ChaCha20Poly1305Open(const SecretBytes& key, std::string_view nonce, std::string_view sealed,
+                                         std::string_view aad) {
+  Init();
+  if (key.size() != crypto_aead_chacha20poly1305_ietf_KEYBYTES) return InvalidArgumentError("chacha20-poly1305 key must be 32 bytes");
+  if (nonce.size() != crypto_aead_chacha20poly1305_ietf_NPUBBYTES) return InvalidArgumentError("chacha20-poly1305 nonce must be 12 bytes");
+  if (sealed.size() < crypto_aead_chacha20poly1305_ietf_ABYTES) return DataLossError("message authentication failed");
+  SecretBytes out(sealed.size() - crypto_aead_chacha20poly1305_ietf_ABYTES);
+  unsigned long long len = 0;
+  if (crypto_aead_chacha20poly1305_ietf_decrypt(
+          out.data(), &len, nullptr, reinterpret_cast<const unsigned char*>(sealed.data()), sealed.size(),
+          reinterpret_cast<const unsigned char*>(aad.data()), aad.size(), reinterpret_cast<const unsigned char*>(nonce.data()),
+          key.data()) != 0) {
+    return DataLossError("message authentication failed");
+  }
+  out.resize(len);
+  return out;
+}
+
 }  // namespace sigil::crypto

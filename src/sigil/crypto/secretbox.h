@@ -20,4 +20,12 @@ Result<std::string> SecretboxSeal(const SecretBytes& key, std::string_view nonce
 Result<SecretBytes> SecretboxOpen(const SecretBytes& key, std::string_view nonce,
                                   std::string_view sealed);
 
+// ChaCha20-Poly1305 (IETF: 12-byte nonce, RFC 8439) from libsodium. Returns ciphertext || tag(16).
+inline constexpr size_t kChaChaNonceSize = 12;
+Result<std::string> ChaCha20Poly1305Seal(const SecretBytes& key, std::string_view nonce, std::string_view plaintext,
+                                         std::string_view aad);
+// kDataLoss if authentication fails.
+Result<SecretBytes> ChaCha20Poly1305Open(const SecretBytes& key, std::string_view nonce, std::string_view sealed,
+                                         std::string_view aad);
+
 }  // namespace sigil::crypto

@@ -2,6 +2,7 @@
 
 #include "sigil/engines/kv_v1.h"
 #include "sigil/engines/kv_v2.h"
+#include "sigil/engines/transit.h"
 
 namespace sigil::engines {
 namespace {
@@ -33,11 +34,18 @@ Status PrepareKv(Mount* m, const Mount* existing) {
   return OkStatus();
 }
 
+Status PrepareTransit(Mount* m, const Mount*) {
+  if (m->options.is_object() && !m->options.empty()) return InvalidArgumentError("the transit engine takes no options");
+  m->options = nullptr;
+  return OkStatus();
+}
+
 const EngineType kTypes[] = {
     {"kv", PrepareKv,
      [](const Mount& m, Storage s, Clock* clock) {
        return KvVersion(m) == "2" ? NewKvV2(m, std::move(s), clock) : NewKvV1(m, std::move(s));
      }},
+    {"transit", PrepareTransit, [](const Mount&, Storage s, Clock* clock) { return NewTransit({}, std::move(s), clock); }},
 };
 
 }  // namespace
@@ -50,7 +58,7 @@ const EngineType* FindEngineType(std::string_view type) {
   return nullptr;
 }
 
-std::string EngineTypeNames() { return "kv (versions 1 and 2)"; }
+std::string EngineTypeNames() { return "kv (versions 1 and 2), transit"; }
 
 bool ValidEntryPath(std::string_view p) {
   constexpr size_t kMaxPathBytes = 1024;
