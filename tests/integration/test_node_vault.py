@@ -227,3 +227,25 @@ def test_auth_method_logins(node_vault, srv):
     assert err(r["userpass_wrong"], 400) == "invalid username or password"
     assert err(r["approle_wrong"], 400), r["approle_wrong"]
     assert "not authorized" in err(r["kube_wrong"], 403), r["kube_wrong"]
+
+
+def test_kv2_and_transit(node_vault, srv):
+    r = scenario(node_vault, srv, "kv2_transit")
+    assert ok(r["write_1"])["data"]["version"] == 1
+    assert ok(r["write_2"])["data"]["version"] == 2
+    assert "did not match" in err(r["write_cas_stale"], 400)
+    assert ok(r["patch"])["data"]["version"] == 3  # node-vault's update(): PATCH, merge-patch+json
+    got = ok(r["read"])["data"]
+    assert got["data"] == {"password": "three"} and got["metadata"]["version"] == 3, got
+    assert ok(r["read_v1"])["data"]["data"] == {"user": "app", "password": "one"}
+    assert ok(r["list"])["data"]["keys"] == ["app"]
+    meta = ok(r["metadata"])["data"]
+    assert meta["current_version"] == 3 and sorted(meta["versions"]) == ["1", "2", "3"], meta
+    assert ok(r["delete_latest"]) == ""
+    assert err(r["read_deleted"], 404) == "Status 404"
+    ok(r["mount_transit"])
+    ok(r["create_key"])
+    ct = ok(r["encrypt"])["data"]["ciphertext"]
+    assert ct.startswith("vault:v1:")
+    assert ok(r["decrypt"])["data"]["plaintext"] == "bm9kZSBzZWNyZXQ="  # base64("node secret")
+    assert "invalid ciphertext" in err(r["decrypt_bad"], 400)

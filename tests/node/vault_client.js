@@ -215,6 +215,32 @@ const scenarios = {
         return r;
     },
 
+    // KV version 2 at the dev server's secret/ mount and transit at transit/, through
+    // node-vault's generic calls (read, write, update = PATCH merge-patch, list, delete) and
+    // its transit helpers (encryptData, decryptData).
+    async kv2_transit() {
+        const root = client(ROOT_TOKEN);
+        const r = {};
+        r.write_1 = await call(root.write('secret/data/node/app', { data: { user: 'app', password: 'one' } }));
+        r.write_2 = await call(root.write('secret/data/node/app', { data: { user: 'app', password: 'two' }, options: { cas: 1 } }));
+        r.write_cas_stale = await call(root.write('secret/data/node/app', { data: { x: 'y' }, options: { cas: 1 } }));
+        r.patch = await call(root.update('secret/data/node/app', { data: { password: 'three', user: null } }));
+        r.read = await call(root.read('secret/data/node/app'));
+        r.read_v1 = await call(root.read('secret/data/node/app?version=1'));
+        r.list = await call(root.list('secret/metadata/node'));
+        r.metadata = await call(root.read('secret/metadata/node/app'));
+        r.delete_latest = await call(root.delete('secret/data/node/app'));
+        r.read_deleted = await call(root.read('secret/data/node/app'));
+        r.mount_transit = await call(root.mount({ mount_point: 'transit', type: 'transit' }));
+        r.create_key = await call(root.write('transit/keys/node-key', { type: 'chacha20-poly1305' }));
+        r.encrypt = await call(root.encryptData({ name: 'node-key', plaintext: Buffer.from('node secret').toString('base64') }));
+        if (r.encrypt.ok) {
+            r.decrypt = await call(root.decryptData({ name: 'node-key', ciphertext: r.encrypt.value.data.ciphertext }));
+        }
+        r.decrypt_bad = await call(root.decryptData({ name: 'node-key', ciphertext: 'vault:v1:AAAA' }));
+        return r;
+    },
+
     // Paths nothing serves: 404 to a token that may reach them.
     async unknown() {
         const root = client(ROOT_TOKEN);
