@@ -1,5 +1,7 @@
 #include "sigil/engines/engine.h"
 
+#include <set>
+
 #include "sigil/engines/kv_v1.h"
 #include "sigil/engines/kv_v2.h"
 #include "sigil/engines/transit.h"
@@ -59,6 +61,17 @@ const EngineType* FindEngineType(std::string_view type) {
 }
 
 std::string EngineTypeNames() { return "kv (versions 1 and 2), transit"; }
+
+Result<Response> ListFolder(Storage& storage, const std::string& prefix) {
+  SIGIL_ASSIGN_OR_RETURN(std::vector<std::string> all, storage.List(prefix));
+  std::set<std::string> keys;
+  for (const std::string& k : all) {
+    size_t slash = k.find('/');
+    keys.insert(slash == std::string::npos ? k : k.substr(0, slash + 1));
+  }
+  if (keys.empty()) return Response::NotFound();
+  return Response::Ok(Json{{"keys", Json(std::vector<std::string>(keys.begin(), keys.end()))}});
+}
 
 bool ValidEntryPath(std::string_view p) {
   constexpr size_t kMaxPathBytes = 1024;

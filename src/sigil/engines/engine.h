@@ -74,6 +74,10 @@ struct EngineType {
 // "." or ".." segments (a trailing '/' is a folder).
 bool ValidEntryPath(std::string_view path);
 
+// A LIST answer over the storage keys below `prefix` in `storage`: the entries and folders
+// (ending in '/') directly below it, as Vault lists them; 404 when there are none.
+Result<Response> ListFolder(Storage& storage, const std::string& prefix);
+
 // The engine type for a mount type as Vault names them ("kv", and its aliases "kv-v1",
 // "kv-v2" and "generic", which prepare() rewrites to "kv"); null if sigil has none.
 const EngineType* FindEngineType(std::string_view type);

@@ -389,14 +389,7 @@ class KvV2 final : public SecretsEngine {
     if (!prefix.empty() && !ValidEntryPath(std::string_view(prefix).substr(0, prefix.size() - 1))) {
       return Response::Error(400, "invalid path");
     }
-    SIGIL_ASSIGN_OR_RETURN(std::vector<std::string> all, storage_.List(std::string(kSecretPrefix) + prefix));
-    std::set<std::string> keys;
-    for (const std::string& k : all) {
-      size_t slash = k.find('/');
-      keys.insert(slash == std::string::npos ? k : k.substr(0, slash + 1));
-    }
-    if (keys.empty()) return Response::NotFound();
-    return Response::Ok(Json{{"keys", Json(std::vector<std::string>(keys.begin(), keys.end()))}});
+    return ListFolder(storage_, std::string(kSecretPrefix) + prefix);
   }
 
   Storage storage_;

@@ -91,9 +91,11 @@ class ServerTest : public ::testing::Test {
       auto w = ctx.start_stream(MakeResponse(req, HttpStatus::ok, "application/json", ""), std::chrono::seconds(30));
       w->OnClosed([this] { stream_closed_.set_value(); });
       std::string target(req.target());
-      std::thread([w, target] {
+      ++stream_threads_;
+      std::thread([this, w, target] {
         for (int i = 0; i < 3; ++i) w->Write("{\"n\":" + std::to_string(i) + "}\n");
         if (target.find("close") != std::string::npos) w->Close();
+        --stream_threads_;
       }).detach();
     });
     // A stream whose writer goes to the test, with no OnClosed callback set.
@@ -112,7 +114,16 @@ class ServerTest : public ::testing::Test {
     ASSERT_TRUE(server_->Start().ok());
   }
 
+  // The writer threads may still be inside Write or Close when the client has its answer; the
+  // server must outlive them (a stream's writer is used only while its server exists). Under
+  // load this test once destroyed the server under a Close still posting to it.
+  void TearDown() override {
+    for (int i = 0; i < 10000 && stream_threads_.load() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    server_.reset();
+  }
+
   std::string ca_;
+  std::atomic<int> stream_threads_{0};
   std::unique_ptr<Server> server_;
   std::promise<void> slow_started_, release_slow_, stream_closed_;
   std::promise<std::shared_ptr<StreamWriter>> bare_writer_;

@@ -58,6 +58,11 @@ class VaultApi::Impl {
   std::optional<Reply> SysAuth(const Request& r);
   // sys/mounts, sys/remount.
   std::optional<Reply> SysMounts(const Request& r);
+  // Enable (POST), disable (DELETE) or read (GET) the entry at `path` of `table` (sys/mounts
+  // and sys/auth): `unsupported` body fields are refused, `check_type` vets and prepares the
+  // new mount's type and options.
+  Reply MountEntry(const Request& r, engines::MountTable* table, const std::string& path,
+                   std::initializer_list<const char*> unsupported, const std::function<Status(engines::Mount*)>& check_type);
   // sys/mounts/<path>/tune and sys/auth/<path>/tune: read or write `path` in `table`.
   std::optional<Reply> Tune(const Request& r, engines::MountTable* table, std::string_view path, bool secrets);
   // The secrets engine mount serving `path`, if one does (not sys/ or auth/).

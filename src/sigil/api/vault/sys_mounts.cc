@@ -121,20 +121,26 @@ std::optional<Reply> VaultApi::Impl::SysMounts(const Request& r) {
     return SysInjected(std::move(data));
   }
   if (path.ends_with("/tune")) return Tune(r, &table, std::string_view(path).substr(0, path.size() - 5), true);
+  return MountEntry(r, &table, path, {"local", "seal_wrap", "external_entropy_access", "plugin_name", "plugin_version"},
+                    [](engines::Mount* m) -> Status {
+                      const engines::EngineType* et = engines::FindEngineType(m->type);
+                      if (et == nullptr) {
+                        return InvalidArgumentError("secrets engine type \"" + m->type.substr(0, 64) +
+                                                    "\" is not supported by sigil (supported: " + engines::EngineTypeNames() + ")");
+                      }
+                      return et->prepare(m, nullptr);
+                    });
+}
+
+Reply VaultApi::Impl::MountEntry(const Request& r, engines::MountTable* table, const std::string& path,
+                                 std::initializer_list<const char*> unsupported,
+                                 const std::function<Status(engines::Mount*)>& check_type) {
   switch (r.op) {
     case Operation::kWrite: {
-      if (std::optional<Reply> refused = RefuseUnsupported(r.body, {"local", "seal_wrap", "external_entropy_access",
-                                                                    "plugin_name", "plugin_version"})) {
-        return std::move(*refused);
-      }
+      if (std::optional<Reply> refused = RefuseUnsupported(r.body, unsupported)) return std::move(*refused);
       Result<std::optional<std::string>> type = StringField(r.body, "type");
       if (!type.ok()) return Error(400, type.error().message());
       if (!*type || (*type)->empty()) return Error(400, "backend type must be specified as a string");
-      const engines::EngineType* et = engines::FindEngineType(**type);
-      if (et == nullptr) {
-        return Error(400, "secrets engine type \"" + (*type)->substr(0, 64) + "\" is not supported by sigil (supported: " +
-                              engines::EngineTypeNames() + ")");
-      }
       Result<std::optional<std::string>> description = StringField(r.body, "description");
       if (!description.ok()) return Error(400, description.error().message());
       engines::Mount m;
@@ -150,8 +156,8 @@ std::optional<Reply> VaultApi::Impl::SysMounts(const Request& r) {
         if (std::optional<Reply> refused = RefuseUnsupported(*it, kUnsupportedMountConfig)) return std::move(*refused);
         if (Status st = ApplyMountConfig(*it, &m); !st.ok()) return Error(400, st.message());
       }
-      if (Status st = et->prepare(&m, nullptr); !st.ok()) return Error(400, st.message());
-      Result<engines::Mount> made = table.Enable(std::move(m));
+      if (Status st = check_type(&m); !st.ok()) return Error(400, st.message());
+      Result<engines::Mount> made = table->Enable(std::move(m));
       if (!made.ok()) {
         if (made.error().code() == StatusCode::kInvalidArgument) return Error(400, made.error().message());
         return errors_.Render(made.error(), core::RequestInfo{});
@@ -159,14 +165,14 @@ std::optional<Reply> VaultApi::Impl::SysMounts(const Request& r) {
       return NoContent();
     }
     case Operation::kDelete: {
-      Status st = table.Disable(path);
+      Status st = table->Disable(path);
       if (st.code() == StatusCode::kInvalidArgument) return Error(400, st.message());
       if (!st.ok()) return errors_.Render(st, core::RequestInfo{});
       return NoContent();
     }
     case Operation::kRead: {
       std::string p = path.ends_with("/") ? path : path + "/";
-      for (const engines::Mount& m : table.List()) {
+      for (const engines::Mount& m : table->List()) {
         if (m.path == p) return SysInjected(m.ToJson());
       }
       return Error(400, "no matching mount");
