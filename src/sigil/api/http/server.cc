@@ -323,8 +323,12 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
         ec == asio::ssl::error::stream_truncated || ec == asio::error::eof || ec == asio::error::connection_reset) {
       return Finish();
     }
-    std::string target = parser_ && parser_->is_header_done() ? std::string(parser_->get().target()) : "/";
-    unsigned version = parser_ && parser_->is_header_done() ? parser_->get().version() : 11;
+    // The start line is parsed before the fields: a body refused for its Content-Length (found
+    // while the header is still being read) still has its target, so a /v1/ path is answered
+    // in Vault's format.
+    std::string target = parser_ ? std::string(parser_->get().target()) : std::string();
+    if (target.empty() || target.front() != '/') target = "/";
+    unsigned version = parser_ && parser_->get().version() != 0 ? parser_->get().version() : 11;
     Response res;
     if (ec == bhttp::error::body_limit) {
       res = ErrorResponseRaw(version, target, HttpStatus::payload_too_large, "RequestEntityTooLarge",
