@@ -30,7 +30,7 @@ def test_transit_round_trips_rotation_and_batches(srv, workdir):
     t.create_key("orders")
     t.create_key("chacha", key_type="chacha20-poly1305")
     with pytest.raises(hvac.exceptions.InvalidRequest, match="not supported"):
-        t.create_key("signer", key_type="ed25519")
+        t.create_key("signer", key_type="rsa-2048")
     key = t.read_key("orders")["data"]
     assert key["type"] == "aes256-gcm96" and key["latest_version"] == 1 and list(key["keys"]) == ["1"], key
     assert "key" not in str(key["keys"]) and key["exportable"] is False
@@ -118,3 +118,46 @@ def test_datakeys_hmac_random_and_hash(srv):
     assert base64.b64decode(got) == hashlib.sha3_256(b"abc").digest()
     with pytest.raises(hvac.exceptions.InvalidRequest):
         root.write("tr/hash/md5", input=b64(b"abc"))
+
+
+def test_signing_keys_verified_independently(srv):
+    """ed25519 and ecdsa-p256 keys: sign and verify through sigil, and verify the same signatures
+    with python3-cryptography against the public keys sigil publishes."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    root = hvac.Client(url=srv.url, token=srv.token, verify=srv.ca)
+    root.sys.enable_secrets_engine("transit")
+    t = root.secrets.transit
+    message = b"sign me"
+    t.create_key("ed", key_type="ed25519")
+    t.create_key("ec", key_type="ecdsa-p256")
+    ed = t.read_key("ed")["data"]
+    assert ed["supports_signing"] is True and ed["supports_encryption"] is False
+    sig = t.sign_data("ed", b64(message))["data"]["signature"]
+    assert sig.startswith("vault:v1:")
+    Ed25519PublicKey.from_public_bytes(base64.b64decode(ed["keys"]["1"]["public_key"])).verify(
+        base64.b64decode(sig[9:]), message)
+    assert t.verify_signed_data("ed", b64(message), signature=sig)["data"]["valid"] is True
+    assert t.verify_signed_data("ed", b64(b"other"), signature=sig)["data"]["valid"] is False
+
+    pem = t.read_key("ec")["data"]["keys"]["1"]["public_key"]
+    pub = serialization.load_pem_public_key(pem.encode())
+    for algo, h in [("sha2-256", hashes.SHA256()), ("sha2-512", hashes.SHA512())]:
+        sig = t.sign_data("ec", b64(message), hash_algorithm=algo)["data"]["signature"]
+        pub.verify(base64.b64decode(sig[9:]), message, ec.ECDSA(h))
+        assert t.verify_signed_data("ec", b64(message), signature=sig, hash_algorithm=algo)["data"]["valid"] is True
+        with pytest.raises(InvalidSignature):
+            pub.verify(base64.b64decode(sig[9:]), b"other", ec.ECDSA(h))
+
+    # Rotation: old signatures still verify; a signing key does not encrypt.
+    old = t.sign_data("ed", b64(message))["data"]["signature"]
+    t.rotate_key("ed")
+    assert t.sign_data("ed", b64(message))["data"]["signature"].startswith("vault:v2:")
+    assert t.verify_signed_data("ed", b64(message), signature=old)["data"]["valid"] is True
+    with pytest.raises(hvac.exceptions.InvalidRequest, match="does not support encryption"):
+        t.encrypt_data("ed", b64(message))
+    with pytest.raises(hvac.exceptions.InvalidRequest, match="does not support signing"):
+        t.create_key("sym")
+        t.sign_data("sym", b64(message))

@@ -13,6 +13,7 @@
 #include "sigil/crypto/random.h"
 #include "sigil/crypto/secretbox.h"
 #include "sigil/crypto/shamir.h"
+#include "sigil/crypto/sign.h"
 #include "sigil/testing/status_matchers.h"
 
 namespace sigil::crypto {
@@ -309,6 +310,24 @@ TEST(ChaChaTest, SealsOpensAndRefusesTampering) {
   EXPECT_FALSE(ChaCha20Poly1305Open(key, nonce, sealed, "aad").ok());
   EXPECT_FALSE(ChaCha20Poly1305Open(RandomKey(32), nonce, sealed, "aad").ok());
   EXPECT_FALSE(ChaCha20Poly1305Seal(RandomKey(16), nonce, "x", "").ok());
+}
+
+TEST(SignTest, Ed25519AndEcdsaP256SignAndVerify) {
+  SigningKeyPair ed = NewEd25519();
+  ASSERT_EQ(ed.private_key.size(), 32u);
+  ASSERT_EQ(ed.public_key.size(), 32u);
+  SIGIL_ASSERT_OK_AND_ASSIGN(std::string sig, Ed25519Sign(ed.private_key, "message"));
+  EXPECT_EQ(sig.size(), 64u);
+  EXPECT_TRUE(Ed25519Verify(ed.public_key, "message", sig));
+  EXPECT_FALSE(Ed25519Verify(ed.public_key, "messagf", sig));
+  EXPECT_FALSE(Ed25519Verify(NewEd25519().public_key, "message", sig));
+  SIGIL_ASSERT_OK_AND_ASSIGN(SigningKeyPair ec, NewEcdsaP256());
+  std::string digest = Sha256("message");
+  SIGIL_ASSERT_OK_AND_ASSIGN(std::string esig, EcdsaP256Sign(ec.private_key, digest));
+  EXPECT_TRUE(EcdsaP256Verify(ec.public_key, digest, esig));
+  EXPECT_FALSE(EcdsaP256Verify(ec.public_key, Sha256("other"), esig));
+  EXPECT_TRUE(PublicKeyPem(ec.public_key).starts_with("-----BEGIN PUBLIC KEY-----"));
+  EXPECT_FALSE(EcdsaP256Sign(SecretBytes(std::string_view("not a key")), digest).ok());
 }
 
 }  // namespace

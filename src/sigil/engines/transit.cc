@@ -5,6 +5,7 @@
 #include "sigil/crypto/hash.h"
 #include "sigil/crypto/random.h"
 #include "sigil/crypto/secretbox.h"
+#include "sigil/crypto/sign.h"
 
 namespace sigil::engines {
 namespace {
@@ -36,17 +37,31 @@ struct Key {
       return DataLossError("a transit key version is missing");
     }
     SIGIL_ASSIGN_OR_RETURN(SecretBytes k, Base64DecodeSecret((*it)[which].get<std::string>()));
-    if (k.size() != kKeySize) return DataLossError("a transit key version is damaged");
+    if (std::string_view(which) != "private_key" && k.size() != kKeySize) return DataLossError("a transit key version is damaged");
     return k;
   }
 };
 
-Json NewVersion(Clock* clock) {
-  SecretBytes key = crypto::RandomKey(kKeySize);
+bool Signing(std::string_view type) { return type == "ed25519" || type == "ecdsa-p256"; }
+
+// A new version of a key of `type`: the key (symmetric) or key pair (signing), and an HMAC key.
+Result<Json> NewVersion(std::string_view type, Clock* clock) {
   SecretBytes hmac = crypto::RandomKey(kKeySize);
-  return Json{{"key", Base64Encode(key.view())},
-              {"hmac_key", Base64Encode(hmac.view())},
-              {"time", std::chrono::duration_cast<std::chrono::seconds>(clock->Now().time_since_epoch()).count()}};
+  Json v = {{"hmac_key", Base64Encode(hmac.view())},
+            {"time", std::chrono::duration_cast<std::chrono::seconds>(clock->Now().time_since_epoch()).count()}};
+  if (type == "ed25519") {
+    crypto::SigningKeyPair kp = crypto::NewEd25519();
+    v["private_key"] = Base64Encode(kp.private_key.view());
+    v["public_key"] = Base64Encode(kp.public_key);
+  } else if (type == "ecdsa-p256") {
+    SIGIL_ASSIGN_OR_RETURN(crypto::SigningKeyPair kp, crypto::NewEcdsaP256());
+    v["private_key"] = Base64Encode(kp.private_key.view());
+    v["public_key"] = Base64Encode(kp.public_key);
+  } else {
+    SecretBytes key = crypto::RandomKey(kKeySize);
+    v["key"] = Base64Encode(key.view());
+  }
+  return v;
 }
 
 // A field holding base64 (Vault's transit takes plaintexts and inputs base64-encoded).
@@ -101,6 +116,7 @@ class Transit final : public SecretsEngine {
     if (p.starts_with("rewrap/")) return Batch(r, rest("rewrap/"), &Transit::RewrapOne, false);
     if (p.starts_with("datakey/")) return DataKey(r, rest("datakey/"));
     if (p.starts_with("hmac/")) return HmacOrVerify(r, rest("hmac/"), false);
+    if (p.starts_with("sign/")) return Sign(r, rest("sign/"));
     if (p.starts_with("verify/")) return HmacOrVerify(r, rest("verify/"), true);
     if (p == "random" || p.starts_with("random/")) return Random(r, p.size() > 7 ? p.substr(7) : std::string_view());
     if (p == "hash" || p.starts_with("hash/")) return Hash(r, p.size() > 5 ? p.substr(5) : std::string_view());
@@ -130,8 +146,9 @@ class Transit final : public SecretsEngine {
   // A new key of `type`; kInvalidArgument for what is not served.
   Result<Key> Create(const Json& body) {
     std::string type = body.value("type", "aes256-gcm96");
-    if (type != "aes256-gcm96" && type != "chacha20-poly1305") {
-      return InvalidArgumentError("key type \"" + type.substr(0, 32) + "\" is not supported by sigil yet (aes256-gcm96, chacha20-poly1305)");
+    if (type != "aes256-gcm96" && type != "chacha20-poly1305" && !Signing(type)) {
+      return InvalidArgumentError("key type \"" + type.substr(0, 32) +
+                                  "\" is not supported by sigil yet (aes256-gcm96, chacha20-poly1305, ed25519, ecdsa-p256)");
     }
     for (const char* unsupported : {"derived", "convergent_encryption", "exportable", "allow_plaintext_backup"}) {
       auto it = body.find(unsupported);
@@ -139,9 +156,10 @@ class Transit final : public SecretsEngine {
         return InvalidArgumentError(std::string("\"") + unsupported + "\" keys are not supported by sigil yet");
       }
     }
+    SIGIL_ASSIGN_OR_RETURN(Json first, NewVersion(type, clock_));
     Key k;
     k.doc = Json{{"type", type}, {"latest_version", 1}, {"min_decryption_version", 1}, {"min_encryption_version", 0},
-                 {"deletion_allowed", false}, {"versions", {{"1", NewVersion(clock_)}}}};
+                 {"deletion_allowed", false}, {"versions", {{"1", std::move(first)}}}};
     return k;
   }
 
@@ -194,7 +212,9 @@ class Transit final : public SecretsEngine {
     if (action == "rotate") {
       return Modify(name, [&](Key* k) -> std::optional<Response> {
         int64_t next = k->latest() + 1;
-        k->doc["versions"][std::to_string(next)] = NewVersion(clock_);
+        Result<Json> v = NewVersion(k->type(), clock_);
+        if (!v.ok()) return Response::Error(500, "key generation failed");
+        k->doc["versions"][std::to_string(next)] = std::move(v).value();
         k->doc["latest_version"] = next;
         return std::nullopt;
       });
@@ -231,7 +251,20 @@ class Transit final : public SecretsEngine {
 
   Json Describe(std::string_view name, const Key& k) const {
     Json keys = Json::object();
-    for (auto& [v, entry] : k.doc["versions"].items()) keys[v] = entry.value("time", int64_t{0});
+    bool signing = Signing(k.type());
+    for (auto& [v, entry] : k.doc["versions"].items()) {
+      int64_t t = entry.value("time", int64_t{0});
+      if (!signing) {
+        keys[v] = t;
+        continue;
+      }
+      // Signing keys show each version's public key, as Vault does (Ed25519 raw in base64,
+      // ECDSA as PEM).
+      auto pub = Base64Decode(entry.value("public_key", ""));
+      std::string shown = !pub.ok() ? "" : k.type() == "ed25519" ? entry.value("public_key", "") : crypto::PublicKeyPem(*pub);
+      keys[v] = Json{{"creation_time", FormatRfc3339(Clock::TimePoint(std::chrono::seconds(t)))}, {"name", k.type()},
+                     {"public_key", shown}};
+    }
     return Json{{"allow_plaintext_backup", false},
                 {"auto_rotate_period", 0},
                 {"deletion_allowed", k.doc.value("deletion_allowed", false)},
@@ -244,10 +277,10 @@ class Transit final : public SecretsEngine {
                 {"min_decryption_version", k.doc.value("min_decryption_version", int64_t{1})},
                 {"min_encryption_version", k.doc.value("min_encryption_version", int64_t{0})},
                 {"name", name},
-                {"supports_decryption", true},
+                {"supports_decryption", !signing},
                 {"supports_derivation", false},
-                {"supports_encryption", true},
-                {"supports_signing", false},
+                {"supports_encryption", !signing},
+                {"supports_signing", signing},
                 {"type", k.type()}};
   }
 
@@ -282,6 +315,7 @@ class Transit final : public SecretsEngine {
   }
 
   Result<std::string> Seal(const Key& k, int64_t version, std::string_view plaintext) {
+    if (Signing(k.type())) return InvalidArgumentError("key type " + k.type() + " does not support encryption");
     SIGIL_ASSIGN_OR_RETURN(SecretBytes key, k.Material(version, "key"));
     std::string nonce = crypto::RandomNonce(crypto::kGcmNonceSize);
     std::string sealed;
@@ -294,6 +328,7 @@ class Transit final : public SecretsEngine {
   }
 
   Result<std::pair<SecretBytes, int64_t>> Open(const Key& k, std::string_view ciphertext) {
+    if (Signing(k.type())) return InvalidArgumentError("key type " + k.type() + " does not support decryption");
     if (!ciphertext.starts_with("vault:v")) return InvalidArgumentError("invalid ciphertext: no prefix");
     std::string_view rest = ciphertext.substr(7);
     size_t colon = rest.find(':');
@@ -421,10 +456,11 @@ class Transit final : public SecretsEngine {
       if (!mac.ok()) return Response::Error(400, "unsupported algorithm " + algorithm.substr(0, 32));
       return Response::Ok(Json{{"hmac", "vault:v" + std::to_string(*v) + ":" + Base64Encode(*mac)}});
     }
-    auto given = r.data.find("hmac");
-    if (given == r.data.end() || !given->is_string()) {
-      return Response::Error(400, "verifying signatures is not supported by sigil yet; give \"hmac\"");
+    if (auto sig = r.data.find("signature"); sig != r.data.end() && sig->is_string()) {
+      return VerifySignature(*k, r, rest.size() > name.size() ? std::string(rest.substr(name.size() + 1)) : "", *sig);
     }
+    auto given = r.data.find("hmac");
+    if (given == r.data.end() || !given->is_string()) return Response::Error(400, "neither a signature nor an HMAC was given");
     const std::string& text = given->get_ref<const std::string&>();
     if (!text.starts_with("vault:v")) return Response::Error(400, "invalid HMAC: no prefix");
     size_t colon = text.find(':', 7);
@@ -441,6 +477,62 @@ class Transit final : public SecretsEngine {
     if (!mac.ok()) return Response::Error(400, "unsupported algorithm " + algorithm.substr(0, 32));
     auto want = Base64Decode(std::string_view(text).substr(colon + 1));
     bool valid = want.ok() && crypto::ConstantTimeEquals(*want, *mac);
+    return Response::Ok(Json{{"valid", valid}});
+  }
+
+  // The digest a signature covers: Ed25519 signs the input itself; ECDSA a hash of it
+  // (`hash_algorithm`, default sha2-256), or the input as given when `prehashed`.
+  static Result<std::string> SignedBytes(const Key& k, const Request& r, std::string hash_algorithm, std::string_view input) {
+    if (k.type() == "ed25519") return std::string(input);
+    if (r.data.value("prehashed", false)) return std::string(input);
+    if (hash_algorithm.empty()) hash_algorithm = r.data.value("hash_algorithm", r.data.value("algorithm", std::string("sha2-256")));
+    return crypto::Digest(hash_algorithm, input);
+  }
+
+  Result<Response> Sign(const Request& r, std::string_view rest) {
+    std::string_view name = rest.substr(0, rest.find('/'));
+    std::string hash = rest.size() > name.size() ? std::string(rest.substr(name.size() + 1)) : "";
+    if (!ValidName(name)) return Response::Error(400, "invalid key name");
+    SIGIL_ASSIGN_OR_RETURN(std::optional<Key> k, Load(name));
+    if (!k) return Response::Error(400, "signing key not found");
+    if (!Signing(k->type())) return Response::Error(400, "key type " + k->type() + " does not support signing");
+    if (r.data.value("marshaling_algorithm", std::string("asn1")) != "asn1") {
+      return Response::Error(400, "only the asn1 marshaling algorithm is supported by sigil");
+    }
+    std::optional<SecretBytes> input = B64Field(r.data, "input");
+    if (!input) return Response::Error(400, "unable to decode input as base64");
+    Result<int64_t> v = EncryptionVersion(*k, r.data, r.data);
+    if (!v.ok()) return Response::Error(400, v.error().message());
+    auto message = SignedBytes(*k, r, hash, input->view());
+    if (!message.ok()) return Response::Error(400, "unsupported hash algorithm");
+    SIGIL_ASSIGN_OR_RETURN(SecretBytes priv, k->Material(*v, "private_key"));
+    Result<std::string> sig = k->type() == "ed25519" ? crypto::Ed25519Sign(priv, *message) : crypto::EcdsaP256Sign(priv, *message);
+    if (!sig.ok()) return sig.error();
+    return Response::Ok(Json{{"signature", "vault:v" + std::to_string(*v) + ":" + Base64Encode(*sig)}, {"key_version", *v}});
+  }
+
+  Result<Response> VerifySignature(const Key& k, const Request& r, std::string hash, const Json& given) {
+    if (!Signing(k.type())) return Response::Error(400, "key type " + k.type() + " does not support verification");
+    std::optional<SecretBytes> input = B64Field(r.data, "input");
+    if (!input) return Response::Error(400, "unable to decode input as base64");
+    const std::string& text = given.get_ref<const std::string&>();
+    size_t colon = text.starts_with("vault:v") ? text.find(':', 7) : std::string::npos;
+    std::string vtext = colon == std::string::npos ? "" : text.substr(7, colon - 7);
+    if (vtext.empty() || vtext.size() > 18 || vtext.find_first_not_of("0123456789") != std::string::npos) {
+      return Response::Error(400, "invalid signature: no prefix or version");
+    }
+    int64_t v = std::stoll(vtext);
+    if (v < k.doc.value("min_decryption_version", int64_t{1}) || v > k.latest()) {
+      return Response::Error(400, "ciphertext or signature version is disallowed by policy (too old)");
+    }
+    auto sig = Base64Decode(std::string_view(text).substr(colon + 1));
+    if (!sig.ok()) return Response::Error(400, "invalid signature: could not decode");
+    auto message = SignedBytes(k, r, hash, input->view());
+    if (!message.ok()) return Response::Error(400, "unsupported hash algorithm");
+    auto it = k.doc["versions"].find(std::to_string(v));
+    auto pub = Base64Decode(it == k.doc["versions"].end() ? "" : it->value("public_key", ""));
+    if (!pub.ok()) return DataLossError("a transit public key is damaged");
+    bool valid = k.type() == "ed25519" ? crypto::Ed25519Verify(*pub, *message, *sig) : crypto::EcdsaP256Verify(*pub, *message, *sig);
     return Response::Ok(Json{{"valid", valid}});
   }
 

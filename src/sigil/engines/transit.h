@@ -4,14 +4,16 @@
 //   keys/<name>/rotate; encrypt/<name> (creates the key on first use, as Vault does, when the
 //   caller may create), decrypt/<name>, rewrap/<name> (each with batch_input);
 //   datakey/{plaintext,wrapped}/<name>; hmac/<name>[/<algorithm>], verify/<name>[/<algorithm>]
-//   (HMACs); random[/<bytes>]; hash[/<algorithm>].
+//   (HMACs, and signatures of signing keys); sign/<name>[/<hash>]; random[/<bytes>];
+//   hash[/<algorithm>].
 //
-// Key types: aes256-gcm96 (the default) and chacha20-poly1305. Ciphertexts are Vault's:
+// Key types: aes256-gcm96 (the default) and chacha20-poly1305 (encryption); ed25519 and
+// ecdsa-p256 (signing, ASN.1 signatures; their read shows each version's public key). Ciphertexts are Vault's:
 // "vault:v<version>:" + base64(nonce(12) | ciphertext | tag(16)). Each key version also has an
 // HMAC key of its own. Key material lives only in the mount's storage (behind the barrier)
 // and in memory while a request uses it; it never appears in answers (no export), logs or the
-// audit trail. Not served yet: signing key types (ed25519, ecdsa, rsa), derived and convergent
-// keys, export, backup/restore, trim, auto-rotation. Thread-safe.
+// audit trail. Not served yet: rsa keys, jws marshaling, derived and convergent keys, export,
+// backup/restore, trim, auto-rotation. Thread-safe.
 #pragma once
 
 #include <memory>
