@@ -53,6 +53,10 @@ def test_versions_cas_delete_undelete_destroy_metadata(srv):
     kv.delete_latest_version_of_secret("svc/api", mount_point="team")
     with pytest.raises(hvac.exceptions.InvalidPath):
         kv.read_secret_version("svc/api", mount_point="team")
+    # As Vault: the 404 of a deleted version still carries its metadata, and no data.
+    r = requests.get(srv.url + "/v1/team/data/svc/api", headers={"X-Vault-Token": srv.token}, verify=srv.ca, timeout=10)
+    assert r.status_code == 404 and r.json()["data"]["data"] is None, r.text
+    assert r.json()["data"]["metadata"]["version"] == 4 and r.json()["data"]["metadata"]["deletion_time"] != ""
     kv.delete_secret_versions("svc/api", versions=[1, 2], mount_point="team")
     meta = kv.read_secret_metadata("svc/api", mount_point="team")["data"]
     assert meta["current_version"] == 4 and meta["oldest_version"] == 0, meta

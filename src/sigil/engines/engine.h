@@ -35,7 +35,7 @@ struct Request {
 };
 
 struct Response {
-  int status = 200;     // 200 with `data`, 204, 404 (nothing there), or an error status
+  int status = 200;     // 200 with `data`, 204, 404 (nothing there; `data` may describe it), or an error status
   Json data = nullptr;
   std::vector<std::string> warnings;
   std::string error;    // with an error status

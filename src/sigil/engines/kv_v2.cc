@@ -181,7 +181,13 @@ class KvV2 final : public SecretsEngine {
           }
         }
         Json* v = s->Version(n);
-        if (v == nullptr || Deleted(*v) || v->value("destroyed", false)) return Response::NotFound();
+        if (v == nullptr) return Response::NotFound();
+        if (Deleted(*v) || v->value("destroyed", false)) {
+          // As Vault: 404, with the version's metadata (and no data) in the body.
+          Response gone = Response::NotFound();
+          gone.data = Json{{"data", nullptr}, {"metadata", VersionMetadata(*s, n, *v)}};
+          return gone;
+        }
         return Response::Ok(Json{{"data", v->value("data", Json(nullptr))}, {"metadata", VersionMetadata(*s, n, *v)}});
       }
       case Operation::kCreate:

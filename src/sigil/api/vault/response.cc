@@ -32,10 +32,10 @@ Reply Envelope(Json data, const std::vector<std::string>& warnings, Json auth) {
   return WithBody(200, EnvelopeJson(std::move(data), warnings, std::move(auth)));
 }
 
-Reply LogicalEnvelope(Json data, int64_t lease_duration, const std::vector<std::string>& warnings) {
+Reply LogicalEnvelope(Json data, int64_t lease_duration, const std::vector<std::string>& warnings, int status) {
   Json j = EnvelopeJson(std::move(data), warnings, nullptr);
   j["lease_duration"] = lease_duration;
-  return WithBody(200, j);
+  return WithBody(status, j);
 }
 
 Reply SysInjected(Json data, const std::vector<std::string>& warnings) {

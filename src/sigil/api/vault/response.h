@@ -24,7 +24,7 @@ using core::Reply;
 // 200 with the envelope around `data` (null for none) and `warnings`.
 Reply Envelope(Json data, const std::vector<std::string>& warnings = {}, Json auth = nullptr);
 // The envelope of a secrets engine's read: `lease_duration` set (no lease id: nothing is leased).
-Reply LogicalEnvelope(Json data, int64_t lease_duration, const std::vector<std::string>& warnings = {});
+Reply LogicalEnvelope(Json data, int64_t lease_duration, const std::vector<std::string>& warnings = {}, int status = 200);
 // The envelope with `data`'s keys also at the top level (sys-injected routes).
 Reply SysInjected(Json data, const std::vector<std::string>& warnings = {});
 // A raw JSON answer with `status` (non-logical sys/ handlers).

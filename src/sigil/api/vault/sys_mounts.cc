@@ -227,7 +227,8 @@ Reply VaultApi::Impl::Logical(const Request& r, const engines::Mount& m, const I
   switch (res->status) {
     case 200: return LogicalEnvelope(std::move(res->data), res->lease_duration, res->warnings);
     case 204: return NoContent(res->warnings);
-    case 404: return NotFound();
+    case 404:  // with data: what Vault shows of a deleted or destroyed KV version
+      return res->data.is_null() ? NotFound() : LogicalEnvelope(std::move(res->data), 0, res->warnings, 404);
     default: return Error(res->status, res->error);
   }
 }
