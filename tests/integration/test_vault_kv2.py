@@ -146,3 +146,20 @@ def test_policies_on_data_and_metadata_paths(srv):
         web.secrets.kv.v2.delete_metadata_and_all_versions("web/db")
     with pytest.raises(hvac.exceptions.Forbidden):
         web.secrets.kv.v2.read_secret_version("other")
+
+
+def test_delete_version_after_is_bounded_and_follows_the_mount(srv):
+    """Regressions from a review: an integer delete_version_after overflowed into a deletion
+    time in 1759 (the version was gone as it was written), and hvac's update_metadata (which
+    always sends "0s") turned off the mount's automatic deletion for the key."""
+    root = client(srv, srv.token)
+    kv = root.secrets.kv.v2
+    r = requests.post(srv.url + "/v1/secret/metadata/ov", headers={"X-Vault-Token": srv.token},
+                      json={"delete_version_after": 10_000_000_000}, verify=srv.ca, timeout=10)
+    assert r.status_code == 400, r.text
+    kv.configure(delete_version_after="1h")
+    kv.update_metadata("dva", max_versions=5)  # sends delete_version_after "0s": the mount's applies
+    made = kv.create_or_update_secret("dva", secret={"a": "1"})["data"]
+    assert made["deletion_time"] != "" and made["deletion_time"][:4] >= "2026", made
+    assert kv.read_secret_version("dva")["data"]["data"] == {"a": "1"}
+    kv.configure(delete_version_after="0s")

@@ -161,3 +161,17 @@ def test_signing_keys_verified_independently(srv):
     with pytest.raises(hvac.exceptions.InvalidRequest, match="does not support signing"):
         t.create_key("sym")
         t.sign_data("sym", b64(message))
+
+
+def test_review_regressions(srv):
+    """encrypt/<new> with a signing type made the key and then failed; random accepted any
+    source segment."""
+    root = hvac.Client(url=srv.url, token=srv.token, verify=srv.ca)
+    root.sys.enable_secrets_engine("transit")
+    with pytest.raises(hvac.exceptions.InvalidRequest, match="does not support encryption"):
+        root.write("transit/encrypt/e1", plaintext=b64(b"x"), type="ed25519")
+    with pytest.raises(hvac.exceptions.InvalidPath):
+        root.secrets.transit.read_key("e1")
+    with pytest.raises(hvac.exceptions.InvalidRequest):
+        root.write("transit/random/hex/16")
+    assert len(base64.b64decode(root.write("transit/random/platform/16")["data"]["random_bytes"])) == 16

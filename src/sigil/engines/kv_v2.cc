@@ -1,5 +1,6 @@
 #include "sigil/engines/kv_v2.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
 #include <set>
@@ -242,7 +243,10 @@ class KvV2 final : public SecretsEngine {
       }
       int64_t n = s->current() + 1;
       int64_t now = Nanos(clock_->Now());
-      int64_t after = s->meta.value("delete_version_after", config.value("delete_version_after", int64_t{0}));
+      // As Vault: a key's delete_version_after of 0 means the mount's; with both set, the shorter.
+      int64_t key_after = std::clamp<int64_t>(s->meta.value("delete_version_after", int64_t{0}), 0, kMaxDuration);
+      int64_t mount_after = std::clamp<int64_t>(config.value("delete_version_after", int64_t{0}), 0, kMaxDuration);
+      int64_t after = key_after > 0 && mount_after > 0 ? std::min(key_after, mount_after) : std::max(key_after, mount_after);
       Json v = {{"created_ns", now}, {"deletion_ns", after > 0 ? now + after * 1000000000 : 0}, {"destroyed", false},
                 {"data", std::move(next)}};
       s->versions[std::to_string(n)] = std::move(v);
@@ -350,7 +354,9 @@ class KvV2 final : public SecretsEngine {
     }
     if (auto it = body.find("delete_version_after"); it != body.end() && !it->is_null()) {
       std::optional<std::chrono::seconds> d;
-      if (it->is_number_integer() && it->get<int64_t>() >= 0) d = std::chrono::seconds(it->get<int64_t>());
+      if (it->is_number_integer() && it->get<int64_t>() >= 0 && it->get<int64_t>() <= kMaxDuration) {
+        d = std::chrono::seconds(it->get<int64_t>());
+      }
       if (it->is_string()) d = ParseGoDuration(it->get_ref<const std::string&>(), kMaxDuration);
       if (!d) return InvalidArgumentError("delete_version_after must be a duration");
       (*out)["delete_version_after"] = d->count();

@@ -81,6 +81,13 @@ Status Storage::Delete(std::string_view key) {
   return store_->Delete(k, o->revision).status();
 }
 
+Status Storage::DeleteIf(std::string_view key, int64_t revision) {
+  SIGIL_ASSIGN_OR_RETURN(std::string k, Key(key));
+  Result<int64_t> r = store_->Delete(k, revision);
+  if (!r.ok() && r.error().code() == StatusCode::kNotFound) return AbortedError("the entry changed");
+  return r.status();
+}
+
 // ---- MountTable ----
 
 Result<std::unique_ptr<MountTable>> MountTable::Open(store::ObjectStore* store, Kind kind, std::vector<Mount> builtins) {

@@ -47,6 +47,8 @@ class Storage {
   Result<std::vector<std::string>> List(std::string_view prefix);  // relative names below `prefix`
   Result<int64_t> Put(std::string_view key, const SecretBytes& doc, std::optional<int64_t> expected_revision);
   Status Delete(std::string_view key);
+  // Deletes `key` only if it is still at `revision`: kAborted otherwise.
+  Status DeleteIf(std::string_view key, int64_t revision);
   const std::string& prefix() const { return prefix_; }
 
  private:

@@ -145,7 +145,9 @@ class Transit final : public SecretsEngine {
 
   // A new key of `type`; kInvalidArgument for what is not served.
   Result<Key> Create(const Json& body) {
-    std::string type = body.value("type", "aes256-gcm96");
+    auto t = body.find("type");
+    if (t != body.end() && !t->is_null() && !t->is_string()) return InvalidArgumentError("type must be a string");
+    std::string type = t != body.end() && t->is_string() ? t->get<std::string>() : "aes256-gcm96";
     if (type != "aes256-gcm96" && type != "chacha20-poly1305" && !Signing(type)) {
       return InvalidArgumentError("key type \"" + type.substr(0, 32) +
                                   "\" is not supported by sigil yet (aes256-gcm96, chacha20-poly1305, ed25519, ecdsa-p256)");
@@ -164,9 +166,11 @@ class Transit final : public SecretsEngine {
   }
 
   // The key `name`, made first when `create` and it does not exist (nullopt: it does not).
-  Result<std::optional<Key>> LoadOrCreate(std::string_view name, const Json& body, bool create) {
+  // `create_only`: the caller may create the key but not use an existing one (kPermissionDenied).
+  Result<std::optional<Key>> LoadOrCreate(std::string_view name, const Json& body, bool create, bool create_only = false) {
     for (int attempt = 0; attempt < 16; ++attempt) {
       SIGIL_ASSIGN_OR_RETURN(std::optional<Key> k, Load(name));
+      if (k && create_only) return PermissionDeniedError("permission denied");
       if (k || !create) return k;
       SIGIL_ASSIGN_OR_RETURN(Key made, Create(body));
       SIGIL_ASSIGN_OR_RETURN(bool stored, Store(name, made));
@@ -292,8 +296,11 @@ class Transit final : public SecretsEngine {
       if (!k) return remove ? Response::NoContent() : Response::Error(400, "key not found");
       if (std::optional<Response> refused = change(&*k)) return std::move(*refused);
       if (remove) {
-        SIGIL_RETURN_IF_ERROR(storage_.Delete(std::string(kKeyPrefix) + std::string(name)));
-        return Response::NoContent();
+        // Compared with the revision read, so a concurrent config that forbids deletion wins.
+        Status st = storage_.DeleteIf(std::string(kKeyPrefix) + std::string(name), k->revision);
+        if (st.ok()) return Response::NoContent();
+        if (st.code() != StatusCode::kAborted) return st;
+        continue;
       }
       SIGIL_ASSIGN_OR_RETURN(bool stored, Store(name, *k));
       if (stored) return Response::NoContent();
@@ -384,7 +391,14 @@ class Transit final : public SecretsEngine {
   // its result, as Vault does, and the whole request is 400 only when every item failed).
   Result<Response> Batch(const Request& r, std::string_view name, One one, bool create) {
     if (!ValidName(name)) return Response::Error(400, "invalid key name");
-    auto made = LoadOrCreate(name, r.data, create);
+    if (create) {  // encrypt/<name> may create the key: only a type that encrypts
+      auto t = r.data.find("type");
+      if (t != r.data.end() && t->is_string() && Signing(t->get_ref<const std::string&>())) {
+        return Response::Error(400, "key type " + t->get<std::string>() + " does not support encryption");
+      }
+    }
+    auto made = LoadOrCreate(name, r.data, create, r.create_only);
+    if (!made.ok() && made.error().code() == StatusCode::kPermissionDenied) return Response::Error(403, "permission denied");
     if (!made.ok() && made.error().code() == StatusCode::kInvalidArgument) return Response::Error(400, made.error().message());
     if (!made.ok()) return made.error();
     if (!*made) return Response::Error(400, "encryption key not found");
@@ -538,8 +552,13 @@ class Transit final : public SecretsEngine {
 
   Result<Response> Random(const Request& r, std::string_view rest) {
     int64_t n = IntOf(r.data, "bytes").value_or(32);
+    std::string_view source = rest.substr(0, rest.find('/'));
+    if (source == "platform" || source == "all") {
+      rest = rest.size() > source.size() ? rest.substr(source.size() + 1) : std::string_view();
+    }
+    if (rest.find('/') != std::string_view::npos) return Response::Error(400, "unsupported random source");
     if (!rest.empty()) {
-      std::string t(rest.substr(rest.rfind('/') + 1));
+      std::string t(rest);
       if (t.empty() || t.size() > 9 || t.find_first_not_of("0123456789") != std::string::npos) {
         return Response::Error(400, "invalid number of bytes");
       }

@@ -217,9 +217,12 @@ Reply VaultApi::Impl::Logical(const Request& r, const engines::Mount& m, const I
     Result<std::optional<bool>> exists = engine->Exists(er);
     if (exists.ok() && exists->has_value() && !**exists) {
       er.op = engines::Operation::kCreate;
-      // The ACL let this write through as a creation. If the caller may not update, the entry
-      // must still be absent when the engine writes (someone may have made it since).
-      er.create_only = who == nullptr || !options_.policies->AclFor(*who).Allows(r.path, authz::kCapUpdate, false);
+      // The ACL checked this write when the entry existed (update) or not (create); it may have
+      // changed since. A creation needs "create", whatever was checked; and if the caller may
+      // not update, the entry must still be absent when the engine writes.
+      authz::Acl acl = who != nullptr ? options_.policies->AclFor(*who) : authz::Acl();
+      if (who == nullptr || !acl.Allows(r.path, authz::kCapCreate, false)) return Error(403, "permission denied");
+      er.create_only = !acl.Allows(r.path, authz::kCapUpdate, false);
     }
   }
   Result<engines::Response> res = engine->Handle(er);
