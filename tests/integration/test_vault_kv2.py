@@ -163,3 +163,29 @@ def test_delete_version_after_is_bounded_and_follows_the_mount(srv):
     assert made["deletion_time"] != "" and made["deletion_time"][:4] >= "2026", made
     assert kv.read_secret_version("dva")["data"]["data"] == {"a": "1"}
     kv.configure(delete_version_after="0s")
+
+
+def test_subkeys_and_metadata_patch(srv):
+    root = client(srv, srv.token)
+    kv = root.secrets.kv.v2
+    kv.create_or_update_secret("nested", secret={"a": "val-a", "b": {"c": "val-c", "d": {"e": "val-e"}}})
+    hdr = {"X-Vault-Token": srv.token}
+    r = requests.get(srv.url + "/v1/secret/subkeys/nested", headers=hdr, verify=srv.ca, timeout=10)
+    assert r.status_code == 200 and r.json()["data"]["subkeys"] == {"a": None, "b": {"c": None, "d": {"e": None}}}, r.text
+    assert "val-" not in r.text
+    assert r.json()["data"]["metadata"]["version"] == 1
+    r = requests.get(srv.url + "/v1/secret/subkeys/nested?depth=1", headers=hdr, verify=srv.ca, timeout=10)
+    assert r.json()["data"]["subkeys"] == {"a": None, "b": None}, r.text
+    assert "val-" not in r.text  # values never appear
+    assert requests.get(srv.url + "/v1/secret/subkeys/none", headers=hdr, verify=srv.ca, timeout=10).status_code == 404
+
+    root.write("secret/metadata/nested", custom_metadata={"owner": "a", "team": "b"})
+    merge = dict(hdr, **{"Content-Type": "application/merge-patch+json"})
+    r = requests.patch(srv.url + "/v1/secret/metadata/nested", headers=merge, verify=srv.ca, timeout=10,
+                       json={"custom_metadata": {"owner": None, "tier": "gold"}, "max_versions": 4})
+    assert r.status_code == 204, r.text
+    meta = kv.read_secret_metadata("nested")["data"]
+    assert meta["custom_metadata"] == {"team": "b", "tier": "gold"} and meta["max_versions"] == 4, meta
+    r = requests.patch(srv.url + "/v1/secret/metadata/absent", headers=merge, verify=srv.ca, timeout=10,
+                       json={"max_versions": 4})
+    assert r.status_code == 404, r.text

@@ -72,7 +72,7 @@ class KvV2 final : public SecretsEngine {
       if (p == "metadata" || p.starts_with("metadata/")) return List(p.size() > 9 ? p.substr(9) : std::string_view());
       return Response::Error(405, "unsupported operation");
     }
-    for (std::string_view prefix : {"data/", "metadata/", "delete/", "undelete/", "destroy/"}) {
+    for (std::string_view prefix : {"data/", "metadata/", "delete/", "undelete/", "destroy/", "subkeys/"}) {
       if (!p.starts_with(prefix)) continue;
       std::string_view key = p.substr(prefix.size());
       if (!ValidEntryPath(key) || key.ends_with("/")) {
@@ -80,6 +80,7 @@ class KvV2 final : public SecretsEngine {
       }
       if (prefix == "data/") return Data(r, key);
       if (prefix == "metadata/") return Metadata(r, key);
+      if (prefix == "subkeys/") return Subkeys(r, key);
       if (r.op != Operation::kCreate && r.op != Operation::kUpdate) return Response::Error(405, "unsupported operation");
       return Versions(r, key, prefix);
     }
@@ -333,12 +334,64 @@ class KvV2 final : public SecretsEngine {
           return std::optional<Response>();
         });
       }
+      case Operation::kPatch: {
+        // A merge patch of the key's settings: custom_metadata entries set to null are removed.
+        Json body = r.data;
+        Json custom = body.contains("custom_metadata") ? body["custom_metadata"] : Json(nullptr);
+        body.erase("custom_metadata");
+        Json settings = Json::object();
+        if (Status st = Settings(body, &settings, true); !st.ok()) return Response::Error(400, st.message());
+        if (!custom.is_null() && !custom.is_object()) return Response::Error(400, "custom_metadata must be a map");
+        SIGIL_ASSIGN_OR_RETURN(std::optional<Secret> exists, Load(path));
+        if (!exists) return Response::NotFound();
+        return Modify(path, false, false, [&](Secret* s, bool) -> Result<std::optional<Response>> {
+          for (auto& [k, v] : settings.items()) s->meta[k] = v;
+          if (custom.is_object()) {
+            Json merged = s->meta.contains("custom_metadata") && s->meta["custom_metadata"].is_object() ? s->meta["custom_metadata"]
+                                                                                                      : Json::object();
+            merged.merge_patch(custom);
+            Json check = Json::object();
+            if (Status st = Settings(Json{{"custom_metadata", merged}}, &check, true); !st.ok()) {
+              return std::optional<Response>(Response::Error(400, st.message()));
+            }
+            s->meta["custom_metadata"] = merged;
+          }
+          return std::optional<Response>();
+        });
+      }
       case Operation::kDelete:
         SIGIL_RETURN_IF_ERROR(storage_.Delete(SecretKey(path)));
         return Response::NoContent();
       default:
         return Response::Error(405, "unsupported operation");
     }
+  }
+
+  // subkeys/<path>?version=N&depth=D: the version's keys with every leaf value as null, down to
+  // `depth` levels (0: all), and the version's metadata.
+  Result<Response> Subkeys(const Request& r, std::string_view path) {
+    if (r.op != Operation::kRead) return Response::Error(405, "unsupported operation");
+    int64_t depth = 0;
+    if (auto it = r.query.find("depth"); it != r.query.end() && !it->second.empty()) {
+      if (it->second.size() > 9 || it->second.find_first_not_of("0123456789") != std::string::npos) {
+        return Response::Error(400, "invalid depth");
+      }
+      depth = std::stoll(it->second);
+    }
+    Request read = r;
+    read.op = Operation::kRead;
+    SIGIL_ASSIGN_OR_RETURN(Response version, Data(read, path));
+    if (version.status != 200) return version;
+    std::function<Json(const Json&, int64_t)> shape = [&](const Json& j, int64_t level) -> Json {
+      Json out = Json::object();
+      for (auto& [k, v] : j.items()) {
+        out[k] = v.is_object() && (depth == 0 || level < depth) ? shape(v, level + 1) : Json(nullptr);
+      }
+      return out;
+    };
+    const Json& data = version.data["data"];
+    return Response::Ok(Json{{"subkeys", data.is_object() ? shape(data, 1) : Json(nullptr)},
+                             {"metadata", version.data["metadata"]}});
   }
 
   // max_versions, cas_required, delete_version_after (and, per key, custom_metadata) of a

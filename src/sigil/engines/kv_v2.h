@@ -7,7 +7,9 @@
 //   undelete/<path>        POST {versions}
 //   destroy/<path>         POST|PUT {versions}: the values are gone for good
 //   metadata/<path>        GET, POST {max_versions, cas_required, delete_version_after,
-//                          custom_metadata}, DELETE (every version and the metadata), LIST
+//                          custom_metadata}, PATCH (merge), DELETE (every version and the
+//                          metadata), LIST
+//   subkeys/<path>         GET (?version, ?depth): the keys, every value null
 //
 // with Vault's response fields (data.data, data.metadata.{version, created_time,
 // deletion_time, destroyed, custom_metadata}; metadata's current_version, oldest_version and
