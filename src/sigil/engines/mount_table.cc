@@ -143,12 +143,16 @@ std::vector<Mount> MountTable::List() const {
 }
 
 std::optional<Mount> MountTable::Find(std::string_view path) const {
+  // On the path of every request under a mount: no copy or sort of the table, one copy out.
   std::string p = std::string(path) + "/";
-  std::optional<Mount> best;
-  for (const Mount& m : List()) {
-    if (p.starts_with(m.path) && (!best || m.path.size() > best->path.size())) best = m;
-  }
-  return best;
+  const Mount* best = nullptr;
+  auto consider = [&](const Mount& m) {
+    if (p.starts_with(m.path) && (best == nullptr || m.path.size() > best->path.size())) best = &m;
+  };
+  std::shared_lock<std::shared_mutex> l(mu_);
+  for (const Mount& m : builtins_) consider(m);
+  for (const Mount& m : mounts_) consider(m);
+  return best ? std::optional<Mount>(*best) : std::nullopt;
 }
 
 Status MountTable::Modify(const std::function<Status(std::vector<Mount>*)>& change) {
