@@ -1,12 +1,12 @@
 // barrier/seal.h: where the root key comes from.
 //
 // The root key (32 bytes) encrypts only the keyring; it is never stored in plaintext by sigil.
-// - DevSeal: a random root key generated in memory at start. Data encrypted under it cannot be
-//   read after the process exits, which is what dev mode promises.
+// - DevSeal: a random root key generated in memory, for tests (dev mode itself is a one-share
+//   Shamir seal: barrier/shamir_seal.h, server/lifecycle.h).
 // - KeyFileSeal: the root key is read from a file named in the config: 32 raw bytes, or their
 //   standard base64 (whitespace around it ignored). A file that is not a regular file or whose
 //   mode grants anything to group or others is refused: that key is already exposed.
-// Shamir unseal and KMS seals come with the Vault API (see docs/architecture.md).
+// The Shamir seal, which needs key shares rather than a key source, is barrier/shamir_seal.h.
 // Thread safety: RootKey() is thread-safe.
 #pragma once
 

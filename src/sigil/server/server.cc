@@ -119,11 +119,6 @@ Result<std::shared_ptr<const barrier::EncryptionConfig>> LoadEncryptionConfig(co
   return std::shared_ptr<const barrier::EncryptionConfig>(std::move(ec));
 }
 
-std::unique_ptr<barrier::Seal> MakeSeal(const Config& c) {
-  if (c.seal_type == "dev") return barrier::NewDevSeal();
-  return barrier::NewKeyFileSeal(c.seal_key_file);
-}
-
 }  // namespace
 
 Result<std::unique_ptr<SigilServer>> SigilServer::Create(Config config) {
@@ -326,7 +321,7 @@ Status RotateOffline(const Config& config_in) {
   }
   SIGIL_ASSIGN_OR_RETURN(auto backend, OpenStorage(c, c.data_dir + "/store"));
   SIGIL_ASSIGN_OR_RETURN(auto enc, LoadEncryptionConfig(c));
-  auto seal = MakeSeal(c);
+  auto seal = barrier::NewKeyFileSeal(c.seal_key_file);
   SIGIL_ASSIGN_OR_RETURN(auto b, barrier::Barrier::Open(backend.get(), seal.get(), enc, Clock::Real()));
   SIGIL_ASSIGN_OR_RETURN(uint32_t term, b->Rotate());
   barrier::KeyringInfo info = b->keyring_info();

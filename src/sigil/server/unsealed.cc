@@ -132,20 +132,14 @@ Result<std::unique_ptr<Unsealed>> Unsealed::Build(const Deps& deps, SecretBytes 
   vault::VaultApi::Options vault_options;
   vault_options.policies = u->policies_.get();
   vault_options.tokens = u->tokens_.get();
-  engines::Mount token_mount;
-  token_mount.path = "token/";
-  token_mount.type = "token";
-  token_mount.description = "token based credentials";
-  token_mount.accessor = "auth_token_builtin";
-  SIGIL_ASSIGN_OR_RETURN(u->auth_mounts_, engines::MountTable::Open(u->store_.get(), engines::MountTable::Kind::kAuth, {token_mount}));
+  SIGIL_ASSIGN_OR_RETURN(u->auth_mounts_,
+                         engines::MountTable::Open(u->store_.get(), engines::MountTable::Kind::kAuth,
+                                                   {engines::Mount{"token/", "token", "token based credentials", "auth_token_builtin"}}));
   vault_options.auth_mounts = u->auth_mounts_.get();
-  engines::Mount sys_mount;
-  sys_mount.path = "sys/";
-  sys_mount.type = "system";
-  sys_mount.description = "system endpoints used for control, policy and debugging";
-  sys_mount.accessor = "system_builtin";
   SIGIL_ASSIGN_OR_RETURN(u->secret_mounts_,
-                         engines::MountTable::Open(u->store_.get(), engines::MountTable::Kind::kSecrets, {sys_mount}));
+                         engines::MountTable::Open(u->store_.get(), engines::MountTable::Kind::kSecrets,
+                                                   {engines::Mount{"sys/", "system", "system endpoints used for control, policy and debugging",
+                                                                   "system_builtin"}}));
   vault_options.secret_mounts = u->secret_mounts_.get();
   if (c.dev && !u->secret_mounts_->Find("secret/x")) {  // as Vault's dev server: KV version 2 at secret/
     engines::Mount kv;
