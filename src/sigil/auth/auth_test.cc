@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+
 #include "sigil/auth/authenticator.h"
 #include "sigil/storage/memory_backend.h"
 #include "sigil/testing/status_matchers.h"
@@ -110,6 +113,33 @@ TEST_F(AuthTest, VaultTokenTreeRevokesDescendantsAndRefusesAChildOfARevokedParen
   spec.parent = parent->second.key;
   spec.parent_revision = parent->second.revision;
   EXPECT_THAT(tokens_->CreateVault(spec), StatusIs(StatusCode::kAborted));
+}
+
+// Requests racing for a limited-use token's uses: exactly num_uses of them authenticate, and none
+// fails internally (an update that loses to the last use's delete is a refusal, not an error).
+TEST_F(AuthTest, LimitedUseTokenGivesExactlyItsUsesUnderRacingLookups) {
+  for (int round = 0; round < 200; ++round) {
+    TokenSpec spec;
+    spec.policies = {"default"};
+    spec.ttl = std::chrono::hours(1);
+    spec.num_uses = 6;
+    auto made = tokens_->CreateVault(spec);
+    SIGIL_ASSERT_OK(made);
+    std::atomic<int> granted{0}, refused{0}, failed{0};
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 12; ++i) {
+      threads.emplace_back([&] {
+        auto id = tokens_->Lookup(made->first.view(), /*use=*/true);
+        if (!id.ok()) ++failed;
+        else if (id->has_value()) ++granted;
+        else ++refused;
+      });
+    }
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(failed.load(), 0);
+    EXPECT_EQ(granted.load(), 6);
+    EXPECT_EQ(refused.load(), 6);
+  }
 }
 
 TEST_F(AuthTest, VaultTokenRenewalIsCappedAndExpiryEndsIt) {

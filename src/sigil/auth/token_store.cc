@@ -255,7 +255,9 @@ Result<bool> TokenStore::SpendUse(const std::string& key) {
     t.num_uses -= 1;
     Result<int64_t> r = store_->Update(key, SecretBytes(VaultRecord(t).dump()), o->revision);
     if (r.ok()) return true;
-    if (r.error().code() != StatusCode::kAborted) return r.error();
+    // kNotFound: another request took the last use (or revoked the token) since the read; the
+    // next read finds it gone.
+    if (r.error().code() != StatusCode::kAborted && r.error().code() != StatusCode::kNotFound) return r.error();
   }
   return AbortedError("the token kept changing while it was used; try again");
 }
@@ -396,6 +398,7 @@ Result<TokenInfo> TokenStore::Renew(const std::string& key, std::optional<std::c
       t.revision = *r;
       return t;
     }
+    if (r.error().code() == StatusCode::kNotFound) return NotFoundError("token not found");  // revoked meanwhile
     if (r.error().code() != StatusCode::kAborted) return r.error();
   }
   return AbortedError("the token kept changing while it was renewed; try again");

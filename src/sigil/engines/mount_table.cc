@@ -71,7 +71,10 @@ Result<std::vector<std::string>> Storage::List(std::string_view prefix) {
 Result<int64_t> Storage::Put(std::string_view key, const SecretBytes& doc, std::optional<int64_t> expected_revision) {
   SIGIL_ASSIGN_OR_RETURN(std::string k, Key(key));
   if (!expected_revision || *expected_revision == 0) return store_->Create(k, doc);
-  return store_->Update(k, doc, *expected_revision);
+  Result<int64_t> r = store_->Update(k, doc, *expected_revision);
+  // Deleted since it was read is a changed entry like any other: the caller reads again.
+  if (!r.ok() && r.error().code() == StatusCode::kNotFound) return AbortedError("the entry changed");
+  return r;
 }
 
 Status Storage::Delete(std::string_view key) {

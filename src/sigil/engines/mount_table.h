@@ -45,6 +45,8 @@ class Storage {
   // kInvalidArgument for a key that is empty, absolute, or has "." or ".." segments.
   Result<std::optional<store::Object>> Get(std::string_view key);
   Result<std::vector<std::string>> List(std::string_view prefix);  // relative names below `prefix`
+  // With an expected revision: kAborted if the entry changed or went since; without: kAlreadyExists
+  // if it exists.
   Result<int64_t> Put(std::string_view key, const SecretBytes& doc, std::optional<int64_t> expected_revision);
   Status Delete(std::string_view key);
   // Deletes `key` only if it is still at `revision`: kAborted otherwise.

@@ -292,10 +292,9 @@ std::optional<Reply> VaultApi::Impl::AuthAppRole(const Request& r, const engines
       if (uses == 0) break;  // unlimited
       Status took;
       if (uses == 1) {  // the last use: the secret ID goes, its accessor with it
-        Result<std::optional<store::Object>> cur = storage.Get("secret-id/" + name + "/" + digest);
-        if (!cur.ok()) return fail(cur.error());
-        if (!*cur || (*cur)->revision != (*s)->second) continue;
-        took = storage.Delete("secret-id/" + name + "/" + digest);
+        // Conditional on the revision read: of two logins racing for the last use, one deletes
+        // and the other sees kAborted, reads again and finds the secret ID gone.
+        took = storage.DeleteIf("secret-id/" + name + "/" + digest, (*s)->second);
         if (took.ok()) (void)storage.Delete("secret-id-accessor/" + name + "/" + (*s)->first.value("accessor", ""));
       } else {
         Json next = (*s)->first;
