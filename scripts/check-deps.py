@@ -22,7 +22,7 @@ ALLOWED = {
     "testing": {"base"},
     "api/http": {"base", "crypto"},
     "api/kubernetes": {"base", "crypto", "registry", "core", "auth", "authz", "audit", "api/http", "proto"},
-    "api/vault": {"base", "crypto", "core", "auth", "authz", "audit", "engines", "api/http"},
+    "api/vault": {"base", "crypto", "core", "auth", "authz", "audit", "engines", "registry", "api/http"},
     "client": {"base"},
     "server": {"base", "crypto", "storage", "barrier", "store", "auth", "authz", "audit", "registry", "core", "engines", "api/http", "api/kubernetes", "api/vault", "proto", "client"},
 }

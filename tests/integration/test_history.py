@@ -133,8 +133,12 @@ def test_history_off(start_server, workdir):
     s = start_server(["--dev", "--listen", "127.0.0.1:0", "--config", cfg])
     body = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "x"}, "stringData": {"a": "b"}}
     assert requests.post(s.url + "/api/v1/namespaces/default/secrets", json=body, verify=s.ca, headers=s.auth).status_code == 201
+    assert requests.put(s.url + "/api/v1/namespaces/default/secrets/x", json=dict(body, stringData={"a": "c"}), verify=s.ca,
+                        headers=s.auth).status_code == 200
+    # No earlier versions are kept; the current one is recorded (so version numbers, and the
+    # Vault face's check-and-set, still work).
     v = requests.get(s.url + "/sigil/v1/namespaces/default/secrets/x/versions", verify=s.ca, headers=s.auth).json()
-    assert v["versions"] == [] and v["keep"] == 0
+    assert [x["version"] for x in v["versions"]] == [2] and v["current"] == 2 and v["keep"] == 0
 
 
 def test_kubeconfig_for_a_running_server(start_server, workdir, key_file):

@@ -73,6 +73,43 @@ Result<Response> ListFolder(Storage& storage, const std::string& prefix) {
   return Response::Ok(Json{{"keys", Json(std::vector<std::string>(keys.begin(), keys.end()))}});
 }
 
+namespace {
+
+// A version number as Vault's KV v2 takes it: a non-negative JSON integer or decimal string.
+std::optional<int64_t> VersionNumber(const Json& v) {
+  if (v.is_number_integer()) return v.get<int64_t>() >= 0 ? std::optional<int64_t>(v.get<int64_t>()) : std::nullopt;
+  if (!v.is_string()) return std::nullopt;
+  const std::string& s = v.get_ref<const std::string&>();
+  if (s.empty() || s.size() >= 18 || s.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+  return std::stoll(s);
+}
+
+}  // namespace
+
+Result<std::optional<int64_t>> CasOption(const Json& body) {
+  auto o = body.find("options");
+  if (o == body.end() || !o->is_object()) return std::optional<int64_t>();
+  auto c = o->find("cas");
+  if (c == o->end() || c->is_null()) return std::optional<int64_t>();
+  std::optional<int64_t> n = VersionNumber(*c);
+  if (!n) return InvalidArgumentError("invalid cas parameter");
+  return n;
+}
+
+Result<std::vector<int64_t>> VersionsField(const Json& body) {
+  std::vector<int64_t> out;
+  auto it = body.find("versions");
+  if (it != body.end() && it->is_array()) {
+    for (const Json& v : *it) {
+      std::optional<int64_t> n = VersionNumber(v);
+      if (!n) return InvalidArgumentError("versions must be a list of version numbers");
+      out.push_back(*n);
+    }
+  }
+  if (out.empty()) return InvalidArgumentError("no version number provided");
+  return out;
+}
+
 bool ValidEntryPath(std::string_view p) {
   constexpr size_t kMaxPathBytes = 1024;
   if (p.empty() || p.size() > kMaxPathBytes || p.front() == '/' || p.find("//") != std::string_view::npos) return false;

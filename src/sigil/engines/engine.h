@@ -74,6 +74,12 @@ struct EngineType {
 // "." or ".." segments (a trailing '/' is a folder).
 bool ValidEntryPath(std::string_view path);
 
+// KV v2 request fields, shared by the kv engine and the kubernetes/ mount: `options.cas` (a
+// non-negative integer, or its decimal string; nullopt when absent), and `versions` (a list of
+// version numbers, each an integer or its decimal string). kInvalidArgument with Vault's message.
+Result<std::optional<int64_t>> CasOption(const Json& body);
+Result<std::vector<int64_t>> VersionsField(const Json& body);
+
 // A LIST answer over the storage keys below `prefix` in `storage`: the entries and folders
 // (ending in '/') directly below it, as Vault lists them; 404 when there are none.
 Result<Response> ListFolder(Storage& storage, const std::string& prefix);

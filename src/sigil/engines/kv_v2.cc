@@ -211,20 +211,9 @@ class KvV2 final : public SecretsEngine {
   Result<Response> Write(const Request& r, std::string_view path) {
     auto data_it = r.data.find("data");
     if (data_it == r.data.end() || !data_it->is_object()) return Response::Error(400, "no data provided");
-    std::optional<int64_t> cas;
-    if (auto o = r.data.find("options"); o != r.data.end() && o->is_object()) {
-      if (auto c = o->find("cas"); c != o->end() && !c->is_null()) {
-        if (c->is_number_integer() && c->get<int64_t>() >= 0) {
-          cas = c->get<int64_t>();
-        } else if (c->is_string() && !c->get_ref<const std::string&>().empty() &&
-                   c->get_ref<const std::string&>().find_first_not_of("0123456789") == std::string::npos &&
-                   c->get_ref<const std::string&>().size() < 18) {
-          cas = std::stoll(c->get<std::string>());
-        } else {
-          return Response::Error(400, "invalid cas parameter");
-        }
-      }
-    }
+    Result<std::optional<int64_t>> cas_option = CasOption(r.data);
+    if (!cas_option.ok()) return Response::Error(400, cas_option.error().message());
+    std::optional<int64_t> cas = *cas_option;
     SIGIL_ASSIGN_OR_RETURN(Json config, LoadConfig());
     bool patch = r.op == Operation::kPatch;
     return Modify(path, true, r.create_only, [&](Secret* s, bool existed) -> Result<std::optional<Response>> {
@@ -268,22 +257,9 @@ class KvV2 final : public SecretsEngine {
   }
 
   Result<Response> Versions(const Request& r, std::string_view path, std::string_view action) {
-    auto it = r.data.find("versions");
-    std::vector<int64_t> versions;
-    if (it != r.data.end() && it->is_array()) {
-      for (const Json& v : *it) {
-        if (v.is_number_integer()) {
-          versions.push_back(v.get<int64_t>());
-        } else if (v.is_string() && !v.get_ref<const std::string&>().empty() &&
-                   v.get_ref<const std::string&>().find_first_not_of("0123456789") == std::string::npos &&
-                   v.get_ref<const std::string&>().size() < 18) {
-          versions.push_back(std::stoll(v.get<std::string>()));
-        } else {
-          return Response::Error(400, "versions must be a list of version numbers");
-        }
-      }
-    }
-    if (versions.empty()) return Response::Error(400, "no version number provided");
+    Result<std::vector<int64_t>> listed = VersionsField(r.data);
+    if (!listed.ok()) return Response::Error(400, listed.error().message());
+    const std::vector<int64_t>& versions = *listed;
     return Modify(path, false, false, [&](Secret* s, bool) -> Result<std::optional<Response>> {
       for (int64_t n : versions) {
         Json* v = s->Version(n);

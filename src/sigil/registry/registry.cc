@@ -188,10 +188,10 @@ Result<int> Registry::HistoryVersions(const std::string& ns) {
   return options_.history_versions;
 }
 
-Status Registry::RecordVersion(const std::string& ns, const std::string& name, const SecretBytes* doc,
-                               const std::string& operation, const std::string& manager, store::SideEffects* also) {
+Result<int64_t> Registry::RecordVersion(const std::string& ns, const std::string& name, const SecretBytes* doc,
+                                        const std::string& operation, const std::string& manager, store::SideEffects* also) {
   SIGIL_ASSIGN_OR_RETURN(int keep, HistoryVersions(ns));
-  return history_.Record(Secrets().Key(ns, name), doc, {operation, Now(), manager}, keep, also).status();
+  return history_.Record(Secrets().Key(ns, name), doc, {operation, Now(), manager}, keep, also);
 }
 
 Outcome<Written> Registry::CreateStored(const Resource& r, const std::string& ns, Json obj, const WriteOptions& o) {
@@ -224,11 +224,14 @@ Outcome<Written> Registry::CreateStored(const Resource& r, const std::string& ns
       }
       also.compares.push_back({Namespaces().Key("", ns), n->revision});
     }
+    int64_t version = 0;
     if (r.strategy->KeepsHistory()) {
-      if (Status st = RecordVersion(ns, name, &doc, o.operation, o.manager, &also); !st.ok()) return FromStatus(st);
+      Result<int64_t> v = RecordVersion(ns, name, &doc, o.operation, o.manager, &also);
+      if (!v.ok()) return FromStatus(v.error());
+      version = *v;
     }
     auto rev = store_->Create(r.Key(ns, name), doc, also);
-    if (rev.ok()) return Written{WithResourceVersion(std::move(obj), *rev), *rev, {}};
+    if (rev.ok()) return Written{WithResourceVersion(std::move(obj), *rev), *rev, {}, {}, version};
     if (rev.error().code() == StatusCode::kAlreadyExists) return ForResource(AlreadyExists(r.Qualified(), name), r);
     if (rev.error().code() != StatusCode::kAborted) return FromStatus(rev.error());
     // A side compare failed (the namespace changed, or a concurrent delete's tombstone): again.
@@ -299,8 +302,11 @@ std::optional<Outcome<Written>> Registry::Replace(const Resource& r, const std::
   if (o.dry_run) return Outcome<Written>(Written{WithResourceVersion(std::move(obj), current.revision), current.revision, p.warnings});
   SecretBytes doc = Serialize(obj);
   store::SideEffects also;
+  int64_t version = 0;
   if (r.strategy->KeepsHistory()) {
-    if (Status st = RecordVersion(ns, name, &doc, o.operation, o.manager, &also); !st.ok()) return Outcome<Written>(FromStatus(st));
+    Result<int64_t> v = RecordVersion(ns, name, &doc, o.operation, o.manager, &also);
+    if (!v.ok()) return Outcome<Written>(FromStatus(v.error()));
+    version = *v;
   }
   auto rev = store_->Update(r.Key(ns, name), doc, current.revision, also);
   if (!rev.ok()) {
@@ -311,7 +317,7 @@ std::optional<Outcome<Written>> Registry::Replace(const Resource& r, const std::
     }
     return Outcome<Written>(FromStatus(rev.error()));
   }
-  return Outcome<Written>(Written{WithResourceVersion(std::move(obj), *rev), *rev, p.warnings});
+  return Outcome<Written>(Written{WithResourceVersion(std::move(obj), *rev), *rev, p.warnings, {}, version});
 }
 
 Outcome<Written> Registry::Update(const Resource& r, const std::string& ns, const std::string& name, const Mutation& mutate,
@@ -363,7 +369,7 @@ Outcome<Stored> Registry::Delete(const Resource& r, const std::string& ns, const
     if (o.dry_run) return cur;
     store::SideEffects also;
     if (r.strategy->KeepsHistory()) {
-      if (Status st = RecordVersion(ns, name, nullptr, "delete", o.manager, &also); !st.ok()) return FromStatus(st);
+      if (Status st = RecordVersion(ns, name, nullptr, "delete", o.manager, &also).status(); !st.ok()) return FromStatus(st);
     }
     auto rev = store_->Delete(r.Key(ns, name), cur->revision, also);
     if (rev.ok()) {
@@ -395,7 +401,7 @@ Outcome<ListPage> Registry::DeleteCollection(const Resource& r, const std::strin
         store::SideEffects also;
         if (r.strategy->KeepsHistory()) {
           if (Status st = RecordVersion(ns.empty() ? obj["metadata"].value("namespace", "") : ns, name, nullptr, "delete", o.manager,
-                                        &also);
+                                        &also).status();
               !st.ok()) {
             return FromStatus(st);
           }

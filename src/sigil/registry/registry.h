@@ -78,6 +78,7 @@ struct Written {
   int64_t revision = 0;
   std::vector<std::string> warnings;
   std::vector<std::string> deleted_keys = {};  // DeleteNamespace: every object key the cascade deleted
+  int64_t version = 0;  // a Secret's write: the history version it recorded
 };
 
 struct WriteOptions {
@@ -134,8 +135,10 @@ struct SecretVersion {
   int64_t version = 0;
   std::string operation, time, manager;
   int64_t revision = 0;
-  bool deleted = false;
-  std::optional<Json> obj;  // rendered; absent for a deletion
+  bool deleted = false;     // a tombstone: the Secret was deleted
+  bool destroyed = false;   // its values were destroyed for good (the Vault face's destroy)
+  std::string deleted_at;   // soft-deleted through the Vault face at this time; "" when not
+  std::optional<Json> obj;  // rendered; absent for a deletion or a destroyed version
 };
 
 class Registry {
@@ -197,9 +200,27 @@ class Registry {
   Outcome<std::optional<Versions>> ListVersions(const std::string& ns, const std::string& name);
   Outcome<std::optional<SecretVersion>> GetVersion(const std::string& ns, const std::string& name, int64_t version);
   // Writes a new version equal to `version` in data, labels, annotations, immutability and
-  // type; re-creates a deleted Secret (201 then).
+  // type; re-creates a deleted Secret (201 then). The new version's operation is "rollback"
+  // unless `o.operation` names another ("undelete").
   Outcome<Written> Rollback(const std::string& ns, const std::string& name, int64_t version, const WriteOptions& o,
                             bool* created);
+
+  // The Vault face's changes to recorded versions (kubernetes/ mount), each in one transaction:
+  // kSoftDelete marks versions deleted (their values kept), kUndelete clears the mark, kDestroy
+  // drops their values for good. When `versions` includes the version the Secret stands at,
+  // kSoftDelete and kDestroy delete the Secret too (a tombstone version is recorded, watchers
+  // see it go). Versions that do not exist, or have nothing to change, are skipped. Returns the
+  // number of versions changed.
+  enum class VersionChange { kSoftDelete, kUndelete, kDestroy };
+  Outcome<int> ChangeVersions(const std::string& ns, const std::string& name, const std::vector<int64_t>& versions,
+                              VersionChange change, const WriteOptions& o);
+  // The names of the Secrets in `ns` that exist or have recorded versions (deleted ones whose
+  // history is kept), sorted; and the names of the namespaces. Keys only: nothing is decrypted.
+  Outcome<std::vector<std::string>> SecretNames(const std::string& ns);
+  Outcome<std::vector<std::string>> NamespaceNames();
+  // Deletes the Secret, if it exists, and every recorded version of it, in one transaction.
+  // Returns whether there was anything to delete.
+  Outcome<bool> DeleteWithHistory(const std::string& ns, const std::string& name);
 
  private:
   std::string Now() const;
@@ -209,8 +230,8 @@ class Registry {
   // The namespace's object and revision; 404 when absent.
   Outcome<Stored> Namespace(const std::string& ns);
   Result<int> HistoryVersions(const std::string& ns);
-  Status RecordVersion(const std::string& ns, const std::string& name, const SecretBytes* doc, const std::string& operation,
-                       const std::string& manager, store::SideEffects* also);
+  Result<int64_t> RecordVersion(const std::string& ns, const std::string& name, const SecretBytes* doc, const std::string& operation,
+                                const std::string& manager, store::SideEffects* also);
   // Stores a new object (its namespace compared, a Secret's first version recorded).
   Outcome<Written> CreateStored(const Resource& r, const std::string& ns, Json obj, const WriteOptions& o);
   // The shared end of Update: `next` replaces `current`. nullopt: lost an unconditional race.

@@ -1,4 +1,7 @@
 // The Secret version history operations of Registry (registry.h): list, get, rollback.
+#include <algorithm>
+#include <set>
+
 #include "sigil/crypto/random.h"
 #include "sigil/registry/registry.h"
 
@@ -23,8 +26,9 @@ Outcome<std::optional<Registry::Versions>> Registry::ListVersions(const std::str
   Versions out;
   out.keep = *keep;
   for (store::Version& v : *versions) {
-    SecretVersion sv{v.version, v.meta.operation, v.meta.time, v.meta.manager, v.revision, v.deleted, std::nullopt};
-    if (!v.deleted) {
+    SecretVersion sv{v.version, v.meta.operation, v.meta.time, v.meta.manager, v.revision, v.deleted, v.destroyed, v.deleted_at,
+                     std::nullopt};
+    if (!v.doc.empty()) {
       Outcome<Json> j = Parse(store::Object{key, std::move(v.doc), v.revision, 0});
       if (!j.ok()) return j.error();
       sv.obj = WithResourceVersion(std::move(*j), v.revision);
@@ -42,8 +46,9 @@ Outcome<std::optional<SecretVersion>> Registry::GetVersion(const std::string& ns
   if (!v.ok()) return FromStatus(v.error());
   if (!v->has_value()) return std::optional<SecretVersion>();
   store::Version& sv = **v;
-  SecretVersion out{sv.version, sv.meta.operation, sv.meta.time, sv.meta.manager, sv.revision, sv.deleted, std::nullopt};
-  if (!sv.deleted) {
+  SecretVersion out{sv.version, sv.meta.operation, sv.meta.time, sv.meta.manager, sv.revision, sv.deleted, sv.destroyed,
+                    sv.deleted_at, std::nullopt};
+  if (!sv.doc.empty()) {
     Outcome<Json> j = Parse(store::Object{key, std::move(sv.doc), sv.revision, 0});
     if (!j.ok()) return j.error();
     out.obj = WithResourceVersion(std::move(*j), sv.revision);
@@ -59,6 +64,9 @@ Outcome<Written> Registry::Rollback(const std::string& ns, const std::string& na
   if ((*v)->deleted) {
     return BadRequest("version " + std::to_string(version) + " of secrets \"" + name +
                       "\" records a deletion; roll back to a version before it");
+  }
+  if ((*v)->destroyed) {
+    return BadRequest("version " + std::to_string(version) + " of secrets \"" + name + "\" was destroyed; its values are gone");
   }
   const Json& old = *(*v)->obj;
   *created = false;
@@ -96,8 +104,92 @@ Outcome<Written> Registry::Rollback(const std::string& ns, const std::string& na
     return next;
   };
   WriteOptions wo = o;
-  wo.operation = "rollback";
+  if (wo.operation != "undelete") wo.operation = "rollback";
   return Update(Secrets(), ns, name, restore, wo, recreate);
+}
+
+Outcome<int> Registry::ChangeVersions(const std::string& ns, const std::string& name, const std::vector<int64_t>& versions,
+                                      VersionChange change, const WriteOptions& o) {
+  const std::string key = Secrets().Key(ns, name);
+  using A = store::History::Amendment;
+  A amendment = change == VersionChange::kSoftDelete ? A::kMarkDeleted : change == VersionChange::kUndelete ? A::kClearDeleted : A::kDestroy;
+  for (int attempt = 0; attempt < kMaxUpdateRetries; ++attempt) {
+    auto current = store_->Get(key);
+    if (!current.ok()) return FromStatus(current.error());
+    auto listed = history_.List(key, false);
+    if (!listed.ok()) return FromStatus(listed.error());
+    // The version the Secret stands at: the newest record, when it is the object as stored.
+    int64_t standing = 0;
+    if (*current && !listed->empty() && listed->back().revision == (**current).revision) standing = listed->back().version;
+    store::SideEffects also;
+    bool remove_secret = change != VersionChange::kUndelete && standing != 0 &&
+                         std::find(versions.begin(), versions.end(), standing) != versions.end();
+    if (remove_secret) {
+      // The tombstone first: the records it trims are not amended (they are going).
+      Result<int64_t> t = RecordVersion(ns, name, nullptr, "delete", o.manager, &also);
+      if (!t.ok()) return FromStatus(t.error());
+    }
+    std::string now = Now();
+    int changed = 0;
+    std::set<int64_t> seen;
+    for (int64_t v : versions) {
+      if (!seen.insert(v).second) continue;
+      if (std::find(also.deletes.begin(), also.deletes.end(), store::History::KeyOf(key, v)) != also.deletes.end()) continue;
+      Result<bool> c = history_.Amend(key, v, amendment, now, &also);
+      if (!c.ok()) return FromStatus(c.error());
+      changed += *c ? 1 : 0;
+    }
+    if (o.dry_run || (changed == 0 && !remove_secret)) return changed;
+    Result<int64_t> rev = remove_secret ? store_->Delete(key, (**current).revision, also) : store_->Apply(also);
+    if (rev.ok()) return changed;
+    if (rev.error().code() != StatusCode::kAborted && rev.error().code() != StatusCode::kNotFound) return FromStatus(rev.error());
+  }
+  return ModifiedConflict(Secrets().Qualified(), name);
+}
+
+Outcome<bool> Registry::DeleteWithHistory(const std::string& ns, const std::string& name) {
+  const std::string key = Secrets().Key(ns, name);
+  for (int attempt = 0; attempt < kMaxUpdateRetries; ++attempt) {
+    auto current = store_->Get(key);
+    if (!current.ok()) return FromStatus(current.error());
+    store::SideEffects also;
+    if (Status st = history_.Purge(key, &also); !st.ok()) return FromStatus(st);
+    if (!*current && also.deletes.empty()) return false;
+    Result<int64_t> rev = *current ? store_->Delete(key, (**current).revision, also) : store_->Apply(also);
+    if (rev.ok()) return true;
+    if (rev.error().code() != StatusCode::kAborted && rev.error().code() != StatusCode::kNotFound) return FromStatus(rev.error());
+  }
+  return ModifiedConflict(Secrets().Qualified(), name);
+}
+
+}  // namespace sigil::registry
+
+namespace sigil::registry {
+
+Outcome<std::vector<std::string>> Registry::SecretNames(const std::string& ns) {
+  std::set<std::string> names;
+  const std::string live = Secrets().Prefix(ns);
+  auto keys = store_->Keys(live);
+  if (!keys.ok()) return FromStatus(keys.error());
+  for (const std::string& k : *keys) names.insert(k.substr(live.size()));
+  // History keys: /sigil/history/registry/secrets/<ns>/<name>/<version>.
+  const std::string kept = "/sigil/history" + live;
+  auto versions = store_->Keys(kept);
+  if (!versions.ok()) return FromStatus(versions.error());
+  for (const std::string& k : *versions) {
+    std::string_view rest = std::string_view(k).substr(kept.size());
+    if (size_t slash = rest.find('/'); slash != std::string_view::npos && slash > 0) names.emplace(rest.substr(0, slash));
+  }
+  return std::vector<std::string>(names.begin(), names.end());
+}
+
+Outcome<std::vector<std::string>> Registry::NamespaceNames() {
+  const std::string prefix = Namespaces().Prefix("");
+  auto keys = store_->Keys(prefix);
+  if (!keys.ok()) return FromStatus(keys.error());
+  std::vector<std::string> out;
+  for (const std::string& k : *keys) out.push_back(k.substr(prefix.size()));
+  return out;
 }
 
 }  // namespace sigil::registry

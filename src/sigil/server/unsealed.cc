@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sigil/api/http/errors.h"
+#include "sigil/api/vault/kubernetes_mount.h"
 #include "sigil/base/file.h"
 #include "sigil/base/logging.h"
 #include "sigil/base/metrics.h"
@@ -139,7 +140,10 @@ Result<std::unique_ptr<Unsealed>> Unsealed::Build(const Deps& deps, SecretBytes 
   SIGIL_ASSIGN_OR_RETURN(u->secret_mounts_,
                          engines::MountTable::Open(u->store_.get(), engines::MountTable::Kind::kSecrets,
                                                    {engines::Mount{"sys/", "system", "system endpoints used for control, policy and debugging",
-                                                                   "system_builtin"}}));
+                                                                   "system_builtin"},
+                                                    engines::Mount{"kubernetes/", std::string(vault::kKubernetesMountType),
+                                                                   "Kubernetes Secrets as KV version 2 (the same objects as /api/v1)",
+                                                                   "kubernetes_builtin", "", engines::Json{{"version", "2"}}}}));
   vault_options.secret_mounts = u->secret_mounts_.get();
   if (c.dev && !u->secret_mounts_->Find("secret/x")) {  // as Vault's dev server: KV version 2 at secret/
     engines::Mount kv;
@@ -151,6 +155,8 @@ Result<std::unique_ptr<Unsealed>> Unsealed::Build(const Deps& deps, SecretBytes 
   }
   vault_options.auditor = u->auditor_.get();
   vault_options.seal = deps.seal;
+  vault_options.registry = u->registry_.get();
+  vault_options.rbac = u->authorizer_.get();
   u->vault_ = std::make_unique<vault::VaultApi>(Clock::Real(), vault_options);
   u->BuildRouter();
   return u;

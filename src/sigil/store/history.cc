@@ -1,5 +1,6 @@
 #include "sigil/store/history.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -34,14 +35,13 @@ Result<std::vector<std::pair<int64_t, std::string>>> VersionKeys(ObjectStore* st
 
 }  // namespace
 
+std::string History::KeyOf(const std::string& object_key, int64_t version) { return VersionKey(object_key, version); }
+
 Result<int64_t> History::Record(const std::string& object_key, const SecretBytes* doc, const VersionMeta& meta, int keep,
                                 SideEffects* also) {
   SIGIL_ASSIGN_OR_RETURN(auto existing, VersionKeys(store_, object_key));
   int64_t next = existing.empty() ? 1 : existing.back().first + 1;
-  if (keep <= 0) {
-    for (auto& [v, k] : existing) also->deletes.push_back(k);
-    return int64_t{0};
-  }
+  keep = std::max(keep, 0);
   for (auto& [v, k] : existing) {
     if (v <= next - 1 - keep) also->deletes.push_back(k);
   }
@@ -73,8 +73,10 @@ Result<Version> History::Decode(const Object& o, bool with_doc) {
   v.meta.time = j.value("time", "");
   v.meta.manager = j.value("manager", "");
   v.revision = o.revision;
-  v.deleted = !j.contains("object");
-  if (with_doc && !v.deleted) {
+  v.destroyed = j.value("destroyed", false);
+  v.deleted = !j.contains("object") && !v.destroyed;
+  if (auto it = j.find("deleted_at"); it != j.end() && it->is_string()) v.deleted_at = it->get<std::string>();
+  if (with_doc && j.contains("object")) {
     std::string s = j["object"].dump();
     v.doc = SecretBytes(s);
     internal::SecureZero(s.data(), s.size());
@@ -98,6 +100,42 @@ Result<std::optional<Version>> History::Get(const std::string& object_key, int64
   if (!o) return std::optional<Version>();
   SIGIL_ASSIGN_OR_RETURN(Version v, Decode(*o, true));
   return std::optional<Version>(std::move(v));
+}
+
+Result<bool> History::Amend(const std::string& object_key, int64_t version, Amendment a, const std::string& time,
+                            SideEffects* also) {
+  std::string key = VersionKey(object_key, version);
+  SIGIL_ASSIGN_OR_RETURN(std::optional<Object> o, store_->Get(key));
+  if (!o) return false;
+  Json j = Json::parse(o->doc.view(), nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object() || !j.contains("version")) return DataLossError("history record " + key + " is malformed");
+  if (!j.contains("object") || j.value("destroyed", false)) return false;  // a tombstone, or destroyed
+  switch (a) {
+    case Amendment::kMarkDeleted:
+      if (j.contains("deleted_at")) return false;
+      j["deleted_at"] = time;
+      break;
+    case Amendment::kClearDeleted:
+      if (!j.contains("deleted_at")) return false;
+      j.erase("deleted_at");
+      break;
+    case Amendment::kDestroy:
+      j.erase("object");
+      j["destroyed"] = true;
+      break;
+  }
+  std::string text = j.dump();
+  also->compares.push_back({key, o->revision});
+  also->puts.emplace_back(key, SecretBytes(std::string_view(text)));
+  internal::SecureZero(text.data(), text.size());
+  // j held the object's values: nlohmann frees them unwiped (docs/threat-model.md).
+  return true;
+}
+
+Status History::Purge(const std::string& object_key, SideEffects* also) {
+  SIGIL_ASSIGN_OR_RETURN(std::vector<std::string> keys, store_->Keys(Prefix(object_key)));
+  for (std::string& k : keys) also->deletes.push_back(std::move(k));
+  return OkStatus();
 }
 
 Status History::PurgeUnder(const std::string& object_prefix, SideEffects* also) {

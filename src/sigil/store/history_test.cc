@@ -67,11 +67,54 @@ TEST_F(HistoryTest, DeleteIsATombstoneAndNumberingContinues) {
   EXPECT_TRUE((*l)[0].doc.empty());  // listed without docs
 }
 
-TEST_F(HistoryTest, KeepZeroRecordsNothingAndForgetsWhatWasKept) {
+TEST_F(HistoryTest, KeepZeroRecordsOnlyTheNewestAndForgetsWhatWasKept) {
   Write("{\"v\":1}", 5);
   Write("{\"v\":2}", 5);
-  EXPECT_EQ(Write("{\"v\":3}", 0), 0);
-  EXPECT_TRUE(history_->List(kKey, false)->empty());
+  EXPECT_EQ(Write("{\"v\":3}", 0), 3);  // numbering continues, so versions stay comparable
+  auto l = history_->List(kKey, true);
+  ASSERT_EQ(l->size(), 1u);
+  EXPECT_EQ((*l)[0].version, 3);
+  EXPECT_EQ((*l)[0].doc.view(), "{\"v\":3}");
+}
+
+TEST_F(HistoryTest, AmendMarksClearsAndDestroysOnlyWhatHoldsAnObject) {
+  Write("{\"v\":1}", 10, "create");
+  Write("{\"v\":2}", 10);
+  Write(nullptr, 10, "delete");
+  auto amend = [&](int64_t v, History::Amendment a) -> bool {
+    SideEffects also;
+    auto changed = history_->Amend(kKey, v, a, "T9", &also);
+    EXPECT_TRUE(changed.ok());
+    if (*changed) {
+      EXPECT_TRUE(store_->Apply(also).ok());
+    }
+    return *changed;
+  };
+  EXPECT_TRUE(amend(1, History::Amendment::kMarkDeleted));
+  EXPECT_FALSE(amend(1, History::Amendment::kMarkDeleted));  // already
+  EXPECT_FALSE(amend(3, History::Amendment::kMarkDeleted));  // a tombstone
+  EXPECT_FALSE(amend(7, History::Amendment::kDestroy));      // no such version
+  auto v1 = history_->Get(kKey, 1);
+  EXPECT_EQ((*v1)->deleted_at, "T9");
+  EXPECT_EQ((*v1)->doc.view(), "{\"v\":1}");  // kept, so it can be undeleted
+  EXPECT_TRUE(amend(1, History::Amendment::kClearDeleted));
+  EXPECT_EQ(history_->Get(kKey, 1)->value().deleted_at, "");
+  EXPECT_TRUE(amend(2, History::Amendment::kDestroy));
+  auto v2 = history_->Get(kKey, 2);
+  EXPECT_TRUE((*v2)->destroyed);
+  EXPECT_FALSE((*v2)->deleted);
+  EXPECT_TRUE((*v2)->doc.empty());
+  EXPECT_FALSE(amend(2, History::Amendment::kClearDeleted));  // destroyed is final
+  // The raw record no longer holds the value.
+  auto raw = store_->Get(History::Prefix(kKey) + "00000000000000000002");
+  EXPECT_EQ((*raw)->doc.view().find("\"v\""), std::string_view::npos);
+  // A stale amendment loses: its compare is on the record's revision.
+  SideEffects stale;
+  ASSERT_TRUE(*history_->Amend(kKey, 1, History::Amendment::kMarkDeleted, "T10", &stale));
+  SideEffects first;
+  ASSERT_TRUE(*history_->Amend(kKey, 1, History::Amendment::kDestroy, "", &first));
+  ASSERT_TRUE(store_->Apply(first).ok());
+  EXPECT_THAT(store_->Apply(stale).status(), StatusIs(StatusCode::kAborted));
 }
 
 TEST_F(HistoryTest, AStaleRecordLosesTheRace) {

@@ -83,6 +83,14 @@ Result<int64_t> ObjectStore::Delete(const std::string& key, int64_t expected_rev
   return AbortedError(key);
 }
 
+Result<int64_t> ObjectStore::Apply(const SideEffects& also) {
+  barrier::BarrierTxn txn;
+  AddSideEffects(also, &txn);
+  SIGIL_ASSIGN_OR_RETURN(storage::TxnResult r, barrier_->Commit(std::move(txn)));
+  if (r.succeeded) return r.revision;
+  return AbortedError("a compared key changed");
+}
+
 Result<std::unique_ptr<storage::WatchHandle>> ObjectStore::Watch(const std::string& prefix, int64_t after_revision,
                                                                  ObjectWatchCallback cb) {
   return barrier_->Watch(prefix, after_revision,

@@ -73,6 +73,8 @@ class ObjectStore {
   // Deletes `key` at `expected_revision` (kAborted if it changed, kNotFound if absent), with the
   // side effects (for cascades such as a namespace's secrets). Returns the deletion revision.
   Result<int64_t> Delete(const std::string& key, int64_t expected_revision, const SideEffects& also = {});
+  // Commits `txn` alone (no primary key): kAborted if one of its compares fails.
+  Result<int64_t> Apply(const SideEffects& txn);
 
   // Every change under `prefix` after `after_revision`, in order; kOutOfRange if that history is
   // no longer kept. The watch ends when the handle is destroyed (never from inside `cb`).

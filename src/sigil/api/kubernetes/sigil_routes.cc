@@ -107,6 +107,10 @@ http::Response KubernetesApi::Impl::AuditHash(const http::Request& req) {
 Json KubernetesApi::Impl::VersionSummary(const registry::SecretVersion& v) {
   Json j = {{"version", v.version}, {"operation", v.operation}, {"time", v.time}, {"manager", v.manager},
             {"resourceVersion", std::to_string(v.revision)}, {"deleted", v.deleted}};
+  // Set through the Vault face's kubernetes/ mount: a soft-deleted version (values kept), or a
+  // destroyed one (values gone).
+  if (!v.deleted_at.empty()) j["deletedAt"] = v.deleted_at;
+  if (v.destroyed) j["destroyed"] = true;
   if (v.obj) {
     j["uid"] = (*v.obj)["metadata"].value("uid", "");
     j["type"] = v.obj->value("type", "Opaque");

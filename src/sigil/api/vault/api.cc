@@ -77,7 +77,7 @@ core::VaultAccess VaultApi::Impl::AccessFor(const Request& r) const {
   }
   if (r.op == Operation::kWrite) {
     if (std::optional<engines::Mount> m = EngineMount(r.path)) {
-      if (std::unique_ptr<engines::SecretsEngine> e = EngineFor(*m)) {
+      if (std::unique_ptr<engines::SecretsEngine> e = EngineFor(*m, r, nullptr)) {
         Result<std::optional<bool>> exists = e->Exists(EngineRequest(r, *m));
         if (exists.ok() && exists->has_value() && !**exists) a.capability = authz::kCapCreate;
       }
@@ -168,6 +168,9 @@ http::Response VaultApi::Impl::Serve(const http::Request& req, const Identity* w
   Result<Request> decoded = Decode(req);
   std::optional<Reply> refused;
   if (decoded.ok()) {
+    decoded->audit_uri = audit_uri;
+    decoded->user_agent = std::string(info.user_agent);
+    decoded->remote = remote;
     info.vault = AccessFor(*decoded);
   } else {
     info.vault.unauthenticated = true;  // nothing will run: the decoding error is the answer

@@ -22,9 +22,11 @@
 #include "sigil/api/vault/seal_control.h"
 #include "sigil/audit/auditor.h"
 #include "sigil/auth/token_store.h"
+#include "sigil/authz/authorizer.h"
 #include "sigil/authz/policy_store.h"
 #include "sigil/base/clock.h"
 #include "sigil/engines/mount_table.h"
+#include "sigil/registry/registry.h"
 
 namespace sigil::vault {
 
@@ -38,6 +40,10 @@ class VaultApi {
     engines::MountTable* secret_mounts = nullptr;  // sys/mounts and secrets engines; null: not served
     audit::Auditor* auditor = nullptr;       // null: no audit
     SealControl* seal = nullptr;             // sys/seal, sys/rotate, sys/key-status; null: not served
+    // The kubernetes/ mount (Secrets as KV v2; api/vault/kubernetes_mount.h): the Secrets, and
+    // the RBAC that governs them. Without a registry the mount is not served.
+    registry::Registry* registry = nullptr;
+    const authz::Authorizer* rbac = nullptr;
   };
   VaultApi(Clock* clock, const Options& options);
   ~VaultApi();

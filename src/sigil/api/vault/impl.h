@@ -35,7 +35,10 @@ extern const std::initializer_list<const char*> kUnsupportedMountConfig;
 class VaultApi::Impl {
  public:
   Impl(Clock* clock, const Options& o)
-      : clock_(clock), options_(o), pipeline_(core::Pipeline::Deps{nullptr, o.auditor, o.policies}) {}
+      : clock_(clock),
+        options_(o),
+        pipeline_(core::Pipeline::Deps{nullptr, o.auditor, o.policies}),
+        kube_pipeline_(core::Pipeline::Deps{o.rbac, o.auditor, nullptr}) {}
 
   http::Response Serve(const http::Request& req, const Identity* who, const std::string& remote);
 
@@ -68,7 +71,8 @@ class VaultApi::Impl {
   // The secrets engine mount serving `path`, if one does (not sys/ or auth/).
   std::optional<engines::Mount> EngineMount(std::string_view path) const;
   static engines::Request EngineRequest(const Request& r, const engines::Mount& m);
-  std::unique_ptr<engines::SecretsEngine> EngineFor(const engines::Mount& m) const;
+  // The engine serving `m`, for request `r` by `who` (null: the ACL's existence check).
+  std::unique_ptr<engines::SecretsEngine> EngineFor(const engines::Mount& m, const Request& r, const Identity* who) const;
   // A request under a secrets engine's mount, handed to its engine.
   Reply Logical(const Request& r, const engines::Mount& m, const Identity* who);
   // auth/<userpass mount>/*.
@@ -92,6 +96,8 @@ class VaultApi::Impl {
   Clock* clock_;
   Options options_;
   core::Pipeline pipeline_;
+  // The Kubernetes face's checks (RBAC and its audit events) for the kubernetes/ mount.
+  core::Pipeline kube_pipeline_;
   VaultErrors errors_;
 };
 

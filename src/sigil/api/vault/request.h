@@ -39,6 +39,10 @@ struct Request {
   std::map<std::string, std::string> query;
   Json body = Json::object();  // always an object
   std::string token;            // as presented (X-Vault-Token or bearer); "" when none
+  // Where it came from, for what the request itself records (the kubernetes/ mount's
+  // Kubernetes-face audit event): the target as audited (query values hashed), the
+  // User-Agent, the peer's ip:port. Set by the face after decoding.
+  std::string audit_uri, user_agent, remote;
 };
 
 // Decodes `req` (its target starts with /v1/). kInvalidArgument: a body that is not a JSON

@@ -2,6 +2,7 @@
 // tune; sys/remount), tuning of both tables (sys/mounts/<path>/tune, sys/auth/<path>/tune), and
 // the requests under a secrets engine's mount, handed to its engine (engines/engine.h).
 #include "sigil/api/vault/impl.h"
+#include "sigil/api/vault/kubernetes_mount.h"
 #include "sigil/engines/engine.h"
 
 namespace sigil::vault {
@@ -185,7 +186,9 @@ Reply VaultApi::Impl::MountEntry(const Request& r, engines::MountTable* table, c
 std::optional<engines::Mount> VaultApi::Impl::EngineMount(std::string_view path) const {
   if (options_.secret_mounts == nullptr || path.starts_with("sys/") || path.starts_with("auth/")) return std::nullopt;
   std::optional<engines::Mount> m = options_.secret_mounts->Find(path);
-  if (!m || engines::FindEngineType(m->type) == nullptr) return std::nullopt;
+  if (!m) return std::nullopt;
+  if (m->type == kKubernetesMountType) return options_.registry != nullptr ? m : std::nullopt;
+  if (engines::FindEngineType(m->type) == nullptr) return std::nullopt;
   return m;
 }
 
@@ -204,13 +207,19 @@ engines::Request VaultApi::Impl::EngineRequest(const Request& r, const engines::
   return er;
 }
 
-std::unique_ptr<engines::SecretsEngine> VaultApi::Impl::EngineFor(const engines::Mount& m) const {
+std::unique_ptr<engines::SecretsEngine> VaultApi::Impl::EngineFor(const engines::Mount& m, const Request& r,
+                                                                  const Identity* who) const {
+  if (m.type == kKubernetesMountType) {
+    if (options_.registry == nullptr) return nullptr;
+    return NewKubernetesMount(KubernetesMountContext{options_.registry, options_.rbac, &kube_pipeline_, clock_, who, r.audit_uri,
+                                                     r.user_agent, r.remote});
+  }
   const engines::EngineType* type = engines::FindEngineType(m.type);
   return type ? type->make(m, options_.secret_mounts->StorageFor(m), clock_) : nullptr;
 }
 
 Reply VaultApi::Impl::Logical(const Request& r, const engines::Mount& m, const Identity* who) {
-  std::unique_ptr<engines::SecretsEngine> engine = EngineFor(m);
+  std::unique_ptr<engines::SecretsEngine> engine = EngineFor(m, r, who);
   if (!engine) return Error(404, "no handler for route \"" + r.path.substr(0, 256) + "\". route entry not found.");
   engines::Request er = EngineRequest(r, m);
   if (er.op == engines::Operation::kUpdate) {
