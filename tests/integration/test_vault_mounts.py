@@ -23,7 +23,7 @@ def client(s, token):
 def test_mount_table_and_tuning(srv):
     root = client(srv, srv.token)
     mounts = root.sys.list_mounted_secrets_engines()
-    assert list(mounts["data"]) == ["sys/"] and mounts["sys/"]["type"] == "system"  # sys-injected too
+    assert list(mounts["data"]) == ["kubernetes/", "sys/"] and mounts["sys/"]["type"] == "system"  # sys-injected too
     root.sys.enable_secrets_engine("kv", path="team/kv", description="team secrets", options={"version": "1"},
                                    config={"default_lease_ttl": "1h", "max_lease_ttl": "2h"})
     root.sys.enable_secrets_engine("kv-v1", path="legacy")
