@@ -177,6 +177,63 @@ namespace sigil::registry {
 namespace {
 
 // Storage failures reach clients through the one table (base/status_http.h), as on every path.
+// The Vault face's version changes (kubernetes/ mount): older versions are amended in place;
+// the version the Secret stands at takes the Secret with it, with a tombstone, in one commit.
+TEST_F(RegistryTest, ChangeVersionsAmendsRecordsAndTakesTheStandingSecretWithIt) {
+  MakeNamespace("a");
+  ASSERT_TRUE(registry_->Create(Secrets(), "a", SecretBody("s"), WriteOptions{}).ok());
+  auto set = [&](const char* v) {
+    auto u = registry_->Update(Secrets(), "a", "s", [&](const Stored& cur) -> Outcome<Json> {
+      Json next = cur.obj;
+      next["data"]["k"] = v;
+      return next;
+    }, WriteOptions{});
+    ASSERT_TRUE(u.ok()) << u.error().message;
+  };
+  set("dHdv");
+  set("dGhyZWU=");
+  using C = Registry::VersionChange;
+  auto changed = registry_->ChangeVersions("a", "s", {1, 1, 9}, C::kSoftDelete, WriteOptions{});
+  ASSERT_TRUE(changed.ok());
+  EXPECT_EQ(*changed, 1);  // 1 once; 9 does not exist
+  EXPECT_TRUE(registry_->Get(Secrets(), "a", "s").ok());  // an older version: the Secret stays
+  auto v1 = registry_->GetVersion("a", "s", 1);
+  ASSERT_TRUE(v1.ok() && v1->has_value());
+  EXPECT_FALSE((*v1)->deleted_at.empty());
+  EXPECT_TRUE((*v1)->obj.has_value());  // kept, for undelete
+  ASSERT_TRUE(registry_->ChangeVersions("a", "s", {1}, C::kUndelete, WriteOptions{}).ok());
+  EXPECT_TRUE(registry_->GetVersion("a", "s", 1)->value().deleted_at.empty());
+
+  ASSERT_TRUE(registry_->ChangeVersions("a", "s", {2, 3}, C::kDestroy, WriteOptions{}).ok());
+  EXPECT_EQ(registry_->Get(Secrets(), "a", "s").error().code, 404);  // 3 was the Secret as it stood
+  auto listed = registry_->ListVersions("a", "s");
+  ASSERT_TRUE(listed.ok() && listed->has_value());
+  const auto& vs = (*listed)->versions;
+  ASSERT_EQ(vs.size(), 4u);
+  EXPECT_TRUE(vs[1].destroyed && !vs[1].obj && vs[2].destroyed && !vs[2].obj);
+  EXPECT_TRUE(vs[3].deleted);  // the tombstone
+  EXPECT_FALSE((*listed)->current.has_value());
+  // No stored record holds a destroyed value any more.
+  for (int v : {2, 3}) {
+    auto raw = store_->Get(store::History::KeyOf(Secrets().Key("a", "s"), v));
+    ASSERT_TRUE(raw.ok() && raw->has_value());
+    EXPECT_EQ((*raw)->doc.view().find("\"data\""), std::string_view::npos);
+  }
+  bool created = false;
+  auto back = registry_->Rollback("a", "s", 2, WriteOptions{}, &created);
+  ASSERT_FALSE(back.ok());
+  EXPECT_NE(back.error().message.find("destroyed"), std::string::npos);
+
+  auto names = registry_->SecretNames("a");
+  ASSERT_TRUE(names.ok());
+  EXPECT_EQ(*names, std::vector<std::string>{"s"});  // gone, but its history is kept
+  auto gone = registry_->DeleteWithHistory("a", "s");
+  ASSERT_TRUE(gone.ok());
+  EXPECT_TRUE(*gone);
+  EXPECT_TRUE(KeysIn("a").empty());
+  EXPECT_FALSE(*registry_->DeleteWithHistory("a", "s"));
+}
+
 TEST(RegistryErrorsTest, FromStatusUsesTheOneTable) {
   EXPECT_EQ(FromStatus(ResourceExhaustedError("full")).code, 507);
   EXPECT_EQ(FromStatus(UnavailableError("down")).code, 503);
