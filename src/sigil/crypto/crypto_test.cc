@@ -312,7 +312,7 @@ TEST(ChaChaTest, SealsOpensAndRefusesTampering) {
   EXPECT_FALSE(ChaCha20Poly1305Seal(RandomKey(16), nonce, "x", "").ok());
 }
 
-TEST(SignTest, Ed25519AndEcdsaP256SignAndVerify) {
+TEST(SignTest, Ed25519AndEcdsaSignAndVerify) {
   SigningKeyPair ed = NewEd25519();
   ASSERT_EQ(ed.private_key.size(), 32u);
   ASSERT_EQ(ed.public_key.size(), 32u);
@@ -321,13 +321,51 @@ TEST(SignTest, Ed25519AndEcdsaP256SignAndVerify) {
   EXPECT_TRUE(Ed25519Verify(ed.public_key, "message", sig));
   EXPECT_FALSE(Ed25519Verify(ed.public_key, "messagf", sig));
   EXPECT_FALSE(Ed25519Verify(NewEd25519().public_key, "message", sig));
-  SIGIL_ASSERT_OK_AND_ASSIGN(SigningKeyPair ec, NewEcdsaP256());
   std::string digest = Sha256("message");
-  SIGIL_ASSERT_OK_AND_ASSIGN(std::string esig, EcdsaP256Sign(ec.private_key, digest));
-  EXPECT_TRUE(EcdsaP256Verify(ec.public_key, digest, esig));
-  EXPECT_FALSE(EcdsaP256Verify(ec.public_key, Sha256("other"), esig));
-  EXPECT_TRUE(PublicKeyPem(ec.public_key).starts_with("-----BEGIN PUBLIC KEY-----"));
-  EXPECT_FALSE(EcdsaP256Sign(SecretBytes(std::string_view("not a key")), digest).ok());
+  for (const char* curve : {"P-256", "P-384", "P-521"}) {
+    SIGIL_ASSERT_OK_AND_ASSIGN(SigningKeyPair ec, NewEcdsa(curve));
+    SIGIL_ASSERT_OK_AND_ASSIGN(std::string esig, EcdsaSign(ec.private_key, digest));
+    EXPECT_TRUE(EcdsaVerify(ec.public_key, digest, esig)) << curve;
+    EXPECT_FALSE(EcdsaVerify(ec.public_key, Sha256("other"), esig));
+    EXPECT_TRUE(PublicKeyPem(ec.public_key).starts_with("-----BEGIN PUBLIC KEY-----"));
+    // JWS form: r || s, each the field's size; back to DER, it still verifies.
+    size_t field = std::string_view(curve) == "P-256" ? 32 : std::string_view(curve) == "P-384" ? 48 : 66;
+    SIGIL_ASSERT_OK_AND_ASSIGN(std::string raw, EcdsaDerToRaw(esig, field));
+    EXPECT_EQ(raw.size(), 2 * field);
+    SIGIL_ASSERT_OK_AND_ASSIGN(std::string der, EcdsaRawToDer(raw));
+    EXPECT_TRUE(EcdsaVerify(ec.public_key, digest, der));
+    SIGIL_ASSERT_OK_AND_ASSIGN(SecretBytes pem, PrivateKeyPem(ec.private_key));
+    EXPECT_TRUE(pem.view().starts_with("-----BEGIN EC PRIVATE KEY-----"));
+  }
+  EXPECT_FALSE(NewEcdsa("P-192").ok());
+  EXPECT_FALSE(EcdsaSign(SecretBytes(std::string_view("not a key")), digest).ok());
+  EXPECT_FALSE(EcdsaDerToRaw("garbage", 32).ok());
+  EXPECT_FALSE(EcdsaRawToDer("odd").ok());
+}
+
+TEST(SignTest, RsaSignsWithPssAndPkcs1AndEncryptsWithOaep) {
+  SIGIL_ASSERT_OK_AND_ASSIGN(SigningKeyPair rsa, NewRsa(2048));
+  EXPECT_FALSE(NewRsa(1024).ok());
+  for (const char* hash : {"sha2-256", "sha2-512"}) {
+    SIGIL_ASSERT_OK_AND_ASSIGN(std::string digest, Digest(hash, "message"));
+    for (RsaPadding padding : {RsaPadding::kPss, RsaPadding::kPkcs1v15}) {
+      SIGIL_ASSERT_OK_AND_ASSIGN(std::string sig, RsaSign(rsa.private_key, digest, hash, padding));
+      EXPECT_EQ(sig.size(), 256u);
+      EXPECT_TRUE(RsaVerify(rsa.public_key, digest, sig, hash, padding));
+      RsaPadding other = padding == RsaPadding::kPss ? RsaPadding::kPkcs1v15 : RsaPadding::kPss;
+      EXPECT_FALSE(RsaVerify(rsa.public_key, digest, sig, hash, other));
+      sig[10] ^= 1;
+      EXPECT_FALSE(RsaVerify(rsa.public_key, digest, sig, hash, padding));
+    }
+  }
+  SIGIL_ASSERT_OK_AND_ASSIGN(std::string ct, RsaOaepEncrypt(rsa.public_key, "a data key"));
+  SIGIL_ASSERT_OK_AND_ASSIGN(SecretBytes back, RsaOaepDecrypt(rsa.private_key, ct));
+  EXPECT_EQ(back.view(), "a data key");
+  ct[5] ^= 1;
+  EXPECT_FALSE(RsaOaepDecrypt(rsa.private_key, ct).ok());
+  EXPECT_FALSE(RsaOaepEncrypt(rsa.public_key, std::string(300, 'x')).ok());  // longer than the key allows
+  SIGIL_ASSERT_OK_AND_ASSIGN(SecretBytes pem, PrivateKeyPem(rsa.private_key));
+  EXPECT_TRUE(pem.view().starts_with("-----BEGIN RSA PRIVATE KEY-----"));
 }
 
 }  // namespace

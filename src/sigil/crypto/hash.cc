@@ -66,9 +66,7 @@ Result<SecretBytes> HkdfExpandSha256(const SecretBytes& prk, std::string_view in
   return Hkdf(EVP_KDF_HKDF_MODE_EXPAND_ONLY, prk, "", info, length);
 }
 
-namespace {
-
-const char* EvpName(std::string_view algorithm) {
+const char* DigestEvpName(std::string_view algorithm) {
   static const std::pair<std::string_view, const char*> kNames[] = {
       {"sha2-224", "SHA2-224"}, {"sha2-256", "SHA2-256"}, {"sha2-384", "SHA2-384"}, {"sha2-512", "SHA2-512"},
       {"sha3-224", "SHA3-224"}, {"sha3-256", "SHA3-256"}, {"sha3-384", "SHA3-384"}, {"sha3-512", "SHA3-512"}};
@@ -78,10 +76,8 @@ const char* EvpName(std::string_view algorithm) {
   return nullptr;
 }
 
-}  // namespace
-
 Result<std::string> Digest(std::string_view algorithm, std::string_view data) {
-  const char* name = EvpName(algorithm);
+  const char* name = DigestEvpName(algorithm);
   if (name == nullptr) return InvalidArgumentError("unsupported hash algorithm");
   unsigned char out[EVP_MAX_MD_SIZE];
   size_t len = 0;
@@ -90,7 +86,7 @@ Result<std::string> Digest(std::string_view algorithm, std::string_view data) {
 }
 
 Result<std::string> Hmac(std::string_view algorithm, const SecretBytes& key, std::string_view data) {
-  const char* name = EvpName(algorithm);
+  const char* name = DigestEvpName(algorithm);
   if (name == nullptr) return InvalidArgumentError("unsupported hash algorithm");
   unsigned char out[EVP_MAX_MD_SIZE];
   size_t len = 0;

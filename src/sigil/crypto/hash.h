@@ -19,6 +19,8 @@ std::string HmacSha256(const SecretBytes& key, std::string_view data);
 // sha2-256, sha2-384, sha2-512, sha3-224, sha3-256, sha3-384, sha3-512 (OpenSSL EVP).
 // kInvalidArgument for another name.
 Result<std::string> Digest(std::string_view algorithm, std::string_view data);
+// OpenSSL's name of one of those algorithms ("SHA2-256"), or null.
+const char* DigestEvpName(std::string_view algorithm);
 // HMAC of `data` under `key` with one of the same algorithms (OpenSSL EVP_MAC).
 Result<std::string> Hmac(std::string_view algorithm, const SecretBytes& key, std::string_view data);
 

@@ -54,7 +54,7 @@ Result<Json> NewVersion(std::string_view type, Clock* clock) {
     v["private_key"] = Base64Encode(kp.private_key.view());
     v["public_key"] = Base64Encode(kp.public_key);
   } else if (type == "ecdsa-p256") {
-    SIGIL_ASSIGN_OR_RETURN(crypto::SigningKeyPair kp, crypto::NewEcdsaP256());
+    SIGIL_ASSIGN_OR_RETURN(crypto::SigningKeyPair kp, crypto::NewEcdsa("P-256"));
     v["private_key"] = Base64Encode(kp.private_key.view());
     v["public_key"] = Base64Encode(kp.public_key);
   } else {
@@ -520,7 +520,7 @@ class Transit final : public SecretsEngine {
     auto message = SignedBytes(*k, r, hash, input->view());
     if (!message.ok()) return Response::Error(400, "unsupported hash algorithm");
     SIGIL_ASSIGN_OR_RETURN(SecretBytes priv, k->Material(*v, "private_key"));
-    Result<std::string> sig = k->type() == "ed25519" ? crypto::Ed25519Sign(priv, *message) : crypto::EcdsaP256Sign(priv, *message);
+    Result<std::string> sig = k->type() == "ed25519" ? crypto::Ed25519Sign(priv, *message) : crypto::EcdsaSign(priv, *message);
     if (!sig.ok()) return sig.error();
     return Response::Ok(Json{{"signature", "vault:v" + std::to_string(*v) + ":" + Base64Encode(*sig)}, {"key_version", *v}});
   }
@@ -546,7 +546,7 @@ class Transit final : public SecretsEngine {
     auto it = k.doc["versions"].find(std::to_string(v));
     auto pub = Base64Decode(it == k.doc["versions"].end() ? "" : it->value("public_key", ""));
     if (!pub.ok()) return DataLossError("a transit public key is damaged");
-    bool valid = k.type() == "ed25519" ? crypto::Ed25519Verify(*pub, *message, *sig) : crypto::EcdsaP256Verify(*pub, *message, *sig);
+    bool valid = k.type() == "ed25519" ? crypto::Ed25519Verify(*pub, *message, *sig) : crypto::EcdsaVerify(*pub, *message, *sig);
     return Response::Ok(Json{{"valid", valid}});
   }
 
