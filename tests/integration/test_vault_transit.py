@@ -1,6 +1,8 @@
-"""The transit engine (first slice) through unchanged hvac 0.11.2: keys (create, read, list,
-config, rotate, delete), encrypt/decrypt/rewrap with batch_input, min_decryption_version,
-datakeys, HMAC and verify, random and hash. Ciphertexts have Vault's layout (nonce, ciphertext,
+"""The transit engine through unchanged hvac 0.11.2: keys (create, read, list, config, rotate,
+trim, delete), encrypt/decrypt/rewrap with batch_input, derived keys, min_decryption_version,
+datakeys, HMAC and verify, signing (Ed25519, ECDSA on three curves with ASN.1 or JWS, RSA with
+PSS or PKCS#1 v1.5) verified independently, RSA encryption, export, backup and restore, random
+and hash. Ciphertexts have Vault's layout (nonce, ciphertext,
 tag); data keys work with an independent AES-GCM (python3-cryptography); hashes match Python's.
 Plaintexts never reach the disk or the audit trail."""
 import base64
@@ -30,7 +32,9 @@ def test_transit_round_trips_rotation_and_batches(srv, workdir):
     t.create_key("orders")
     t.create_key("chacha", key_type="chacha20-poly1305")
     with pytest.raises(hvac.exceptions.InvalidRequest, match="not supported"):
-        t.create_key("signer", key_type="rsa-2048")
+        root.write("transit/keys/signer", type="rsa-1024")
+    with pytest.raises(hvac.exceptions.InvalidRequest, match="convergent"):
+        t.create_key("conv", derived=True, convergent_encryption=True)
     key = t.read_key("orders")["data"]
     assert key["type"] == "aes256-gcm96" and key["latest_version"] == 1 and list(key["keys"]) == ["1"], key
     assert "key" not in str(key["keys"]) and key["exportable"] is False
@@ -175,3 +179,126 @@ def test_review_regressions(srv):
     with pytest.raises(hvac.exceptions.InvalidRequest):
         root.write("transit/random/hex/16")
     assert len(base64.b64decode(root.write("transit/random/platform/16")["data"]["random_bytes"])) == 16
+
+
+def test_ecdsa_curves_jws_and_rsa_verified_independently(srv):
+    """ECDSA P-384 and P-521 (ASN.1 and JWS marshaling) and RSA (PSS and PKCS#1 v1.5 signatures,
+    OAEP encryption), each checked with python3-cryptography against the published public key."""
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, utils
+    root = hvac.Client(url=srv.url, token=srv.token, verify=srv.ca)
+    root.sys.enable_secrets_engine("transit")
+    t = root.secrets.transit
+    message = b"sign me too"
+    for curve, size in [("p384", 48), ("p521", 66)]:
+        t.create_key("ec-" + curve, key_type="ecdsa-" + curve)
+        pub = serialization.load_pem_public_key(t.read_key("ec-" + curve)["data"]["keys"]["1"]["public_key"].encode())
+        assert pub.curve.key_size in (384, 521)
+        sig = t.sign_data("ec-" + curve, b64(message), hash_algorithm="sha2-384")["data"]["signature"]
+        pub.verify(base64.b64decode(sig[9:]), message, ec.ECDSA(hashes.SHA384()))
+        jws = t.sign_data("ec-" + curve, b64(message), hash_algorithm="sha2-384", marshaling_algorithm="jws")["data"]["signature"]
+        raw = base64.urlsafe_b64decode(jws[9:] + "=" * (-len(jws[9:]) % 4))
+        assert len(raw) == 2 * size and "=" not in jws
+        r, s_ = int.from_bytes(raw[:size], "big"), int.from_bytes(raw[size:], "big")
+        pub.verify(utils.encode_dss_signature(r, s_), message, ec.ECDSA(hashes.SHA384()))
+        assert t.verify_signed_data("ec-" + curve, b64(message), signature=jws, hash_algorithm="sha2-384",
+                                    marshaling_algorithm="jws")["data"]["valid"] is True
+        assert t.verify_signed_data("ec-" + curve, b64(b"nope"), signature=jws, hash_algorithm="sha2-384",
+                                    marshaling_algorithm="jws")["data"]["valid"] is False
+
+    t.create_key("rsa", key_type="rsa-2048")
+    key = t.read_key("rsa")["data"]
+    assert key["supports_signing"] and key["supports_encryption"] and key["supports_decryption"]
+    pub = serialization.load_pem_public_key(key["keys"]["1"]["public_key"].encode())
+    pss = t.sign_data("rsa", b64(message))["data"]["signature"]  # PSS, sha2-256 by default
+    pub.verify(base64.b64decode(pss[9:]), message, padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.AUTO),
+               hashes.SHA256())
+    pkcs = t.sign_data("rsa", b64(message), hash_algorithm="sha2-512", signature_algorithm="pkcs1v15")["data"]["signature"]
+    pub.verify(base64.b64decode(pkcs[9:]), message, padding.PKCS1v15(), hashes.SHA512())
+    assert t.verify_signed_data("rsa", b64(message), signature=pkcs, hash_algorithm="sha2-512",
+                                signature_algorithm="pkcs1v15")["data"]["valid"] is True
+    assert t.verify_signed_data("rsa", b64(message), signature=pkcs, hash_algorithm="sha2-512")["data"]["valid"] is False
+    with pytest.raises(hvac.exceptions.InvalidRequest, match="jws"):
+        t.sign_data("rsa", b64(message), marshaling_algorithm="jws")
+    # Encryption: OAEP with SHA-256, which an independent implementation can produce too.
+    ct = t.encrypt_data("rsa", b64(b"rsa secret"))["data"]["ciphertext"]
+    assert base64.b64decode(t.decrypt_data("rsa", ct)["data"]["plaintext"]) == b"rsa secret"
+    outside = pub.encrypt(b"made elsewhere", padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None))
+    assert base64.b64decode(t.decrypt_data("rsa", "vault:v1:" + b64(outside))["data"]["plaintext"]) == b"made elsewhere"
+    with pytest.raises(hvac.exceptions.InvalidRequest, match="decryption error"):
+        t.decrypt_data("rsa", "vault:v1:" + b64(b"\x01" * 256))
+
+
+def test_derived_keys_export_backup_restore_trim(srv):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+    from cryptography.hazmat.primitives import hashes
+    root = hvac.Client(url=srv.url, token=srv.token, verify=srv.ca)
+    root.sys.enable_secrets_engine("transit")
+    t = root.secrets.transit
+
+    # Derived keys: the context selects the key (HKDF-SHA256 of the key, info = context).
+    t.create_key("tenant", derived=True, exportable=True)
+    assert t.read_key("tenant")["data"]["derived"] is True and t.read_key("tenant")["data"]["kdf"] == "hkdf_sha256"
+    ctx_a, ctx_b = b64(b"tenant-a"), b64(b"tenant-b")
+    ct = t.encrypt_data("tenant", b64(b"per tenant"), context=ctx_a)["data"]["ciphertext"]
+    assert base64.b64decode(t.decrypt_data("tenant", ct, context=ctx_a)["data"]["plaintext"]) == b"per tenant"
+    with pytest.raises(hvac.exceptions.InvalidRequest, match="authentication failed"):
+        t.decrypt_data("tenant", ct, context=ctx_b)
+    with pytest.raises(hvac.exceptions.InvalidRequest, match="missing 'context'"):
+        t.encrypt_data("tenant", b64(b"x"))
+    batch = t.encrypt_data("tenant", None, batch_input=[{"plaintext": b64(b"1"), "context": ctx_a},
+                                                         {"plaintext": b64(b"2")}])["data"]["batch_results"]
+    assert batch[0]["ciphertext"].startswith("vault:v1:") and "context" in batch[1]["error"]
+    # The derivation is Vault's: an independent HKDF over the exported key opens the ciphertext.
+    exported = base64.b64decode(t.export_key("tenant", "encryption-key", version=1)["data"]["keys"]["1"])
+    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"tenant-a").derive(exported)
+    raw = base64.b64decode(ct[len("vault:v1:"):])
+    assert AESGCM(derived).decrypt(raw[:12], raw[12:], None) == b"per tenant"
+
+    # Export: only exportable keys; exportable cannot be switched off.
+    t.create_key("private")
+    with pytest.raises(hvac.exceptions.InvalidRequest, match="not exportable"):
+        t.export_key("private", "encryption-key")
+    with pytest.raises(hvac.exceptions.InvalidRequest, match="cannot be made non-exportable"):
+        t.update_key_configuration("tenant", exportable=False)
+    t.create_key("ecx", key_type="ecdsa-p256", exportable=True)
+    pem = t.export_key("ecx", "signing-key")["data"]["keys"]["1"]
+    assert pem.startswith("-----BEGIN EC PRIVATE KEY-----")
+    priv = serialization.load_pem_private_key(pem.encode(), password=None)
+    published = serialization.load_pem_public_key(t.read_key("ecx")["data"]["keys"]["1"]["public_key"].encode())
+    assert priv.public_key().public_numbers() == published.public_numbers()
+    hk = t.export_key("ecx", "hmac-key", version="latest")["data"]["keys"]
+    assert list(hk) == ["1"] and len(base64.b64decode(hk["1"])) == 32
+    with pytest.raises(hvac.exceptions.InvalidRequest, match="not supported for type"):
+        t.export_key("ecx", "encryption-key")
+
+    # Backup and restore: only with allow_plaintext_backup; the restored key decrypts old data.
+    with pytest.raises(hvac.exceptions.InvalidRequest, match="plaintext backup is disallowed"):
+        t.backup_key("tenant")
+    t.update_key_configuration("tenant", allow_plaintext_backup=True)
+    t.rotate_key("tenant")
+    backup = t.backup_key("tenant")["data"]["backup"]
+    t.restore_key(backup, name="tenant-copy")
+    assert base64.b64decode(t.decrypt_data("tenant-copy", ct, context=ctx_a)["data"]["plaintext"]) == b"per tenant"
+    assert t.read_key("tenant-copy")["data"]["latest_version"] == 2
+    with pytest.raises(hvac.exceptions.InvalidRequest, match="already exists"):
+        t.restore_key(backup, name="tenant-copy")
+    t.restore_key(backup, name="tenant-copy", force=True)
+    with pytest.raises(hvac.exceptions.InvalidRequest, match="not a sigil transit key backup"):
+        t.restore_key(b64(b'{"format": "vault"}'), name="x")
+
+    # Trim: versions below min_available_version are gone for good, within the minimums.
+    with pytest.raises(hvac.exceptions.InvalidRequest, match="higher than min decryption version"):
+        t.trim_key("tenant", 2)
+    t.update_key_configuration("tenant", min_decryption_version=2)
+    t.trim_key("tenant", 2)
+    key = t.read_key("tenant")["data"]
+    assert list(key["keys"]) == ["2"] and key["min_available_version"] == 2
+    assert list(t.export_key("tenant", "encryption-key")["data"]["keys"]) == ["2"]
+
+    # auto_rotate_period: 0 or at least an hour (rotation then happens on the first use after it).
+    with pytest.raises(hvac.exceptions.InvalidRequest, match="at least an hour"):
+        root.write("transit/keys/tenant/config", auto_rotate_period="10m")
+    root.write("transit/keys/tenant/config", auto_rotate_period="24h")
+    assert t.read_key("tenant")["data"]["auto_rotate_period"] == 86400
