@@ -244,7 +244,8 @@ def test_rbac_and_the_vault_policy_are_both_checked(dev):
     with pytest.raises(hvac.exceptions.Forbidden):
         app.read_secret_version("default/other", mount_point=MOUNT)  # resourceNames hold on this face too
     app.create_or_update_secret("default/db", secret={"pw": "new"}, mount_point=MOUNT)  # update allowed
-    with pytest.raises(hvac.exceptions.Forbidden, match='cannot create resource "secrets"'):
+    # Neither create nor update on "made": refused as an update, the same whether it exists or not.
+    with pytest.raises(hvac.exceptions.Forbidden, match='cannot update resource "secrets"'):
         app.create_or_update_secret("default/made", secret={"pw": "x"}, mount_point=MOUNT)
     # Old versions and metadata are the history: secrets/versions, which the Role does not give.
     with pytest.raises(hvac.exceptions.Forbidden, match='cannot get resource "secrets/versions"'):
@@ -281,3 +282,30 @@ def test_the_trail_records_both_faces_and_no_value(dev):
         assert e["objectRef"]["namespace"] == "default" and e["objectRef"]["name"] == "audited"
         assert e["user"]["username"] == vault_face[0]["user"]["username"]  # the same caller on both
         assert e["annotations"]["authorization.k8s.io/decision"] == "allow"
+
+
+def test_review_regressions(dev):
+    """From a hostile review: a refused write told whether the Secret existed (create vs update in
+    the message); with history-versions 0 a soft delete lost the only copy of the values."""
+    root = hvac.Client(url=dev.url, token=dev.token, verify=dev.ca)
+    kubectl(dev, "create", "namespace", "hidden")
+    kubectl(dev, "create", "secret", "generic", "there", "-n", "hidden", "--from-literal=k=v")
+    root.sys.create_or_update_policy("nosy", 'path "kubernetes/*" { capabilities = ["create", "read", "update", "list"] }')
+    nosy = root.auth.token.create(policies=["nosy"], ttl="1h")["auth"]["client_token"]
+    answers = [raw(dev, "POST", f"kubernetes/data/hidden/{name}", token=nosy, json={"data": {"a": "b"}})
+               for name in ("there", "not-there")]
+    assert [a.status_code for a in answers] == [403, 403]
+    errors = [a.json()["errors"][0] for a in answers]
+    assert errors[0].replace('"there"', "NAME") == errors[1].replace('"not-there"', "NAME"), errors
+    assert 'cannot update resource "secrets"' in errors[1]
+
+    kubectl(dev, "create", "namespace", "keep0")
+    kubectl(dev, "annotate", "namespace", "keep0", "sigil.dev/history-versions=0")
+    c = kv(dev)
+    c.create_or_update_secret("keep0/s", secret={"k": "one"}, mount_point=MOUNT)
+    c.create_or_update_secret("keep0/s", secret={"k": "two"}, mount_point=MOUNT)
+    assert c.read_secret_metadata("keep0/s", mount_point=MOUNT)["data"]["max_versions"] == 1
+    c.delete_latest_version_of_secret("keep0/s", mount_point=MOUNT)
+    assert "NotFound" in kubectl(dev, "get", "secret", "s", "-n", "keep0", check=False).stderr
+    c.undelete_secret_versions("keep0/s", versions=[2], mount_point=MOUNT)
+    assert secret_value(dev, "s", "k", ns="keep0") == b"two"

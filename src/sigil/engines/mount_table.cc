@@ -105,6 +105,20 @@ Result<std::unique_ptr<MountTable>> MountTable::Open(store::ObjectStore* store, 
   for (const store::Object& o : l.items) {
     if (o.key == key) t->Apply(Json::parse(o.doc.view(), nullptr, false), o.revision);
   }
+  // A stored mount at a built-in's path (one enabled there before that built-in existed) keeps
+  // being served, with its data; the built-in steps aside until the mount is moved (sys/remount)
+  // and the server restarted. Hiding the operator's mount would silently point its clients and
+  // policies at something else.
+  std::erase_if(t->builtins_, [&](const Mount& b) {
+    for (const Mount& m : t->mounts_) {
+      if (m.path == b.path) {
+        log::Warn("a stored mount hides a built-in one; move it with sys/remount and restart to serve the built-in",
+                  {{"path", b.path}, {"stored_type", m.type}, {"builtin_type", b.type}});
+        return true;
+      }
+    }
+    return false;
+  });
   MountTable* self = t.get();
   SIGIL_ASSIGN_OR_RETURN(t->watch_, store->Watch(key, after, [self](const std::vector<store::ObjectEvent>& events, const Status& error) {
     for (const store::ObjectEvent& e : events) {

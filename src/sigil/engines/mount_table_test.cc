@@ -61,6 +61,28 @@ TEST_F(MountTableTest, EnableFindDisableAndPersist) {
   EXPECT_TRUE(left->empty());  // its data went with it
 }
 
+// A mount stored at a path that a later version makes built in (kubernetes/) keeps being served:
+// the built-in steps aside, and the stored one can be moved and disabled as any other.
+TEST_F(MountTableTest, AStoredMountAtABuiltInsPathKeepsBeingServed) {
+  auto old = MountTable::Open(store_.get(), MountTable::Kind::kSecrets, {Mount{"sys/", "system"}});
+  SIGIL_ASSERT_OK(old);
+  auto kv = (*old)->Enable(Mount{"kubernetes/", "kv", "from before"});
+  SIGIL_ASSERT_OK(kv);
+  auto upgraded = MountTable::Open(store_.get(), MountTable::Kind::kSecrets,
+                                   {Mount{"sys/", "system"}, Mount{"kubernetes/", "kubernetes-secrets"}});
+  SIGIL_ASSERT_OK(upgraded);
+  EXPECT_EQ((*upgraded)->Find("kubernetes/data/x")->uuid, kv->uuid);
+  EXPECT_EQ((*upgraded)->Find("kubernetes/data/x")->type, "kv");
+  SIGIL_ASSERT_OK((*upgraded)->Remount("kubernetes/", "old-kv/"));
+  EXPECT_EQ((*upgraded)->Find("old-kv/data/x")->uuid, kv->uuid);
+  // After a restart the built-in is served again.
+  auto restarted = MountTable::Open(store_.get(), MountTable::Kind::kSecrets,
+                                    {Mount{"sys/", "system"}, Mount{"kubernetes/", "kubernetes-secrets"}});
+  SIGIL_ASSERT_OK(restarted);
+  EXPECT_EQ((*restarted)->Find("kubernetes/data/x")->type, "kubernetes-secrets");
+  EXPECT_THAT((*restarted)->Disable("kubernetes/"), StatusIs(StatusCode::kInvalidArgument));
+}
+
 TEST_F(MountTableTest, SecretsTableReservesPathsTunesAndRemounts) {
   auto secrets = MountTable::Open(store_.get(), MountTable::Kind::kSecrets, {Mount{"sys/", "system"}});
   SIGIL_ASSERT_OK(secrets);

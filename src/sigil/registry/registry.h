@@ -211,9 +211,12 @@ class Registry {
   // kSoftDelete and kDestroy delete the Secret too (a tombstone version is recorded, watchers
   // see it go). Versions that do not exist, or have nothing to change, are skipped. Returns the
   // number of versions changed.
+  // `admit_removal`, when set, is asked (on every attempt, with the state the commit compares)
+  // before the change deletes the Secret; an error it returns is the answer and nothing changes.
   enum class VersionChange { kSoftDelete, kUndelete, kDestroy };
   Outcome<int> ChangeVersions(const std::string& ns, const std::string& name, const std::vector<int64_t>& versions,
-                              VersionChange change, const WriteOptions& o);
+                              VersionChange change, const WriteOptions& o,
+                              const std::function<std::optional<ApiError>()>& admit_removal = nullptr);
   // The names of the Secrets in `ns` that exist or have recorded versions (deleted ones whose
   // history is kept), sorted; and the names of the namespaces. Keys only: nothing is decrypted.
   Outcome<std::vector<std::string>> SecretNames(const std::string& ns);

@@ -193,6 +193,21 @@ TEST_F(RegistryTest, ChangeVersionsAmendsRecordsAndTakesTheStandingSecretWithIt)
   set("dHdv");
   set("dGhyZWU=");
   using C = Registry::VersionChange;
+  // Taking the Secret with it is asked of the caller's check, on the state the commit compares.
+  int asked = 0;
+  auto refuse = [&]() -> std::optional<ApiError> {
+    ++asked;
+    return ApiError{403, "Forbidden", "no", nullptr};
+  };
+  auto no = registry_->ChangeVersions("a", "s", {1, 3}, C::kSoftDelete, WriteOptions{}, refuse);
+  ASSERT_FALSE(no.ok());
+  EXPECT_EQ(no.error().code, 403);
+  EXPECT_EQ(asked, 1);
+  EXPECT_TRUE(registry_->Get(Secrets(), "a", "s").ok());
+  EXPECT_TRUE(registry_->GetVersion("a", "s", 1)->value().deleted_at.empty());  // nothing changed
+  ASSERT_TRUE(registry_->ChangeVersions("a", "s", {1}, C::kSoftDelete, WriteOptions{}, refuse).ok());  // 1 is not current
+  EXPECT_EQ(asked, 1);
+  ASSERT_TRUE(registry_->ChangeVersions("a", "s", {1}, C::kUndelete, WriteOptions{}).ok());
   auto changed = registry_->ChangeVersions("a", "s", {1, 1, 9}, C::kSoftDelete, WriteOptions{});
   ASSERT_TRUE(changed.ok());
   EXPECT_EQ(*changed, 1);  // 1 once; 9 does not exist

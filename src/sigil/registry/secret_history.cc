@@ -109,7 +109,8 @@ Outcome<Written> Registry::Rollback(const std::string& ns, const std::string& na
 }
 
 Outcome<int> Registry::ChangeVersions(const std::string& ns, const std::string& name, const std::vector<int64_t>& versions,
-                                      VersionChange change, const WriteOptions& o) {
+                                      VersionChange change, const WriteOptions& o,
+                                      const std::function<std::optional<ApiError>()>& admit_removal) {
   const std::string key = Secrets().Key(ns, name);
   using A = store::History::Amendment;
   A amendment = change == VersionChange::kSoftDelete ? A::kMarkDeleted : change == VersionChange::kUndelete ? A::kClearDeleted : A::kDestroy;
@@ -124,6 +125,9 @@ Outcome<int> Registry::ChangeVersions(const std::string& ns, const std::string& 
     store::SideEffects also;
     bool remove_secret = change != VersionChange::kUndelete && standing != 0 &&
                          std::find(versions.begin(), versions.end(), standing) != versions.end();
+    if (remove_secret && admit_removal) {
+      if (std::optional<ApiError> refused = admit_removal()) return *refused;
+    }
     if (remove_secret) {
       // The tombstone first: the records it trims are not amended (they are going).
       Result<int64_t> t = RecordVersion(ns, name, nullptr, "delete", o.manager, &also);

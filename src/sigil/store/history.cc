@@ -42,6 +42,9 @@ Result<int64_t> History::Record(const std::string& object_key, const SecretBytes
   SIGIL_ASSIGN_OR_RETURN(auto existing, VersionKeys(store_, object_key));
   int64_t next = existing.empty() ? 1 : existing.back().first + 1;
   keep = std::max(keep, 0);
+  // A tombstone does not take the place of the version it deletes: that version (the Secret's
+  // last values) stays, so a deletion can be undone even when no earlier versions are kept.
+  if (doc == nullptr) ++keep;
   for (auto& [v, k] : existing) {
     if (v <= next - 1 - keep) also->deletes.push_back(k);
   }
@@ -73,6 +76,7 @@ Result<Version> History::Decode(const Object& o, bool with_doc) {
   v.meta.time = j.value("time", "");
   v.meta.manager = j.value("manager", "");
   v.revision = o.revision;
+  if (auto it = j.find("revision"); it != j.end() && it->is_number_integer()) v.revision = it->get<int64_t>();
   v.destroyed = j.value("destroyed", false);
   v.deleted = !j.contains("object") && !v.destroyed;
   if (auto it = j.find("deleted_at"); it != j.end() && it->is_string()) v.deleted_at = it->get<std::string>();
@@ -124,6 +128,9 @@ Result<bool> History::Amend(const std::string& object_key, int64_t version, Amen
       j["destroyed"] = true;
       break;
   }
+  // The record's revision is the object's resourceVersion at that version; rewriting the record
+  // gives it a new one, so the first amendment keeps the original in the record.
+  if (!j.contains("revision")) j["revision"] = o->revision;
   std::string text = j.dump();
   also->compares.push_back({key, o->revision});
   also->puts.emplace_back(key, SecretBytes(std::string_view(text)));

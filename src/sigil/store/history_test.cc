@@ -77,6 +77,18 @@ TEST_F(HistoryTest, KeepZeroRecordsOnlyTheNewestAndForgetsWhatWasKept) {
   EXPECT_EQ((*l)[0].doc.view(), "{\"v\":3}");
 }
 
+TEST_F(HistoryTest, ADeletionKeepsTheVersionItDeletesEvenWithKeepZero) {
+  Write("{\"v\":1}", 0, "create");
+  Write("{\"v\":2}", 0);
+  Write(nullptr, 0, "delete");
+  auto l = history_->List(kKey, true);
+  ASSERT_EQ(l->size(), 2u);
+  EXPECT_EQ((*l)[0].doc.view(), "{\"v\":2}");
+  EXPECT_TRUE((*l)[1].deleted);
+  Write("{\"v\":4}", 0, "create");
+  EXPECT_EQ(history_->List(kKey, false)->size(), 1u);
+}
+
 TEST_F(HistoryTest, AmendMarksClearsAndDestroysOnlyWhatHoldsAnObject) {
   Write("{\"v\":1}", 10, "create");
   Write("{\"v\":2}", 10);
@@ -99,6 +111,8 @@ TEST_F(HistoryTest, AmendMarksClearsAndDestroysOnlyWhatHoldsAnObject) {
   EXPECT_EQ((*v1)->doc.view(), "{\"v\":1}");  // kept, so it can be undeleted
   EXPECT_TRUE(amend(1, History::Amendment::kClearDeleted));
   EXPECT_EQ(history_->Get(kKey, 1)->value().deleted_at, "");
+  EXPECT_EQ(history_->Get(kKey, 1)->value().revision, history_->List(kKey, false)->front().revision);
+  EXPECT_LT(history_->Get(kKey, 1)->value().revision, history_->Get(kKey, 2)->value().revision);  // still its write's
   EXPECT_TRUE(amend(2, History::Amendment::kDestroy));
   auto v2 = history_->Get(kKey, 2);
   EXPECT_TRUE((*v2)->destroyed);

@@ -367,6 +367,14 @@ class KubernetesMount final : public engines::SecretsEngine {
       incoming[k] = Base64Encode(*bytes);
       internal::SecureZero(bytes->data(), bytes->size());
     }
+    // Authorized before the Secret is looked up, so a refusal says nothing about whether it
+    // exists: a caller who may neither create nor update it is refused as for an update (as the
+    // Kubernetes face refuses a PUT), whatever is there.
+    if (!patch && !Allowed(SecretAttributes("update", ref)) && !Allowed(SecretAttributes("create", ref))) {
+      return Checked(SecretAttributes("update", ref), true, [] {  // refused, unless RBAC changed just now
+        return Result<Response>(Response::Error(409, "the caller's permissions changed during the request; try again"));
+      });
+    }
     registry::Outcome<registry::Stored> before = c_.registry->Get(registry::Secrets(), ref.ns, ref.name);
     if (!before.ok() && before.error().code != 404) return FromApiError(before.error());
     std::string verb = patch ? "patch" : before.ok() ? "update" : "create";
@@ -470,12 +478,20 @@ class KubernetesMount final : public engines::SecretsEngine {
           if (live.ok()) recreate = false;  // exists, unrecorded: nothing to re-create
         }
         if (recreate && !Allowed(SecretAttributes("create", ref, "rollback"))) return Refusal(SecretAttributes("create", ref, "rollback"));
-      } else if (view->standing && listed(*view->standing) && !Allowed(SecretAttributes("delete", ref))) {
-        return Refusal(SecretAttributes("delete", ref));
       }
       using C = registry::Registry::VersionChange;
       C change = action == "delete/" ? C::kSoftDelete : undelete ? C::kUndelete : C::kDestroy;
-      registry::Outcome<int> changed = c_.registry->ChangeVersions(ref.ns, ref.name, *versions, change, Options("delete"));
+      // Whether the change takes the Secret with it is decided by the registry on the state it
+      // commits against (a write racing this request can make a listed version the current
+      // one), so the RBAC check for deleting the Secret is made there, not on what was read here.
+      std::optional<Response> refused;
+      auto admit_removal = [&]() -> std::optional<registry::ApiError> {
+        if (Allowed(SecretAttributes("delete", ref))) return std::nullopt;
+        refused = Refusal(SecretAttributes("delete", ref));
+        return registry::ApiError{403, "Forbidden", "refused", nullptr};
+      };
+      registry::Outcome<int> changed = c_.registry->ChangeVersions(ref.ns, ref.name, *versions, change, Options("delete"), admit_removal);
+      if (refused) return std::move(*refused);
       if (!changed.ok()) return FromApiError(changed.error());
       if (recreate) {
         bool created = false;
