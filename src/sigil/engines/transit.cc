@@ -428,7 +428,7 @@ class Transit final : public SecretsEngine {
     if (!want) want = IntOf(request, "key_version");
     int64_t v = want.value_or(0) > 0 ? *want : k.latest();
     if (v > k.latest()) return InvalidArgumentError("requested version for encryption is higher than the latest key version");
-    if (v < k.doc.value("min_encryption_version", int64_t{0})) {
+    if (v < k.doc.value("min_encryption_version", int64_t{0}) || v < k.doc.value("min_available_version", int64_t{0})) {
       return InvalidArgumentError("requested version for encryption is less than the minimum encryption key version");
     }
     return v;
