@@ -10,6 +10,9 @@
 #   to an audit trail at Metadata level (fdatasync per batch) in the work directory.
 # rbac-audit-nofsync: the same with audit.fsync: false (lines reach the page cache only).
 # rbac: the RBAC user without audit.
+# vault: the Vault face with the root token: a KV version 2 read and write (hvac's requests), the
+#   same Secret read through the kubernetes/ mount and through the Kubernetes face, and transit
+#   encrypt of 1 KiB; raw AES-GCM of 1 KiB from the crypto benchmark is printed after the table.
 # Prints a Markdown table for docs/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -20,7 +23,7 @@ WORK=$(mktemp -d /tmp/sigil-httpbench-XXXXXX)
 trap 'kill $SIGIL_PID $NGINX_PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
 CONFIG=()
-if [ "$MODE" != root ]; then
+if [ "$MODE" != root ] && [ "$MODE" != vault ]; then
   BENCH_TOKEN=$(head -c 32 /dev/urandom | base64 -w0 | tr -d '/+=')
   echo "$BENCH_TOKEN,bench,u-bench,bench-group" > "$WORK/tokens.csv"
   chmod 600 "$WORK/tokens.csv"
@@ -51,7 +54,7 @@ for i in $(seq 100); do
   curl -sf --cacert "$CA" -H "$AUTH" -X POST -H 'Content-Type: application/json' "$URL/api/v1/namespaces/kube-public/secrets" \
     -d "{\"metadata\":{\"name\":\"l$i\"},\"data\":{\"v\":\"dmFsdWU=\"}}" > /dev/null
 done
-if [ "$MODE" != root ]; then
+if [ "$MODE" != root ] && [ "$MODE" != vault ]; then
   for ns in default kube-public; do
     curl -sf --cacert "$CA" -H "$AUTH" -X POST -H 'Content-Type: application/json' \
       "$URL/apis/rbac.authorization.k8s.io/v1/namespaces/$ns/rolebindings" \
@@ -61,6 +64,14 @@ if [ "$MODE" != root ]; then
   AUTH="Authorization: Bearer $SIGIL_TOKEN"
 fi
 SIZE=$(curl -sf --cacert "$CA" -H "$AUTH" "$URL$NS/bench-get" | wc -c)
+if [ "$MODE" = vault ]; then
+  VALUE=$(head -c 1026 /dev/zero | base64 -w0)
+  curl -sf --cacert "$CA" -H "X-Vault-Token: $SIGIL_TOKEN" -X POST "$URL/v1/secret/data/bench-get" \
+    -d "{\"data\":{\"value\":\"$VALUE\"}}" > /dev/null
+  curl -sf --cacert "$CA" -H "X-Vault-Token: $SIGIL_TOKEN" -X POST "$URL/v1/sys/mounts/transit" -d '{"type":"transit"}' > /dev/null
+  curl -sf --cacert "$CA" -H "X-Vault-Token: $SIGIL_TOKEN" -X POST "$URL/v1/transit/keys/bench" -d '{}' > /dev/null
+  SIZE=$(curl -sf --cacert "$CA" -H "X-Vault-Token: $SIGIL_TOKEN" "$URL/v1/secret/data/bench-get" | wc -c)
+fi
 
 # nginx with the same kind of certificate, serving a file of the same size.
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$WORK/n.key" -out "$WORK/n.crt" \
@@ -103,11 +114,25 @@ echo
 echo "| request | connections | requests/s | p50 | p99 |"
 echo "|---|---|---|---|---|"
 for c in 1 16 64; do
+  if [ "$MODE" = vault ]; then
+    run "nginx static file" "https://127.0.0.1:$NPORT/file.json" bench/http/get.lua $c
+    run "Kubernetes face: GET secret" "$URL$NS/bench-get" bench/http/get.lua $c
+    run "Vault face: KV v2 read (secret/)" "$URL/v1/secret/data/bench-get" bench/http/vault_get.lua $c
+    run "Vault face: the Secret via kubernetes/" "$URL/v1/kubernetes/data/default/bench-get" bench/http/vault_get.lua $c
+    run "Vault face: KV v2 write (durable)" "$URL/v1/secret/data/" bench/http/vault_put.lua $c
+    run "Vault face: transit encrypt 1 KiB" "$URL/v1/transit/encrypt/bench" bench/http/transit_encrypt.lua $c
+    continue
+  fi
   run "nginx static file" "https://127.0.0.1:$NPORT/file.json" bench/http/get.lua $c
   run "sigil GET secret" "$URL$NS/bench-get" bench/http/get.lua $c
   run "sigil PUT secret (durable)" "$URL$NS" bench/http/put.lua $c
   run "sigil LIST 100 secrets" "$URL/api/v1/namespaces/kube-public/secrets" bench/http/list.lua $c
 done
+if [ "$MODE" = vault ] && [ -x build/bench/sigil_bench ]; then
+  echo
+  echo "Raw AES-256-GCM of 1 KiB, one thread (build/bench/sigil_bench --benchmark_filter=AesGcmSeal1KiB):"
+  build/bench/sigil_bench --benchmark_filter='AesGcmSeal1KiB' --benchmark_min_time=0.5 2>/dev/null | grep BM_
+fi
 if [ -f "$WORK/audit.log" ]; then
   echo
   echo "Audit trail: $(wc -l < "$WORK/audit.log") events; $("$BIN/sigil" audit verify "$WORK/audit.log")"

@@ -197,7 +197,9 @@ class Registry {
     int keep = 0;
     std::optional<int64_t> current;
   };
-  Outcome<std::optional<Versions>> ListVersions(const std::string& ns, const std::string& name);
+  // Without `with_objects` the versions' objects are neither decrypted into JSON nor returned
+  // (obj stays empty): for callers that need only the numbers, times and flags.
+  Outcome<std::optional<Versions>> ListVersions(const std::string& ns, const std::string& name, bool with_objects = true);
   Outcome<std::optional<SecretVersion>> GetVersion(const std::string& ns, const std::string& name, int64_t version);
   // Writes a new version equal to `version` in data, labels, annotations, immutability and
   // type; re-creates a deleted Secret (201 then). The new version's operation is "rollback"

@@ -14,9 +14,10 @@ ApiError VersionNotFound(const std::string& name, int64_t version) {
 
 }  // namespace
 
-Outcome<std::optional<Registry::Versions>> Registry::ListVersions(const std::string& ns, const std::string& name) {
+Outcome<std::optional<Registry::Versions>> Registry::ListVersions(const std::string& ns, const std::string& name,
+                                                                   bool with_objects) {
   const std::string key = Secrets().Key(ns, name);
-  auto versions = history_.List(key, true);
+  auto versions = history_.List(key, with_objects);
   if (!versions.ok()) return FromStatus(versions.error());
   auto current = store_->Get(key);
   if (!current.ok()) return FromStatus(current.error());

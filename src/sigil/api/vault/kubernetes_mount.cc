@@ -305,9 +305,10 @@ class KubernetesMount final : public engines::SecretsEngine {
     }
   }
 
-  // The KV view of the Secret's history; nullopt when it has none and does not exist.
-  Result<std::optional<KvView>> Load(const SecretRef& ref, std::optional<registry::Registry::Versions>* raw) {
-    registry::Outcome<std::optional<registry::Registry::Versions>> h = c_.registry->ListVersions(ref.ns, ref.name);
+  // The KV view of the Secret's history; nullopt when it has none and does not exist. Versions'
+  // objects are loaded only `with_objects`.
+  Result<std::optional<KvView>> Load(const SecretRef& ref, std::optional<registry::Registry::Versions>* raw, bool with_objects = false) {
+    registry::Outcome<std::optional<registry::Registry::Versions>> h = c_.registry->ListVersions(ref.ns, ref.name, with_objects);
     if (!h.ok()) return InternalError(h.error().message);
     if (!h->has_value()) return std::optional<KvView>();
     *raw = std::move(*h);
@@ -318,19 +319,24 @@ class KubernetesMount final : public engines::SecretsEngine {
   // metadata, 404 with metadata only for a deleted or destroyed one, 404 when there is none.
   Result<Response> Read(const SecretRef& ref, std::optional<int64_t> version) {
     std::optional<registry::Registry::Versions> raw;
-    SIGIL_ASSIGN_OR_RETURN(std::optional<KvView> view, Load(ref, &raw));
-    if (!view) return Response::NotFound();
-    if (!version && !view->standing) {
-      // A Secret without a record of its current state (written before history was kept):
-      // shown as version 0.
+    if (!version) {
+      // The Secret as it stands, read first; the history read after it holds its record (the
+      // record of its resourceVersion), whatever was written in between.
       registry::Outcome<registry::Stored> live = c_.registry->Get(registry::Secrets(), ref.ns, ref.name);
+      if (!live.ok() && live.error().code != 404) return FromApiError(live.error());
       if (live.ok()) {
+        SIGIL_ASSIGN_OR_RETURN(std::optional<KvView> view, Load(ref, &raw));
+        // Without a record of its state (written before history was kept), version 0.
+        KvVersion shown{0, live->obj["metadata"].value("creationTimestamp", ""), "", false, nullptr};
+        for (const KvVersion& v : view ? view->versions : std::vector<KvVersion>{}) {
+          if (v.record->revision == live->revision) shown = KvVersion{v.n, v.created, "", false, nullptr};
+        }
         SIGIL_ASSIGN_OR_RETURN(Json data, ShownData(live->obj));
-        KvVersion v{0, live->obj["metadata"].value("creationTimestamp", ""), "", false, nullptr};
-        return Response::Ok(Json{{"data", std::move(data)}, {"metadata", VersionMetadata(v)}});
+        return Response::Ok(Json{{"data", std::move(data)}, {"metadata", VersionMetadata(shown)}});
       }
-      if (live.error().code != 404) return FromApiError(live.error());
     }
+    SIGIL_ASSIGN_OR_RETURN(std::optional<KvView> view, Load(ref, &raw, /*with_objects=*/version.has_value()));
+    if (!view) return Response::NotFound();
     const KvVersion* v = view->Find(version.value_or(view->current()));
     if (v == nullptr) return Response::NotFound();
     if (!v->deleted.empty() || v->destroyed || !v->record->obj) {
@@ -472,7 +478,7 @@ class KubernetesMount final : public engines::SecretsEngine {
       if (undelete) {
         // The newest version of a Secret that is gone comes back as the Secret.
         const KvVersion* newest = view->versions.empty() ? nullptr : &view->versions.back();
-        recreate = newest != nullptr && !view->standing && listed(newest->n) && !newest->destroyed && newest->record->obj;
+        recreate = newest != nullptr && !view->standing && listed(newest->n) && !newest->destroyed;
         if (recreate) {
           registry::Outcome<registry::Stored> live = c_.registry->Get(registry::Secrets(), ref.ns, ref.name);
           if (live.ok()) recreate = false;  // exists, unrecorded: nothing to re-create
