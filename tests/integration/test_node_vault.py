@@ -249,3 +249,13 @@ def test_kv2_and_transit(node_vault, srv):
     assert ct.startswith("vault:v1:")
     assert ok(r["decrypt"])["data"]["plaintext"] == "bm9kZSBzZWNyZXQ="  # base64("node secret")
     assert "invalid ciphertext" in err(r["decrypt_bad"], 400)
+    assert ok(r["k8s_write"])["data"]["version"] == 1
+    assert ok(r["k8s_patch"])["data"]["version"] == 2
+    got = ok(r["k8s_read"])["data"]
+    assert got["data"] == {"pw": "js-one", "extra": "e"} and got["metadata"]["version"] == 2, got
+    assert "node-app" in ok(r["k8s_list"])["data"]["keys"]
+    # The same object on the Kubernetes face.
+    import base64
+    import requests
+    obj = requests.get(srv.url + "/api/v1/namespaces/default/secrets/node-app", headers=srv.auth, verify=srv.ca, timeout=10).json()
+    assert obj["type"] == "Opaque" and base64.b64decode(obj["data"]["pw"]) == b"js-one"

@@ -238,6 +238,11 @@ const scenarios = {
             r.decrypt = await call(root.decryptData({ name: 'node-key', ciphertext: r.encrypt.value.data.ciphertext }));
         }
         r.decrypt_bad = await call(root.decryptData({ name: 'node-key', ciphertext: 'vault:v1:AAAA' }));
+        // The kubernetes/ mount: a Kubernetes Secret written and patched as a KV v2 secret.
+        r.k8s_write = await call(root.write('kubernetes/data/default/node-app', { data: { pw: 'js-one' } }));
+        r.k8s_patch = await call(root.update('kubernetes/data/default/node-app', { data: { extra: 'e' } }));
+        r.k8s_read = await call(root.read('kubernetes/data/default/node-app'));
+        r.k8s_list = await call(root.list('kubernetes/metadata/default'));
         return r;
     },
 
