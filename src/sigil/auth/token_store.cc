@@ -125,7 +125,17 @@ Result<SecretBytes> TokenStore::Create(const Identity& who, std::chrono::seconds
   std::string token = std::string(kPrefix) + Base64UrlEncode(random);
   internal::SecureZero(random.data(), random.size());
   std::string expires = ttl.count() > 0 ? FormatRfc3339(clock_->Now() + ttl) : "";
-  SIGIL_RETURN_IF_ERROR(store_->Create(KeyFor(token), SecretBytes(Record(who, FormatRfc3339(clock_->Now()), expires).dump())).status());
+  store::SideEffects also;
+  if (ttl.count() > 0 && hooks_.created) {
+    TokenInfo t;
+    t.key = KeyFor(token);
+    t.path = std::string(kSigilTokenPath);
+    t.issued = clock_->Now();
+    t.expires = clock_->Now() + ttl;
+    SIGIL_RETURN_IF_ERROR(hooks_.created(t, &also));
+  }
+  SIGIL_RETURN_IF_ERROR(
+      store_->Create(KeyFor(token), SecretBytes(Record(who, FormatRfc3339(clock_->Now()), expires).dump()), also).status());
   SecretBytes out(token);
   internal::SecureZero(token.data(), token.size());
   return out;
@@ -248,7 +258,10 @@ Result<bool> TokenStore::SpendUse(const std::string& key) {
       if (!t.accessor.empty()) also.deletes.push_back(std::string(kAccessorsPrefix) + t.accessor);
       if (!t.parent.empty()) also.deletes.push_back(ChildKey(t.parent, key));
       Result<int64_t> r = store_->Delete(key, o->revision, also);
-      if (r.ok()) return true;
+      if (r.ok()) {
+        if (hooks_.revoked) hooks_.revoked(t);
+        return true;
+      }
       if (r.error().code() != StatusCode::kAborted && r.error().code() != StatusCode::kNotFound) return r.error();
       continue;
     }
@@ -283,7 +296,21 @@ Status TokenStore::Revoke(std::string_view token) {
   std::string key = KeyFor(token);
   SIGIL_ASSIGN_OR_RETURN(std::optional<store::Object> o, store_->Get(key));
   if (!o) return NotFoundError("no such token");
-  return store_->Delete(key, o->revision).status();
+  SIGIL_RETURN_IF_ERROR(store_->Delete(key, o->revision).status());
+  if (hooks_.revoked) {
+    if (Result<TokenInfo> t = Decode(*o); t.ok()) {
+      t->path = std::string(kSigilTokenPath);
+      hooks_.revoked(*t);
+    }
+  }
+  return OkStatus();
+}
+
+Result<std::optional<TokenInfo>> TokenStore::RecordAt(const std::string& key) {
+  SIGIL_ASSIGN_OR_RETURN(std::optional<store::Object> o, store_->Get(key));
+  if (!o) return std::optional<TokenInfo>();
+  SIGIL_ASSIGN_OR_RETURN(TokenInfo t, Decode(*o));
+  return std::optional<TokenInfo>(std::move(t));
 }
 
 
@@ -341,6 +368,7 @@ Result<std::pair<SecretBytes, TokenInfo>> TokenStore::CreateVault(const TokenSpe
     also.puts.emplace_back(t.parent, std::move(parent->doc));
     also.puts.emplace_back(ChildKey(t.parent, t.key), SecretBytes(std::string_view("1")));
   }
+  if (t.expires && hooks_.created) SIGIL_RETURN_IF_ERROR(hooks_.created(t, &also));
   SIGIL_ASSIGN_OR_RETURN(t.revision, store_->Create(t.key, SecretBytes(VaultRecord(t).dump()), also));
   SecretBytes out(token);
   internal::SecureZero(token.data(), token.size());
@@ -425,12 +453,16 @@ Status TokenStore::RevokeTree(const std::string& key) {
       SIGIL_ASSIGN_OR_RETURN(std::optional<store::Object> o, store_->Get(k));
       if (!o) break;
       store::SideEffects also;
-      if (Result<TokenInfo> t = Decode(*o); t.ok()) {
+      Result<TokenInfo> t = Decode(*o);
+      if (t.ok()) {
         if (!t->accessor.empty()) also.deletes.push_back(std::string(kAccessorsPrefix) + t->accessor);
         if (!t->parent.empty()) also.deletes.push_back(ChildKey(t->parent, k));
       }
       Result<int64_t> r = store_->Delete(k, o->revision, also);
-      if (r.ok()) break;
+      if (r.ok()) {
+        if (t.ok() && hooks_.revoked) hooks_.revoked(*t);
+        break;
+      }
       if (r.error().code() != StatusCode::kAborted && r.error().code() != StatusCode::kNotFound) return r.error();
     }
     std::string hash = k.substr(k.rfind('/') + 1);
@@ -484,7 +516,12 @@ Status TokenStore::RevokeOrphan(const std::string& key) {
       also.puts.emplace_back(child_key, SecretBytes(VaultRecord(child).dump()));
     }
     Result<int64_t> r = store_->Delete(key, top->revision, also);
-    if (r.ok()) return OkStatus();
+    if (r.ok()) {
+      if (hooks_.revoked) {
+        if (Result<TokenInfo> gone = Decode(*top); gone.ok()) hooks_.revoked(*gone);
+      }
+      return OkStatus();
+    }
     if (r.error().code() != StatusCode::kAborted && r.error().code() != StatusCode::kNotFound) return r.error();
   }
   return AbortedError("the token kept changing while it was revoked; try again");

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <utility>
 #include <vector>
@@ -117,6 +118,20 @@ class TokenStore {
   Status RevokeOrphan(const std::string& key);
   // Every Vault token's accessor.
   Result<std::vector<std::string>> Accessors();
+  // The record at `key` as stored, expired or not (nullopt: none). For the token's lease.
+  Result<std::optional<TokenInfo>> RecordAt(const std::string& key);
+
+  // What the store tells the rest of the server (its leases, leases/leases.h): `created` adds
+  // writes to the creation of a token that expires (committed with it); `revoked` is told of
+  // every token deleted before it expired (revoked, or used up) after the deletion commits.
+  // Set once, before the store is used.
+  struct Hooks {
+    std::function<Status(const TokenInfo& t, store::SideEffects* also)> created;
+    std::function<void(const TokenInfo& t)> revoked;
+  };
+  void SetHooks(Hooks hooks) { hooks_ = std::move(hooks); }
+  // The path a sigil token's lease is under (Vault tokens use the path they were made at).
+  static constexpr std::string_view kSigilTokenPath = "auth/sigil/tokens";
 
   // Token roles (auth/token/roles/<name>): one JSON document per role, kept as the face wrote
   // it. Names are checked by the face.
@@ -139,6 +154,7 @@ class TokenStore {
   store::ObjectStore* store_;
   Clock* clock_;
   SecretBytes key_;
+  Hooks hooks_;
 };
 
 }  // namespace sigil::auth

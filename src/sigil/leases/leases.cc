@@ -47,6 +47,11 @@ bool ValidId(std::string_view id) {
 
 std::string Manager::Digest(std::string_view s) { return HexEncode(crypto::Sha256(s)).substr(0, 32); }
 
+std::string Manager::IdFor(std::string_view path, const std::string& key) {
+  while (path.ends_with('/')) path.remove_suffix(1);
+  return std::string(path) + "/h" + Digest(key);
+}
+
 std::string Manager::DueKey(Clock::TimePoint due, const std::string& id) {
   char t[24];
   std::snprintf(t, sizeof t, "%020lld", static_cast<long long>(std::max<int64_t>(0, Millis(due))));
@@ -89,6 +94,7 @@ SecretBytes Manager::Encode(const Lease& l) const {
             {"last_renewal", l.last_renewal ? Json(Millis(*l.last_renewal)) : Json(nullptr)},
             {"max_expires", l.max_expires ? Json(Millis(*l.max_expires)) : Json(nullptr)},
             {"renewable", l.renewable},
+            {"requested", l.requested},
             {"attempts", l.attempts},
             {"last_error", l.last_error},
             {"due", Millis(l.due)}};
@@ -112,6 +118,7 @@ Result<std::optional<Lease>> Manager::Load(const std::string& id) {
   if (j.contains("last_renewal") && j["last_renewal"].is_number_integer()) l.last_renewal = FromMillis(j["last_renewal"].get<int64_t>());
   if (j.contains("max_expires") && j["max_expires"].is_number_integer()) l.max_expires = FromMillis(j["max_expires"].get<int64_t>());
   l.renewable = j.value("renewable", false);
+  l.requested = j.value("requested", false);
   l.attempts = j.value("attempts", 0);
   l.last_error = j.value("last_error", "");
   l.due = FromMillis(j.value("due", int64_t{0}));
@@ -156,9 +163,15 @@ Status Manager::Reschedule(const Lease& l, Clock::TimePoint due, int attempts, s
   next.attempts = attempts;
   next.last_error = std::move(error);
   store::SideEffects also;
-  also.deletes.push_back(DueKey(l.due, l.id));
-  also.puts.emplace_back(DueKey(due, l.id), SecretBytes(std::string_view(l.id)));
+  MoveDue(l, due, &also);
   return store_->Update(RecordKey(l.id), Encode(next), l.revision, also).status();
+}
+
+void Manager::MoveDue(const Lease& l, Clock::TimePoint due, store::SideEffects* also) {
+  std::string from = DueKey(l.due, l.id), to = DueKey(due, l.id);
+  if (from == to) return;  // (a transaction's puts precede its deletes: moving onto itself would delete it)
+  also->deletes.push_back(std::move(from));
+  also->puts.emplace_back(std::move(to), SecretBytes(std::string_view(l.id)));
 }
 
 Result<Lease> Manager::Renew(const std::string& id, std::optional<std::chrono::seconds> increment, bool* capped) {
@@ -183,8 +196,7 @@ Result<Lease> Manager::Renew(const std::string& id, std::optional<std::chrono::s
     next.attempts = 0;
     next.last_error.clear();
     store::SideEffects also;
-    also.deletes.push_back(DueKey(l->due, l->id));
-    also.puts.emplace_back(DueKey(expires, l->id), SecretBytes(std::string_view(l->id)));
+    MoveDue(*l, expires, &also);
     Result<int64_t> r = store_->Update(RecordKey(id), Encode(next), l->revision, also);
     if (r.ok()) {
       next.revision = *r;
@@ -218,6 +230,7 @@ Status Manager::Revoke(const std::string& id) {
     }
     if (!revoker) return FailedPreconditionError("no revoker for leases of kind \"" + l->kind + "\"");
     store::SideEffects also;
+    l->requested = true;
     SIGIL_ASSIGN_OR_RETURN(std::optional<Clock::TimePoint> later, revoker->Revoke(*l, &also));
     if (later) {
       // The target is not over yet (a token renewed on its own path): it ends when it says.
@@ -235,12 +248,28 @@ Status Manager::RevokeLater(const std::string& id) {
   for (int attempt = 0; attempt < 16; ++attempt) {
     SIGIL_ASSIGN_OR_RETURN(std::optional<Lease> l, Lookup(id));
     if (!l) return NotFoundError("lease not found");
-    Status st = Reschedule(*l, clock_->Now(), l->attempts, l->last_error);
+    Lease asked = *l;
+    asked.requested = true;
+    Status st = Reschedule(asked, clock_->Now(), l->attempts, l->last_error);
     if (st.ok()) {
       Wake();
       return OkStatus();
     }
     if (st.code() == StatusCode::kNotFound) return OkStatus();  // ended meanwhile
+    if (st.code() != StatusCode::kAborted) return st;
+  }
+  return AbortedError("the lease kept changing; try again");
+}
+
+Status Manager::Extend(const std::string& id, Clock::TimePoint expires) {
+  for (int attempt = 0; attempt < 16; ++attempt) {
+    SIGIL_ASSIGN_OR_RETURN(std::optional<Lease> l, Lookup(id));
+    if (!l) return NotFoundError("lease not found");
+    Lease next = *l;
+    next.expires = expires;
+    next.last_renewal = clock_->Now();
+    Status st = Reschedule(next, expires, 0, "");
+    if (st.ok() || st.code() == StatusCode::kNotFound) return st;
     if (st.code() != StatusCode::kAborted) return st;
   }
   return AbortedError("the lease kept changing; try again");

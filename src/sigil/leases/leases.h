@@ -52,7 +52,10 @@ struct Lease {
   std::optional<Clock::TimePoint> last_renewal;
   std::optional<Clock::TimePoint> max_expires;  // renewals never go past it
   bool renewable = false;
-  // Revocation state: failed attempts so far, the last failure's message, and when it is due.
+  // Revocation state: whether someone asked for it (revoke, revoke-prefix, the token that made
+  // it revoked) rather than it expiring, failed attempts so far, the last failure's message, and
+  // when it is due.
+  bool requested = false;
   int attempts = 0;
   std::string last_error;
   Clock::TimePoint due{};
@@ -65,8 +68,9 @@ class Revoker {
   virtual ~Revoker() = default;
   // Ends what the lease stands for (drops the database user, ...); idempotent: what is already
   // gone is success. `also` may receive store writes to commit with the lease's deletion (a
-  // target inside the store). Returns nullopt when done, or a later time to look again when the
-  // target says the lease is not over (a token renewed through its own path).
+  // target inside the store). Returns nullopt when done, or, for a lease that expired (not one
+  // whose revocation was `requested`), a later time to look again when the target says it is
+  // not over (a token renewed through its own path).
   virtual Result<std::optional<Clock::TimePoint>> Revoke(const Lease& lease, store::SideEffects* also) = 0;
 };
 
@@ -106,6 +110,9 @@ class Manager {
   Status Revoke(const std::string& id);
   // Makes the lease due now, for the workers (Vault's sync=false).
   Status RevokeLater(const std::string& id);
+  // The target's own renewal moved its end (a token renewed through auth/token/renew): the
+  // lease expires, and is due, then. kNotFound when there is no such lease.
+  Status Extend(const std::string& id, Clock::TimePoint expires);
   // Every lease under `prefix` made due now; with `force`, deleted without asking the targets.
   // Returns how many.
   Result<size_t> RevokePrefix(const std::string& prefix, bool force);
@@ -126,6 +133,9 @@ class Manager {
   size_t failures() const { return failures_.load(); }
 
   static std::string Digest(std::string_view s);
+  // The id of the lease of the thing stored at `key` that was made at `path`:
+  // "<path>/h<digest of key>" (a token's lease, as Vault names them).
+  static std::string IdFor(std::string_view path, const std::string& key);
   static std::string DueKey(Clock::TimePoint due, const std::string& id);
 
  private:
@@ -133,6 +143,8 @@ class Manager {
   SecretBytes Encode(const Lease& l) const;
   // Rewrites `l` (read at l.revision) with a new due time: index entry moved in the same commit.
   Status Reschedule(const Lease& l, Clock::TimePoint due, int attempts, std::string error);
+  // Adds to `also` the move of l's due entry to `due`.
+  static void MoveDue(const Lease& l, Clock::TimePoint due, store::SideEffects* also);
   // Ends one due lease: asks its revoker, then deletes it; on failure reschedules with backoff.
   // Returns whether the lease is gone.
   bool Process(const std::string& due_key, const std::string& id);

@@ -24,7 +24,7 @@ class FakeTarget final : public Revoker {
     std::lock_guard<std::mutex> l(mu);
     ++calls;
     if (failing) return UnavailableError("the target is down");
-    if (lease.data.contains("until") && later) return std::optional<Clock::TimePoint>(*later);
+    if (lease.data.contains("until") && later && !lease.requested) return std::optional<Clock::TimePoint>(*later);
     ended.insert(lease.data.value("user", ""));
     return std::optional<Clock::TimePoint>();
   }
@@ -152,6 +152,13 @@ TEST_F(LeasesTest, ATargetThatIsNotOverReschedules) {
   target_->later.reset();
   clock_.Advance(std::chrono::seconds(50));
   EXPECT_EQ(Pass(), 1u);
+  // Asked for (not expired), the target does not get to postpone it.
+  l.id = "auth/token/create/h2";
+  SIGIL_ASSERT_OK(manager_->Add(l));
+  target_->later = clock_.Now() + std::chrono::hours(1);
+  SIGIL_ASSERT_OK(manager_->RevokeLater("auth/token/create/h2"));
+  EXPECT_TRUE(manager_->Lookup("auth/token/create/h2")->value().requested);
+  EXPECT_EQ(Pass(), 1u);
 }
 
 TEST_F(LeasesTest, RevokeNowPrefixForceTokenListAndTidy) {
@@ -168,6 +175,7 @@ TEST_F(LeasesTest, RevokeNowPrefixForceTokenListAndTidy) {
   EXPECT_THAT(manager_->Revoke("database/creds/rw/3"), StatusIs(StatusCode::kNotFound));
 
   EXPECT_EQ(*manager_->RevokeByToken("/sigil/auth/tokens/t1"), 2u);  // due now, for the workers
+  SIGIL_ASSERT_OK(manager_->RevokeLater("database/creds/ro/1"));    // again, at the same instant: still due
   EXPECT_EQ(Pass(), 2u);
   EXPECT_TRUE(target_->ended.count("u1") && target_->ended.count("u2"));
 

@@ -95,6 +95,29 @@ Status LoadClusterInfo(barrier::Barrier* b, std::string* name, std::string* id) 
   return OkStatus();
 }
 
+// The lease of a token that expires: it ends by deleting the token (and the tokens made under
+// it, which cannot outlive it), unless the token was renewed meanwhile, then at its new expiry.
+class TokenLeases final : public leases::Revoker {
+ public:
+  explicit TokenLeases(auth::TokenStore* tokens) : tokens_(tokens) {}
+  Result<std::optional<Clock::TimePoint>> Revoke(const leases::Lease& lease, store::SideEffects*) override {
+    std::string key = lease.data.value("token_key", "");
+    if (key.empty()) return std::optional<Clock::TimePoint>();
+    SIGIL_ASSIGN_OR_RETURN(std::optional<auth::TokenInfo> t, tokens_->RecordAt(key));
+    if (!t) return std::optional<Clock::TimePoint>();  // revoked already
+    if (!lease.requested && t->expires && *t->expires > Clock::Real()->Now()) return std::optional<Clock::TimePoint>(*t->expires);
+    SIGIL_RETURN_IF_ERROR(tokens_->RevokeTree(key));
+    return std::optional<Clock::TimePoint>();
+  }
+
+ private:
+  auth::TokenStore* tokens_;
+};
+
+std::string TokenLeaseId(const auth::TokenInfo& t) {
+  return leases::Manager::IdFor(t.path.empty() ? auth::TokenStore::kSigilTokenPath : std::string_view(t.path), t.key);
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Unsealed>> Unsealed::Build(const Deps& deps, SecretBytes root_key) {
@@ -106,6 +129,27 @@ Result<std::unique_ptr<Unsealed>> Unsealed::Build(const Deps& deps, SecretBytes 
   SIGIL_RETURN_IF_ERROR(LoadClusterInfo(u->barrier_.get(), &u->cluster_name_, &u->cluster_id_));
   u->store_ = std::make_unique<store::ObjectStore>(u->barrier_.get());
   SIGIL_ASSIGN_OR_RETURN(u->tokens_, auth::TokenStore::Open(u->store_.get(), Clock::Real()));
+  // Every token that expires has a lease, so an expired token is deleted by the server (with
+  // what it leased) rather than left in the store; revoking a token ends what it leased.
+  u->leases_ = std::make_unique<leases::Manager>(u->store_.get(), Clock::Real(), leases::Manager::Options{});
+  u->leases_->Register("token", std::make_shared<TokenLeases>(u->tokens_.get()));
+  u->tokens_->SetHooks(auth::TokenStore::Hooks{
+      [m = u->leases_.get()](const auth::TokenInfo& t, store::SideEffects* also) {
+        leases::Lease l;
+        l.id = TokenLeaseId(t);
+        l.kind = "token";
+        l.data = leases::Json{{"token_key", t.key}};
+        l.issued = t.issued;
+        l.expires = *t.expires;
+        return m->Prepare(&l, also);
+      },
+      [m = u->leases_.get()](const auth::TokenInfo& t) {
+        if (Result<size_t> n = m->RevokeByToken(t.key); !n.ok()) {
+          log::Error("leases: what a revoked token leased could not be scheduled for revocation", {{"error", n.error().message()}});
+        }
+        // Its own lease, unless the lease's revocation is what deleted it.
+        if (t.expires && *t.expires > Clock::Real()->Now()) (void)m->RevokeLater(TokenLeaseId(t));
+      }});
   SIGIL_ASSIGN_OR_RETURN(u->new_root_token_, u->tokens_->CreateRootOnce());
   std::optional<auth::TokenFile> token_file;
   if (!c.auth_token_file.empty()) {
@@ -156,9 +200,11 @@ Result<std::unique_ptr<Unsealed>> Unsealed::Build(const Deps& deps, SecretBytes 
   vault_options.auditor = u->auditor_.get();
   vault_options.seal = deps.seal;
   vault_options.registry = u->registry_.get();
+  vault_options.leases = u->leases_.get();
   vault_options.rbac = u->authorizer_.get();
   u->vault_ = std::make_unique<vault::VaultApi>(Clock::Real(), vault_options);
   u->BuildRouter();
+  u->leases_->Start();
   return u;
 }
 
@@ -168,6 +214,7 @@ Unsealed::~Unsealed() {
   // the next one down: the faces' worker pools finish (they may still be answering), then
   // authentication, audit, authorization, the registry, tokens, the store, and the barrier
   // (whose keyring and root key are wiped as they are freed) last.
+  if (leases_) leases_->Stop();  // revocations in flight finish before anything they use goes
   kube_.reset();
   vault_.reset();
   router_ = http::Router();
@@ -179,6 +226,7 @@ Unsealed::~Unsealed() {
   secret_mounts_.reset();
   registry_.reset();
   authenticator_.reset();
+  leases_.reset();
   tokens_.reset();
   store_.reset();
   barrier_.reset();

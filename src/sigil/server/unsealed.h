@@ -66,6 +66,7 @@ class Unsealed {
   std::unique_ptr<store::ObjectStore> store_;
   std::unique_ptr<registry::Registry> registry_;
   std::unique_ptr<auth::TokenStore> tokens_;
+  std::unique_ptr<leases::Manager> leases_;
   std::unique_ptr<auth::Authenticator> authenticator_;
   std::unique_ptr<authz::Authorizer> authorizer_;
   std::unique_ptr<audit::Auditor> auditor_;

@@ -98,6 +98,7 @@ Reply VaultApi::Impl::Dispatch(const Request& r, const Identity* who) {
   if (std::optional<Reply> t = AuthToken(r, who)) return std::move(*t);
   if (std::optional<Reply> a = SysAudit(r)) return std::move(*a);
   if (std::optional<Reply> s = SysAuth(r)) return std::move(*s);
+  if (std::optional<Reply> l = SysLeases(r)) return std::move(*l);
   if (std::optional<Reply> m = SysMounts(r)) return std::move(*m);
   if (r.path.starts_with("auth/") && options_.auth_mounts != nullptr) {
     std::optional<engines::Mount> m = options_.auth_mounts->Find(std::string_view(r.path).substr(5));

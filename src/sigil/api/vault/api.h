@@ -26,6 +26,7 @@
 #include "sigil/authz/policy_store.h"
 #include "sigil/base/clock.h"
 #include "sigil/engines/mount_table.h"
+#include "sigil/leases/leases.h"
 #include "sigil/registry/registry.h"
 
 namespace sigil::vault {
@@ -44,6 +45,7 @@ class VaultApi {
     // the RBAC that governs them. Without a registry the mount is not served.
     registry::Registry* registry = nullptr;
     const authz::Authorizer* rbac = nullptr;
+    leases::Manager* leases = nullptr;  // sys/leases/*; null: not served
   };
   VaultApi(Clock* clock, const Options& options);
   ~VaultApi();

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "sigil/api/vault/impl.h"
+#include "sigil/base/logging.h"
 
 namespace sigil::vault {
 namespace {
@@ -342,6 +343,10 @@ std::optional<Reply> VaultApi::Impl::AuthToken(const Request& r, const Identity*
     bool capped = false;
     Result<auth::TokenInfo> renewed = tokens.Renew((*t)->key, *inc, &capped);
     if (!renewed.ok()) return fail(renewed.error());
+    if (options_.leases != nullptr && renewed->expires) {  // the token's lease follows it
+      Status moved = options_.leases->Extend(leases::Manager::IdFor(renewed->path, renewed->key), *renewed->expires);
+      if (!moved.ok() && moved.code() != StatusCode::kNotFound) log::Warn("leases: a renewed token's lease did not follow", {{"error", moved.message()}});
+    }
     std::vector<std::string> warnings;
     if (capped) warnings.push_back("TTL of the renewal exceeded the token's max TTL; TTL value is capped accordingly");
     return Envelope(nullptr, warnings, AuthBlock(*renewed, by == By::kAccessor ? "" : id, now));

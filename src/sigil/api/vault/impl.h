@@ -59,6 +59,8 @@ class VaultApi::Impl {
   std::optional<Reply> SysAudit(const Request& r);
   // sys/auth.
   std::optional<Reply> SysAuth(const Request& r);
+  // sys/leases/* (and the legacy sys/renew, sys/revoke, sys/revoke-prefix, sys/revoke-force).
+  std::optional<Reply> SysLeases(const Request& r);
   // sys/mounts, sys/remount.
   std::optional<Reply> SysMounts(const Request& r);
   // Enable (POST), disable (DELETE) or read (GET) the entry at `path` of `table` (sys/mounts

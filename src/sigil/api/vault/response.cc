@@ -38,6 +38,14 @@ Reply LogicalEnvelope(Json data, int64_t lease_duration, const std::vector<std::
   return WithBody(status, j);
 }
 
+Reply LeaseEnvelope(const std::string& lease_id, bool renewable, int64_t lease_duration, const std::vector<std::string>& warnings) {
+  Json j = EnvelopeJson(nullptr, warnings, nullptr);
+  j["lease_id"] = lease_id;
+  j["renewable"] = renewable;
+  j["lease_duration"] = lease_duration;
+  return WithBody(200, j);
+}
+
 Reply SysInjected(Json data, const std::vector<std::string>& warnings) {
   Json top = EnvelopeJson(data, warnings, nullptr);
   if (data.is_object()) {
