@@ -306,6 +306,17 @@ Status TokenStore::Revoke(std::string_view token) {
   return OkStatus();
 }
 
+Result<bool> TokenStore::PrepareDeletion(const TokenInfo& t, store::SideEffects* also) {
+  std::string hash = t.key.substr(t.key.rfind('/') + 1);
+  SIGIL_ASSIGN_OR_RETURN(std::vector<std::string> kids, store_->Keys(std::string(kChildrenPrefix) + hash + "/"));
+  if (!kids.empty()) return false;
+  also->compares.push_back({t.key, t.revision});
+  also->deletes.push_back(t.key);
+  if (!t.accessor.empty()) also->deletes.push_back(std::string(kAccessorsPrefix) + t.accessor);
+  if (!t.parent.empty()) also->deletes.push_back(ChildKey(t.parent, t.key));
+  return true;
+}
+
 Result<std::optional<TokenInfo>> TokenStore::RecordAt(const std::string& key) {
   SIGIL_ASSIGN_OR_RETURN(std::optional<store::Object> o, store_->Get(key));
   if (!o) return std::optional<TokenInfo>();

@@ -120,6 +120,10 @@ class TokenStore {
   Result<std::vector<std::string>> Accessors();
   // The record at `key` as stored, expired or not (nullopt: none). For the token's lease.
   Result<std::optional<TokenInfo>> RecordAt(const std::string& key);
+  // Adds to `also` the deletion of the token `t` (its record, accessor and entry under its
+  // parent), compared with t.revision, for a caller that commits it with its own writes (the
+  // token's lease). False, adding nothing, when the token has children (use RevokeTree).
+  Result<bool> PrepareDeletion(const TokenInfo& t, store::SideEffects* also);
 
   // What the store tells the rest of the server (its leases, leases/leases.h): `created` adds
   // writes to the creation of a token that expires (committed with it); `revoked` is told of

@@ -310,6 +310,11 @@ Result<size_t> Manager::RevokeByToken(const std::string& token_key) {
   return n;
 }
 
+Result<bool> Manager::HasLeasesOf(const std::string& token_key) {
+  SIGIL_ASSIGN_OR_RETURN(store::ObjectList l, store_->List(std::string(kTokenPrefix) + Digest(token_key) + "/", "", 1));
+  return !l.items.empty();
+}
+
 Result<std::vector<std::string>> Manager::List(const std::string& prefix) {
   SIGIL_ASSIGN_OR_RETURN(std::vector<std::string> keys, store_->Keys(RecordKey(prefix)));
   std::set<std::string> out;

@@ -118,6 +118,8 @@ class Manager {
   Result<size_t> RevokePrefix(const std::string& prefix, bool force);
   // Makes every lease made by the token at `token_key` due now.
   Result<size_t> RevokeByToken(const std::string& token_key);
+  // Whether the token at `token_key` made any lease that is still there.
+  Result<bool> HasLeasesOf(const std::string& token_key);
   // The lease ids under `prefix` (a folder: what follows it up to the next '/', folders with a
   // trailing '/').
   Result<std::vector<std::string>> List(const std::string& prefix);

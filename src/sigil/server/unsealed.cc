@@ -99,19 +99,32 @@ Status LoadClusterInfo(barrier::Barrier* b, std::string* name, std::string* id) 
 // it, which cannot outlive it), unless the token was renewed meanwhile, then at its new expiry.
 class TokenLeases final : public leases::Revoker {
  public:
-  explicit TokenLeases(auth::TokenStore* tokens) : tokens_(tokens) {}
-  Result<std::optional<Clock::TimePoint>> Revoke(const leases::Lease& lease, store::SideEffects*) override {
+  TokenLeases(auth::TokenStore* tokens, leases::Manager* leases) : tokens_(tokens), leases_(leases) {}
+  Result<std::optional<Clock::TimePoint>> Revoke(const leases::Lease& lease, store::SideEffects* also) override {
     std::string key = lease.data.value("token_key", "");
     if (key.empty()) return std::optional<Clock::TimePoint>();
     SIGIL_ASSIGN_OR_RETURN(std::optional<auth::TokenInfo> t, tokens_->RecordAt(key));
     if (!t) return std::optional<Clock::TimePoint>();  // revoked already
     if (!lease.requested && t->expires && *t->expires > Clock::Real()->Now()) return std::optional<Clock::TimePoint>(*t->expires);
+    // The common case, a token that made nothing: its deletion commits with its lease's (one
+    // transaction per expired token). Otherwise the tree goes first, with what it leased.
+    SIGIL_ASSIGN_OR_RETURN(bool made, leases_->HasLeasesOf(key));
+    if (!made) {
+      store::SideEffects mine;
+      SIGIL_ASSIGN_OR_RETURN(bool prepared, tokens_->PrepareDeletion(*t, &mine));
+      if (prepared) {
+        for (auto& c : mine.compares) also->compares.push_back(std::move(c));
+        for (auto& d : mine.deletes) also->deletes.push_back(std::move(d));
+        return std::optional<Clock::TimePoint>();
+      }
+    }
     SIGIL_RETURN_IF_ERROR(tokens_->RevokeTree(key));
     return std::optional<Clock::TimePoint>();
   }
 
  private:
   auth::TokenStore* tokens_;
+  leases::Manager* leases_;
 };
 
 std::string TokenLeaseId(const auth::TokenInfo& t) {
@@ -132,7 +145,7 @@ Result<std::unique_ptr<Unsealed>> Unsealed::Build(const Deps& deps, SecretBytes 
   // Every token that expires has a lease, so an expired token is deleted by the server (with
   // what it leased) rather than left in the store; revoking a token ends what it leased.
   u->leases_ = std::make_unique<leases::Manager>(u->store_.get(), Clock::Real(), leases::Manager::Options{});
-  u->leases_->Register("token", std::make_shared<TokenLeases>(u->tokens_.get()));
+  u->leases_->Register("token", std::make_shared<TokenLeases>(u->tokens_.get(), u->leases_.get()));
   u->tokens_->SetHooks(auth::TokenStore::Hooks{
       [m = u->leases_.get()](const auth::TokenInfo& t, store::SideEffects* also) {
         leases::Lease l;
