@@ -31,9 +31,18 @@ NS=/api/v1/namespaces/default/secrets
 curl -sf --cacert "$CA" -H "Authorization: Bearer $SIGIL_TOKEN" -X POST -H 'Content-Type: application/json' "$URL$NS" \
   -d "{\"metadata\":{\"name\":\"bench-get\"},\"data\":{\"value\":\"$(head -c 1026 /dev/zero | base64 -w0)\"}}" > /dev/null
 
-count() {  # leases under auth/token/create/
-  curl -sf --cacert "$CA" -H "$AUTH" -X LIST "$URL/v1/sys/leases/lookup/auth/token/create/" | python3 -c \
-    'import json,sys; d=sys.stdin.read(); print(len(json.loads(d)["data"]["keys"]) if d.strip() else 0)' 2>/dev/null || echo 0
+count() {  # leases under auth/token/create/ (404: none); retried until the server answers
+  local code
+  for _ in $(seq 30); do
+    code=$(curl -s -o "$WORK/list.json" -w '%{http_code}' --cacert "$CA" -H "$AUTH" -X LIST \
+      "$URL/v1/sys/leases/lookup/auth/token/create/" || true)
+    if [ "$code" = 404 ]; then echo 0; return; fi
+    if [ "$code" = 200 ]; then python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["data"]["keys"]))' "$WORK/list.json"; return; fi
+    echo "count: HTTP $code" >&2
+    sleep 1
+  done
+  echo "count: the server does not answer" >&2
+  exit 1
 }
 read_bench() {  # seconds -> "rps p50 p99"
   wrk -t2 -c16 -d"$1"s --latency -s bench/http/get.lua "$URL$NS/bench-get" 2>&1 |
@@ -56,7 +65,12 @@ sleep "$(echo "$FIRST_EXPIRY - $(date +%s.%N)" | bc | sed 's/^-.*/0/')"
 LAST_EXPIRY=$(echo "$T_MADE + $TTL" | bc)
 read_bench 30 > "$WORK/during.txt" &
 READ_PID=$!
-while [ "$(count)" -gt 0 ]; do sleep 1; done
+while :; do
+  LEFT=$(count)
+  echo "  $(printf '%.1f' "$(echo "$(date +%s.%N) - $FIRST_EXPIRY" | bc)") s after the first expiry: $LEFT leases left" >&2
+  [ "$LEFT" -gt 0 ] || break
+  sleep 2
+done
 T_DONE=$(date +%s.%N)
 wait $READ_PID
 echo "all revoked $(echo "$T_DONE - $LAST_EXPIRY" | bc) s after the last expiry ($(echo "$T_DONE - $FIRST_EXPIRY" | bc) s after the first)"
