@@ -7,6 +7,7 @@ import time
 
 import hvac
 import pytest
+import requests
 
 
 @pytest.fixture
@@ -89,6 +90,9 @@ def test_prefix_force_sudo_and_tidy(srv):
     no_sudo = client(srv, root.auth.token.create(policies=["leases"], ttl="1h")["auth"]["client_token"])
     with pytest.raises(hvac.exceptions.Forbidden):
         no_sudo.sys.list_leases("auth/token/create/")
+    for path in ("sys/leases/lookup", "sys/leases/lookup/"):  # both spellings are root-protected
+        r = requests.request("LIST", srv.url + "/v1/" + path, headers={"X-Vault-Token": no_sudo.token}, verify=srv.ca, timeout=10)
+        assert r.status_code == 403, (path, r.text)
     with pytest.raises(hvac.exceptions.Forbidden):
         no_sudo.sys.revoke_prefix("auth/token/create")
     before = accessors(root)
@@ -113,3 +117,13 @@ def test_an_expiry_during_a_restart_is_not_lost(start_server, workdir, key_file)
     s2 = start_server(args)
     root2 = hvac.Client(url=s2.url, token=s.token, verify=s2.ca)
     assert wait_for(lambda: made["accessor"] not in accessors(root2))
+
+
+def test_a_queued_revocation_cannot_be_renewed_away(srv):
+    root = client(srv)
+    made = root.auth.token.create(policies=["default"], ttl="1h", explicit_max_ttl="2h")["auth"]
+    lease = "auth/token/create/" + token_leases(root)[0]
+    root.write("sys/leases/revoke", lease_id=lease, sync=False)
+    with pytest.raises((hvac.exceptions.InvalidRequest, hvac.exceptions.Forbidden)):
+        client(srv, made["client_token"]).auth.token.renew_self(increment="2h")
+    assert wait_for(lambda: made["accessor"] not in accessors(root))

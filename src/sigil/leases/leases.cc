@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <set>
+#include <system_error>
 
 #include "sigil/base/encoding.h"
 #include "sigil/base/logging.h"
@@ -71,17 +72,20 @@ void Manager::Start() {
   std::lock_guard<std::mutex> l(mu_);
   if (!threads_.empty()) return;
   stopping_ = false;
+  stopping_flag_ = false;
   threads_.emplace_back([this] { Loop(); });
 }
 
 void Manager::Stop() {
+  std::vector<std::thread> threads;
   {
     std::lock_guard<std::mutex> l(mu_);
     stopping_ = true;
+    stopping_flag_ = true;  // a pass in progress stops after the revocations in flight
+    threads.swap(threads_);
   }
   cv_.notify_all();
-  for (std::thread& t : threads_) t.join();
-  threads_.clear();
+  for (std::thread& t : threads) t.join();
 }
 
 SecretBytes Manager::Encode(const Lease& l) const {
@@ -181,6 +185,9 @@ Result<Lease> Manager::Renew(const std::string& id, std::optional<std::chrono::s
     if (!l) return NotFoundError("lease not found");
     if (!l->renewable) return InvalidArgumentError("lease is not renewable");
     Clock::TimePoint now = clock_->Now();
+    // As Vault: a lease that has expired, or whose revocation was asked for or has begun, is
+    // not renewed (its holder must not be able to undo a revocation).
+    if (l->requested || l->attempts > 0 || l->expires <= now || l->due <= now) return InvalidArgumentError("lease expired");
     auto ttl = increment && increment->count() > 0 ? std::chrono::duration_cast<Clock::TimePoint::duration>(*increment)
                                                      : l->expires - (l->last_renewal ? *l->last_renewal : l->issued);
     Clock::TimePoint expires = now + ttl;
@@ -231,7 +238,15 @@ Status Manager::Revoke(const std::string& id) {
     if (!revoker) return FailedPreconditionError("no revoker for leases of kind \"" + l->kind + "\"");
     store::SideEffects also;
     l->requested = true;
-    SIGIL_ASSIGN_OR_RETURN(std::optional<Clock::TimePoint> later, revoker->Revoke(*l, &also));
+    Result<std::optional<Clock::TimePoint>> done = revoker->Revoke(*l, &also);
+    if (!done.ok()) {
+      // The revocation stands: the workers retry it (requested, so nobody can renew it away).
+      ++failures_;
+      (void)Reschedule(*l, clock_->Now() + options_.retry_min, l->attempts + 1, done.error().message());
+      Wake();
+      return done.error();
+    }
+    std::optional<Clock::TimePoint> later = *done;
     if (later) {
       // The target is not over yet (a token renewed on its own path): it ends when it says.
       (void)Reschedule(*l, *later, 0, "");
@@ -268,22 +283,38 @@ Status Manager::Extend(const std::string& id, Clock::TimePoint expires) {
     Lease next = *l;
     next.expires = expires;
     next.last_renewal = clock_->Now();
-    Status st = Reschedule(next, expires, 0, "");
+    // A requested revocation stands: the renewal moves the expiry shown, not when it is due.
+    Status st = l->requested ? Reschedule(next, l->due, l->attempts, l->last_error) : Reschedule(next, expires, 0, "");
     if (st.ok() || st.code() == StatusCode::kNotFound) return st;
     if (st.code() != StatusCode::kAborted) return st;
   }
   return AbortedError("the lease kept changing; try again");
 }
 
-Result<size_t> Manager::RevokePrefix(const std::string& prefix, bool force) {
-  SIGIL_ASSIGN_OR_RETURN(std::vector<std::string> keys, store_->Keys(RecordKey(prefix)));
+Result<size_t> Manager::RevokePrefix(const std::string& raw_prefix, bool force, bool sync) {
+  // As Vault: the prefix is a lease id when one has that id, else a folder (so
+  // "database/creds/ro" never reaches database/creds/root/...).
+  std::string prefix = raw_prefix;
+  std::vector<std::string> keys;
+  SIGIL_ASSIGN_OR_RETURN(std::optional<store::Object> exact, store_->Get(RecordKey(prefix)));
+  if (exact && !prefix.ends_with("/")) {
+    keys.push_back(RecordKey(prefix));
+  } else {
+    if (!prefix.ends_with("/")) prefix += "/";
+    SIGIL_ASSIGN_OR_RETURN(keys, store_->Keys(RecordKey(prefix)));
+  }
   size_t n = 0;
+  Status first_failure;
   for (const std::string& k : keys) {
     std::string id = k.substr(kRecordPrefix.size());
     if (!force) {
-      Status st = RevokeLater(id);
-      if (!st.ok() && st.code() != StatusCode::kNotFound) return st;
-      ++n;
+      Status st = sync ? Revoke(id) : RevokeLater(id);
+      if (st.ok()) {
+        ++n;
+      } else if (st.code() != StatusCode::kNotFound) {
+        if (!sync) return st;
+        if (first_failure.ok()) first_failure = st;  // the others still go
+      }
       continue;
     }
     SIGIL_ASSIGN_OR_RETURN(std::optional<Lease> l, Load(id));
@@ -296,6 +327,7 @@ Result<size_t> Manager::RevokePrefix(const std::string& prefix, bool force) {
       return st;
     }
   }
+  if (!first_failure.ok()) return first_failure;
   return n;
 }
 
@@ -304,8 +336,13 @@ Result<size_t> Manager::RevokeByToken(const std::string& token_key) {
   size_t n = 0;
   for (const store::Object& o : l.items) {
     Status st = RevokeLater(std::string(o.doc.view()));
-    if (st.ok()) ++n;
-    else if (st.code() != StatusCode::kNotFound) return st;
+    if (st.ok()) {
+      ++n;
+    } else if (st.code() == StatusCode::kNotFound) {
+      (void)store_->Delete(o.key, o.revision);  // the lease ended another way
+    } else {
+      return st;
+    }
   }
   return n;
 }
@@ -344,10 +381,11 @@ Result<size_t> Manager::Tidy() {
     if (!l) continue;
     SIGIL_ASSIGN_OR_RETURN(std::optional<store::Object> due, store_->Get(DueKey(l->due, l->id)));
     if (due) continue;
+    Clock::TimePoint now = clock_->Now();
     store::SideEffects also;
-    also.puts.emplace_back(DueKey(clock_->Now(), l->id), SecretBytes(std::string_view(l->id)));
+    also.puts.emplace_back(DueKey(now, l->id), SecretBytes(std::string_view(l->id)));
     Lease next = *l;
-    next.due = clock_->Now();
+    next.due = now;
     if (store_->Update(k, Encode(next), l->revision, also).ok()) ++fixed;
   }
   return fixed;
@@ -356,15 +394,23 @@ Result<size_t> Manager::Tidy() {
 bool Manager::Process(const std::string& due_key, const std::string& id) {
   Result<std::optional<Lease>> loaded = Load(id);
   if (!loaded.ok()) {
-    log::Error("lease: cannot read a due lease", {{"lease_id", id}, {"error", loaded.error().message()}});
+    // Moved to the back of the line, so it cannot hold up the leases behind it.
+    log::Error("lease: cannot read a due lease; it will be looked at again later", {{"lease_id", id}, {"error", loaded.error().message()}});
+    store::SideEffects later;
+    later.puts.emplace_back(DueKey(clock_->Now() + options_.retry_max, id), SecretBytes(std::string_view(id)));
+    later.deletes.push_back(due_key);
+    (void)store_->Apply(later);
     return false;
   }
-  if (!*loaded) {
-    (void)store_->Apply(store::SideEffects{{}, {}, {due_key}});  // the lease ended another way
+  if (!*loaded) {  // the lease ended another way: its entry goes (unless it came back meanwhile)
+    (void)store_->Apply(store::SideEffects{{{RecordKey(id), 0}}, {}, {due_key}});
     return false;
   }
   Lease& l = **loaded;
-  if (DueKey(l.due, l.id) != due_key) return false;  // rescheduled meanwhile: its new entry counts
+  if (DueKey(l.due, l.id) != due_key) {  // a stale entry (the lease was rescheduled): it goes
+    (void)store_->Apply(store::SideEffects{{{RecordKey(id), l.revision}}, {}, {due_key}});
+    return false;
+  }
   std::shared_ptr<Revoker> revoker;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -398,8 +444,12 @@ bool Manager::Process(const std::string& due_key, const std::string& id) {
 }
 
 Result<size_t> Manager::RunOnce() {
-  SIGIL_ASSIGN_OR_RETURN(store::ObjectList l, store_->List(std::string(kDuePrefix), "", options_.batch));
   int64_t now = Millis(clock_->Now());
+  // A peek first: when nothing is due (the usual case) a pass decrypts one entry, not a batch.
+  SIGIL_ASSIGN_OR_RETURN(store::ObjectList first, store_->List(std::string(kDuePrefix), "", 1));
+  last_seen_ = 0;
+  if (first.items.empty() || DueMillis(first.items[0].key).value_or(now + 1) > now) return size_t{0};
+  SIGIL_ASSIGN_OR_RETURN(store::ObjectList l, store_->List(std::string(kDuePrefix), "", options_.batch));
   std::vector<std::pair<std::string, std::string>> due;
   for (const store::Object& o : l.items) {
     std::optional<int64_t> t = DueMillis(o.key);
@@ -410,13 +460,19 @@ Result<size_t> Manager::RunOnce() {
   if (due.empty()) return size_t{0};
   std::atomic<size_t> next{0}, ended{0};
   auto work = [&] {
-    for (size_t i = next++; i < due.size(); i = next++) {
+    for (size_t i = next++; i < due.size() && !stopping_flag_.load(); i = next++) {
       if (Process(due[i].first, due[i].second)) ++ended;
     }
   };
   std::vector<std::thread> helpers;
   size_t n = std::min(options_.parallelism, due.size());
-  for (size_t i = 1; i < n; ++i) helpers.emplace_back(work);
+  for (size_t i = 1; i < n; ++i) {
+    try {
+      helpers.emplace_back(work);
+    } catch (const std::system_error&) {
+      break;  // no more threads now: the pass goes on with those it has
+    }
+  }
   work();
   for (std::thread& t : helpers) t.join();
   return ended.load();
@@ -429,7 +485,9 @@ void Manager::Loop() {
     Result<size_t> n = RunOnce();
     if (!n.ok()) log::Error("lease: the revocation pass failed", {{"error", n.error().message()}});
     l.lock();
-    if (n.ok() && last_seen_.load() >= options_.batch) continue;  // more may be due: no wait
+    // More may be due: no wait, but only while passes end leases (never a spin on entries that
+    // stay).
+    if (n.ok() && *n > 0 && last_seen_.load() >= options_.batch) continue;
     cv_.wait_for(l, options_.poll, [this] { return stopping_ || wake_; });
     wake_ = false;
   }

@@ -114,8 +114,11 @@ class Manager {
   // lease expires, and is due, then. kNotFound when there is no such lease.
   Status Extend(const std::string& id, Clock::TimePoint expires);
   // Every lease under `prefix` made due now; with `force`, deleted without asking the targets.
-  // Returns how many.
-  Result<size_t> RevokePrefix(const std::string& prefix, bool force);
+  // `prefix` is an exact lease id when one has it, else a folder ("a/b" means "a/b/"). Returns
+  // how many.
+  // With `sync`, each is revoked before this returns (a target that fails is an error after
+  // the others are done; that lease stays for the workers).
+  Result<size_t> RevokePrefix(const std::string& prefix, bool force, bool sync = false);
   // Makes every lease made by the token at `token_key` due now.
   Result<size_t> RevokeByToken(const std::string& token_key);
   // Whether the token at `token_key` made any lease that is still there.
@@ -161,6 +164,7 @@ class Manager {
   std::condition_variable cv_;
   bool stopping_ = false;
   bool wake_ = false;                  // a lease may be due before the next pass
+  std::atomic<bool> stopping_flag_{false};  // stopping_, read by a pass's threads without mu_
   std::atomic<size_t> last_seen_{0};   // due entries the last pass looked at
   std::map<std::string, std::shared_ptr<Revoker>> revokers_;
   std::vector<std::thread> threads_;

@@ -211,3 +211,39 @@ TEST_F(LeasesTest, ManyDueLeasesAreEndedInParallelPasses) {
 
 }  // namespace
 }  // namespace sigil::leases
+
+namespace sigil::leases {
+namespace {
+
+// From a review: a holder could renew a lease out of a requested revocation; a prefix caught
+// its siblings ("ro" took "root"); stale index entries stayed at the head of the index.
+TEST_F(LeasesTest, ReviewRegressions) {
+  SIGIL_ASSERT_OK(manager_->Add(Make("database/creds/ro/1", std::chrono::hours(1), "ro1")));
+  SIGIL_ASSERT_OK(manager_->Add(Make("database/creds/root/1", std::chrono::hours(1), "root1")));
+  SIGIL_ASSERT_OK(manager_->RevokeLater("database/creds/ro/1"));
+  bool capped = false;
+  EXPECT_THAT(manager_->Renew("database/creds/ro/1", std::chrono::hours(1), &capped), StatusIs(StatusCode::kInvalidArgument));
+  SIGIL_ASSERT_OK(manager_->Extend("database/creds/ro/1", clock_.Now() + std::chrono::hours(5)));
+  EXPECT_EQ(Pass(), 1u);  // still due now: the extension did not move it
+  EXPECT_TRUE(target_->ended.count("ro1"));
+
+  SIGIL_ASSERT_OK(manager_->Add(Make("database/creds/ro/2", std::chrono::hours(1), "ro2")));
+  EXPECT_EQ(*manager_->RevokePrefix("database/creds/ro", /*force=*/false, /*sync=*/true), 1u);
+  EXPECT_TRUE(target_->ended.count("ro2"));
+  EXPECT_TRUE(manager_->Lookup("database/creds/root/1")->has_value());  // a sibling, not below
+  EXPECT_EQ(*manager_->RevokePrefix("database/creds/root/1", /*force=*/false, /*sync=*/true), 1u);  // an exact id
+  EXPECT_FALSE(manager_->Lookup("database/creds/root/1")->has_value());
+
+  // A stale due entry (its lease rescheduled elsewhere) is removed by the pass that finds it.
+  SIGIL_ASSERT_OK(manager_->Add(Make("database/creds/ro/3", std::chrono::seconds(1), "ro3")));
+  auto l = manager_->Lookup("database/creds/ro/3");
+  SIGIL_ASSERT_OK(store_->Create(Manager::DueKey(clock_.Now(), "database/creds/ro/3"), SecretBytes(std::string_view("database/creds/ro/3"))).status());
+  EXPECT_EQ(Pass(), 0u);
+  EXPECT_FALSE(store_->Get(Manager::DueKey(clock_.Now(), "database/creds/ro/3"))->has_value());
+  clock_.Advance(std::chrono::seconds(1));
+  EXPECT_EQ(Pass(), 1u);
+  EXPECT_TRUE(store_->Keys("/sigil/leases/")->empty());
+}
+
+}  // namespace
+}  // namespace sigil::leases

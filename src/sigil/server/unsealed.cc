@@ -104,7 +104,10 @@ class TokenLeases final : public leases::Revoker {
     std::string key = lease.data.value("token_key", "");
     if (key.empty()) return std::optional<Clock::TimePoint>();
     SIGIL_ASSIGN_OR_RETURN(std::optional<auth::TokenInfo> t, tokens_->RecordAt(key));
-    if (!t) return std::optional<Clock::TimePoint>();  // revoked already
+    if (!t) {  // revoked already; what it leased goes too (in case a crash came between the two)
+      SIGIL_RETURN_IF_ERROR(leases_->RevokeByToken(key).status());
+      return std::optional<Clock::TimePoint>();
+    }
     if (!lease.requested && t->expires && *t->expires > Clock::Real()->Now()) return std::optional<Clock::TimePoint>(*t->expires);
     // The common case, a token that made nothing: its deletion commits with its lease's (one
     // transaction per expired token). Otherwise the tree goes first, with what it leased.
@@ -114,6 +117,7 @@ class TokenLeases final : public leases::Revoker {
       SIGIL_ASSIGN_OR_RETURN(bool prepared, tokens_->PrepareDeletion(*t, &mine));
       if (prepared) {
         for (auto& c : mine.compares) also->compares.push_back(std::move(c));
+        for (auto& p : mine.puts) also->puts.push_back(std::move(p));
         for (auto& d : mine.deletes) also->deletes.push_back(std::move(d));
         return std::optional<Clock::TimePoint>();
       }
@@ -228,6 +232,7 @@ Unsealed::~Unsealed() {
   // authentication, audit, authorization, the registry, tokens, the store, and the barrier
   // (whose keyring and root key are wiped as they are freed) last.
   if (leases_) leases_->Stop();  // revocations in flight finish before anything they use goes
+  if (tokens_) tokens_->SetHooks({});  // they point at the lease manager
   kube_.reset();
   vault_.reset();
   router_ = http::Router();

@@ -77,14 +77,20 @@ class ServerTest : public ::testing::Test {
     });
     router.Handle("/slow", [this](const Request& req, const RequestContext&, Responder respond) {
       slow_started_.set_value();
-      // Answer later from another thread, as a storage commit does.
-      std::thread([req_version = req.version(), keep = req.keep_alive(), respond, this] {
+      // Answer later from another thread, as a storage commit does. The responder holds the
+      // connection, so it is let go before the thread says it is done (TearDown waits for that:
+      // a thread that outlived the server would free the connection after the server's
+      // io_context, as an ASan run once caught).
+      ++stream_threads_;
+      std::thread([req_version = req.version(), keep = req.keep_alive(), respond, this]() mutable {
         release_slow_.get_future().wait();
         Response res{HttpStatus::ok, req_version};
         res.keep_alive(keep);
         res.body().assign("done");
         res.prepare_payload();
         respond(std::move(res));
+        respond = nullptr;
+        --stream_threads_;
       }).detach();
     });
     router.Handle("/stream", [this](const Request& req, const RequestContext& ctx, Responder) {
@@ -92,9 +98,10 @@ class ServerTest : public ::testing::Test {
       w->OnClosed([this] { stream_closed_.set_value(); });
       std::string target(req.target());
       ++stream_threads_;
-      std::thread([this, w, target] {
+      std::thread([this, w, target]() mutable {
         for (int i = 0; i < 3; ++i) w->Write("{\"n\":" + std::to_string(i) + "}\n");
         if (target.find("close") != std::string::npos) w->Close();
+        w.reset();
         --stream_threads_;
       }).detach();
     });

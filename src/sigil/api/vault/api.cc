@@ -87,7 +87,8 @@ core::VaultAccess VaultApi::Impl::AccessFor(const Request& r) const {
   // (LIST kv/app is checked as kv/app/, which "kv/app/*" covers; the ACL also tries the exact
   // path without the slash).
   if (r.op == Operation::kList && !a.path.ends_with("/")) a.path += "/";
-  a.sudo = NeedsSudo(r.path, r.op);
+  // Both spellings: LIST sys/leases/lookup (without the slash) is the root-protected listing too.
+  a.sudo = NeedsSudo(r.path, r.op) || NeedsSudo(a.path, r.op);
   a.unauthenticated = Unauthenticated(r.path);
   return a;
 }

@@ -341,10 +341,17 @@ std::optional<Reply> VaultApi::Impl::AuthToken(const Request& r, const Identity*
     Result<std::optional<std::chrono::seconds>> inc = DurationField(r.body, "increment");
     if (!inc.ok()) return fail(inc.error());
     bool capped = false;
+    // A token whose revocation was asked for (its lease queued) cannot be renewed out of it.
+    std::string lease_id = leases::Manager::IdFor((*t)->path.empty() ? auth::TokenStore::kSigilTokenPath : std::string_view((*t)->path), (*t)->key);
+    if (options_.leases != nullptr) {
+      Result<std::optional<leases::Lease>> lease = options_.leases->Lookup(lease_id);
+      if (!lease.ok()) return fail(lease.error());
+      if (*lease && (*lease)->requested) return Error(400, "the token is being revoked");
+    }
     Result<auth::TokenInfo> renewed = tokens.Renew((*t)->key, *inc, &capped);
     if (!renewed.ok()) return fail(renewed.error());
     if (options_.leases != nullptr && renewed->expires) {  // the token's lease follows it
-      Status moved = options_.leases->Extend(leases::Manager::IdFor(renewed->path, renewed->key), *renewed->expires);
+      Status moved = options_.leases->Extend(lease_id, *renewed->expires);
       if (!moved.ok() && moved.code() != StatusCode::kNotFound) log::Warn("leases: a renewed token's lease did not follow", {{"error", moved.message()}});
     }
     std::vector<std::string> warnings;

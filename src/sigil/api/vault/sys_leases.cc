@@ -88,7 +88,10 @@ std::optional<Reply> VaultApi::Impl::SysLeases(const Request& r) {
       if (!write) return Error(405, "unsupported operation");
       std::string prefix = p.size() > base->size() + 1 ? std::string(p.substr(base->size() + 1)) : "";
       if (prefix.empty()) return Error(400, "missing prefix");
-      Result<size_t> n = m.RevokePrefix(prefix, op == "revoke-force");
+      Result<std::optional<bool>> sync = BoolField(r.body, "sync");
+      if (!sync.ok()) return Error(400, sync.error().message());
+      // As Vault: revoke-prefix revokes before answering unless sync=false.
+      Result<size_t> n = m.RevokePrefix(prefix, op == "revoke-force", sync->value_or(true));
       if (!n.ok()) return fail(n.error());
       return NoContent();
     }
