@@ -101,7 +101,8 @@ Result<std::vector<int64_t>> VersionsField(const Json& body) {
   auto it = body.find("versions");
   if (it != body.end() && it->is_array()) {
     for (const Json& v : *it) {
-      std::optional<int64_t> n = VersionNumber(v);
+      // Any integer, as Vault's []int: one that names no version is skipped by the caller.
+      std::optional<int64_t> n = v.is_number_integer() ? std::optional<int64_t>(v.get<int64_t>()) : VersionNumber(v);
       if (!n) return InvalidArgumentError("versions must be a list of version numbers");
       out.push_back(*n);
     }

@@ -76,7 +76,8 @@ bool ValidEntryPath(std::string_view path);
 
 // KV v2 request fields, shared by the kv engine and the kubernetes/ mount: `options.cas` (a
 // non-negative integer, or its decimal string; nullopt when absent), and `versions` (a list of
-// version numbers, each an integer or its decimal string). kInvalidArgument with Vault's message.
+// version numbers, each an integer or a non-negative decimal string). kInvalidArgument with
+// Vault's message.
 Result<std::optional<int64_t>> CasOption(const Json& body);
 Result<std::vector<int64_t>> VersionsField(const Json& body);
 

@@ -81,7 +81,7 @@ class ServerTest : public ::testing::Test {
       // connection, so it is let go before the thread says it is done (TearDown waits for that:
       // a thread that outlived the server would free the connection after the server's
       // io_context, as an ASan run once caught).
-      ++stream_threads_;
+      ++threads_in_flight_;
       std::thread([req_version = req.version(), keep = req.keep_alive(), respond, this]() mutable {
         release_slow_.get_future().wait();
         Response res{HttpStatus::ok, req_version};
@@ -90,19 +90,19 @@ class ServerTest : public ::testing::Test {
         res.prepare_payload();
         respond(std::move(res));
         respond = nullptr;
-        --stream_threads_;
+        --threads_in_flight_;
       }).detach();
     });
     router.Handle("/stream", [this](const Request& req, const RequestContext& ctx, Responder) {
       auto w = ctx.start_stream(MakeResponse(req, HttpStatus::ok, "application/json", ""), std::chrono::seconds(30));
       w->OnClosed([this] { stream_closed_.set_value(); });
       std::string target(req.target());
-      ++stream_threads_;
+      ++threads_in_flight_;
       std::thread([this, w, target]() mutable {
         for (int i = 0; i < 3; ++i) w->Write("{\"n\":" + std::to_string(i) + "}\n");
         if (target.find("close") != std::string::npos) w->Close();
         w.reset();
-        --stream_threads_;
+        --threads_in_flight_;
       }).detach();
     });
     // A stream whose writer goes to the test, with no OnClosed callback set.
@@ -121,16 +121,16 @@ class ServerTest : public ::testing::Test {
     ASSERT_TRUE(server_->Start().ok());
   }
 
-  // The writer threads may still be inside Write or Close when the client has its answer; the
-  // server must outlive them (a stream's writer is used only while its server exists). Under
+  // The writer and slow-answer threads may still be inside Write, Close or their responder when
+  // the client has its answer; the server must outlive them (a stream's writer is used only while its server exists). Under
   // load this test once destroyed the server under a Close still posting to it.
   void TearDown() override {
-    for (int i = 0; i < 10000 && stream_threads_.load() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    for (int i = 0; i < 10000 && threads_in_flight_.load() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     server_.reset();
   }
 
   std::string ca_;
-  std::atomic<int> stream_threads_{0};
+  std::atomic<int> threads_in_flight_{0};
   std::unique_ptr<Server> server_;
   std::promise<void> slow_started_, release_slow_, stream_closed_;
   std::promise<std::shared_ptr<StreamWriter>> bare_writer_;
