@@ -98,6 +98,7 @@ SecretBytes Manager::Encode(const Lease& l) const {
             {"last_renewal", l.last_renewal ? Json(Millis(*l.last_renewal)) : Json(nullptr)},
             {"max_expires", l.max_expires ? Json(Millis(*l.max_expires)) : Json(nullptr)},
             {"renewable", l.renewable},
+            {"job", l.job},
             {"requested", l.requested},
             {"attempts", l.attempts},
             {"last_error", l.last_error},
@@ -122,6 +123,7 @@ Result<std::optional<Lease>> Manager::Load(const std::string& id) {
   if (j.contains("last_renewal") && j["last_renewal"].is_number_integer()) l.last_renewal = FromMillis(j["last_renewal"].get<int64_t>());
   if (j.contains("max_expires") && j["max_expires"].is_number_integer()) l.max_expires = FromMillis(j["max_expires"].get<int64_t>());
   l.renewable = j.value("renewable", false);
+  l.job = j.value("job", false);
   l.requested = j.value("requested", false);
   l.attempts = j.value("attempts", 0);
   l.last_error = j.value("last_error", "");
@@ -157,8 +159,58 @@ void Manager::Wake() {
 }
 
 Result<std::optional<Lease>> Manager::Lookup(const std::string& id) {
-  if (!ValidId(id)) return std::optional<Lease>();
+  if (!ValidId(id) || id.starts_with(kJobIdPrefix)) return std::optional<Lease>();
   return Load(id);
+}
+
+Result<std::optional<Lease>> Manager::Job(const std::string& id) {
+  if (!ValidId(id) || !id.starts_with(kJobIdPrefix)) return std::optional<Lease>();
+  SIGIL_ASSIGN_OR_RETURN(std::optional<Lease> l, Load(id));
+  if (l && !l->job) return std::optional<Lease>();
+  return l;
+}
+
+Status Manager::Schedule(Lease job) {
+  if (!ValidId(job.id) || !job.id.starts_with(kJobIdPrefix)) return InvalidArgumentError("invalid job id");
+  job.job = true;
+  job.renewable = false;
+  job.token_key.clear();
+  job.due = job.expires;
+  for (int attempt = 0; attempt < 16; ++attempt) {
+    SIGIL_ASSIGN_OR_RETURN(std::optional<Lease> old, Load(job.id));
+    store::SideEffects also;
+    Status st;
+    if (old) {
+      MoveDue(*old, job.due, &also);
+      st = store_->Update(RecordKey(job.id), Encode(job), old->revision, also).status();
+    } else {
+      st = Prepare(&job, &also);
+      if (st.ok()) st = store_->Apply(also).status();
+    }
+    if (st.ok()) {
+      Wake();
+      return OkStatus();
+    }
+    if (st.code() != StatusCode::kAborted && st.code() != StatusCode::kNotFound && st.code() != StatusCode::kAlreadyExists) return st;
+  }
+  return AbortedError("the job kept changing; try again");
+}
+
+Status Manager::Cancel(const std::string& id) {
+  for (int attempt = 0; attempt < 16; ++attempt) {
+    SIGIL_ASSIGN_OR_RETURN(std::optional<Lease> l, Job(id));
+    if (!l) return OkStatus();
+    Status st = Delete(*l, {});
+    if (st.ok() || st.code() == StatusCode::kNotFound) return OkStatus();
+    if (st.code() != StatusCode::kAborted) return st;
+  }
+  return AbortedError("the job kept changing; try again");
+}
+
+std::shared_ptr<Revoker> Manager::RevokerFor(const std::string& kind) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = revokers_.find(kind);
+  return it != revokers_.end() ? it->second : nullptr;
 }
 
 Status Manager::Reschedule(const Lease& l, Clock::TimePoint due, int attempts, std::string error) {
@@ -196,6 +248,7 @@ Result<Lease> Manager::Renew(const std::string& id, std::optional<std::chrono::s
       *capped = true;
     }
     if (expires <= now) return InvalidArgumentError("past the max TTL, cannot renew");
+    if (std::shared_ptr<Revoker> target = RevokerFor(l->kind)) SIGIL_RETURN_IF_ERROR(target->Renew(*l, expires));
     Lease next = *l;
     next.expires = expires;
     next.last_renewal = now;
@@ -230,11 +283,7 @@ Status Manager::Revoke(const std::string& id) {
   for (int attempt = 0; attempt < 16; ++attempt) {
     SIGIL_ASSIGN_OR_RETURN(std::optional<Lease> l, Lookup(id));
     if (!l) return NotFoundError("lease not found");
-    std::shared_ptr<Revoker> revoker;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (auto it = revokers_.find(l->kind); it != revokers_.end()) revoker = it->second;
-    }
+    std::shared_ptr<Revoker> revoker = RevokerFor(l->kind);
     if (!revoker) return FailedPreconditionError("no revoker for leases of kind \"" + l->kind + "\"");
     store::SideEffects also;
     l->requested = true;
@@ -317,7 +366,7 @@ Result<size_t> Manager::RevokePrefix(const std::string& raw_prefix, bool force, 
       }
       continue;
     }
-    SIGIL_ASSIGN_OR_RETURN(std::optional<Lease> l, Load(id));
+    SIGIL_ASSIGN_OR_RETURN(std::optional<Lease> l, Lookup(id));
     if (!l) continue;
     Status st = Delete(*l, {});
     if (st.ok()) {
@@ -356,6 +405,7 @@ Result<std::vector<std::string>> Manager::List(const std::string& prefix) {
   SIGIL_ASSIGN_OR_RETURN(std::vector<std::string> keys, store_->Keys(RecordKey(prefix)));
   std::set<std::string> out;
   for (const std::string& k : keys) {
+    if (std::string_view(k).substr(kRecordPrefix.size()).starts_with(kJobIdPrefix)) continue;
     std::string rest = k.substr(kRecordPrefix.size() + prefix.size());
     size_t slash = rest.find('/');
     out.insert(slash == std::string::npos ? rest : rest.substr(0, slash + 1));
@@ -411,11 +461,7 @@ bool Manager::Process(const std::string& due_key, const std::string& id) {
     (void)store_->Apply(store::SideEffects{{{RecordKey(id), l.revision}}, {}, {due_key}});
     return false;
   }
-  std::shared_ptr<Revoker> revoker;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (auto it = revokers_.find(l.kind); it != revokers_.end()) revoker = it->second;
-  }
+  std::shared_ptr<Revoker> revoker = RevokerFor(l.kind);
   store::SideEffects also;
   Result<std::optional<Clock::TimePoint>> done =
       revoker ? revoker->Revoke(l, &also) : Result<std::optional<Clock::TimePoint>>(FailedPreconditionError("no revoker for leases of kind \"" + l.kind + "\""));

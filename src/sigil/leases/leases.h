@@ -18,6 +18,12 @@
 // still hold the credential, and it survives restarts and crashes because the index is in the
 // store. `revoke-force` drops leases without asking the target.
 //
+// The same queue runs jobs: background work due at a time (a static database role's password
+// rotation, a Secret's rotation policy). A job is a record like a lease, with an id under
+// "sys/jobs/", that its kind's Revoker runs when due and that stays, rescheduled at the time the
+// run returns, until a run returns nullopt or it is cancelled; failures back off as a lease's do.
+// Jobs are invisible to the lease operations (lookup, renew, revoke, list).
+//
 // Several servers may run workers on one store: each lease's final commit compares the record's
 // revision, so a lease is deleted once; a target may be asked twice (revokers are idempotent).
 // Thread-safe.
@@ -52,6 +58,7 @@ struct Lease {
   std::optional<Clock::TimePoint> last_renewal;
   std::optional<Clock::TimePoint> max_expires;  // renewals never go past it
   bool renewable = false;
+  bool job = false;  // a job (see above), not a lease
   // Revocation state: whether someone asked for it (revoke, revoke-prefix, the token that made
   // it revoked) rather than it expiring, failed attempts so far, the last failure's message, and
   // when it is due.
@@ -71,7 +78,15 @@ class Revoker {
   // target inside the store). Returns nullopt when done, or, for a lease that expired (not one
   // whose revocation was `requested`), a later time to look again when the target says it is
   // not over (a token renewed through its own path).
+  // For a job: runs it; a time is when to run it next.
   virtual Result<std::optional<Clock::TimePoint>> Revoke(const Lease& lease, store::SideEffects* also) = 0;
+  // Moves the target's own end to `expires` before a renewal commits (a database user's
+  // VALID UNTIL). An error refuses the renewal.
+  virtual Status Renew(const Lease& lease, Clock::TimePoint expires) {
+    (void)lease;
+    (void)expires;
+    return OkStatus();
+  }
 };
 
 class Manager {
@@ -85,6 +100,7 @@ class Manager {
   static constexpr std::string_view kRecordPrefix = "/sigil/leases/id/";
   static constexpr std::string_view kDuePrefix = "/sigil/leases/due/";
   static constexpr std::string_view kTokenPrefix = "/sigil/leases/token/";
+  static constexpr std::string_view kJobIdPrefix = "sys/jobs/";
 
   Manager(store::ObjectStore* store, Clock* clock, Options options);
   ~Manager();  // stops the workers
@@ -101,6 +117,13 @@ class Manager {
   Status Add(Lease lease);
 
   Result<std::optional<Lease>> Lookup(const std::string& id);
+
+  // Makes or replaces the job `job.id` (under kJobIdPrefix), due at `job.expires`.
+  Status Schedule(Lease job);
+  // Removes a job without running it (done when absent).
+  Status Cancel(const std::string& id);
+  // A job as stored (nullopt: none).
+  Result<std::optional<Lease>> Job(const std::string& id);
   // Extends a renewable lease to now + increment (else its original TTL), never past
   // max_expires: *capped says whether that cut it. kInvalidArgument when not renewable,
   // kNotFound when there is no such lease.
@@ -145,6 +168,7 @@ class Manager {
 
  private:
   Result<std::optional<Lease>> Load(const std::string& id);
+  std::shared_ptr<Revoker> RevokerFor(const std::string& kind);
   SecretBytes Encode(const Lease& l) const;
   // Rewrites `l` (read at l.revision) with a new due time: index entry moved in the same commit.
   Status Reschedule(const Lease& l, Clock::TimePoint due, int attempts, std::string error);

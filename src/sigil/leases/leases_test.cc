@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <set>
 
 #include "sigil/storage/memory_backend.h"
@@ -25,10 +26,24 @@ class FakeTarget final : public Revoker {
     ++calls;
     if (failing) return UnavailableError("the target is down");
     if (lease.data.contains("until") && later && !lease.requested) return std::optional<Clock::TimePoint>(*later);
+    if (lease.job) {
+      ++runs;
+      if (runs < 3) return std::optional<Clock::TimePoint>(lease.expires + std::chrono::seconds(60));
+      return std::optional<Clock::TimePoint>();
+    }
     ended.insert(lease.data.value("user", ""));
     return std::optional<Clock::TimePoint>();
   }
+  Status Renew(const Lease& lease, Clock::TimePoint expires) override {
+    std::lock_guard<std::mutex> l(mu);
+    if (refuse_renewal) return UnavailableError("the target refused");
+    renewed[lease.data.value("user", "")] = expires;
+    return OkStatus();
+  }
   std::mutex mu;
+  bool refuse_renewal = false;
+  int runs = 0;
+  std::map<std::string, Clock::TimePoint> renewed;
   bool failing = false;
   std::optional<Clock::TimePoint> later;
   int calls = 0;
@@ -243,6 +258,70 @@ TEST_F(LeasesTest, ReviewRegressions) {
   clock_.Advance(std::chrono::seconds(1));
   EXPECT_EQ(Pass(), 1u);
   EXPECT_TRUE(store_->Keys("/sigil/leases/")->empty());
+}
+
+}  // namespace
+}  // namespace sigil::leases
+
+namespace sigil::leases {
+namespace {
+
+TEST_F(LeasesTest, RenewalAsksTheTargetFirstAndARefusalChangesNothing) {
+  SIGIL_ASSERT_OK(manager_->Add(Make("database/creds/ro/r", std::chrono::seconds(10), "r")));
+  bool capped = false;
+  auto renewed = manager_->Renew("database/creds/ro/r", std::chrono::seconds(100), &capped);
+  SIGIL_ASSERT_OK(renewed.status());
+  EXPECT_EQ(target_->renewed.at("r"), clock_.Now() + std::chrono::seconds(100));
+  target_->refuse_renewal = true;
+  EXPECT_THAT(manager_->Renew("database/creds/ro/r", std::chrono::seconds(300), &capped).status(),
+              StatusIs(StatusCode::kUnavailable));
+  EXPECT_EQ(manager_->Lookup("database/creds/ro/r")->value().expires, clock_.Now() + std::chrono::seconds(100));
+}
+
+TEST_F(LeasesTest, JobsRunWhenDueAreRescheduledAndStayOutOfTheLeaseOperations) {
+  Lease job;
+  job.id = "sys/jobs/db/rotate/app";
+  job.kind = "db";
+  job.expires = clock_.Now() + std::chrono::seconds(30);
+  SIGIL_ASSERT_OK(manager_->Schedule(job));
+  // Not a lease: lookup, list, renew, revoke and revoke-prefix do not see it.
+  EXPECT_FALSE(manager_->Lookup(job.id)->has_value());
+  EXPECT_TRUE(manager_->List("")->empty());
+  bool capped = false;
+  EXPECT_THAT(manager_->Renew(job.id, std::nullopt, &capped).status(), StatusIs(StatusCode::kNotFound));
+  EXPECT_THAT(manager_->Revoke(job.id), StatusIs(StatusCode::kNotFound));
+  EXPECT_EQ(manager_->RevokePrefix("sys", true).value(), 0u);
+  ASSERT_TRUE(manager_->Job(job.id)->has_value());
+  // Rescheduling moves it (one due entry, not two).
+  job.expires = clock_.Now() + std::chrono::seconds(10);
+  SIGIL_ASSERT_OK(manager_->Schedule(job));
+  clock_.Advance(std::chrono::seconds(10));
+  EXPECT_EQ(Pass(), 0u);  // ran, and is due again in 60 s
+  EXPECT_EQ(target_->runs, 1);
+  EXPECT_EQ(Pass(), 0u);
+  EXPECT_EQ(target_->runs, 1);
+  clock_.Advance(std::chrono::seconds(60));
+  EXPECT_EQ(Pass(), 0u);
+  EXPECT_EQ(target_->runs, 2);
+  // A failure backs off like a lease's, and the job stays.
+  target_->failing = true;
+  clock_.Advance(std::chrono::seconds(60));
+  EXPECT_EQ(Pass(), 0u);
+  EXPECT_EQ(manager_->Job(job.id)->value().attempts, 1);
+  target_->failing = false;
+  clock_.Advance(std::chrono::seconds(1));
+  EXPECT_EQ(Pass(), 1u);  // the third run says it is finished
+  EXPECT_FALSE(manager_->Job(job.id)->has_value());
+  EXPECT_TRUE(store_->Keys("/sigil/leases/")->empty());
+  // Cancel removes one without running it.
+  job.expires = clock_.Now() + std::chrono::seconds(5);
+  SIGIL_ASSERT_OK(manager_->Schedule(job));
+  SIGIL_ASSERT_OK(manager_->Cancel(job.id));
+  SIGIL_ASSERT_OK(manager_->Cancel(job.id));
+  EXPECT_TRUE(store_->Keys("/sigil/leases/")->empty());
+  // Only ids under sys/jobs/ are jobs.
+  job.id = "database/creds/x";
+  EXPECT_THAT(manager_->Schedule(job), StatusIs(StatusCode::kInvalidArgument));
 }
 
 }  // namespace
