@@ -20,12 +20,13 @@ ALLOWED = {
     "leases": {"base", "crypto", "store"},
     "core": {"base", "crypto", "auth", "authz", "audit"},
     "engines": {"base", "crypto", "store"},
+    "database": {"base", "crypto", "store", "engines", "leases"},
     "testing": {"base"},
     "api/http": {"base", "crypto"},
     "api/kubernetes": {"base", "crypto", "registry", "core", "auth", "authz", "audit", "api/http", "proto"},
-    "api/vault": {"base", "crypto", "core", "auth", "authz", "audit", "engines", "registry", "leases", "api/http"},
+    "api/vault": {"base", "crypto", "core", "auth", "authz", "audit", "engines", "database", "registry", "leases", "api/http"},
     "client": {"base"},
-    "server": {"base", "crypto", "storage", "barrier", "store", "auth", "authz", "audit", "registry", "leases", "core", "engines", "api/http", "api/kubernetes", "api/vault", "proto", "client"},
+    "server": {"base", "crypto", "storage", "barrier", "store", "auth", "authz", "audit", "registry", "leases", "core", "engines", "database", "api/http", "api/kubernetes", "api/vault", "proto", "client"},
 }
 INCLUDE = re.compile(r'#include "sigil/([a-z_]+(?:/[a-z_]+)?)/')
 

@@ -8,10 +8,11 @@ PACKAGES=(
   g++ cmake ninja-build ccache pkg-config git
   # libraries
   libboost1.81-dev libssl-dev liblmdb-dev protobuf-compiler libprotobuf-dev nlohmann-json3-dev
-  libyaml-cpp-dev libcli11-dev libspdlog-dev libsodium-dev libgfshare-dev
+  libyaml-cpp-dev libcli11-dev libspdlog-dev libsodium-dev libgfshare-dev libpq-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev python3 python3-pytest python3-requests
   python3-cryptography python3-nacl python3-kubernetes python3-hvac nodejs openssl curl
+  postgresql
 )
 
 missing=()

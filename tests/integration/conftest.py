@@ -205,3 +205,90 @@ def start_server():
             os.unlink(s.log_path)
         except OSError:
             pass
+
+
+PG_BIN = os.environ.get("SIGIL_PG_BIN", "/usr/lib/postgresql/15/bin")
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Postgres:
+    """A throwaway PostgreSQL 15 (Debian's postgresql package) in a temp dir, on a loopback port,
+    with password (SCRAM) authentication and a superuser `sigiladmin`. Run as the `postgres`
+    user when the tests run as root (initdb refuses root). stop() and start() keep the data."""
+
+    ADMIN = "sigiladmin"
+
+    def __init__(self):
+        import secrets
+        import shutil
+        self.dir = tempfile.mkdtemp(prefix="sigil-pg-")
+        os.chmod(self.dir, 0o755)
+        self.data = os.path.join(self.dir, "data")
+        self.log = os.path.join(self.dir, "pg.log")
+        self.port = free_port()
+        self.password = secrets.token_urlsafe(18)
+        self.as_user = []
+        if os.geteuid() == 0:
+            import pwd
+            pw = pwd.getpwnam("postgres")
+            os.chown(self.dir, pw.pw_uid, pw.pw_gid)
+            self.as_user = ["runuser", "-u", "postgres", "--"]
+        pwfile = os.path.join(self.dir, "pw")
+        with open(pwfile, "w") as f:
+            f.write(self.password + "\n")
+        if self.as_user:
+            shutil.chown(pwfile, "postgres")
+        run(self.as_user + [os.path.join(PG_BIN, "initdb"), "-D", self.data, "-U", self.ADMIN, "--pwfile", pwfile,
+                            "--auth", "scram-sha-256", "--no-sync", "-E", "UTF8", "--locale", "C"], timeout=120)
+        os.unlink(pwfile)
+        self.start()
+
+    def start(self):
+        opts = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+        run(self.as_user + [os.path.join(PG_BIN, "pg_ctl"), "-D", self.data, "-l", self.log, "-o", opts, "-w", "start"], timeout=60)
+
+    def stop(self):
+        run(self.as_user + [os.path.join(PG_BIN, "pg_ctl"), "-D", self.data, "-m", "fast", "-w", "stop"], timeout=60)
+
+    def url(self, db="postgres"):
+        """A connection URL with Vault's templates for the credentials."""
+        return f"postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:{self.port}/{db}?sslmode=disable"
+
+    def psql(self, sql, user=None, password=None, db="postgres", check=True):
+        """Runs `sql` as `user` (the superuser by default): (returncode, stdout, stderr)."""
+        env = dict(os.environ, PGPASSWORD=password or self.password, PGCONNECT_TIMEOUT="5")
+        r = subprocess.run([os.path.join(PG_BIN, "psql"), "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1",
+                            "-p", str(self.port), "-U", user or self.ADMIN, "-d", db, "-c", sql],
+                           capture_output=True, text=True, env=env, timeout=30)
+        if check and r.returncode != 0:
+            raise AssertionError(f"psql {sql!r} as {user or self.ADMIN} failed: {r.stderr}")
+        return r.returncode, r.stdout.strip(), r.stderr.strip()
+
+    def can_login(self, user, password):
+        return self.psql("SELECT 1", user=user, password=password, check=False)[0] == 0
+
+    def role_exists(self, user):
+        return self.psql(f"SELECT count(*) FROM pg_roles WHERE rolname = '{user}'")[1] == "1"
+
+    def destroy(self):
+        import shutil
+        try:
+            self.stop()
+        except AssertionError:
+            pass
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    if not os.path.exists(os.path.join(PG_BIN, "initdb")):
+        pytest.fail(f"PostgreSQL 15 is not installed ({PG_BIN}/initdb); `make test` installs it (scripts/install-deps.sh)")
+    pg = Postgres()
+    yield pg
+    pg.destroy()

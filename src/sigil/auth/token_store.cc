@@ -65,19 +65,8 @@ Json VaultRecord(const TokenInfo& t) {
   return j;
 }
 
-// A random string of `n` base62 characters (rejection sampling: no bias).
-std::string RandomBase62(size_t n) {
-  static constexpr char kAlphabet[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-  std::string out;
-  while (out.size() < n) {
-    std::string bytes = crypto::RandomBytes(2 * n);
-    for (unsigned char b : bytes) {
-      if (b < 248 && out.size() < n) out += kAlphabet[b % 62];
-    }
-    internal::SecureZero(bytes.data(), bytes.size());
-  }
-  return out;
-}
+// A random string of `n` base62 characters.
+std::string RandomBase62(size_t n) { return std::string(crypto::RandomString(n, crypto::kAlphanumeric).view()); }
 
 constexpr char kAccessorsPrefix[] = "/sigil/auth/accessors/";
 constexpr char kChildrenPrefix[] = "/sigil/auth/children/";

@@ -56,6 +56,16 @@ std::string RandomNonce(size_t n) {
   return out;
 }
 
+SecretBytes RandomString(size_t n, std::string_view alphabet) {
+  Init();
+  SIGIL_CHECK(!alphabet.empty() && alphabet.size() <= 256) << "RandomString: bad alphabet";
+  SecretBytes out(n);
+  for (size_t i = 0; i < n; ++i) {
+    out.data()[i] = static_cast<uint8_t>(alphabet[randombytes_uniform(static_cast<uint32_t>(alphabet.size()))]);
+  }
+  return out;
+}
+
 SecretBytes RandomKey(size_t n) {
   SecretBytes k(n);
   RandomFill({k.data(), k.size()});

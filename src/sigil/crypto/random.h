@@ -25,6 +25,10 @@ std::string RandomBytes(size_t n);
 // (fork-safe). Never use for keys.
 std::string RandomNonce(size_t n);
 uint64_t RandomUint64();
+// `n` characters drawn uniformly from `alphabet` (at most 256 characters; no modulo bias), in a
+// zeroing buffer: for passwords, user names and identifiers.
+SecretBytes RandomString(size_t n, std::string_view alphabet);
+inline constexpr std::string_view kAlphanumeric = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 // A random (version 4) UUID in its text form, as Kubernetes' metadata.uid.
 std::string RandomUuid();
 

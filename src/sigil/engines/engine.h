@@ -40,11 +40,13 @@ struct Response {
   std::vector<std::string> warnings;
   std::string error;    // with an error status
   int64_t lease_duration = 0;  // seconds, for the envelope (KV v1 reports its TTL here)
+  std::string lease_id;        // what is handed out has a lease (dynamic credentials)
+  bool renewable = false;
 
-  static Response Ok(Json data) { return Response{200, std::move(data), {}, {}, 0}; }
-  static Response NoContent() { return Response{204, nullptr, {}, {}, 0}; }
-  static Response NotFound() { return Response{404, nullptr, {}, {}, 0}; }
-  static Response Error(int status, std::string message) { return Response{status, nullptr, {}, std::move(message), 0}; }
+  static Response Ok(Json data) { return Response{200, std::move(data), {}, {}, 0, {}, false}; }
+  static Response NoContent() { return Response{204, nullptr, {}, {}, 0, {}, false}; }
+  static Response NotFound() { return Response{404, nullptr, {}, {}, 0, {}, false}; }
+  static Response Error(int status, std::string message) { return Response{status, nullptr, {}, std::move(message), 0, {}, false}; }
 };
 
 class SecretsEngine {

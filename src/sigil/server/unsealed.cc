@@ -206,6 +206,10 @@ Result<std::unique_ptr<Unsealed>> Unsealed::Build(const Deps& deps, SecretBytes 
                                                                    "Kubernetes Secrets as KV version 2 (the same objects as /api/v1)",
                                                                    "kubernetes_builtin", "", engines::Json{{"version", "2"}}}}));
   vault_options.secret_mounts = u->secret_mounts_.get();
+  // Dynamic and static database credentials: pools shared by every request, revokers and
+  // rotations on the lease manager.
+  u->database_ = std::make_unique<database::Service>(u->secret_mounts_.get(), u->leases_.get(), Clock::Real());
+  vault_options.database = u->database_.get();
   if (c.dev && !u->secret_mounts_->Find("secret/x")) {  // as Vault's dev server: KV version 2 at secret/
     engines::Mount kv;
     kv.path = "secret/";
@@ -241,6 +245,7 @@ Unsealed::~Unsealed() {
   authorizer_.reset();
   policies_.reset();
   auth_mounts_.reset();
+  database_.reset();
   secret_mounts_.reset();
   registry_.reset();
   authenticator_.reset();

@@ -21,6 +21,7 @@
 #include "sigil/authz/policy_store.h"
 #include "sigil/barrier/barrier.h"
 #include "sigil/core/authentication.h"
+#include "sigil/database/database.h"
 #include "sigil/engines/mount_table.h"
 #include "sigil/server/config.h"
 #include "sigil/store/object_store.h"
@@ -76,6 +77,7 @@ class Unsealed {
   std::unique_ptr<authz::PolicyStore> policies_;
   std::unique_ptr<engines::MountTable> auth_mounts_;
   std::unique_ptr<engines::MountTable> secret_mounts_;
+  std::unique_ptr<database::Service> database_;  // the database engines' pools and revokers
   std::unique_ptr<vault::VaultApi> vault_;
   http::Router router_;
 };

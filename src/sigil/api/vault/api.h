@@ -25,6 +25,7 @@
 #include "sigil/authz/authorizer.h"
 #include "sigil/authz/policy_store.h"
 #include "sigil/base/clock.h"
+#include "sigil/database/database.h"
 #include "sigil/engines/mount_table.h"
 #include "sigil/leases/leases.h"
 #include "sigil/registry/registry.h"
@@ -46,6 +47,7 @@ class VaultApi {
     registry::Registry* registry = nullptr;
     const authz::Authorizer* rbac = nullptr;
     leases::Manager* leases = nullptr;  // sys/leases/*; null: not served
+    database::Service* database = nullptr;  // the database secrets engine; null: not served
   };
   VaultApi(Clock* clock, const Options& options);
   ~VaultApi();

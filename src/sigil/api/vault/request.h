@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "sigil/api/http/types.h"
+#include "sigil/engines/fields.h"
 #include "sigil/base/result.h"
 
 namespace sigil::vault {
@@ -55,20 +56,14 @@ std::string_view TokenOf(const http::Request& req);
 // How deeply a request body may nest: deeper bodies are refused (400) before they are parsed.
 inline constexpr int kMaxBodyDepth = 64;
 bool TooDeep(std::string_view json_text);
-// The longest duration any field accepts: 100 years.
-inline constexpr int64_t kMaxDurationSeconds = int64_t{100} * 365 * 24 * 3600;
-
-// Go's strconv.ParseBool.
-std::optional<bool> ParseBool(std::string_view s);
-// A Go duration ("1h30m", "1.5h", "300ms" rounds down to whole seconds) or a number of seconds.
-std::optional<std::chrono::seconds> ParseDuration(std::string_view s);
-
-// Field decoders. Each returns nullopt when the field is absent or null, and an error naming
-// the field when it is present with the wrong type.
-Result<std::optional<std::string>> StringField(const Json& body, std::string_view name);
-Result<std::optional<bool>> BoolField(const Json& body, std::string_view name);
-Result<std::optional<int64_t>> IntField(const Json& body, std::string_view name);
-Result<std::optional<std::chrono::seconds>> DurationField(const Json& body, std::string_view name);
-Result<std::optional<std::vector<std::string>>> ListField(const Json& body, std::string_view name);
+// Vault's field decoders, shared with the secrets engines.
+using engines::BoolField;
+using engines::DurationField;
+using engines::IntField;
+using engines::kMaxDurationSeconds;
+using engines::ListField;
+using engines::ParseBool;
+using engines::ParseDuration;
+using engines::StringField;
 
 }  // namespace sigil::vault

@@ -38,6 +38,15 @@ Reply LogicalEnvelope(Json data, int64_t lease_duration, const std::vector<std::
   return WithBody(status, j);
 }
 
+Reply LeasedEnvelope(Json data, const std::string& lease_id, bool renewable, int64_t lease_duration,
+                     const std::vector<std::string>& warnings) {
+  Json j = EnvelopeJson(std::move(data), warnings, nullptr);
+  j["lease_id"] = lease_id;
+  j["renewable"] = renewable;
+  j["lease_duration"] = lease_duration;
+  return WithBody(200, j);
+}
+
 Reply LeaseEnvelope(const std::string& lease_id, bool renewable, int64_t lease_duration, const std::vector<std::string>& warnings) {
   Json j = EnvelopeJson(nullptr, warnings, nullptr);
   j["lease_id"] = lease_id;

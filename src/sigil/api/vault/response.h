@@ -25,6 +25,9 @@ using core::Reply;
 Reply Envelope(Json data, const std::vector<std::string>& warnings = {}, Json auth = nullptr);
 // The envelope of a secrets engine's read: `lease_duration` set (no lease id: nothing is leased).
 Reply LogicalEnvelope(Json data, int64_t lease_duration, const std::vector<std::string>& warnings = {}, int status = 200);
+// The envelope of what is handed out with a lease (dynamic credentials): data and the lease.
+Reply LeasedEnvelope(Json data, const std::string& lease_id, bool renewable, int64_t lease_duration,
+                     const std::vector<std::string>& warnings = {});
 // The envelope of a lease's renewal: lease_id, renewable and lease_duration set, no data.
 Reply LeaseEnvelope(const std::string& lease_id, bool renewable, int64_t lease_duration, const std::vector<std::string>& warnings = {});
 // The envelope with `data`'s keys also at the top level (sys-injected routes).

@@ -123,7 +123,8 @@ std::optional<Reply> VaultApi::Impl::SysMounts(const Request& r) {
   }
   if (path.ends_with("/tune")) return Tune(r, &table, std::string_view(path).substr(0, path.size() - 5), true);
   return MountEntry(r, &table, path, {"local", "seal_wrap", "external_entropy_access", "plugin_name", "plugin_version"},
-                    [](engines::Mount* m) -> Status {
+                    [this](engines::Mount* m) -> Status {
+                      if (m->type == database::kMountType && options_.database != nullptr) return database::Service::Prepare(m);
                       const engines::EngineType* et = engines::FindEngineType(m->type);
                       if (et == nullptr) {
                         return InvalidArgumentError("secrets engine type \"" + m->type.substr(0, 64) +
@@ -166,6 +167,17 @@ Reply VaultApi::Impl::MountEntry(const Request& r, engines::MountTable* table, c
       return NoContent();
     }
     case Operation::kDelete: {
+      // As Vault: what the mount handed out is revoked before it goes (its data, which the
+      // revocations need, goes with it); a revocation that fails keeps the mount.
+      if (table == options_.secret_mounts && options_.leases != nullptr) {
+        std::string p = path.ends_with("/") ? path : path + "/";
+        bool mounted = false;
+        for (const engines::Mount& m : table->List()) mounted = mounted || (m.path == p && !m.builtin);
+        if (mounted) {
+          Result<size_t> revoked = options_.leases->RevokePrefix(p, /*force=*/false, /*sync=*/true);
+          if (!revoked.ok()) return Error(400, "failed to revoke \"" + p + "\" (" + revoked.error().message() + ")");
+        }
+      }
       Status st = table->Disable(path);
       if (st.code() == StatusCode::kInvalidArgument) return Error(400, st.message());
       if (!st.ok()) return errors_.Render(st, core::RequestInfo{});
@@ -188,6 +200,7 @@ std::optional<engines::Mount> VaultApi::Impl::EngineMount(std::string_view path)
   std::optional<engines::Mount> m = options_.secret_mounts->Find(path);
   if (!m) return std::nullopt;
   if (m->type == kKubernetesMountType) return options_.registry != nullptr ? m : std::nullopt;
+  if (m->type == database::kMountType) return options_.database != nullptr ? m : std::nullopt;
   if (engines::FindEngineType(m->type) == nullptr) return std::nullopt;
   return m;
 }
@@ -214,6 +227,18 @@ std::unique_ptr<engines::SecretsEngine> VaultApi::Impl::EngineFor(const engines:
     return NewKubernetesMount(KubernetesMountContext{options_.registry, options_.rbac, &kube_pipeline_, clock_, who, r.audit_uri,
                                                      r.user_agent, r.remote});
   }
+  if (m.type == database::kMountType) {
+    if (options_.database == nullptr) return nullptr;
+    database::Caller caller;
+    if (who != nullptr && !who->token_accessor.empty() && options_.tokens != nullptr) {
+      Result<std::optional<auth::TokenInfo>> t = options_.tokens->FindByAccessor(who->token_accessor);
+      if (t.ok() && t->has_value()) {
+        caller.display_name = (*t)->display_name;
+        caller.token_key = (*t)->key;
+      }
+    }
+    return options_.database->Engine(m, std::move(caller));
+  }
   const engines::EngineType* type = engines::FindEngineType(m.type);
   return type ? type->make(m, options_.secret_mounts->StorageFor(m), clock_) : nullptr;
 }
@@ -237,7 +262,9 @@ Reply VaultApi::Impl::Logical(const Request& r, const engines::Mount& m, const I
   Result<engines::Response> res = engine->Handle(er);
   if (!res.ok()) return errors_.Render(res.error(), core::RequestInfo{});
   switch (res->status) {
-    case 200: return LogicalEnvelope(std::move(res->data), res->lease_duration, res->warnings);
+    case 200:
+      if (!res->lease_id.empty()) return LeasedEnvelope(std::move(res->data), res->lease_id, res->renewable, res->lease_duration, res->warnings);
+      return LogicalEnvelope(std::move(res->data), res->lease_duration, res->warnings);
     case 204: return NoContent(res->warnings);
     case 404:  // with data: what Vault shows of a deleted or destroyed KV version
       return res->data.is_null() ? NotFound() : LogicalEnvelope(std::move(res->data), 0, res->warnings, 404);

@@ -1,0 +1,971 @@
+#include "sigil/database/database.h"
+
+#include <algorithm>
+#include <ctime>
+
+#include "sigil/base/encoding.h"
+#include "sigil/base/logging.h"
+#include "sigil/crypto/hash.h"
+#include "sigil/crypto/random.h"
+#include "sigil/engines/fields.h"
+
+namespace sigil::database {
+
+using engines::Json;
+using engines::Operation;
+using engines::Request;
+using engines::Response;
+
+namespace {
+
+constexpr int64_t kSystemMaxTtl = 768 * 3600;  // Vault's system max lease TTL (32 days)
+constexpr int64_t kMinRotationPeriod = 5;      // seconds, as Vault
+constexpr std::chrono::seconds kValidSlack{5};  // a user's VALID UNTIL past its lease's end, as Vault
+constexpr std::string_view kDynamicKind = "database";
+constexpr std::string_view kStaticKind = "database-static";
+// The default password generator (no password_policy): Vault's, 20 characters of letters,
+// digits and '-', with at least one lower-case letter, one upper-case letter, one digit and one
+// '-'.
+constexpr size_t kPasswordLength = 20;
+constexpr std::string_view kPasswordAlphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-";
+
+// Vault's GenericNameRegex: word characters, with '-' and '.' inside.
+bool ValidName(std::string_view n) {
+  if (n.empty() || n.size() > 128) return false;
+  auto word = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; };
+  if (!word(n.front()) || !word(n.back())) return false;
+  return std::all_of(n.begin(), n.end(), [&](char c) { return word(c) || c == '-' || c == '.'; });
+}
+
+// A secret held in a std::string, wiped when it goes.
+struct Wiped {
+  std::string s;
+  Wiped() = default;
+  explicit Wiped(std::string v) : s(std::move(v)) {}
+  Wiped(const Wiped&) = delete;
+  Wiped& operator=(const Wiped&) = delete;
+  ~Wiped() { std::fill(s.begin(), s.end(), '\0'); }
+};
+
+std::string GeneratePassword() {
+  for (;;) {
+    SecretBytes p = crypto::RandomString(kPasswordLength, kPasswordAlphabet);
+    std::string_view v = p.view();
+    bool lower = std::any_of(v.begin(), v.end(), [](char c) { return c >= 'a' && c <= 'z'; });
+    bool upper = std::any_of(v.begin(), v.end(), [](char c) { return c >= 'A' && c <= 'Z'; });
+    bool digit = std::any_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; });
+    bool dash = v.find('-') != std::string_view::npos;
+    if (lower && upper && digit && dash) return std::string(v);
+  }
+}
+
+// Vault's default user name template for PostgreSQL:
+//   {{ printf "v-%s-%s-%s-%s" (.DisplayName | truncate 8) (.RoleName | truncate 8) (random 20) (unix_time) | truncate 63 }}
+// with characters that have no place in an identifier replaced by '-'.
+std::string MakeUsername(std::string_view display_name, std::string_view role, Clock::TimePoint now) {
+  auto clean = [](std::string_view s, size_t n) {
+    std::string out(s.substr(0, n));
+    for (char& c : out) {
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') c = '-';
+    }
+    return out;
+  };
+  int64_t unix = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+  std::string name = "v-" + clean(display_name, 8) + "-" + clean(role, 8) + "-" +
+                     std::string(crypto::RandomString(20, crypto::kAlphanumeric).view()) + "-" + std::to_string(unix);
+  return name.substr(0, 63);
+}
+
+// Vault's expiration format for statements: Go's "2006-01-02 15:04:05-0700", in UTC.
+std::string Expiration(Clock::TimePoint t) {
+  std::time_t s = std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+  std::tm tm{};
+  gmtime_r(&s, &tm);
+  char buf[40];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S+0000", &tm);
+  return buf;
+}
+
+int64_t Seconds(Clock::TimePoint::duration d) { return std::chrono::duration_cast<std::chrono::seconds>(d).count(); }
+
+Json StringArray(const std::vector<std::string>& v) { return Json(v); }
+
+std::vector<std::string> Strings(const Json& j) {
+  std::vector<std::string> out;
+  if (!j.is_array()) return out;
+  for (const Json& e : j) {
+    if (e.is_string()) out.push_back(e.get<std::string>());
+  }
+  return out;
+}
+
+// Whether `role` matches an allowed_roles entry: "*", an exact name, or a glob with '*'.
+bool GlobMatch(std::string_view pattern, std::string_view s) {
+  size_t p = 0, i = 0, star = std::string_view::npos, mark = 0;
+  while (i < s.size()) {
+    if (p < pattern.size() && pattern[p] == s[i]) {
+      ++p;
+      ++i;
+    } else if (p < pattern.size() && pattern[p] == '*') {
+      star = p++;
+      mark = i;
+    } else if (star != std::string_view::npos) {
+      p = star + 1;
+      i = ++mark;
+    } else {
+      return false;
+    }
+  }
+  while (p < pattern.size() && pattern[p] == '*') ++p;
+  return p == pattern.size();
+}
+
+bool RoleAllowed(const Json& config, std::string_view role) {
+  for (const std::string& a : Strings(config.value("allowed_roles", Json::array()))) {
+    if (GlobMatch(a, role)) return true;
+  }
+  return false;
+}
+
+// Reads a JSON document from the mount's storage.
+Result<std::optional<std::pair<Json, int64_t>>> ReadDoc(engines::Storage& s, const std::string& key) {
+  using Out = std::optional<std::pair<Json, int64_t>>;
+  SIGIL_ASSIGN_OR_RETURN(std::optional<store::Object> o, s.Get(key));
+  if (!o) return Out();
+  Json j = Json::parse(o->doc.view(), nullptr, false);
+  if (!j.is_object()) return DataLossError("database: the entry at " + key + " is damaged");
+  return Out(std::make_pair(std::move(j), o->revision));
+}
+
+Result<int64_t> WriteDoc(engines::Storage& s, const std::string& key, const Json& doc, std::optional<int64_t> revision) {
+  std::string text = doc.dump();
+  SecretBytes bytes(text);
+  std::fill(text.begin(), text.end(), '\0');
+  return s.Put(key, bytes, revision);
+}
+
+}  // namespace
+
+// A connection's settings as stored under config/<name>.
+struct Service::Connection {
+  std::string name;
+  Json doc;  // {plugin_name, connection_details: {connection_url, username, password, ...}, allowed_roles,
+             //  root_credentials_rotate_statements, password_policy, verify_connection, pending_password}
+  int64_t revision = 0;
+
+  ~Connection() {
+    if (doc.is_object()) {
+      for (const char* k : {"password", "pending_password"}) {
+        Json* at = k[1] == 'a' ? (doc.contains("connection_details") ? &doc["connection_details"] : nullptr) : &doc;
+        if (at && at->is_object() && at->contains(k) && (*at)[k].is_string()) {
+          std::string& s = (*at)[k].get_ref<std::string&>();
+          std::fill(s.begin(), s.end(), '\0');
+        }
+      }
+    }
+  }
+  const Json& details() const {
+    static const Json kEmpty = Json::object();
+    auto it = doc.find("connection_details");
+    return it != doc.end() && it->is_object() ? *it : kEmpty;
+  }
+  std::string url() const { return details().value("connection_url", ""); }
+  std::string username() const { return details().value("username", ""); }
+  std::string password() const { return details().value("password", ""); }
+  bool scram() const { return details().value("password_authentication", "password") == "scram-sha-256"; }
+  Pool::Options pool_options() const {
+    Pool::Options o;
+    o.max_open = static_cast<size_t>(std::max<int64_t>(1, details().value("max_open_connections", int64_t{4})));
+    o.max_idle = static_cast<size_t>(std::max<int64_t>(0, details().value("max_idle_connections", int64_t{0})));
+    o.max_lifetime = std::chrono::seconds(std::max<int64_t>(0, details().value("max_connection_lifetime", int64_t{0})));
+    return o;
+  }
+  std::string Fingerprint() const {
+    Json j = details();
+    return crypto::Sha256(j.dump());
+  }
+};
+
+namespace {
+
+using Connection = Service::Connection;
+
+Result<std::optional<Connection>> LoadConnection(engines::Storage& s, const std::string& name) {
+  SIGIL_ASSIGN_OR_RETURN(auto doc, ReadDoc(s, "config/" + name));
+  if (!doc) return std::optional<Connection>();
+  std::optional<Connection> c(std::in_place);
+  c->name = name;
+  c->doc = std::move(doc->first);
+  c->revision = doc->second;
+  return c;
+}
+
+// The password as a statement sees it: in PostgreSQL's SCRAM form when the connection says so
+// (password_authentication=scram-sha-256: the server, and its logs, never see the password).
+Result<std::string> StatementPassword(Session& s, const Connection& c, const std::string& user, const std::string& password) {
+  if (!c.scram()) return password;
+  return s.EncryptPassword(user, password);
+}
+
+// Runs `statements` (Vault templates) in one transaction with `vars`. Error messages have the
+// secrets among `vars` redacted.
+Status RunStatements(Pool& pool, const std::vector<std::string>& statements, std::map<std::string, std::string, std::less<>> vars,
+                     const Connection& c, const std::string& user, const std::string& password, bool keep_blocks = false) {
+  Wiped stmt_password;
+  Status st = pool.Transaction([&](Session& s) -> Status {
+    if (!password.empty()) {
+      SIGIL_ASSIGN_OR_RETURN(std::string p, StatementPassword(s, c, user, password));
+      stmt_password.s = std::move(p);
+      vars["password"] = stmt_password.s;
+    }
+    for (const std::string& entry : statements) {
+      for (const std::string& stmt : SplitStatements(entry, keep_blocks)) {
+        std::string sql = RenderTemplate(stmt, vars);
+        Status r = s.Exec(sql);
+        std::fill(sql.begin(), sql.end(), '\0');
+        SIGIL_RETURN_IF_ERROR(r);
+      }
+    }
+    return OkStatus();
+  });
+  if (auto it = vars.find("password"); it != vars.end()) std::fill(it->second.begin(), it->second.end(), '\0');
+  if (st.ok()) return st;
+  return Status(st.code(), Redact(st.message(), {password, stmt_password.s, c.password()}));
+}
+
+// Ends the user `name`: nothing to do when it is gone; else `statements` (Vault templates) or,
+// without any, its privileges revoked in every schema where it has some, then dropped.
+Status DropUser(Pool& pool, const std::string& name, const std::vector<std::string>& statements, const Connection& c) {
+  bool exists = false;
+  SIGIL_RETURN_IF_ERROR(pool.Run([&](Session& s) -> Status {
+    SIGIL_ASSIGN_OR_RETURN(auto rows, s.Query("SELECT 1 FROM pg_roles WHERE rolname = $1", {name}));
+    exists = !rows.empty();
+    return OkStatus();
+  }));
+  if (!exists) return OkStatus();
+  if (!statements.empty()) return RunStatements(pool, statements, {{"name", name}, {"username", name}}, c, name, "", true);
+  return pool.Transaction([&](Session& s) -> Status {
+    SIGIL_ASSIGN_OR_RETURN(auto schemas,
+                           s.Query("SELECT DISTINCT n.nspname FROM pg_namespace n, pg_roles r WHERE r.rolname = $1 AND ("
+                                   " EXISTS (SELECT 1 FROM aclexplode(n.nspacl) a WHERE a.grantee = r.oid) OR"
+                                   " EXISTS (SELECT 1 FROM pg_class c, aclexplode(c.relacl) a WHERE c.relnamespace = n.oid AND a.grantee = r.oid) OR"
+                                   " EXISTS (SELECT 1 FROM pg_proc p, aclexplode(p.proacl) a WHERE p.pronamespace = n.oid AND a.grantee = r.oid))",
+                                   {name}));
+    std::string who = QuoteIdentifier(name);
+    for (const auto& row : schemas) {
+      std::string schema = QuoteIdentifier(row.at(0));
+      SIGIL_RETURN_IF_ERROR(s.Exec("REVOKE ALL PRIVILEGES ON ALL TABLES IN SCHEMA " + schema + " FROM " + who));
+      SIGIL_RETURN_IF_ERROR(s.Exec("REVOKE ALL PRIVILEGES ON ALL SEQUENCES IN SCHEMA " + schema + " FROM " + who));
+      SIGIL_RETURN_IF_ERROR(s.Exec("REVOKE ALL PRIVILEGES ON ALL FUNCTIONS IN SCHEMA " + schema + " FROM " + who));
+      SIGIL_RETURN_IF_ERROR(s.Exec("REVOKE ALL PRIVILEGES ON SCHEMA " + schema + " FROM " + who));
+    }
+    SIGIL_ASSIGN_OR_RETURN(auto db, s.Query("SELECT current_database()", {}));
+    if (!db.empty()) SIGIL_RETURN_IF_ERROR(s.Exec("REVOKE ALL PRIVILEGES ON DATABASE " + QuoteIdentifier(db[0].at(0)) + " FROM " + who));
+    return s.Exec("DROP ROLE IF EXISTS " + who);
+  });
+}
+
+// The lease TTLs of a mount: its default and max (the system's where unset).
+std::pair<int64_t, int64_t> MountTtls(const engines::Mount& m) {
+  int64_t max = m.max_lease_ttl > 0 ? std::min(m.max_lease_ttl, kSystemMaxTtl) : kSystemMaxTtl;
+  int64_t def = m.default_lease_ttl > 0 ? std::min(m.default_lease_ttl, max) : max;
+  return {def, max};
+}
+
+std::string JobId(const std::string& mount_uuid, const std::string& role) {
+  return std::string(leases::Manager::kJobIdPrefix) + "database/" + mount_uuid + "/" + role;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Static roles: rotation with a pending password first (see the header).
+
+namespace {
+
+struct StaticRotation {
+  Clock::TimePoint next;  // when the role is due next
+  bool rotated = false;
+};
+
+// Rotates the static role `name` of the mount `uuid` now (`only_if_due`: only when its period
+// has passed since the last rotation). Returns when it is due next; nullopt when the role is gone.
+Result<std::optional<StaticRotation>> RotateStatic(Service* svc, const std::string& uuid, const std::string& name, bool only_if_due) {
+  engines::Storage storage = svc->StorageOf(uuid);
+  std::string key = "static-role/" + name;
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    SIGIL_ASSIGN_OR_RETURN(auto doc, ReadDoc(storage, key));
+    if (!doc) return std::optional<StaticRotation>();
+    Json role = std::move(doc->first);
+    int64_t revision = doc->second;
+    Clock::TimePoint now = svc->clock()->Now();
+    int64_t period = role.value("rotation_period", int64_t{0});
+    int64_t last = role.value("last_vault_rotation_unix", int64_t{0});
+    Clock::TimePoint due = Clock::TimePoint(std::chrono::seconds(last + period));
+    if (only_if_due && last > 0 && !role.contains("pending_password") && due > now) {
+      return std::optional<StaticRotation>(StaticRotation{due, false});
+    }
+    SIGIL_ASSIGN_OR_RETURN(std::optional<Connection> c, LoadConnection(storage, role.value("db_name", "")));
+    if (!c) return FailedPreconditionError("database connection \"" + role.value("db_name", "") + "\" not found");
+    // Claim: the new password is stored as pending before PostgreSQL sees it (a pending one
+    // from an interrupted rotation is used again, so PostgreSQL and sigil agree either way).
+    if (!role.contains("pending_password")) {
+      role["pending_password"] = GeneratePassword();
+      Result<int64_t> claimed = WriteDoc(storage, key, role, revision);
+      if (!claimed.ok()) {
+        if (claimed.error().code() == StatusCode::kAborted) continue;  // changed meanwhile: look again
+        return claimed.error();
+      }
+      revision = *claimed;
+    }
+    Wiped password(role["pending_password"].get<std::string>());
+    std::string user = role.value("username", "");
+    SIGIL_ASSIGN_OR_RETURN(std::shared_ptr<Pool> pool, svc->PoolFor(uuid, c->name, *c));
+    std::vector<std::string> statements = Strings(role.value("rotation_statements", Json::array()));
+    if (statements.empty()) statements = {"ALTER ROLE \"{{username}}\" WITH PASSWORD '{{password}}';"};
+    SIGIL_RETURN_IF_ERROR(RunStatements(*pool, statements, {{"name", user}, {"username", user}}, *c, user, password.s));
+    role["password"] = password.s;
+    role.erase("pending_password");
+    role["last_vault_rotation_unix"] = Seconds(now.time_since_epoch());
+    Result<int64_t> done = WriteDoc(storage, key, role, revision);
+    std::string& stored = role["password"].get_ref<std::string&>();
+    std::fill(stored.begin(), stored.end(), '\0');
+    if (!done.ok()) {
+      // PostgreSQL has the pending password, and so does the record: the next try completes it.
+      return done.error();
+    }
+    log::Info("database: static role rotated", {{"role", name}, {"username", user}});
+    return std::optional<StaticRotation>(StaticRotation{now + std::chrono::seconds(period), true});
+  }
+  return AbortedError("the static role kept changing; try again");
+}
+
+Status ScheduleRotation(Service* svc, const std::string& uuid, const std::string& name, Clock::TimePoint at) {
+  leases::Lease job;
+  job.id = JobId(uuid, name);
+  job.kind = std::string(kStaticKind);
+  job.data = leases::Json{{"mount", uuid}, {"role", name}};
+  job.issued = svc->clock()->Now();
+  job.expires = at;
+  return svc->leases()->Schedule(std::move(job));
+}
+
+// The revoker of dynamic credentials' leases.
+class DynamicLeases final : public leases::Revoker {
+ public:
+  explicit DynamicLeases(Service* svc) : svc_(svc) {}
+
+  Result<std::optional<Clock::TimePoint>> Revoke(const leases::Lease& lease, store::SideEffects*) override {
+    SIGIL_ASSIGN_OR_RETURN(Target t, TargetOf(lease));
+    std::vector<std::string> statements = Strings(lease.data.value("revocation_statements", leases::Json::array()));
+    // The role as it is now decides, as Vault (its statements may have been fixed since).
+    engines::Storage storage = svc_->StorageOf(lease.data.value("mount", ""));
+    SIGIL_ASSIGN_OR_RETURN(auto role, ReadDoc(storage, "role/" + lease.data.value("role", "")));
+    if (role && role->first.value("db_name", "") == t.connection.name) {
+      statements = Strings(role->first.value("revocation_statements", Json::array()));
+    }
+    SIGIL_RETURN_IF_ERROR(DropUser(*t.pool, lease.data.value("username", ""), statements, t.connection));
+    return std::optional<Clock::TimePoint>();
+  }
+
+  Status Renew(const leases::Lease& lease, Clock::TimePoint expires) override {
+    SIGIL_ASSIGN_OR_RETURN(Target t, TargetOf(lease));
+    engines::Storage storage = svc_->StorageOf(lease.data.value("mount", ""));
+    SIGIL_ASSIGN_OR_RETURN(auto role, ReadDoc(storage, "role/" + lease.data.value("role", "")));
+    std::vector<std::string> statements;
+    if (role) statements = Strings(role->first.value("renew_statements", Json::array()));
+    if (statements.empty()) statements = {"ALTER ROLE \"{{name}}\" VALID UNTIL '{{expiration}}';"};
+    std::string user = lease.data.value("username", "");
+    return RunStatements(*t.pool, statements, {{"name", user}, {"username", user}, {"expiration", Expiration(expires + kValidSlack)}},
+                         t.connection,
+                         user, "");
+  }
+
+ private:
+  struct Target {
+    Connection connection;
+    std::shared_ptr<Pool> pool;
+  };
+  Result<Target> TargetOf(const leases::Lease& lease) {
+    std::string uuid = lease.data.value("mount", "");
+    std::string db = lease.data.value("db_name", "");
+    engines::Storage storage = svc_->StorageOf(uuid);
+    SIGIL_ASSIGN_OR_RETURN(std::optional<Connection> c, LoadConnection(storage, db));
+    if (!c) return FailedPreconditionError("database connection \"" + db + "\" not found (revoke-force ends the lease)");
+    SIGIL_ASSIGN_OR_RETURN(std::shared_ptr<Pool> pool, svc_->PoolFor(uuid, db, *c));
+    Target t;
+    t.connection.name = c->name;
+    t.connection.doc = std::move(c->doc);
+    t.pool = std::move(pool);
+    return t;
+  }
+  Service* svc_;
+};
+
+// Runs a static role's rotation when it is due.
+class StaticRotations final : public leases::Revoker {
+ public:
+  explicit StaticRotations(Service* svc) : svc_(svc) {}
+  Result<std::optional<Clock::TimePoint>> Revoke(const leases::Lease& job, store::SideEffects*) override {
+    SIGIL_ASSIGN_OR_RETURN(std::optional<StaticRotation> r,
+                           RotateStatic(svc_, job.data.value("mount", ""), job.data.value("role", ""), /*only_if_due=*/true));
+    if (!r) return std::optional<Clock::TimePoint>();  // the role is gone: so is its job
+    return std::optional<Clock::TimePoint>(r->next);
+  }
+
+ private:
+  Service* svc_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// The engine.
+
+class DatabaseEngine final : public engines::SecretsEngine {
+ public:
+  DatabaseEngine(Service* svc, engines::Mount mount, Caller caller)
+      : svc_(svc), mount_(std::move(mount)), caller_(std::move(caller)), storage_(svc->StorageOf(mount_.uuid)) {}
+
+  Result<std::optional<bool>> Exists(const Request& r) override {
+    for (auto [prefix, key] : {std::pair<std::string_view, std::string_view>{"config/", "config/"},
+                               {"roles/", "role/"},
+                               {"static-roles/", "static-role/"}}) {
+      std::string_view p = r.path;
+      if (p.starts_with(prefix) && ValidName(p.substr(prefix.size()))) {
+        SIGIL_ASSIGN_OR_RETURN(std::optional<store::Object> o, storage_.Get(std::string(key) + std::string(p.substr(prefix.size()))));
+        return std::optional<bool>(o.has_value());
+      }
+    }
+    return std::optional<bool>();
+  }
+
+  Result<Response> Handle(const Request& r) override {
+    std::string_view p = r.path;
+    bool write = r.op == Operation::kCreate || r.op == Operation::kUpdate;
+    auto list = [&](std::string_view folder, const char* prefix) -> std::optional<Result<Response>> {
+      if ((p == folder || p == std::string(folder) + "/") && (r.op == Operation::kList || (r.op == Operation::kRead && p.ends_with("/")))) {
+        return engines::ListFolder(storage_, prefix);
+      }
+      return std::nullopt;
+    };
+    if (auto l = list("config", "config/")) return std::move(*l);
+    if (auto l = list("roles", "role/")) return std::move(*l);
+    if (auto l = list("static-roles", "static-role/")) return std::move(*l);
+    auto named = [&](std::string_view prefix, std::string* name) {
+      if (!p.starts_with(prefix)) return false;
+      *name = std::string(p.substr(prefix.size()));
+      return true;
+    };
+    std::string name;
+    if (named("config/", &name)) return Guard(name, [&] { return Config(r, name); });
+    if (named("roles/", &name)) return Guard(name, [&] { return Role(r, name); });
+    if (named("static-roles/", &name)) return Guard(name, [&] { return StaticRole(r, name); });
+    if (named("creds/", &name)) {
+      if (r.op != Operation::kRead) return Response::Error(405, "unsupported operation");
+      return Guard(name, [&] { return Creds(name); });
+    }
+    if (named("static-creds/", &name)) {
+      if (r.op != Operation::kRead) return Response::Error(405, "unsupported operation");
+      return Guard(name, [&] { return StaticCreds(name); });
+    }
+    if (named("reset/", &name)) {
+      if (!write) return Response::Error(405, "unsupported operation");
+      return Guard(name, [&] { return Reset(name); });
+    }
+    if (named("rotate-root/", &name)) {
+      if (!write) return Response::Error(405, "unsupported operation");
+      return Guard(name, [&] { return RotateRoot(name); });
+    }
+    if (named("rotate-role/", &name)) {
+      if (!write) return Response::Error(405, "unsupported operation");
+      return Guard(name, [&] { return RotateRole(name); });
+    }
+    return Response::Error(404, "no handler for route \"" + mount_.path + std::string(p.substr(0, 128)) + "\". route entry not found.");
+  }
+
+ private:
+  template <typename F>
+  Result<Response> Guard(const std::string& name, F f) {
+    if (!ValidName(name)) return Response::Error(400, "invalid name \"" + name.substr(0, 64) + "\"");
+    return f();
+  }
+
+  // --- config/<name> --------------------------------------------------------------------------
+  Result<Response> Config(const Request& r, const std::string& name) {
+    SIGIL_ASSIGN_OR_RETURN(std::optional<Connection> c, LoadConnection(storage_, name));
+    switch (r.op) {
+      case Operation::kRead: {
+        if (!c) return Response::NotFound();
+        Json details = c->details();
+        details.erase("password");
+        if (details.contains("connection_url")) details["connection_url"] = RedactUrl(details["connection_url"].get<std::string>());
+        return Response::Ok(Json{{"allowed_roles", c->doc.value("allowed_roles", Json::array())},
+                                 {"connection_details", details},
+                                 {"password_policy", c->doc.value("password_policy", "")},
+                                 {"plugin_name", c->doc.value("plugin_name", "")},
+                                 {"plugin_version", ""},
+                                 {"root_credentials_rotate_statements", c->doc.value("root_credentials_rotate_statements", Json::array())},
+                                 {"skip_static_role_import_rotation", false},
+                                 {"verify_connection", c->doc.value("verify_connection", true)}});
+      }
+      case Operation::kDelete: {
+        SIGIL_RETURN_IF_ERROR(storage_.Delete("config/" + name));
+        svc_->Forget(mount_.uuid, name);
+        return Response::NoContent();
+      }
+      case Operation::kCreate:
+      case Operation::kUpdate:
+        return WriteConfig(r, name, std::move(c));
+      default:
+        return Response::Error(405, "unsupported operation");
+    }
+  }
+
+  Result<Response> WriteConfig(const Request& r, const std::string& name, std::optional<Connection> existing) {
+    const Json& b = r.data;
+    Connection c;
+    c.name = name;
+    c.doc = existing ? existing->doc : Json{{"plugin_name", ""},
+                                            {"connection_details", Json::object()},
+                                            {"allowed_roles", Json::array()},
+                                            {"root_credentials_rotate_statements", Json::array()},
+                                            {"password_policy", ""},
+                                            {"verify_connection", true}};
+    c.doc.erase("pending_password");
+    auto bad = [](const Status& st) { return Response::Error(400, st.message()); };
+    Result<std::optional<std::string>> plugin = engines::StringField(b, "plugin_name");
+    if (!plugin.ok()) return bad(plugin.error());
+    if (*plugin) c.doc["plugin_name"] = **plugin;
+    std::string plugin_name = c.doc.value("plugin_name", "");
+    if (plugin_name.empty()) return Response::Error(400, "empty plugin name");
+    if (plugin_name != kPluginName) {
+      return Response::Error(400, "error creating database object: plugin \"" + plugin_name.substr(0, 64) +
+                                      "\" is not served by sigil (it serves " + std::string(kPluginName) + ")");
+    }
+    for (const char* unsupported : {"username_template", "private_key", "tls_certificate", "tls_ca", "password_policy", "plugin_version"}) {
+      auto it = b.find(unsupported);
+      if (it != b.end() && !it->is_null() && !(it->is_string() && it->get_ref<const std::string&>().empty())) {
+        return Response::Error(400, std::string(unsupported) + " is not supported by sigil (see docs/vault-api.md)");
+      }
+    }
+    Result<std::optional<std::vector<std::string>>> allowed = engines::ListField(b, "allowed_roles");
+    if (!allowed.ok()) return bad(allowed.error());
+    if (*allowed) c.doc["allowed_roles"] = StringArray(**allowed);
+    Result<std::optional<std::vector<std::string>>> root_stmts = engines::StringSliceField(b, "root_rotation_statements");
+    if (!root_stmts.ok()) return bad(root_stmts.error());
+    if (*root_stmts) c.doc["root_credentials_rotate_statements"] = StringArray(**root_stmts);
+    Result<std::optional<bool>> verify = engines::BoolField(b, "verify_connection");
+    if (!verify.ok()) return bad(verify.error());
+    if (*verify) c.doc["verify_connection"] = **verify;
+    // Connection details: what is given replaces what was there.
+    Json& d = c.doc["connection_details"];
+    for (const char* k : {"connection_url", "username", "password", "password_authentication"}) {
+      Result<std::optional<std::string>> v = engines::StringField(b, k);
+      if (!v.ok()) return bad(v.error());
+      if (*v) d[k] = **v;
+    }
+    for (const char* k : {"max_open_connections", "max_idle_connections"}) {
+      Result<std::optional<int64_t>> v = engines::IntField(b, k);
+      if (!v.ok()) return bad(v.error());
+      if (*v) {
+        if (**v < 0 || **v > 1000) return Response::Error(400, std::string(k) + " must be between 0 and 1000");
+        d[k] = **v;
+      }
+    }
+    Result<std::optional<std::chrono::seconds>> lifetime = engines::DurationField(b, "max_connection_lifetime");
+    if (!lifetime.ok()) return bad(lifetime.error());
+    if (*lifetime) d["max_connection_lifetime"] = lifetime->value().count();
+    std::string auth = d.value("password_authentication", "password");
+    if (auth != "password" && auth != "scram-sha-256") {
+      return Response::Error(400, "'" + auth.substr(0, 32) + "' is not a valid password authentication type");
+    }
+    std::string url = c.url();
+    if (url.empty()) return Response::Error(400, "error creating database object: connection_url cannot be empty");
+    if (Status st = CheckConnectionString(url); !st.ok()) {
+      return Response::Error(400, "error creating database object: " + Redact(st.message(), {c.password()}));
+    }
+    std::vector<std::string> warnings;
+    if (url.find("{{password}}") == std::string::npos && !c.password().empty()) {
+      warnings.push_back("the password is set but connection_url has no {{password}} template: it is not used");
+    }
+    if (url.find("{{password}}") == std::string::npos && url.find('@') != std::string::npos && url.find(':', url.find("//") + 2) < url.find('@')) {
+      warnings.push_back(
+          "Password found in connection_url, use a templated url to enable root rotation and prevent read access to password information.");
+    }
+    if (c.doc.value("verify_connection", true)) {
+      Pool probe(RenderConnectionString(url, c.username(), c.password()), Pool::Options{1, 1, std::chrono::seconds(0)});
+      if (Status st = probe.Ping(); !st.ok()) {
+        return Response::Error(400, "error creating database object: error verifying connection: " + Redact(st.message(), {c.password()}));
+      }
+    }
+    Result<int64_t> w = WriteDoc(storage_, "config/" + name, c.doc, existing ? std::optional<int64_t>(existing->revision) : std::nullopt);
+    if (!w.ok()) {
+      if (w.error().code() == StatusCode::kAborted || w.error().code() == StatusCode::kAlreadyExists) {
+        return Response::Error(409, "the connection changed meanwhile; try again");
+      }
+      return w.error();
+    }
+    svc_->Forget(mount_.uuid, name);  // the next use connects with what was written
+    Response res = Response::NoContent();
+    if (!warnings.empty()) {
+      res = Response::Ok(Json::object());
+      res.warnings = std::move(warnings);
+    }
+    return res;
+  }
+
+  Result<Response> Reset(const std::string& name) {
+    SIGIL_ASSIGN_OR_RETURN(std::optional<Connection> c, LoadConnection(storage_, name));
+    if (!c) return Response::Error(400, "unable to reset, no database connection \"" + name + "\"");
+    svc_->Forget(mount_.uuid, name);
+    return Response::NoContent();
+  }
+
+  Result<Response> RotateRoot(const std::string& name) {
+    for (int attempt = 0; attempt < 8; ++attempt) {
+      SIGIL_ASSIGN_OR_RETURN(std::optional<Connection> c, LoadConnection(storage_, name));
+      if (!c) return Response::Error(400, "no configuration found for database \"" + name + "\"");
+      std::string user = c->username();
+      if (user.empty()) return Response::Error(400, "unable to rotate root credentials: no username in configuration");
+      if (c->password().empty()) return Response::Error(400, "unable to rotate root credentials: no password in configuration");
+      SIGIL_ASSIGN_OR_RETURN(std::shared_ptr<Pool> pool, svc_->PoolFor(mount_.uuid, name, *c));
+      // Claim first, as a static role's rotation: the pending password is stored before
+      // PostgreSQL sees it.
+      Connection next;
+      next.name = name;
+      next.doc = c->doc;
+      next.doc["pending_password"] = GeneratePassword();
+      Result<int64_t> claimed = WriteDoc(storage_, "config/" + name, next.doc, c->revision);
+      if (!claimed.ok()) {
+        if (claimed.error().code() == StatusCode::kAborted) continue;
+        return claimed.error();
+      }
+      Wiped password(next.doc["pending_password"].get<std::string>());
+      std::vector<std::string> statements = Strings(c->doc.value("root_credentials_rotate_statements", Json::array()));
+      if (statements.empty()) statements = {"ALTER ROLE \"{{username}}\" WITH PASSWORD '{{password}}';"};
+      Status st = RunStatements(*pool, statements, {{"name", user}, {"username", user}}, *c, user, password.s);
+      if (!st.ok()) {
+        next.doc.erase("pending_password");
+        (void)WriteDoc(storage_, "config/" + name, next.doc, *claimed);
+        return Response::Error(500, "failed to update user: " + st.message());
+      }
+      next.doc["connection_details"]["password"] = password.s;
+      next.doc.erase("pending_password");
+      Result<int64_t> done = WriteDoc(storage_, "config/" + name, next.doc, *claimed);
+      svc_->Forget(mount_.uuid, name);
+      if (!done.ok()) return done.error();
+      return Response::NoContent();
+    }
+    return Response::Error(409, "the connection kept changing; try again");
+  }
+
+  // --- roles/<name> ---------------------------------------------------------------------------
+  Result<Response> Role(const Request& r, const std::string& name) {
+    SIGIL_ASSIGN_OR_RETURN(auto doc, ReadDoc(storage_, "role/" + name));
+    switch (r.op) {
+      case Operation::kRead: {
+        if (!doc) return Response::NotFound();
+        const Json& j = doc->first;
+        return Response::Ok(Json{{"creation_statements", j.value("creation_statements", Json::array())},
+                                 {"credential_type", "password"},
+                                 {"db_name", j.value("db_name", "")},
+                                 {"default_ttl", j.value("default_ttl", int64_t{0})},
+                                 {"max_ttl", j.value("max_ttl", int64_t{0})},
+                                 {"renew_statements", j.value("renew_statements", Json::array())},
+                                 {"revocation_statements", j.value("revocation_statements", Json::array())},
+                                 {"rollback_statements", j.value("rollback_statements", Json::array())}});
+      }
+      case Operation::kDelete:
+        SIGIL_RETURN_IF_ERROR(storage_.Delete("role/" + name));
+        return Response::NoContent();
+      case Operation::kCreate:
+      case Operation::kUpdate:
+        break;
+      default:
+        return Response::Error(405, "unsupported operation");
+    }
+    if (std::optional<store::Object> s = *storage_.Get("static-role/" + name)) {
+      return Response::Error(400, "Role and Static Role names must be unique");
+    }
+    const Json& b = r.data;
+    Json j = doc ? doc->first : Json{{"db_name", ""},
+                                     {"creation_statements", Json::array()},
+                                     {"revocation_statements", Json::array()},
+                                     {"rollback_statements", Json::array()},
+                                     {"renew_statements", Json::array()},
+                                     {"default_ttl", 0},
+                                     {"max_ttl", 0}};
+    Result<std::optional<std::string>> db = engines::StringField(b, "db_name");
+    if (!db.ok()) return Response::Error(400, db.error().message());
+    if (*db) j["db_name"] = **db;
+    if (j.value("db_name", "").empty()) return Response::Error(400, "database name is required");
+    for (const char* k : {"creation_statements", "revocation_statements", "rollback_statements", "renew_statements"}) {
+      Result<std::optional<std::vector<std::string>>> v = engines::StringSliceField(b, k);
+      if (!v.ok()) return Response::Error(400, v.error().message());
+      if (*v) j[k] = StringArray(**v);
+    }
+    for (const char* k : {"default_ttl", "max_ttl"}) {
+      Result<std::optional<std::chrono::seconds>> v = engines::DurationField(b, k);
+      if (!v.ok()) return Response::Error(400, v.error().message());
+      if (*v) j[k] = v->value().count();
+    }
+    if (Status st = CredentialType(b); !st.ok()) return Response::Error(400, st.message());
+    int64_t def = j.value("default_ttl", int64_t{0}), max = j.value("max_ttl", int64_t{0});
+    if (max > 0 && def > max) return Response::Error(400, "ttl cannot be greater than max_ttl");
+    Result<int64_t> w = WriteDoc(storage_, "role/" + name, j, doc ? std::optional<int64_t>(doc->second) : std::nullopt);
+    if (!w.ok()) return WriteConflict(w.error());
+    return Response::NoContent();
+  }
+
+  static Status CredentialType(const Json& b) {
+    SIGIL_ASSIGN_OR_RETURN(std::optional<std::string> type, engines::StringField(b, "credential_type"));
+    if (type && !type->empty() && *type != "password") {
+      return InvalidArgumentError("credential_type \"" + type->substr(0, 32) + "\" is not supported by sigil (only \"password\")");
+    }
+    if (auto it = b.find("credential_config"); it != b.end() && !it->is_null() && !(it->is_object() && it->empty())) {
+      return InvalidArgumentError("credential_config is not supported by sigil");
+    }
+    return OkStatus();
+  }
+
+  Result<Response> WriteConflict(const Status& st) {
+    if (st.code() == StatusCode::kAborted || st.code() == StatusCode::kAlreadyExists) {
+      return Response::Error(409, "the entry changed meanwhile; try again");
+    }
+    return st;
+  }
+
+  // --- creds/<name> ---------------------------------------------------------------------------
+  Result<Response> Creds(const std::string& name) {
+    SIGIL_ASSIGN_OR_RETURN(auto doc, ReadDoc(storage_, "role/" + name));
+    if (!doc) return Response::Error(400, "unknown role: " + name);
+    const Json& role = doc->first;
+    std::string db = role.value("db_name", "");
+    SIGIL_ASSIGN_OR_RETURN(std::optional<Connection> c, LoadConnection(storage_, db));
+    if (!c) return Response::Error(500, "failed to find entry for connection with name: \"" + db + "\"");
+    if (!RoleAllowed(c->doc, name)) return Response::Error(500, "\"" + name + "\" is not an allowed role");
+    std::vector<std::string> creation = Strings(role.value("creation_statements", Json::array()));
+    if (creation.empty()) return Response::Error(500, "empty creation statements");
+    SIGIL_ASSIGN_OR_RETURN(std::shared_ptr<Pool> pool, svc_->PoolFor(mount_.uuid, db, *c));
+
+    auto [mount_def, mount_max] = MountTtls(mount_);
+    int64_t max = role.value("max_ttl", int64_t{0}) > 0 ? std::min(role.value("max_ttl", int64_t{0}), mount_max) : mount_max;
+    int64_t ttl = role.value("default_ttl", int64_t{0}) > 0 ? role.value("default_ttl", int64_t{0}) : mount_def;
+    ttl = std::min(ttl, max);
+    Clock::TimePoint now = svc_->clock()->Now();
+    std::string user = MakeUsername(caller_.display_name, name, now);
+    Wiped password(GeneratePassword());
+
+    // The lease first: from here on the user cannot outlive it.
+    leases::Lease l;
+    l.id = mount_.path + "creds/" + name + "/" + std::string(crypto::RandomString(24, crypto::kAlphanumeric).view());
+    l.kind = std::string(kDynamicKind);
+    l.data = leases::Json{{"mount", mount_.uuid},
+                          {"db_name", db},
+                          {"role", name},
+                          {"username", user},
+                          {"revocation_statements", role.value("revocation_statements", Json::array())}};
+    l.token_key = caller_.token_key;
+    l.issued = now;
+    l.expires = now + std::chrono::seconds(ttl);
+    l.max_expires = now + std::chrono::seconds(max);
+    l.renewable = true;
+    SIGIL_RETURN_IF_ERROR(svc_->leases()->Add(l));
+    // As Vault, PostgreSQL's VALID UNTIL is 5 s after the lease's end (the lease ends it first).
+    Status made = RunStatements(*pool, creation, {{"name", user}, {"username", user}, {"expiration", Expiration(l.expires + kValidSlack)}},
+                                *c, user, password.s, /*keep_blocks=*/true);
+    if (!made.ok()) {
+      // The transaction rolled back; the lease goes (dropping what may exist of the user).
+      if (Status st = svc_->leases()->Revoke(l.id); !st.ok()) (void)svc_->leases()->RevokeLater(l.id);
+      return Response::Error(500, "failed to create the user: " + made.message());
+    }
+    // Its token may have been revoked meanwhile, taking the lease: then the user goes now.
+    SIGIL_ASSIGN_OR_RETURN(std::optional<leases::Lease> still, svc_->leases()->Lookup(l.id));
+    if (!still || still->requested) {
+      (void)DropUser(*pool, user, Strings(role.value("revocation_statements", Json::array())), *c);
+      return Response::Error(400, "the credentials were revoked while being made (the token was revoked)");
+    }
+    Response res = Response::Ok(Json{{"username", user}, {"password", password.s}});
+    res.lease_id = l.id;
+    res.renewable = true;
+    res.lease_duration = ttl;
+    return res;
+  }
+
+  // --- static-roles/<name> --------------------------------------------------------------------
+  Result<Response> StaticRole(const Request& r, const std::string& name) {
+    SIGIL_ASSIGN_OR_RETURN(auto doc, ReadDoc(storage_, "static-role/" + name));
+    switch (r.op) {
+      case Operation::kRead: {
+        if (!doc) return Response::NotFound();
+        return Response::Ok(StaticView(doc->first, false));
+      }
+      case Operation::kDelete:
+        SIGIL_RETURN_IF_ERROR(svc_->leases()->Cancel(JobId(mount_.uuid, name)));
+        SIGIL_RETURN_IF_ERROR(storage_.Delete("static-role/" + name));
+        return Response::NoContent();
+      case Operation::kCreate:
+      case Operation::kUpdate:
+        break;
+      default:
+        return Response::Error(405, "unsupported operation");
+    }
+    if (std::optional<store::Object> s = *storage_.Get("role/" + name)) {
+      return Response::Error(400, "Role and Static Role names must be unique");
+    }
+    const Json& b = r.data;
+    Json j = doc ? doc->first : Json{{"db_name", ""}, {"username", ""}, {"rotation_statements", Json::array()}, {"rotation_period", 0}};
+    Result<std::optional<std::string>> user = engines::StringField(b, "username");
+    if (!user.ok()) return Response::Error(400, user.error().message());
+    if (doc && *user && **user != j.value("username", "")) return Response::Error(400, "cannot update static account username");
+    if (!doc) {
+      if (!*user || (*user)->empty()) return Response::Error(400, "username is a required field to create a static account");
+      if ((*user)->find('"') != std::string::npos || (*user)->find('\0') != std::string::npos || (*user)->size() > 63) {
+        return Response::Error(400, "username must be a PostgreSQL role name (at most 63 bytes, without '\"')");
+      }
+      j["username"] = **user;
+    }
+    Result<std::optional<std::string>> db = engines::StringField(b, "db_name");
+    if (!db.ok()) return Response::Error(400, db.error().message());
+    if (doc && *db && **db != j.value("db_name", "")) return Response::Error(400, "cannot update static role db_name");
+    if (*db) j["db_name"] = **db;
+    if (j.value("db_name", "").empty()) return Response::Error(400, "database name is a required field");
+    Result<std::optional<std::vector<std::string>>> stmts = engines::StringSliceField(b, "rotation_statements");
+    if (!stmts.ok()) return Response::Error(400, stmts.error().message());
+    if (*stmts) j["rotation_statements"] = StringArray(**stmts);
+    Result<std::optional<std::chrono::seconds>> period = engines::DurationField(b, "rotation_period");
+    if (!period.ok()) return Response::Error(400, period.error().message());
+    for (const char* unsupported : {"rotation_schedule", "rotation_window"}) {
+      auto it = b.find(unsupported);
+      if (it != b.end() && !it->is_null() && !(it->is_string() && it->get_ref<const std::string&>().empty())) {
+        return Response::Error(400, std::string(unsupported) + " is not supported by sigil yet; use rotation_period");
+      }
+    }
+    if (*period) {
+      if ((*period)->count() < kMinRotationPeriod) return Response::Error(400, "rotation_period must be 5 seconds or more");
+      j["rotation_period"] = (*period)->count();
+    }
+    if (j.value("rotation_period", int64_t{0}) == 0) return Response::Error(400, "rotation_period is required to create static accounts");
+    if (Status st = CredentialType(b); !st.ok()) return Response::Error(400, st.message());
+    Result<std::optional<bool>> skip = engines::BoolField(b, "skip_import_rotation");
+    if (!skip.ok()) return Response::Error(400, skip.error().message());
+    SIGIL_ASSIGN_OR_RETURN(std::optional<Connection> c, LoadConnection(storage_, j.value("db_name", "")));
+    if (!c) return Response::Error(400, "could not find database connection \"" + j.value("db_name", "") + "\"");
+    if (!RoleAllowed(c->doc, name)) return Response::Error(500, "\"" + name + "\" is not an allowed role");
+    Result<int64_t> w = WriteDoc(storage_, "static-role/" + name, j, doc ? std::optional<int64_t>(doc->second) : std::nullopt);
+    if (!w.ok()) return WriteConflict(w.error());
+    Clock::TimePoint now = svc_->clock()->Now();
+    if (!doc && !skip->value_or(false)) {
+      // As Vault: a new static role's password is rotated at once, so sigil holds it.
+      Result<std::optional<StaticRotation>> rotated = RotateStatic(svc_, mount_.uuid, name, false);
+      if (!rotated.ok()) {
+        (void)storage_.Delete("static-role/" + name);
+        return Response::Error(500, "error setting the static role's password: " + rotated.error().message());
+      }
+      SIGIL_RETURN_IF_ERROR(ScheduleRotation(svc_, mount_.uuid, name, (*rotated)->next));
+      return Response::NoContent();
+    }
+    int64_t last = j.value("last_vault_rotation_unix", int64_t{0});
+    Clock::TimePoint next = last > 0 ? Clock::TimePoint(std::chrono::seconds(last + j.value("rotation_period", int64_t{0}))) : now;
+    if (!doc) next = now + std::chrono::seconds(j.value("rotation_period", int64_t{0}));  // imported without rotation
+    SIGIL_RETURN_IF_ERROR(ScheduleRotation(svc_, mount_.uuid, name, next));
+    return Response::NoContent();
+  }
+
+  Json StaticView(const Json& j, bool with_password) const {
+    Json out = Json::object();
+    int64_t last = j.value("last_vault_rotation_unix", int64_t{0});
+    int64_t period = j.value("rotation_period", int64_t{0});
+    Clock::TimePoint now = svc_->clock()->Now();
+    if (with_password) {
+      out["username"] = j.value("username", "");
+      out["password"] = j.value("password", "");
+    } else {
+      out["db_name"] = j.value("db_name", "");
+      out["username"] = j.value("username", "");
+      out["rotation_statements"] = j.value("rotation_statements", Json::array());
+      out["credential_type"] = "password";
+    }
+    out["last_vault_rotation"] = last > 0 ? Json(FormatRfc3339(Clock::TimePoint(std::chrono::seconds(last)))) : Json(nullptr);
+    out["rotation_period"] = period;
+    if (with_password) {
+      int64_t left = last > 0 ? last + period - Seconds(now.time_since_epoch()) : 0;
+      out["ttl"] = std::max<int64_t>(0, left);
+    }
+    return out;
+  }
+
+  Result<Response> StaticCreds(const std::string& name) {
+    SIGIL_ASSIGN_OR_RETURN(auto doc, ReadDoc(storage_, "static-role/" + name));
+    if (!doc) return Response::Error(400, "unknown role: " + name);
+    if (!doc->first.contains("password")) return Response::Error(500, "the static role's password has not been set yet");
+    Json data = StaticView(doc->first, true);
+    std::string& stored = doc->first["password"].get_ref<std::string&>();
+    std::fill(stored.begin(), stored.end(), '\0');
+    return Response::Ok(std::move(data));
+  }
+
+  Result<Response> RotateRole(const std::string& name) {
+    Result<std::optional<StaticRotation>> r = RotateStatic(svc_, mount_.uuid, name, false);
+    if (!r.ok()) {
+      if (r.error().code() == StatusCode::kInternal || r.error().code() == StatusCode::kDataLoss) return r.error();
+      return Response::Error(500, "unable to finish rotating credentials; retries will continue in the background: " + r.error().message());
+    }
+    if (!*r) return Response::Error(400, "no static role found for role name");
+    SIGIL_RETURN_IF_ERROR(ScheduleRotation(svc_, mount_.uuid, name, (*r)->next));
+    return Response::NoContent();
+  }
+
+  Service* svc_;
+  engines::Mount mount_;
+  Caller caller_;
+  engines::Storage storage_;
+};
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+
+Service::Service(engines::MountTable* mounts, leases::Manager* leases, Clock* clock) : mounts_(mounts), leases_(leases), clock_(clock) {
+  leases_->Register(std::string(kDynamicKind), std::make_shared<DynamicLeases>(this));
+  leases_->Register(std::string(kStaticKind), std::make_shared<StaticRotations>(this));
+}
+
+Service::~Service() = default;
+
+std::unique_ptr<engines::SecretsEngine> Service::Engine(const engines::Mount& m, Caller caller) {
+  return std::make_unique<DatabaseEngine>(this, m, std::move(caller));
+}
+
+Status Service::Prepare(engines::Mount* m) {
+  if (m->options.is_object() && !m->options.empty()) return InvalidArgumentError("the database engine takes no options");
+  m->options = nullptr;
+  return OkStatus();
+}
+
+engines::Storage Service::StorageOf(const std::string& mount_uuid) const {
+  engines::Mount m;
+  m.uuid = mount_uuid;
+  return mounts_->StorageFor(m);
+}
+
+Result<std::shared_ptr<Pool>> Service::PoolFor(const std::string& mount_uuid, const std::string& name, const Connection& c) {
+  std::string key = mount_uuid + "/" + name;
+  std::string fingerprint = c.Fingerprint();
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = pools_.find(key);
+  if (it != pools_.end() && it->second.fingerprint == fingerprint) return it->second.pool;
+  auto pool = std::make_shared<Pool>(RenderConnectionString(c.url(), c.username(), c.password()), c.pool_options());
+  pools_[key] = Cached{fingerprint, pool};
+  return pool;
+}
+
+void Service::Forget(const std::string& mount_uuid, const std::string& name) {
+  std::shared_ptr<Pool> old;  // closed outside the lock, once its last user is done
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = pools_.find(mount_uuid + "/" + name);
+  if (it == pools_.end()) return;
+  old = std::move(it->second.pool);
+  pools_.erase(it);
+}
+
+}  // namespace sigil::database

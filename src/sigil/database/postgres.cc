@@ -1,0 +1,346 @@
+#include "sigil/database/postgres.h"
+
+#include <libpq-fe.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "sigil/base/encoding.h"
+
+namespace sigil::database {
+namespace {
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\n' || s.front() == '\r')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\n' || s.back() == '\r')) s.remove_suffix(1);
+  return s;
+}
+
+// RFC 3986 percent-encoding of everything but the unreserved characters.
+std::string PercentEncode(std::string_view s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      char buf[4];
+      std::snprintf(buf, sizeof(buf), "%%%02X", c);
+      out += buf;
+    }
+  }
+  return out;
+}
+
+// A value in a key=value connection string: single-quoted, with \ and ' escaped.
+std::string QuoteConnValue(std::string_view s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\\' || c == '\'') out += '\\';
+    out += c;
+  }
+  return out + "'";
+}
+
+bool IsUrl(std::string_view s) { return s.starts_with("postgres://") || s.starts_with("postgresql://"); }
+
+// libpq's message without its trailing newline, or a fallback.
+std::string ConnError(const pg_conn* c) {
+  std::string m = c ? PQerrorMessage(c) : "";
+  while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
+  return m.empty() ? "unknown error" : m;
+}
+
+// PostgreSQL's primary message and SQLSTATE of a failed result.
+std::string ResultError(const PGresult* r, const pg_conn* c) {
+  const char* primary = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : nullptr;
+  const char* state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
+  std::string m = primary ? primary : ConnError(c);
+  if (state) m += std::string(" (SQLSTATE ") + state + ")";
+  return m;
+}
+
+struct ResultDeleter {
+  void operator()(PGresult* r) const { PQclear(r); }
+};
+using ResultPtr = std::unique_ptr<PGresult, ResultDeleter>;
+
+// A failed statement: a connection failure is kUnavailable (retry later), anything the server
+// refused kFailedPrecondition.
+Status StatementError(const PGresult* r, const pg_conn* c) {
+  if (PQstatus(c) != CONNECTION_OK) return UnavailableError("postgresql: " + ResultError(r, c));
+  return FailedPreconditionError("postgresql: " + ResultError(r, c));
+}
+
+}  // namespace
+
+std::string RenderTemplate(std::string_view tpl, const std::map<std::string, std::string, std::less<>>& vars) {
+  std::string out(tpl);
+  for (const auto& [k, v] : vars) {
+    std::string needle = "{{" + k + "}}";
+    for (size_t at = out.find(needle); at != std::string::npos; at = out.find(needle, at + v.size())) {
+      out.replace(at, needle.size(), v);
+    }
+  }
+  return out;
+}
+
+namespace {
+
+// Whether `s` has "$$" or the word END (any case) outside single quotes.
+bool HasBlock(std::string_view s) {
+  if (s.find("$$") != std::string_view::npos) return true;
+  bool quoted = false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\'') quoted = !quoted;
+    if (quoted || i + 3 > s.size()) continue;
+    auto word = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; };
+    if ((i == 0 || !word(s[i - 1])) && (i + 3 == s.size() || !word(s[i + 3])) &&
+        std::toupper(static_cast<unsigned char>(s[i])) == 'E' && std::toupper(static_cast<unsigned char>(s[i + 1])) == 'N' &&
+        std::toupper(static_cast<unsigned char>(s[i + 2])) == 'D') {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+std::vector<std::string> SplitStatements(std::string_view raw, bool keep_blocks) {
+  std::string decoded;
+  std::string_view entry = raw;
+  if (Result<std::string> b = Base64Decode(Trim(raw)); b.ok() && !Trim(raw).empty()) {
+    decoded = std::move(*b);
+    entry = decoded;
+  }
+  std::vector<std::string> out;
+  std::string_view t = Trim(entry);
+  if (t.starts_with('[')) {
+    nlohmann::json j = nlohmann::json::parse(t, nullptr, false);
+    if (j.is_array() && std::all_of(j.begin(), j.end(), [](const nlohmann::json& e) { return e.is_string(); })) {
+      for (const auto& e : j) {
+        std::string_view v = Trim(e.get_ref<const std::string&>());
+        if (!v.empty()) out.emplace_back(v);
+      }
+      return out;
+    }
+  }
+  if (keep_blocks && HasBlock(entry)) {
+    if (!t.empty()) out.emplace_back(t);
+    return out;
+  }
+  size_t start = 0;
+  while (start <= entry.size()) {
+    size_t end = entry.find(';', start);
+    if (end == std::string_view::npos) end = entry.size();
+    std::string_view s = Trim(entry.substr(start, end - start));
+    if (!s.empty()) out.emplace_back(s);
+    start = end + 1;
+  }
+  return out;
+}
+
+std::string RedactUrl(std::string_view url) {
+  if (!IsUrl(url)) return std::string(url);
+  size_t scheme = url.find("://") + 3;
+  size_t at = url.find('@', scheme);
+  size_t slash = url.find('/', scheme);
+  if (at == std::string_view::npos || (slash != std::string_view::npos && slash < at)) return std::string(url);
+  size_t colon = url.find(':', scheme);
+  if (colon == std::string_view::npos || colon > at) return std::string(url);
+  return std::string(url.substr(0, colon + 1)) + "xxxxx" + std::string(url.substr(at));
+}
+
+SecretBytes RenderConnectionString(std::string_view url, std::string_view username, std::string_view password) {
+  bool u = IsUrl(url);
+  std::string user = u ? PercentEncode(username) : QuoteConnValue(username);
+  std::string pass = u ? PercentEncode(password) : QuoteConnValue(password);
+  std::string out = RenderTemplate(url, {{"username", user}, {"password", pass}});
+  SecretBytes s(out);
+  std::fill(out.begin(), out.end(), '\0');
+  std::fill(pass.begin(), pass.end(), '\0');
+  return s;
+}
+
+Status CheckConnectionString(std::string_view url) {
+  if (url.empty()) return InvalidArgumentError("connection_url cannot be empty");
+  std::string s = RenderTemplate(url, {{"username", "u"}, {"password", "p"}});
+  char* err = nullptr;
+  PQconninfoOption* opts = PQconninfoParse(s.c_str(), &err);
+  if (opts == nullptr) {
+    std::string m = err ? err : "cannot be parsed";
+    if (err) PQfreemem(err);
+    while (!m.empty() && m.back() == '\n') m.pop_back();
+    return InvalidArgumentError("invalid connection_url: " + m);
+  }
+  PQconninfoFree(opts);
+  return OkStatus();
+}
+
+std::string QuoteIdentifier(std::string_view name) {
+  std::string out = "\"";
+  for (char c : name) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string QuoteLiteral(std::string_view value) {
+  std::string out = "'";
+  for (char c : value) {
+    if (c == '\'') out += '\'';
+    out += c;
+  }
+  return out + "'";
+}
+
+std::string Redact(std::string message, const std::vector<std::string_view>& secrets) {
+  for (std::string_view s : secrets) {
+    if (s.empty()) continue;
+    for (size_t at = message.find(s); at != std::string::npos; at = message.find(s, at)) {
+      message.replace(at, s.size(), "[redacted]");
+      at += 10;
+    }
+  }
+  return message;
+}
+
+Status Session::Exec(const std::string& sql) {
+  ResultPtr r(PQexec(conn_, sql.c_str()));
+  ExecStatusType st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) return StatementError(r.get(), conn_);
+  return OkStatus();
+}
+
+Result<std::vector<std::vector<std::string>>> Session::Query(const std::string& sql, const std::vector<std::string>& params) {
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const std::string& p : params) values.push_back(p.c_str());
+  ResultPtr r(PQexecParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr, nullptr, 0));
+  ExecStatusType st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) return StatementError(r.get(), conn_);
+  std::vector<std::vector<std::string>> rows;
+  int n = PQntuples(r.get()), cols = PQnfields(r.get());
+  for (int i = 0; i < n; ++i) {
+    std::vector<std::string> row;
+    for (int j = 0; j < cols; ++j) row.emplace_back(PQgetvalue(r.get(), i, j), PQgetlength(r.get(), i, j));
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+Result<std::string> Session::EncryptPassword(const std::string& user, const std::string& password) {
+  char* v = PQencryptPasswordConn(conn_, password.c_str(), user.c_str(), "scram-sha-256");
+  if (v == nullptr) return FailedPreconditionError("postgresql: cannot compute the SCRAM verifier: " + ConnError(conn_));
+  std::string out(v);
+  std::memset(v, 0, out.size());
+  PQfreemem(v);
+  return out;
+}
+
+bool Session::healthy() const { return PQstatus(conn_) == CONNECTION_OK && PQtransactionStatus(conn_) == PQTRANS_IDLE; }
+
+Pool::Pool(SecretBytes conninfo, Options options) : conninfo_(std::move(conninfo)), options_(options) {
+  if (options_.max_open == 0) options_.max_open = 1;
+  if (options_.max_idle == 0 || options_.max_idle > options_.max_open) options_.max_idle = options_.max_open;
+}
+
+Pool::~Pool() {
+  std::lock_guard<std::mutex> l(mu_);
+  for (Idle& i : idle_) PQfinish(i.conn);
+  idle_.clear();
+}
+
+Result<pg_conn*> Pool::Connect() {
+  // The connection string is expanded as "dbname" after our defaults, so what it names wins.
+  std::string timeout = std::to_string(options_.connect_timeout.count());
+  std::string info(conninfo_.view());
+  const char* keys[] = {"connect_timeout", "application_name", "dbname", nullptr};
+  const char* values[] = {timeout.c_str(), "sigil", info.c_str(), nullptr};
+  pg_conn* c = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
+  std::fill(info.begin(), info.end(), '\0');
+  if (c == nullptr) return ResourceExhaustedError("postgresql: out of memory");
+  if (PQstatus(c) != CONNECTION_OK) {
+    std::string m = ConnError(c);
+    PQfinish(c);
+    return UnavailableError("postgresql: cannot connect: " + m);
+  }
+  return c;
+}
+
+Result<pg_conn*> Pool::Acquire() {
+  std::unique_lock<std::mutex> l(mu_);
+  auto now = std::chrono::steady_clock::now();
+  auto deadline = now + options_.wait_timeout;
+  for (;;) {
+    while (!idle_.empty()) {
+      Idle i = idle_.front();
+      idle_.pop_front();
+      bool old = options_.max_lifetime.count() > 0 && std::chrono::steady_clock::now() - i.opened >= options_.max_lifetime;
+      if (old || PQstatus(i.conn) != CONNECTION_OK) {
+        PQfinish(i.conn);
+        --open_;
+        continue;
+      }
+      lent_[i.conn] = i.opened;
+      return i.conn;
+    }
+    if (open_ < options_.max_open) {
+      ++open_;
+      l.unlock();
+      Result<pg_conn*> c = Connect();
+      l.lock();
+      if (!c.ok()) {
+        --open_;
+        cv_.notify_one();
+        return c.error();
+      }
+      lent_[*c] = std::chrono::steady_clock::now();
+      return *c;
+    }
+    if (cv_.wait_until(l, deadline) == std::cv_status::timeout && idle_.empty() && open_ >= options_.max_open) {
+      return UnavailableError("postgresql: no free connection within " + std::to_string(options_.wait_timeout.count()) +
+                              " s (max_open_connections " + std::to_string(options_.max_open) + ")");
+    }
+  }
+}
+
+void Pool::Release(pg_conn* c, bool healthy) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = lent_.find(c);
+  auto opened = it != lent_.end() ? it->second : std::chrono::steady_clock::now();
+  if (it != lent_.end()) lent_.erase(it);
+  if (!healthy || idle_.size() >= options_.max_idle) {
+    PQfinish(c);
+    --open_;
+  } else {
+    idle_.push_back(Idle{c, opened});
+  }
+  cv_.notify_one();
+}
+
+Status Pool::Run(const std::function<Status(Session&)>& fn) {
+  SIGIL_ASSIGN_OR_RETURN(pg_conn * c, Acquire());
+  Session s(c);
+  Status st = fn(s);
+  Release(c, s.healthy());
+  return st;
+}
+
+Status Pool::Transaction(const std::function<Status(Session&)>& fn) {
+  return Run([&](Session& s) -> Status {
+    SIGIL_RETURN_IF_ERROR(s.Exec("BEGIN"));
+    Status st = fn(s);
+    if (st.ok()) st = s.Exec("COMMIT");
+    if (!st.ok()) (void)s.Exec("ROLLBACK");
+    return st;
+  });
+}
+
+Status Pool::Ping() {
+  return Run([](Session& s) { return s.Exec("SELECT 1"); });
+}
+
+}  // namespace sigil::database
