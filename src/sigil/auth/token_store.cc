@@ -220,6 +220,7 @@ Identity TokenInfo::ToIdentity() const {
   id.method = "token";
   id.expires = expires;
   id.limited_use = num_uses > 0;
+  id.token_key = key;
   return id;
 }
 

@@ -32,6 +32,9 @@ struct Identity {
   // A limited-use Vault token (num_uses): it may not mint other credentials or open streams
   // that would outlive its uses.
   bool limited_use = false;
+  // The store key of the token that authenticated the request (a keyed hash, never the token),
+  // for what the token makes that must end with it (leases); "" for other credentials.
+  std::string token_key = {};
 
   bool authenticated() const { return !user.empty(); }
 };

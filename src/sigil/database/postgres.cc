@@ -204,7 +204,31 @@ std::string Redact(std::string message, const std::vector<std::string_view>& sec
       at += 10;
     }
   }
-  return message;
+  auto shares = [&](std::string_view part) {
+    for (std::string_view s : secrets) {
+      size_t w = std::min<size_t>(4, s.size());
+      if (w == 0 || part.size() < w) continue;
+      for (size_t i = 0; i + w <= s.size(); ++i) {
+        if (part.find(s.substr(i, w)) != std::string_view::npos) return true;
+      }
+    }
+    return false;
+  };
+  std::string out;
+  for (size_t i = 0; i < message.size();) {
+    char q = message[i];
+    size_t end = (q == '"' || q == '\'') ? message.find(q, i + 1) : std::string::npos;
+    if (end == std::string::npos) {
+      out += message[i++];
+      continue;
+    }
+    std::string_view part(message.data() + i + 1, end - i - 1);
+    out += q;
+    out += shares(part) ? std::string("[redacted]") : std::string(part);
+    out += q;
+    i = end + 1;
+  }
+  return out;
 }
 
 Status Session::Exec(const std::string& sql) {

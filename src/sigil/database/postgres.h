@@ -54,7 +54,9 @@ std::string QuoteIdentifier(std::string_view name);
 // 'value' as a quoted SQL string literal (standard_conforming_strings on, PostgreSQL's default).
 std::string QuoteLiteral(std::string_view value);
 
-// `message` with every occurrence of each of `secrets` (non-empty ones) replaced by "[redacted]".
+// `message` with every occurrence of each of `secrets` (non-empty ones) replaced by "[redacted]",
+// and every quoted part ("..." or '...') that shares four characters in a row with one of them
+// (PostgreSQL quotes the token it stumbled on: a fragment of a password) too.
 std::string Redact(std::string message, const std::vector<std::string_view>& secrets);
 
 // One open connection, lent by a Pool.

@@ -56,6 +56,9 @@ TEST(PostgresTest, QuotingAndRedaction) {
   EXPECT_EQ(QuoteIdentifier("we\"ird"), "\"we\"\"ird\"");
   EXPECT_EQ(QuoteLiteral("it's"), "'it''s'");
   EXPECT_EQ(Redact("syntax error at or near \"s3cret\" (s3cret)", {"s3cret", ""}), "syntax error at or near \"[redacted]\" ([redacted])");
+  // A fragment of a secret that PostgreSQL quotes goes too; quoted names that share nothing stay.
+  EXPECT_EQ(Redact("syntax error at or near \"Xy9q\" in role \"v-app\"", {"Xy9q-abcdefgh"}),
+            "syntax error at or near \"[redacted]\" in role \"v-app\"");
   EXPECT_EQ(RedactUrl("postgresql://admin:hunter2@db:5432/x"), "postgresql://admin:xxxxx@db:5432/x");
   EXPECT_EQ(RedactUrl("postgresql://{{username}}:{{password}}@db/x"), "postgresql://{{username}}:xxxxx@db/x");
   EXPECT_EQ(RedactUrl("postgresql://db/x"), "postgresql://db/x");

@@ -230,11 +230,13 @@ std::unique_ptr<engines::SecretsEngine> VaultApi::Impl::EngineFor(const engines:
   if (m.type == database::kMountType) {
     if (options_.database == nullptr) return nullptr;
     database::Caller caller;
-    if (who != nullptr && !who->token_accessor.empty() && options_.tokens != nullptr) {
-      Result<std::optional<auth::TokenInfo>> t = options_.tokens->FindByAccessor(who->token_accessor);
-      if (t.ok() && t->has_value()) {
-        caller.display_name = (*t)->display_name;
-        caller.token_key = (*t)->key;
+    if (who != nullptr) {
+      caller.token_key = who->token_key;
+      if (auto it = who->extra.find("sigil.dev/vault-display-name"); it != who->extra.end() && !it->second.empty()) {
+        caller.display_name = it->second.front();
+      } else if (std::find(who->policies.begin(), who->policies.end(), "root") != who->policies.end() ||
+                 std::find(who->groups.begin(), who->groups.end(), "system:masters") != who->groups.end()) {
+        caller.display_name = "root";  // sigil's own root token, as Vault names its root token
       }
     }
     return options_.database->Engine(m, std::move(caller));
