@@ -45,7 +45,8 @@ asan: deps
 	  tests/integration/test_vault_policies.py tests/integration/test_vault_tokens.py tests/integration/test_vault_userpass.py \
 	  tests/integration/test_vault_kubernetes_auth.py tests/integration/test_vault_approle.py tests/integration/test_vault_seal.py \
 	  tests/integration/test_vault_mounts.py tests/integration/test_vault_end_to_end.py \
-	  tests/integration/test_vault_kv2.py tests/integration/test_vault_transit.py tests/integration/test_vault_kubernetes_mount.py tests/integration/test_vault_leases.py
+	  tests/integration/test_vault_kv2.py tests/integration/test_vault_transit.py tests/integration/test_vault_kubernetes_mount.py tests/integration/test_vault_leases.py \
+	  tests/integration/test_vault_database.py
 
 test: unit integration asan
 
