@@ -175,7 +175,8 @@ struct Service::Connection {
   bool scram() const { return details().value("password_authentication", "password") == "scram-sha-256"; }
   Pool::Options pool_options() const {
     Pool::Options o;
-    o.max_open = static_cast<size_t>(std::max<int64_t>(1, details().value("max_open_connections", int64_t{4})));
+    int64_t open = details().value("max_open_connections", int64_t{4});
+    o.max_open = static_cast<size_t>(open > 0 ? open : 4);  // as Vault: 0 means the default
     o.max_idle = static_cast<size_t>(std::max<int64_t>(0, details().value("max_idle_connections", int64_t{0})));
     o.max_lifetime = std::chrono::seconds(std::max<int64_t>(0, details().value("max_connection_lifetime", int64_t{0})));
     return o;
@@ -235,14 +236,17 @@ Status RunStatements(Pool& pool, const std::vector<std::string>& statements, std
 
 // Ends the user `name`: nothing to do when it is gone; else `statements` (Vault templates) or,
 // without any, its privileges revoked in every schema where it has some, then dropped.
-Status DropUser(Pool& pool, const std::string& name, const std::vector<std::string>& statements, const Connection& c) {
+Result<bool> UserExists(Pool& pool, const std::string& name) {
   bool exists = false;
   SIGIL_RETURN_IF_ERROR(pool.Run([&](Session& s) -> Status {
     SIGIL_ASSIGN_OR_RETURN(auto rows, s.Query("SELECT 1 FROM pg_roles WHERE rolname = $1", {name}));
     exists = !rows.empty();
     return OkStatus();
   }));
-  if (!exists) return OkStatus();
+  return exists;
+}
+
+Status DropUserOnce(Pool& pool, const std::string& name, const std::vector<std::string>& statements, const Connection& c) {
   if (!statements.empty()) return RunStatements(pool, statements, {{"name", name}, {"username", name}}, c, name, "", true);
   return pool.Transaction([&](Session& s) -> Status {
     SIGIL_ASSIGN_OR_RETURN(auto schemas,
@@ -259,10 +263,24 @@ Status DropUser(Pool& pool, const std::string& name, const std::vector<std::stri
       SIGIL_RETURN_IF_ERROR(s.Exec("REVOKE ALL PRIVILEGES ON ALL FUNCTIONS IN SCHEMA " + schema + " FROM " + who));
       SIGIL_RETURN_IF_ERROR(s.Exec("REVOKE ALL PRIVILEGES ON SCHEMA " + schema + " FROM " + who));
     }
-    SIGIL_ASSIGN_OR_RETURN(auto db, s.Query("SELECT current_database()", {}));
+    // The database's own privileges, only when it holds some (a REVOKE rewrites the catalog row,
+    // which concurrent revocations would fight over for nothing).
+    SIGIL_ASSIGN_OR_RETURN(auto db, s.Query("SELECT d.datname FROM pg_database d, pg_roles r, aclexplode(d.datacl) a "
+                                            "WHERE d.datname = current_database() AND r.rolname = $1 AND a.grantee = r.oid LIMIT 1",
+                                            {name}));
     if (!db.empty()) SIGIL_RETURN_IF_ERROR(s.Exec("REVOKE ALL PRIVILEGES ON DATABASE " + QuoteIdentifier(db[0].at(0)) + " FROM " + who));
     return s.Exec("DROP ROLE IF EXISTS " + who);
   });
+}
+
+Status DropUser(Pool& pool, const std::string& name, const std::vector<std::string>& statements, const Connection& c) {
+  SIGIL_ASSIGN_OR_RETURN(bool exists, UserExists(pool, name));
+  if (!exists) return OkStatus();
+  Status st = DropUserOnce(pool, name, statements, c);
+  if (st.ok()) return st;
+  // Gone meanwhile (another revocation of the same user won): that is success too.
+  Result<bool> still = UserExists(pool, name);
+  return still.ok() && !*still ? OkStatus() : st;
 }
 
 // The lease TTLs of a mount: its default and max (the system's where unset).
@@ -328,6 +346,20 @@ Result<std::optional<StaticRotation>> RotateStatic(Service* svc, const std::stri
     role.erase("pending_password");
     role["last_vault_rotation_unix"] = Seconds(now.time_since_epoch());
     Result<int64_t> done = WriteDoc(storage, key, role, revision);
+    for (int again = 0; !done.ok() && done.error().code() == StatusCode::kAborted && again < 8; ++again) {
+      // Changed since the claim (the role was edited): the rotation completes on the new record
+      // as long as our password is still the pending one (else another rotation has taken over).
+      SIGIL_ASSIGN_OR_RETURN(auto fresh, ReadDoc(storage, key));
+      if (!fresh) return std::optional<StaticRotation>();
+      if (fresh->first.value("pending_password", "") != password.s) break;
+      Json next = std::move(fresh->first);
+      next["password"] = password.s;
+      next.erase("pending_password");
+      next["last_vault_rotation_unix"] = Seconds(now.time_since_epoch());
+      done = WriteDoc(storage, key, next, fresh->second);
+      std::string& p = next["password"].get_ref<std::string&>();
+      std::fill(p.begin(), p.end(), '\0');
+    }
     std::string& stored = role["password"].get_ref<std::string&>();
     std::fill(stored.begin(), stored.end(), '\0');
     if (!done.ok()) {
@@ -530,7 +562,6 @@ class DatabaseEngine final : public engines::SecretsEngine {
                                             {"root_credentials_rotate_statements", Json::array()},
                                             {"password_policy", ""},
                                             {"verify_connection", true}};
-    c.doc.erase("pending_password");
     auto bad = [](const Status& st) { return Response::Error(400, st.message()); };
     Result<std::optional<std::string>> plugin = engines::StringField(b, "plugin_name");
     if (!plugin.ok()) return bad(plugin.error());
@@ -567,7 +598,7 @@ class DatabaseEngine final : public engines::SecretsEngine {
       Result<std::optional<int64_t>> v = engines::IntField(b, k);
       if (!v.ok()) return bad(v.error());
       if (*v) {
-        if (**v < 0 || **v > 1000) return Response::Error(400, std::string(k) + " must be between 0 and 1000");
+        if (**v < -1 || **v > 1000) return Response::Error(400, std::string(k) + " must be between -1 and 1000");
         d[k] = **v;
       }
     }
@@ -633,7 +664,8 @@ class DatabaseEngine final : public engines::SecretsEngine {
       Connection next;
       next.name = name;
       next.doc = c->doc;
-      next.doc["pending_password"] = GeneratePassword();
+      // A pending password left by an interrupted rotation is used again: PostgreSQL may hold it.
+      if (!next.doc.contains("pending_password")) next.doc["pending_password"] = GeneratePassword();
       Result<int64_t> claimed = WriteDoc(storage_, "config/" + name, next.doc, c->revision);
       if (!claimed.ok()) {
         if (claimed.error().code() == StatusCode::kAborted) continue;
@@ -644,8 +676,12 @@ class DatabaseEngine final : public engines::SecretsEngine {
       if (statements.empty()) statements = {"ALTER ROLE \"{{username}}\" WITH PASSWORD '{{password}}';"};
       Status st = RunStatements(*pool, statements, {{"name", user}, {"username", user}}, *c, user, password.s);
       if (!st.ok()) {
-        next.doc.erase("pending_password");
-        (void)WriteDoc(storage_, "config/" + name, next.doc, *claimed);
+        // Refused by PostgreSQL: nothing changed there. Unknown (the connection broke): the
+        // pending password stays for the next rotate-root to set again.
+        if (st.code() != StatusCode::kUnavailable) {
+          next.doc.erase("pending_password");
+          (void)WriteDoc(storage_, "config/" + name, next.doc, *claimed);
+        }
         return Response::Error(500, "failed to update user: " + st.message());
       }
       next.doc["connection_details"]["password"] = password.s;
@@ -683,9 +719,8 @@ class DatabaseEngine final : public engines::SecretsEngine {
       default:
         return Response::Error(405, "unsupported operation");
     }
-    if (std::optional<store::Object> s = *storage_.Get("static-role/" + name)) {
-      return Response::Error(400, "Role and Static Role names must be unique");
-    }
+    SIGIL_ASSIGN_OR_RETURN(std::optional<store::Object> clash, storage_.Get("static-role/" + name));
+    if (clash) return Response::Error(400, "Role and Static Role names must be unique");
     const Json& b = r.data;
     Json j = doc ? doc->first : Json{{"db_name", ""},
                                      {"creation_statements", Json::array()},
@@ -809,9 +844,8 @@ class DatabaseEngine final : public engines::SecretsEngine {
       default:
         return Response::Error(405, "unsupported operation");
     }
-    if (std::optional<store::Object> s = *storage_.Get("role/" + name)) {
-      return Response::Error(400, "Role and Static Role names must be unique");
-    }
+    SIGIL_ASSIGN_OR_RETURN(std::optional<store::Object> clash, storage_.Get("role/" + name));
+    if (clash) return Response::Error(400, "Role and Static Role names must be unique");
     const Json& b = r.data;
     Json j = doc ? doc->first : Json{{"db_name", ""}, {"username", ""}, {"rotation_statements", Json::array()}, {"rotation_period", 0}};
     Result<std::optional<std::string>> user = engines::StringField(b, "username");
@@ -957,6 +991,15 @@ Result<std::shared_ptr<Pool>> Service::PoolFor(const std::string& mount_uuid, co
   auto pool = std::make_shared<Pool>(RenderConnectionString(c.url(), c.username(), c.password()), c.pool_options());
   pools_[key] = Cached{fingerprint, pool};
   return pool;
+}
+
+void Service::ForgetMount(const std::string& mount_uuid) {
+  std::vector<std::shared_ptr<Pool>> old;  // closed outside the lock
+  std::lock_guard<std::mutex> l(mu_);
+  for (auto it = pools_.lower_bound(mount_uuid + "/"); it != pools_.end() && it->first.starts_with(mount_uuid + "/");) {
+    old.push_back(std::move(it->second.pool));
+    it = pools_.erase(it);
+  }
 }
 
 void Service::Forget(const std::string& mount_uuid, const std::string& name) {

@@ -66,6 +66,8 @@ class Service {
   struct Connection;
   Result<std::shared_ptr<Pool>> PoolFor(const std::string& mount_uuid, const std::string& name, const Connection& c);
   void Forget(const std::string& mount_uuid, const std::string& name);
+  // Closes every pool of a mount (it was disabled).
+  void ForgetMount(const std::string& mount_uuid);
   engines::Storage StorageOf(const std::string& mount_uuid) const;
   leases::Manager* leases() const { return leases_; }
   Clock* clock() const { return clock_; }

@@ -6,8 +6,10 @@
 #include <cstdio>
 #include <cstring>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "sigil/base/encoding.h"
+#include "sigil/crypto/random.h"
 
 namespace sigil::database {
 namespace {
@@ -76,13 +78,25 @@ Status StatementError(const PGresult* r, const pg_conn* c) {
 }  // namespace
 
 std::string RenderTemplate(std::string_view tpl, const std::map<std::string, std::string, std::less<>>& vars) {
-  std::string out(tpl);
-  for (const auto& [k, v] : vars) {
-    std::string needle = "{{" + k + "}}";
-    for (size_t at = out.find(needle); at != std::string::npos; at = out.find(needle, at + v.size())) {
-      out.replace(at, needle.size(), v);
+  // One pass over the template: a value is never scanned for templates itself.
+  std::string out;
+  size_t i = 0;
+  while (i < tpl.size()) {
+    size_t open = tpl.find("{{", i);
+    if (open == std::string_view::npos) break;
+    size_t close = tpl.find("}}", open + 2);
+    if (close == std::string_view::npos) break;
+    out.append(tpl.substr(i, open - i));
+    auto it = vars.find(tpl.substr(open + 2, close - open - 2));
+    if (it != vars.end()) {
+      out += it->second;
+      i = close + 2;
+    } else {
+      out += "{{";
+      i = open + 2;
     }
   }
+  out.append(tpl.substr(i));
   return out;
 }
 
@@ -142,13 +156,30 @@ std::vector<std::string> SplitStatements(std::string_view raw, bool keep_blocks)
 }
 
 std::string RedactUrl(std::string_view url) {
-  if (!IsUrl(url)) return std::string(url);
+  if (!IsUrl(url)) {
+    // key=value: rebuilt from libpq's own parse, with the password masked.
+    char* err = nullptr;
+    PQconninfoOption* opts = PQconninfoParse(std::string(url).c_str(), &err);
+    if (err) PQfreemem(err);
+    if (opts == nullptr) return "[unparsable connection string]";
+    std::string out;
+    for (PQconninfoOption* o = opts; o->keyword != nullptr; ++o) {
+      if (o->val == nullptr) continue;
+      std::string_view v = o->val;
+      if (std::string_view(o->keyword) == "password" && v != "{{password}}") v = "xxxxx";
+      if (!out.empty()) out += ' ';
+      out += std::string(o->keyword) + "=" + QuoteConnValue(v);
+    }
+    PQconninfoFree(opts);
+    return out;
+  }
   size_t scheme = url.find("://") + 3;
   size_t at = url.find('@', scheme);
   size_t slash = url.find('/', scheme);
   if (at == std::string_view::npos || (slash != std::string_view::npos && slash < at)) return std::string(url);
   size_t colon = url.find(':', scheme);
   if (colon == std::string_view::npos || colon > at) return std::string(url);
+  if (url.substr(colon + 1, at - colon - 1) == "{{password}}") return std::string(url);
   return std::string(url.substr(0, colon + 1)) + "xxxxx" + std::string(url.substr(at));
 }
 
@@ -231,10 +262,20 @@ std::string Redact(std::string message, const std::vector<std::string_view>& sec
   return out;
 }
 
+Status Session::Failed(const void* result) {
+  const PGresult* r = static_cast<const PGresult*>(result);
+  const char* state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
+  const char* primary = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : nullptr;
+  std::string_view s = state ? state : "", m = primary ? primary : "";
+  retryable_ = s == "40001" || s == "40P01" || (s == "XX000" && m == "tuple concurrently updated");
+  return StatementError(r, conn_);
+}
+
 Status Session::Exec(const std::string& sql) {
   ResultPtr r(PQexec(conn_, sql.c_str()));
   ExecStatusType st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
-  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) return StatementError(r.get(), conn_);
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) return Failed(r.get());
+  retryable_ = false;
   return OkStatus();
 }
 
@@ -244,7 +285,8 @@ Result<std::vector<std::vector<std::string>>> Session::Query(const std::string& 
   for (const std::string& p : params) values.push_back(p.c_str());
   ResultPtr r(PQexecParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr, nullptr, 0));
   ExecStatusType st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
-  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) return StatementError(r.get(), conn_);
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) return Failed(r.get());
+  retryable_ = false;
   std::vector<std::vector<std::string>> rows;
   int n = PQntuples(r.get()), cols = PQnfields(r.get());
   for (int i = 0; i < n; ++i) {
@@ -281,8 +323,10 @@ Result<pg_conn*> Pool::Connect() {
   // The connection string is expanded as "dbname" after our defaults, so what it names wins.
   std::string timeout = std::to_string(options_.connect_timeout.count());
   std::string info(conninfo_.view());
-  const char* keys[] = {"connect_timeout", "application_name", "dbname", nullptr};
-  const char* values[] = {timeout.c_str(), "sigil", info.c_str(), nullptr};
+  // dbname (the whole connection string) first, so sigil's connect_timeout comes after it and
+  // wins: a connection attempt never hangs a request or a revocation for longer.
+  const char* keys[] = {"application_name", "dbname", "connect_timeout", nullptr};
+  const char* values[] = {"sigil", info.c_str(), timeout.c_str(), nullptr};
   pg_conn* c = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
   std::fill(info.begin(), info.end(), '\0');
   if (c == nullptr) return ResourceExhaustedError("postgresql: out of memory");
@@ -290,6 +334,18 @@ Result<pg_conn*> Pool::Connect() {
     std::string m = ConnError(c);
     PQfinish(c);
     return UnavailableError("postgresql: cannot connect: " + m);
+  }
+  // Bounds on every statement, so one stuck statement (a lock wait, a slow revocation) cannot
+  // hold a request or the lease manager for long.
+  std::string set = "SET statement_timeout = " + std::to_string(options_.statement_timeout.count() * 1000) +
+                    "; SET lock_timeout = " + std::to_string(options_.statement_timeout.count() * 1000);
+  PGresult* r = PQexec(c, set.c_str());
+  bool ok = r != nullptr && PQresultStatus(r) == PGRES_COMMAND_OK;
+  PQclear(r);
+  if (!ok) {
+    std::string m = ConnError(c);
+    PQfinish(c);
+    return UnavailableError("postgresql: cannot set the session's timeouts: " + m);
   }
   return c;
 }
@@ -355,11 +411,16 @@ Status Pool::Run(const std::function<Status(Session&)>& fn) {
 
 Status Pool::Transaction(const std::function<Status(Session&)>& fn) {
   return Run([&](Session& s) -> Status {
-    SIGIL_RETURN_IF_ERROR(s.Exec("BEGIN"));
-    Status st = fn(s);
-    if (st.ok()) st = s.Exec("COMMIT");
-    if (!st.ok()) (void)s.Exec("ROLLBACK");
-    return st;
+    for (int attempt = 1;; ++attempt) {
+      SIGIL_RETURN_IF_ERROR(s.Exec("BEGIN"));
+      Status st = fn(s);
+      if (st.ok()) st = s.Exec("COMMIT");
+      if (st.ok()) return st;
+      bool again = s.retryable() && attempt < 8;
+      (void)s.Exec("ROLLBACK");
+      if (!again) return st;
+      std::this_thread::sleep_for(std::chrono::milliseconds(attempt * 5 + static_cast<int>(crypto::RandomUint64() % 20)));
+    }
   });
 }
 

@@ -72,9 +72,15 @@ class Session {
   Result<std::string> EncryptPassword(const std::string& user, const std::string& password);
   // Whether the connection is still usable (a broken one is not returned to the pool).
   bool healthy() const;
+  // Whether the last failure is one that running the transaction again may not meet:
+  // serialization failures, deadlocks, and "tuple concurrently updated" (concurrent GRANT or
+  // REVOKE on one object, which PostgreSQL does not serialize).
+  bool retryable() const { return retryable_; }
 
  private:
+  Status Failed(const void* result);
   pg_conn* conn_;
+  bool retryable_ = false;
 };
 
 class Pool {
@@ -85,6 +91,7 @@ class Pool {
     std::chrono::seconds max_lifetime{0};  // 0: no limit
     std::chrono::seconds connect_timeout{5};
     std::chrono::seconds wait_timeout{30};  // for a free connection
+    std::chrono::seconds statement_timeout{30};  // statement_timeout and lock_timeout of each session
   };
   Pool(SecretBytes conninfo, Options options);
   ~Pool();  // closes the idle connections (every lent one must be back)
@@ -92,7 +99,8 @@ class Pool {
   Pool& operator=(const Pool&) = delete;
 
   // Runs `fn` inside BEGIN ... COMMIT on a pooled connection; an error from `fn` (or from the
-  // commit) rolls back. kUnavailable when no connection can be had.
+  // commit) rolls back. A retryable failure (Session::retryable) runs it again, up to 8 times
+  // with a growing random pause. kUnavailable when no connection can be had.
   Status Transaction(const std::function<Status(Session&)>& fn);
   // Runs `fn` on a pooled connection, outside a transaction.
   Status Run(const std::function<Status(Session&)>& fn);

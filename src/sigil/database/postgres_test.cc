@@ -19,6 +19,10 @@ TEST(PostgresTest, TemplatesAreReplacedLiterallyEverywhere) {
   EXPECT_EQ(RenderTemplate("{{ name }} {{other}} {{name}}", {{"name", "x"}}), "{{ name }} {{other}} x");
   // A value containing its own template is not expanded again.
   EXPECT_EQ(RenderTemplate("{{name}}{{name}}", {{"name", "{{name}}"}}), "{{name}}{{name}}");
+  // One pass: a value holding another variable's template is not expanded (a static role's
+  // user name cannot pull the password into a statement).
+  EXPECT_EQ(RenderTemplate("ALTER ROLE \"{{name}}\"", {{"name", "x{{password}}y"}, {"password", "P"}}), "ALTER ROLE \"x{{password}}y\"");
+  EXPECT_EQ(RenderTemplate("{{ {{name}} }}", {{"name", "n"}}), "{{ n }}");
 }
 
 TEST(PostgresTest, StatementsSplitAsVaultSplitsThem) {
@@ -60,9 +64,11 @@ TEST(PostgresTest, QuotingAndRedaction) {
   EXPECT_EQ(Redact("syntax error at or near \"Xy9q\" in role \"v-app\"", {"Xy9q-abcdefgh"}),
             "syntax error at or near \"[redacted]\" in role \"v-app\"");
   EXPECT_EQ(RedactUrl("postgresql://admin:hunter2@db:5432/x"), "postgresql://admin:xxxxx@db:5432/x");
-  EXPECT_EQ(RedactUrl("postgresql://{{username}}:{{password}}@db/x"), "postgresql://{{username}}:xxxxx@db/x");
+  EXPECT_EQ(RedactUrl("postgresql://{{username}}:{{password}}@db/x"), "postgresql://{{username}}:{{password}}@db/x");
+  EXPECT_EQ(RedactUrl("host=db user=admin password=hunter2 dbname=x"), "user='admin' password='xxxxx' dbname='x' host='db'");  // libpq's order
+  EXPECT_EQ(RedactUrl("host=db password={{password}}"), "password='{{password}}' host='db'");
   EXPECT_EQ(RedactUrl("postgresql://db/x"), "postgresql://db/x");
-  EXPECT_EQ(RedactUrl("host=db"), "host=db");
+  EXPECT_EQ(RedactUrl("host=db"), "host='db'");
 }
 
 TEST(PostgresTest, APoolThatCannotConnectSaysSoQuickly) {

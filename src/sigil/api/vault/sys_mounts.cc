@@ -178,9 +178,14 @@ Reply VaultApi::Impl::MountEntry(const Request& r, engines::MountTable* table, c
           if (!revoked.ok()) return Error(400, "failed to revoke \"" + p + "\" (" + revoked.error().message() + ")");
         }
       }
+      std::string disabled_uuid;
+      for (const engines::Mount& m : table->List()) {
+        if (m.path == (path.ends_with("/") ? path : path + "/") && m.type == database::kMountType) disabled_uuid = m.uuid;
+      }
       Status st = table->Disable(path);
       if (st.code() == StatusCode::kInvalidArgument) return Error(400, st.message());
       if (!st.ok()) return errors_.Render(st, core::RequestInfo{});
+      if (!disabled_uuid.empty() && options_.database != nullptr) options_.database->ForgetMount(disabled_uuid);
       return NoContent();
     }
     case Operation::kRead: {
