@@ -29,17 +29,7 @@ Json Record(const Identity& who, const std::string& created, const std::string& 
 int64_t Unix(Clock::TimePoint t) { return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count(); }
 Clock::TimePoint FromUnix(int64_t s) { return Clock::TimePoint(std::chrono::seconds(s)); }
 
-// "YYYY-MM-DDTHH:MM:SSZ", as FormatRfc3339 writes it; nullopt otherwise.
-std::optional<Clock::TimePoint> ParseUtc(const std::string& s) {
-  std::tm tm{};
-  if (s.size() != 20 || std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-                                    &tm.tm_min, &tm.tm_sec) != 6) {
-    return std::nullopt;
-  }
-  tm.tm_year -= 1900;
-  tm.tm_mon -= 1;
-  return FromUnix(static_cast<int64_t>(timegm(&tm)));
-}
+std::optional<Clock::TimePoint> ParseUtc(const std::string& s) { return ParseRfc3339(s); }
 
 Json VaultRecord(const TokenInfo& t) {
   Json j = {{"user", t.user},

@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 
 #include <ctime>
 #include <string>
@@ -20,6 +21,19 @@ std::string FormatRfc3339(Clock::TimePoint t) {
   char buf[32];
   std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
   return buf;
+}
+
+std::optional<Clock::TimePoint> ParseRfc3339(std::string_view s) {
+  std::tm tm{};
+  std::string text(s);
+  char z = 0;
+  if (text.size() != 20 || std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%c", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                                       &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &z) != 7 || z != 'Z') {
+    return std::nullopt;
+  }
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  return Clock::TimePoint(std::chrono::seconds(static_cast<int64_t>(timegm(&tm))));
 }
 
 std::optional<std::chrono::seconds> ParseGoDuration(std::string_view s, int64_t max_seconds) {

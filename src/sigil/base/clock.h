@@ -52,6 +52,8 @@ class ManualClock final : public Clock {
 
 // RFC 3339 UTC with seconds, as Kubernetes prints timestamps: 2024-01-02T03:04:05Z.
 std::string FormatRfc3339(Clock::TimePoint t);
+// "YYYY-MM-DDTHH:MM:SSZ", as FormatRfc3339 writes it (whole seconds, UTC); nullopt otherwise.
+std::optional<Clock::TimePoint> ParseRfc3339(std::string_view s);
 
 // A number of seconds ("90") or a Go duration ("1h30m", "1.5h", "300ms", rounded down to
 // whole seconds), at most `max_seconds`; nullopt otherwise (negative values included).

@@ -116,6 +116,18 @@ Result<std::string> AuditHash(const Endpoint& ep, const std::string& value) {
   return j["hash"].get<std::string>();
 }
 
+Result<std::string> SecretRotate(const Endpoint& ep, const SecretRef& ref) {
+  SIGIL_ASSIGN_OR_RETURN(Reply r, Request(ep, "POST", Base(ref) + "/rotate?fieldManager=sigil-rotate", ""));
+  if (r.status != 200) return ServerError(r);
+  Json obj = Json::parse(r.body.view(), nullptr, false);
+  std::string rv, at;
+  if (obj.is_object() && obj.contains("metadata")) {
+    rv = obj["metadata"].value("resourceVersion", "");
+    if (obj["metadata"].contains("annotations")) at = obj["metadata"]["annotations"].value("sigil.dev/rotated-at", "");
+  }
+  return "secret/" + ref.name + " rotated at " + at + " (resourceVersion " + rv + ")\n";
+}
+
 Result<std::string> SecretRollback(const Endpoint& ep, const SecretRef& ref, int64_t to_version, bool dry_run) {
   std::string body = Json{{"version", to_version}}.dump();
   std::string target = Base(ref) + "/rollback?fieldManager=sigil-rollback" + (dry_run ? "&dryRun=All" : "");

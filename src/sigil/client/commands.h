@@ -23,6 +23,8 @@ Result<SecretBytes> CreateToken(const Endpoint& ep, const std::string& user, con
                                 int64_t ttl_seconds, bool json);
 // What the server's audit trail shows for `value` ("hmac-sha256:<hex>").
 Result<std::string> AuditHash(const Endpoint& ep, const std::string& value);
+// Asks the server to rotate the Secret now by its rotation policy (POST .../rotate).
+Result<std::string> SecretRotate(const Endpoint& ep, const SecretRef& ref);
 Result<std::string> SecretRollback(const Endpoint& ep, const SecretRef& ref, int64_t to_version, bool dry_run);
 
 }  // namespace sigil::client

@@ -204,6 +204,13 @@ class Registry {
   // Writes a new version equal to `version` in data, labels, annotations, immutability and
   // type; re-creates a deleted Secret (201 then). The new version's operation is "rollback"
   // unless `o.operation` names another ("undelete").
+  // Writes new values for the keys the Secret's rotation policy names (registry/rotation.h)
+  // and sets sigil.dev/rotated-at; the history records operation "rotate". With `only_if_due`
+  // nothing is written (revision 0 in the result) unless the policy says it is due. `*next`
+  // receives when the Secret is next due, nullopt when it is gone or has no policy (then, on
+  // demand, 404 or 400).
+  Outcome<Written> RotateSecret(const std::string& ns, const std::string& name, const WriteOptions& o, bool only_if_due,
+                                std::optional<Clock::TimePoint>* next);
   Outcome<Written> Rollback(const std::string& ns, const std::string& name, int64_t version, const WriteOptions& o,
                             bool* created);
 

@@ -4,6 +4,7 @@
 
 #include "sigil/base/encoding.h"
 #include "sigil/base/secret_bytes.h"
+#include "sigil/registry/rotation.h"
 
 namespace sigil::registry {
 
@@ -134,6 +135,9 @@ class SecretStrategy : public Strategy {
       for (const std::string& e : IsDns1123Subdomain(name)) errs.push_back({FieldError::Type::kInvalid, "metadata.name", name, e});
     }
     ValidateLabelsAndAnnotations(meta, &errs);
+    if (Result<std::optional<RotationPolicy>> p = RotationPolicyOf(obj); !p.ok()) {
+      errs.push_back({FieldError::Type::kInvalid, "metadata.annotations", "", p.error().message()});
+    }
     size_t total = 0;
     std::map<std::string, SecretBytes> decoded;
     if (obj.contains("data") && obj["data"].is_object()) {

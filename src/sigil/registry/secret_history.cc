@@ -4,6 +4,8 @@
 
 #include "sigil/crypto/random.h"
 #include "sigil/registry/registry.h"
+#include "sigil/base/encoding.h"
+#include "sigil/registry/rotation.h"
 
 namespace sigil::registry {
 namespace {
@@ -55,6 +57,49 @@ Outcome<std::optional<SecretVersion>> Registry::GetVersion(const std::string& ns
     out.obj = WithResourceVersion(std::move(*j), sv.revision);
   }
   return std::optional<SecretVersion>(std::move(out));
+}
+
+Outcome<Written> Registry::RotateSecret(const std::string& ns, const std::string& name, const WriteOptions& o, bool only_if_due,
+                                        std::optional<Clock::TimePoint>* next) {
+  next->reset();
+  bool skipped = false;
+  auto rotate = [&](const Stored& current) -> Outcome<Json> {
+    skipped = false;
+    Result<std::optional<RotationPolicy>> p = RotationPolicyOf(current.obj);
+    if (!p.ok()) return BadRequest(p.error().message());
+    if (!*p) {
+      next->reset();
+      if (only_if_due) {
+        skipped = true;
+        return ApiError(FromStatusMessage(304, "NotModified", "no policy"));
+      }
+      return BadRequest("secrets \"" + name + "\" has no rotation policy (annotation " + std::string(kRotationPeriod) + ")");
+    }
+    Clock::TimePoint now = clock_->Now();
+    Clock::TimePoint due = NextRotation(current.obj, **p, now);
+    if (only_if_due && due > now) {
+      *next = due;
+      skipped = true;
+      return ApiError(FromStatusMessage(304, "NotModified", "not due"));
+    }
+    Json obj = current.obj;
+    obj["metadata"].erase("resourceVersion");
+    if (!obj.contains("data") || !obj["data"].is_object()) obj["data"] = Json::object();
+    for (const std::string& k : (*p)->keys) {
+      SecretBytes v = GenerateValue(**p);
+      obj["data"][k] = Base64Encode(v.view());
+    }
+    std::string stamp = FormatRfc3339(now);
+    obj["metadata"]["annotations"][std::string(kRotatedAt)] = stamp;
+    *next = *ParseRfc3339(stamp) + (*p)->period;
+    return obj;
+  };
+  WriteOptions wo = o;
+  wo.operation = "rotate";
+  Outcome<Written> w = Update(Secrets(), ns, name, rotate, wo);
+  if (!w.ok() && skipped) return Written{};
+  if (!w.ok()) next->reset();
+  return w;
 }
 
 Outcome<Written> Registry::Rollback(const std::string& ns, const std::string& name, int64_t version, const WriteOptions& o,

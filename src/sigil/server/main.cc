@@ -1,5 +1,5 @@
 // The sigil binary: `sigil server`, `sigil operator ...`, `sigil kubeconfig`,
-// `sigil secret history|rollback`, `sigil version`.
+// `sigil secret history|rollback|rotate`, `sigil version`.
 #include <CLI/CLI.hpp>
 #include <termios.h>
 #include <unistd.h>
@@ -132,13 +132,15 @@ int main(int argc, char** argv) {
   int64_t to_version = 0;
   bool dry_run = false;
   for (CLI::App* c : {secret->add_subcommand("history", "list the versions of a secret"),
-                      secret->add_subcommand("rollback", "write a new version equal to an earlier one")}) {
+                      secret->add_subcommand("rollback", "write a new version equal to an earlier one"),
+                      secret->add_subcommand("rotate", "write new values now, by the secret's rotation policy (sigil.dev/rotation-* annotations)")}) {
     c->add_option("secret", ref_text, "NAMESPACE/NAME, or NAME in the kubeconfig's namespace")->required();
     c->add_option("--kubeconfig", kubeconfig_path, "kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)");
     c->add_option("--context", context, "kubeconfig context (default: the current one)");
   }
   CLI::App* history = secret->get_subcommand("history");
   CLI::App* rollback = secret->get_subcommand("rollback");
+  CLI::App* rotate_secret = secret->get_subcommand("rotate");
   history->add_option("-o,--output", output, "json for the raw list")->check(CLI::IsMember({"json"}));
   rollback->add_option("--to", to_version, "the version to roll back to")->required()->check(CLI::PositiveNumber);
   rollback->add_flag("--dry-run", dry_run, "let the server validate without writing");
@@ -257,13 +259,14 @@ int main(int argc, char** argv) {
     sigil::internal::SecureZero(issued->text.data(), issued->text.size());
     return 0;
   }
-  if (history->parsed() || rollback->parsed()) {
+  if (history->parsed() || rollback->parsed() || rotate_secret->parsed()) {
     auto ep = sigil::client::LoadKubeconfig(kubeconfig_path, context);
     if (!ep.ok()) return Fail(ep.error());
     auto ref = sigil::client::ParseSecretRef(ref_text, ep->namespace_);
     if (!ref.ok()) return Fail(ref.error());
-    auto out = history->parsed() ? sigil::client::SecretHistory(*ep, *ref, output == "json")
-                                 : sigil::client::SecretRollback(*ep, *ref, to_version, dry_run);
+    auto out = history->parsed()  ? sigil::client::SecretHistory(*ep, *ref, output == "json")
+               : rollback->parsed() ? sigil::client::SecretRollback(*ep, *ref, to_version, dry_run)
+                                    : sigil::client::SecretRotate(*ep, *ref);
     if (!out.ok()) {
       std::fprintf(stderr, "%s\n", out.error().message().c_str());
       return 1;

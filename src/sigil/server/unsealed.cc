@@ -224,6 +224,8 @@ Result<std::unique_ptr<Unsealed>> Unsealed::Build(const Deps& deps, SecretBytes 
   vault_options.leases = u->leases_.get();
   vault_options.rbac = u->authorizer_.get();
   u->vault_ = std::make_unique<vault::VaultApi>(Clock::Real(), vault_options);
+  u->rotations_ = std::make_unique<SecretRotations>(u->registry_.get(), u->leases_.get(), u->auditor_.get(), Clock::Real());
+  SIGIL_RETURN_IF_ERROR(u->rotations_->Start());
   u->BuildRouter();
   u->leases_->Start();
   return u;
@@ -237,6 +239,7 @@ Unsealed::~Unsealed() {
   // (whose keyring and root key are wiped as they are freed) last.
   if (leases_) leases_->Stop();  // revocations in flight finish before anything they use goes
   if (tokens_) tokens_->SetHooks({});  // they point at the lease manager
+  rotations_.reset();  // its watch and worker end before the registry and store they use
   kube_.reset();
   vault_.reset();
   router_ = http::Router();

@@ -24,6 +24,7 @@
 #include "sigil/database/database.h"
 #include "sigil/engines/mount_table.h"
 #include "sigil/server/config.h"
+#include "sigil/server/secret_rotation.h"
 #include "sigil/store/object_store.h"
 
 namespace sigil::server {
@@ -77,7 +78,8 @@ class Unsealed {
   std::unique_ptr<authz::PolicyStore> policies_;
   std::unique_ptr<engines::MountTable> auth_mounts_;
   std::unique_ptr<engines::MountTable> secret_mounts_;
-  std::unique_ptr<database::Service> database_;  // the database engines' pools and revokers
+  std::unique_ptr<database::Service> database_;
+  std::unique_ptr<SecretRotations> rotations_;  // Secrets' rotation policies, on the lease manager's jobs  // the database engines' pools and revokers
   std::unique_ptr<vault::VaultApi> vault_;
   http::Router router_;
 };

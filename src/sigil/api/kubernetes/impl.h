@@ -200,6 +200,10 @@ class KubernetesApi::Impl {
   static Json VersionSummary(const registry::SecretVersion& v);
   http::Response ListVersions(const http::Request& req, const std::string& ns, const std::string& name);
   http::Response GetVersion(const http::Request& req, const std::string& ns, const std::string& name, const std::string& n);
+  // POST /sigil/v1/namespaces/NS/secrets/NAME/rotate: new values for the keys of the Secret's
+  // rotation policy now (registry/rotation.h).
+  http::Response Rotate(const http::Request& req, const std::map<std::string, std::string>& q, const std::string& ns,
+                        const std::string& name);
   http::Response Rollback(const http::Request& req, const std::map<std::string, std::string>& q, const std::string& ns,
                           const std::string& name);
 

@@ -87,7 +87,7 @@ authz::Attributes KubernetesApi::Impl::RequestAttributes(const http::Request& re
     a.resource = "secrets";
     a.name = s[5];
     a.subresource = s[6];
-    a.verb = s[6] == "rollback" ? "create" : (method == "get" ? "get" : method);
+    a.verb = s[6] == "rollback" || s[6] == "rotate" ? "create" : (method == "get" ? "get" : method);
     return a;
   } else {
     a.resource_request = false;

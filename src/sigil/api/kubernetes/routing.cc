@@ -129,6 +129,9 @@ http::Response KubernetesApi::Impl::SigilRoute(const http::Request& req, const s
   if (name == "." || name == "..") return Fail(req, BadRequest("name may not be \"" + name + "\""));
   if (what == "versions" && s.size() == 7) return IsGet(req) ? ListVersions(req, ns, name) : Fail(req, MethodNotAllowed());
   if (what == "versions" && s.size() == 8) return IsGet(req) ? GetVersion(req, ns, name, s[7]) : Fail(req, MethodNotAllowed());
+  if (what == "rotate" && s.size() == 7) {
+    return req.method() == http::Verb::post ? Rotate(req, q, ns, name) : Fail(req, MethodNotAllowed());
+  }
   if (what == "rollback" && s.size() == 7) {
     return req.method() == http::Verb::post ? Rollback(req, q, ns, name) : Fail(req, MethodNotAllowed());
   }

@@ -152,6 +152,20 @@ http::Response KubernetesApi::Impl::GetVersion(const http::Request& req, const s
   return Reply(req, 200, out);
 }
 
+http::Response KubernetesApi::Impl::Rotate(const http::Request& req, const std::map<std::string, std::string>& q,
+                                           const std::string& ns, const std::string& name) {
+  if (std::string e = CheckWriteOptions(q); !e.empty()) return Fail(req, BadRequest(e));
+  if (Param(q, "dryRun") == "All") return Fail(req, BadRequest("a rotation cannot be a dry run"));
+  std::map<std::string, std::string> wq = q;
+  if (Param(wq, "fieldManager").empty()) wq["fieldManager"] = "sigil-rotate";
+  registry::WriteOptions o = WriteOptionsFor(registry::Secrets(), req, wq, nullptr, ns);
+  o.admit = nullptr;  // a Secret: no escalation to check
+  std::optional<Clock::TimePoint> next;
+  auto w = registry_->RotateSecret(ns, name, o, /*only_if_due=*/false, &next);
+  if (!w.ok()) return Fail(req, w.error());
+  return Reply(req, 200, w->obj);
+}
+
 // Writes a new version whose data, labels, annotations and immutability are those of version
 // `n`; type and uid stay (type cannot change). A deleted Secret is re-created.
 http::Response KubernetesApi::Impl::Rollback(const http::Request& req, const std::map<std::string, std::string>& q,
