@@ -1,5 +1,8 @@
 #include "sigil/registry/registry.h"
 
+#include "sigil/base/encoding.h"
+#include "sigil/registry/rotation.h"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -315,6 +318,78 @@ TEST_F(RegistryFaultTest, InterruptedNamespaceDeleteIsFinishedByTheNextOne) {
   ASSERT_TRUE(registry_->DeleteNamespace("f").ok());
   EXPECT_EQ(registry_->Get(Namespaces(), "", "f").error().code, 404);
   EXPECT_EQ(registry_->Get(Secrets(), "f", "s").error().code, 404);
+}
+
+
+TEST_F(RegistryTest, RotationRewritesTheNamedKeysWhenDueAndIsRecordedAsRotate) {
+  MakeNamespace("a");
+  Json body = SecretBody("s");
+  body["data"]["other"] = "eA==";
+  body["metadata"]["annotations"] = {{"sigil.dev/rotation-period", "1h"}, {"sigil.dev/rotation-keys", "k"},
+                                     {"sigil.dev/rotation-generator", "alphanumeric"}, {"sigil.dev/rotation-length", "40"}};
+  ASSERT_TRUE(registry_->Create(Secrets(), "a", body, WriteOptions{}).ok());
+  std::optional<Clock::TimePoint> next;
+  // Not due yet: nothing is written, and the due time is an hour after creation.
+  auto w = registry_->RotateSecret("a", "s", WriteOptions{}, /*only_if_due=*/true, &next);
+  ASSERT_TRUE(w.ok()) << w.error().message;
+  EXPECT_EQ(w->revision, 0);
+  ASSERT_TRUE(next.has_value());
+  clock_.Advance(std::chrono::hours(1));
+  w = registry_->RotateSecret("a", "s", WriteOptions{}, true, &next);
+  ASSERT_TRUE(w.ok()) << w.error().message;
+  ASSERT_NE(w->revision, 0);
+  std::string v = *Base64Decode(w->obj["data"]["k"].get<std::string>());
+  EXPECT_EQ(v.size(), 40u);
+  EXPECT_TRUE(std::all_of(v.begin(), v.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)); }));
+  EXPECT_EQ(w->obj["data"]["other"], "eA==");
+  EXPECT_EQ(w->obj["metadata"]["annotations"]["sigil.dev/rotated-at"], FormatRfc3339(clock_.Now()));
+  EXPECT_EQ(*next, *ParseRfc3339(FormatRfc3339(clock_.Now())) + std::chrono::hours(1));
+  auto versions = registry_->ListVersions("a", "s");
+  ASSERT_TRUE(versions.ok());
+  ASSERT_TRUE(versions->has_value());
+  EXPECT_EQ((*versions)->versions.back().operation, "rotate");
+  // On demand it rotates whatever the schedule; without a policy it is refused.
+  w = registry_->RotateSecret("a", "s", WriteOptions{}, false, &next);
+  ASSERT_TRUE(w.ok());
+  EXPECT_NE(*Base64Decode(w->obj["data"]["k"].get<std::string>()), v);
+  ASSERT_TRUE(registry_->Create(Secrets(), "a", SecretBody("plain"), WriteOptions{}).ok());
+  auto refused = registry_->RotateSecret("a", "plain", WriteOptions{}, false, &next);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, 400);
+  EXPECT_FALSE(next.has_value());
+  auto none = registry_->RotateSecret("a", "plain", WriteOptions{}, true, &next);
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none->revision, 0);
+}
+
+TEST(RotationPolicyTest, GeneratorsMakeWhatTheyPromise) {
+  RotationPolicy p;
+  p.length = 12;
+  for (const char* g : {"password", "hex", "base64", "bytes"}) {
+    p.generator = g;
+    SecretBytes v = GenerateValue(p);
+    std::string_view s = v.view();
+    if (p.generator == "password") {
+      EXPECT_EQ(s.size(), 12u);
+      EXPECT_NE(s.find('-'), std::string_view::npos);
+    } else if (p.generator == "hex") {
+      EXPECT_EQ(s.size(), 24u);
+    } else if (p.generator == "base64") {
+      EXPECT_EQ(Base64Decode(s)->size(), 12u);
+    } else {
+      EXPECT_EQ(s.size(), 12u);
+    }
+  }
+  p.generator = "password";
+  p.alphabet = "xy";
+  SecretBytes xy = GenerateValue(p);
+  EXPECT_TRUE(std::all_of(xy.view().begin(), xy.view().end(), [](char c) { return c == 'x' || c == 'y'; }));
+  // Before the first rotation, due one period after creation; after, one after rotated-at.
+  Json secret = {{"metadata", {{"creationTimestamp", "2026-01-01T00:00:00Z"}}}};
+  p.period = std::chrono::hours(2);
+  EXPECT_EQ(FormatRfc3339(NextRotation(secret, p, Clock::TimePoint{})), "2026-01-01T02:00:00Z");
+  secret["metadata"]["annotations"] = {{"sigil.dev/rotated-at", "2026-03-01T10:00:00Z"}};
+  EXPECT_EQ(FormatRfc3339(NextRotation(secret, p, Clock::TimePoint{})), "2026-03-01T12:00:00Z");
 }
 
 }  // namespace
