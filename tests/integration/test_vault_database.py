@@ -264,3 +264,49 @@ def test_refusals(srv, postgres):
     assert postgres.psql("SELECT count(*) FROM pg_roles WHERE rolname LIKE 'v-root-allowed-%'")[1] == "0"
     with pytest.raises(hvac.exceptions.InvalidRequest, match="rotation_period must be 5 seconds or more"):
         root.write("database/static-roles/allowed2", username="x", db_name="pg", rotation_period=1)
+
+
+POLICY = """
+length = 30
+rule "charset" {
+  charset = "abcdefghijklmnopqrstuvwxyz"
+  min-chars = 1
+}
+rule "charset" {
+  charset = "0123456789"
+  min-chars = 4
+}
+"""
+
+
+def test_password_policies_shape_generated_passwords(srv, postgres):
+    root = client(srv)
+    # sys/policies/password: write, read, list, generate, and the refusals.
+    root.write("sys/policies/password/db", policy=POLICY)
+    assert root.read("sys/policies/password/db")["data"]["policy"] == POLICY
+    assert root.list("sys/policies/password")["data"]["keys"] == ["db"]
+    pw = root.read("sys/policies/password/db/generate")["data"]["password"]
+    assert len(pw) == 30 and set(pw) <= set("abcdefghijklmnopqrstuvwxyz0123456789")
+    assert sum(c.isdigit() for c in pw) >= 4
+    with pytest.raises(hvac.exceptions.InvalidRequest, match="min-chars add up"):
+        root.write("sys/policies/password/bad", policy='length = 4\nrule "charset" { charset = "ab" min-chars = 9 }')
+    with pytest.raises(hvac.exceptions.InvalidRequest, match="line 1"):
+        root.write("sys/policies/password/bad", policy="length = = 4")
+    # A connection's password_policy shapes its users' passwords; an unknown one is refused.
+    with pytest.raises(hvac.exceptions.InvalidRequest, match="password_policy"):
+        setup_mount(root, postgres, password_policy="nope")
+    root.secrets.database.configure(name="pg", plugin_name="postgresql-database-plugin", allowed_roles="*",
+                                    connection_url=postgres.url(), username=postgres.ADMIN, password=postgres.password,
+                                    password_policy="db")
+    assert root.secrets.database.read_connection("pg")["data"]["password_policy"] == "db"
+    root.secrets.database.create_role("ro", db_name="pg", creation_statements=CREATE)
+    creds = root.secrets.database.generate_credentials("ro")["data"]
+    assert len(creds["password"]) == 30 and sum(c.isdigit() for c in creds["password"]) >= 4
+    assert postgres.can_login(creds["username"], creds["password"])
+    # A policy whose passwords SQL literals cannot hold is refused when it would be used.
+    root.write("sys/policies/password/quotes", policy='length = 8\nrule "charset" { charset = "\'" min-chars = 1 }')
+    with pytest.raises(hvac.exceptions.InvalidRequest, match="cannot hold"):
+        root.write("database/config/pg", plugin_name="postgresql-database-plugin", password_policy="quotes")
+    root.delete("sys/policies/password/quotes")
+    with pytest.raises(hvac.exceptions.InvalidRequest, match="policy does not exist"):
+        root.read("sys/policies/password/quotes/generate")

@@ -1,4 +1,6 @@
 #include "sigil/authz/acl_policy.h"
+
+#include "sigil/authz/hcl.h"
 #include "sigil/base/encoding.h"
 
 #include <algorithm>
@@ -14,26 +16,8 @@
 namespace sigil::authz {
 namespace {
 
-// ---------------------------------------------------------------------------------------------
-// The syntax tree both front ends produce: HCL's `key "label" { ... }` is key = {label = {...}},
-// which is also how the JSON form spells it, so one semantic pass serves both.
-
-struct Entry;
-
-struct Value {
-  enum class Kind { kString, kNumber, kBool, kList, kObject };
-  Kind kind = Kind::kString;
-  int line = 0;                // 0 in JSON, where lines are not tracked
-  std::string text;            // the string, the number's literal, or "true" / "false"
-  std::vector<Value> items;    // kList
-  std::vector<Entry> entries;  // kObject, in written order
-};
-
-struct Entry {
-  std::string key;
-  int line = 0;
-  Value value;
-};
+using hcl::Entry;
+using hcl::Value;
 
 // A token of the input for an error message: at most 40 bytes, quoted, with quotes, control and
 // non-ASCII bytes escaped so nothing the author wrote can forge log lines.
@@ -741,15 +725,19 @@ class PolicyBuilder {
 
 }  // namespace
 
-Result<AclPolicy> ParseAclPolicy(std::string_view name, std::string_view text) {
+namespace hcl {
+
+Result<std::vector<Entry>> Parse(std::string_view text) {
   if (text.size() > kMaxAclPolicyBytes) return InvalidArgumentError("policy is larger than 1 MiB");
   size_t first = text.find_first_not_of(" \t\r\n\v\f");
-  std::vector<Entry> top;
-  if (first != std::string_view::npos && text[first] == '{') {
-    SIGIL_ASSIGN_OR_RETURN(top, ParseJson(text));
-  } else {
-    SIGIL_ASSIGN_OR_RETURN(top, HclParser(text).ParseFile());
-  }
+  if (first != std::string_view::npos && text[first] == '{') return ParseJson(text);
+  return HclParser(text).ParseFile();
+}
+
+}  // namespace hcl
+
+Result<AclPolicy> ParseAclPolicy(std::string_view name, std::string_view text) {
+  SIGIL_ASSIGN_OR_RETURN(std::vector<Entry> top, hcl::Parse(text));
   AclPolicy policy;
   policy.name = std::string(name);
   SIGIL_RETURN_IF_ERROR(PolicyBuilder(policy).Top(top));

@@ -192,6 +192,63 @@ Status PolicyStore::Delete(std::string_view raw_name) {
   return AbortedError("the policy kept changing while it was deleted; try again");
 }
 
+namespace {
+
+bool ValidPasswordPolicyName(std::string_view n) {
+  return !n.empty() && n.size() <= 128 && n.find('/') == std::string_view::npos && n != "." && n != ".." &&
+         std::all_of(n.begin(), n.end(), [](char c) { return static_cast<unsigned char>(c) > 0x20 && c != 0x7f; });
+}
+
+}  // namespace
+
+Status PolicyStore::PutPasswordPolicy(std::string_view name, std::string_view text) {
+  if (!ValidPasswordPolicyName(name)) return InvalidArgumentError("invalid password policy name");
+  SIGIL_ASSIGN_OR_RETURN(PasswordPolicy p, ParsePasswordPolicy(text));
+  Result<SecretBytes> sample = authz::GeneratePassword(p);  // as Vault: a policy that cannot generate is refused
+  if (!sample.ok()) return InvalidArgumentError("unable to generate password from provided policy: " + sample.error().message());
+  std::string key = std::string(kPasswordPrefix) + std::string(name);
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    SIGIL_ASSIGN_OR_RETURN(std::optional<store::Object> cur, store_->Get(key));
+    Result<int64_t> w = cur ? store_->Update(key, SecretBytes(text), cur->revision) : store_->Create(key, SecretBytes(text));
+    if (w.ok()) return OkStatus();
+    if (w.error().code() != StatusCode::kAborted && w.error().code() != StatusCode::kAlreadyExists) return w.error();
+  }
+  return AbortedError("the password policy kept changing; try again");
+}
+
+Result<std::optional<std::string>> PolicyStore::PasswordPolicyText(std::string_view name) const {
+  if (!ValidPasswordPolicyName(name)) return std::optional<std::string>();
+  SIGIL_ASSIGN_OR_RETURN(std::optional<store::Object> cur, store_->Get(std::string(kPasswordPrefix) + std::string(name)));
+  if (!cur) return std::optional<std::string>();
+  return std::optional<std::string>(std::string(cur->doc.view()));
+}
+
+Status PolicyStore::DeletePasswordPolicy(std::string_view name) {
+  if (!ValidPasswordPolicyName(name)) return OkStatus();
+  std::string key = std::string(kPasswordPrefix) + std::string(name);
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    SIGIL_ASSIGN_OR_RETURN(std::optional<store::Object> cur, store_->Get(key));
+    if (!cur) return OkStatus();
+    Result<int64_t> d = store_->Delete(key, cur->revision);
+    if (d.ok() || d.error().code() == StatusCode::kNotFound) return OkStatus();
+    if (d.error().code() != StatusCode::kAborted) return d.error();
+  }
+  return AbortedError("the password policy kept changing; try again");
+}
+
+Result<std::vector<std::string>> PolicyStore::PasswordPolicyNames() const {
+  SIGIL_ASSIGN_OR_RETURN(std::vector<std::string> keys, store_->Keys(kPasswordPrefix));
+  for (std::string& k : keys) k = k.substr(sizeof(kPasswordPrefix) - 1);
+  return keys;
+}
+
+Result<SecretBytes> PolicyStore::GeneratePassword(std::string_view name) const {
+  SIGIL_ASSIGN_OR_RETURN(std::optional<std::string> text, PasswordPolicyText(name));
+  if (!text) return NotFoundError("password policy \"" + std::string(name.substr(0, 64)) + "\" not found");
+  SIGIL_ASSIGN_OR_RETURN(PasswordPolicy p, ParsePasswordPolicy(*text));
+  return authz::GeneratePassword(p);
+}
+
 std::vector<std::string> PolicyStore::PoliciesOf(const Identity& who) {
   if (!who.policies.empty() || !who.token_accessor.empty()) return who.policies;  // a Vault token's, even none
   if (std::find(who.groups.begin(), who.groups.end(), "system:masters") != who.groups.end()) return {"root"};

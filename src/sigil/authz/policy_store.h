@@ -28,6 +28,7 @@
 
 #include "sigil/authz/acl.h"
 #include "sigil/authz/acl_policy.h"
+#include "sigil/authz/password_policy.h"
 #include "sigil/base/identity.h"
 #include "sigil/store/object_store.h"
 
@@ -62,6 +63,17 @@ class PolicyStore {
 
   static std::string Lower(std::string_view name);
   static constexpr char kPrefix[] = "/sigil/vault/policies/";
+
+  // Password policies (password_policy.h), read from the store when used (no cache: they are
+  // read when credentials are made). Names as ACL policy names. Put validates the text and
+  // that it can generate a password (kInvalidArgument).
+  static constexpr char kPasswordPrefix[] = "/sigil/vault/password-policies/";
+  Status PutPasswordPolicy(std::string_view name, std::string_view text);
+  Result<std::optional<std::string>> PasswordPolicyText(std::string_view name) const;
+  Status DeletePasswordPolicy(std::string_view name);
+  Result<std::vector<std::string>> PasswordPolicyNames() const;
+  // A password under policy `name`: kNotFound when there is no such policy.
+  Result<SecretBytes> GeneratePassword(std::string_view name) const;
 
  private:
   explicit PolicyStore(store::ObjectStore* store) : store_(store) {}

@@ -328,7 +328,8 @@ Result<std::optional<StaticRotation>> RotateStatic(Service* svc, const std::stri
     // Claim: the new password is stored as pending before PostgreSQL sees it (a pending one
     // from an interrupted rotation is used again, so PostgreSQL and sigil agree either way).
     if (!role.contains("pending_password")) {
-      role["pending_password"] = GeneratePassword();
+      SIGIL_ASSIGN_OR_RETURN(std::string fresh, svc->NewPassword(*c));
+      role["pending_password"] = std::move(fresh);
       Result<int64_t> claimed = WriteDoc(storage, key, role, revision);
       if (!claimed.ok()) {
         if (claimed.error().code() == StatusCode::kAborted) continue;  // changed meanwhile: look again
@@ -572,7 +573,15 @@ class DatabaseEngine final : public engines::SecretsEngine {
       return Response::Error(400, "error creating database object: plugin \"" + plugin_name.substr(0, 64) +
                                       "\" is not served by sigil (it serves " + std::string(kPluginName) + ")");
     }
-    for (const char* unsupported : {"username_template", "private_key", "tls_certificate", "tls_ca", "password_policy", "plugin_version"}) {
+    Result<std::optional<std::string>> policy = engines::StringField(b, "password_policy");
+    if (!policy.ok()) return bad(policy.error());
+    if (*policy) c.doc["password_policy"] = **policy;
+    if (std::string policy_name = c.doc.value("password_policy", ""); !policy_name.empty()) {
+      Result<std::string> sample = svc_->NewPassword(c);
+      if (!sample.ok()) return Response::Error(400, "password_policy \"" + policy_name.substr(0, 64) + "\": " + sample.error().message());
+      std::fill(sample->begin(), sample->end(), '\0');
+    }
+    for (const char* unsupported : {"username_template", "private_key", "tls_certificate", "tls_ca", "plugin_version"}) {
       auto it = b.find(unsupported);
       if (it != b.end() && !it->is_null() && !(it->is_string() && it->get_ref<const std::string&>().empty())) {
         return Response::Error(400, std::string(unsupported) + " is not supported by sigil (see docs/vault-api.md)");
@@ -665,7 +674,11 @@ class DatabaseEngine final : public engines::SecretsEngine {
       next.name = name;
       next.doc = c->doc;
       // A pending password left by an interrupted rotation is used again: PostgreSQL may hold it.
-      if (!next.doc.contains("pending_password")) next.doc["pending_password"] = GeneratePassword();
+      if (!next.doc.contains("pending_password")) {
+        Result<std::string> fresh = svc_->NewPassword(*c);
+        if (!fresh.ok()) return Response::Error(400, fresh.error().message());
+        next.doc["pending_password"] = std::move(*fresh);
+      }
       Result<int64_t> claimed = WriteDoc(storage_, "config/" + name, next.doc, c->revision);
       if (!claimed.ok()) {
         if (claimed.error().code() == StatusCode::kAborted) continue;
@@ -788,7 +801,9 @@ class DatabaseEngine final : public engines::SecretsEngine {
     ttl = std::min(ttl, max);
     Clock::TimePoint now = svc_->clock()->Now();
     std::string user = MakeUsername(caller_.display_name, name, now);
-    Wiped password(GeneratePassword());
+    Result<std::string> fresh = svc_->NewPassword(*c);
+    if (!fresh.ok()) return Response::Error(400, fresh.error().message());
+    Wiped password(std::move(*fresh));
 
     // The lease first: from here on the user cannot outlive it.
     leases::Lease l;
@@ -959,7 +974,8 @@ class DatabaseEngine final : public engines::SecretsEngine {
 
 // ---------------------------------------------------------------------------------------------
 
-Service::Service(engines::MountTable* mounts, leases::Manager* leases, Clock* clock) : mounts_(mounts), leases_(leases), clock_(clock) {
+Service::Service(engines::MountTable* mounts, leases::Manager* leases, Clock* clock, PasswordPolicies policies)
+    : mounts_(mounts), leases_(leases), clock_(clock), policies_(std::move(policies)) {
   leases_->Register(std::string(kDynamicKind), std::make_shared<DynamicLeases>(this));
   leases_->Register(std::string(kStaticKind), std::make_shared<StaticRotations>(this));
 }
@@ -974,6 +990,18 @@ Status Service::Prepare(engines::Mount* m) {
   if (m->options.is_object() && !m->options.empty()) return InvalidArgumentError("the database engine takes no options");
   m->options = nullptr;
   return OkStatus();
+}
+
+Result<std::string> Service::NewPassword(const Connection& c) {
+  std::string name = c.doc.value("password_policy", "");
+  if (name.empty()) return GeneratePassword();
+  if (!policies_) return FailedPreconditionError("password policies are not available");
+  SIGIL_ASSIGN_OR_RETURN(SecretBytes p, policies_(name));
+  std::string_view v = p.view();
+  if (v.find_first_of("'\\") != std::string_view::npos || v.find('\0') != std::string_view::npos) {
+    return InvalidArgumentError("password policy \"" + name.substr(0, 64) + "\" makes passwords with ' or \\, which SQL statements cannot hold");
+  }
+  return std::string(v);
 }
 
 engines::Storage Service::StorageOf(const std::string& mount_uuid) const {

@@ -29,6 +29,7 @@
 // error message. Thread-safe.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -54,7 +55,10 @@ struct Caller {
 
 class Service {
  public:
-  Service(engines::MountTable* mounts, leases::Manager* leases, Clock* clock);
+  // Generates a password under a named password policy (sys/policies/password); kNotFound when
+  // there is no such policy.
+  using PasswordPolicies = std::function<Result<SecretBytes>(std::string_view name)>;
+  Service(engines::MountTable* mounts, leases::Manager* leases, Clock* clock, PasswordPolicies policies = nullptr);
   ~Service();
 
   // The engine for a request to mount `m` by `caller`.
@@ -64,6 +68,10 @@ class Service {
 
   // What the engines and revokers share (engine and revoker implementations in database.cc).
   struct Connection;
+  // A new password for a user of connection `c`: under its password_policy, else Vault's default
+  // (20 characters of letters, digits and '-'). A password that cannot sit in a SQL string
+  // literal as Vault's templates put it (holding ' or \) is refused.
+  Result<std::string> NewPassword(const Connection& c);
   Result<std::shared_ptr<Pool>> PoolFor(const std::string& mount_uuid, const std::string& name, const Connection& c);
   void Forget(const std::string& mount_uuid, const std::string& name);
   // Closes every pool of a mount (it was disabled).
@@ -76,6 +84,7 @@ class Service {
   engines::MountTable* mounts_;
   leases::Manager* leases_;
   Clock* clock_;
+  PasswordPolicies policies_;
   std::mutex mu_;
   struct Cached {
     std::string fingerprint;  // a digest of what the pool was made from

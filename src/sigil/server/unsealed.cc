@@ -208,7 +208,9 @@ Result<std::unique_ptr<Unsealed>> Unsealed::Build(const Deps& deps, SecretBytes 
   vault_options.secret_mounts = u->secret_mounts_.get();
   // Dynamic and static database credentials: pools shared by every request, revokers and
   // rotations on the lease manager.
-  u->database_ = std::make_unique<database::Service>(u->secret_mounts_.get(), u->leases_.get(), Clock::Real());
+  u->database_ = std::make_unique<database::Service>(
+      u->secret_mounts_.get(), u->leases_.get(), Clock::Real(),
+      [p = u->policies_.get()](std::string_view name) { return p->GeneratePassword(name); });
   vault_options.database = u->database_.get();
   if (c.dev && !u->secret_mounts_->Find("secret/x")) {  // as Vault's dev server: KV version 2 at secret/
     engines::Mount kv;

@@ -77,6 +77,54 @@ std::optional<Reply> VaultApi::Impl::SysPolicy(const Request& r, const Identity*
         return Error(405, "unsupported operation");
     }
   }
+  if (r.path == "sys/policies/password" || r.path.starts_with("sys/policies/password/")) {
+    std::string rest = r.path.size() > 22 ? r.path.substr(22) : "";
+    if (rest.empty()) {
+      if (r.op != Operation::kList) return Error(405, "unsupported operation");
+      Result<std::vector<std::string>> names = store.PasswordPolicyNames();
+      if (!names.ok()) return errors_.Render(names.error(), core::RequestInfo{});
+      if (names->empty()) return NotFound();
+      return Envelope(Json{{"keys", *names}});
+    }
+    if (rest.ends_with("/generate")) {
+      if (r.op != Operation::kRead) return Error(405, "unsupported operation");
+      Result<SecretBytes> pw = store.GeneratePassword(rest.substr(0, rest.size() - 9));
+      if (!pw.ok()) {
+        if (pw.error().code() == StatusCode::kNotFound) return Error(400, "policy does not exist");
+        return errors_.Render(pw.error(), core::RequestInfo{});
+      }
+      return Envelope(Json{{"password", std::string(pw->view())}});
+    }
+    switch (r.op) {
+      case Operation::kRead: {
+        Result<std::optional<std::string>> text = store.PasswordPolicyText(rest);
+        if (!text.ok()) return errors_.Render(text.error(), core::RequestInfo{});
+        if (!*text) return NotFound();
+        return Envelope(Json{{"policy", **text}});
+      }
+      case Operation::kWrite: {
+        Result<std::optional<std::string>> text = StringField(r.body, "policy");
+        if (!text.ok()) return Error(400, text.error().message());
+        if (!*text || (*text)->empty()) return Error(400, "missing policy");
+        std::string policy = **text;
+        // As sys/policies/acl: the text may be base64-encoded.
+        if (policy.find_first_of("={\n ") == std::string::npos) {
+          if (Result<std::string> decoded = Base64Decode(policy); decoded.ok()) policy = *decoded;
+        }
+        Status st = store.PutPasswordPolicy(rest, policy);
+        if (st.code() == StatusCode::kInvalidArgument) return Error(400, st.message());
+        if (!st.ok()) return errors_.Render(st, core::RequestInfo{});
+        return NoContent();
+      }
+      case Operation::kDelete: {
+        Status st = store.DeletePasswordPolicy(rest);
+        if (!st.ok()) return errors_.Render(st, core::RequestInfo{});
+        return NoContent();
+      }
+      default:
+        return Error(405, "unsupported operation");
+    }
+  }
   if (r.path == "sys/capabilities-self" || r.path == "sys/capabilities" || r.path == "sys/capabilities-accessor") {
     if (r.op != Operation::kWrite) return Error(405, "unsupported operation");
     // Whose capabilities: the caller's, or those of the token (or accessor) the body names.
