@@ -310,3 +310,30 @@ def test_password_policies_shape_generated_passwords(srv, postgres):
     root.delete("sys/policies/password/quotes")
     with pytest.raises(hvac.exceptions.InvalidRequest, match="policy does not exist"):
         root.read("sys/policies/password/quotes/generate")
+
+
+def test_static_roles_on_a_cron_schedule(srv, postgres):
+    root = client(srv)
+    setup_mount(root, postgres)
+    postgres.psql("DROP ROLE IF EXISTS cronapp; CREATE ROLE cronapp WITH LOGIN PASSWORD 'initial-pw'")
+    root.write("database/static-roles/cronapp", db_name="pg", username="cronapp", rotation_schedule="*/5 * * * *",
+               rotation_window="1h")
+    role = root.read("database/static-roles/cronapp")["data"]
+    assert role["rotation_schedule"] == "*/5 * * * *" and role["rotation_window"] == 3600 and "rotation_period" not in role
+    creds = root.secrets.database.get_static_credentials("cronapp")["data"]
+    assert postgres.can_login("cronapp", creds["password"]) and not postgres.can_login("cronapp", "initial-pw")
+    # Due at the next multiple of five minutes.
+    assert 0 < creds["ttl"] <= 300 and creds["rotation_schedule"] == "*/5 * * * *"
+    # Switching to a period drops the schedule; both at once, a bad schedule, a window without a
+    # schedule are refused as Vault refuses them.
+    root.write("database/static-roles/cronapp", rotation_period=600)
+    role = root.read("database/static-roles/cronapp")["data"]
+    assert role["rotation_period"] == 600 and "rotation_schedule" not in role
+    with pytest.raises(hvac.exceptions.InvalidRequest, match="mutually exclusive"):
+        root.write("database/static-roles/cronapp", rotation_period=600, rotation_schedule="0 * * * *")
+    with pytest.raises(hvac.exceptions.InvalidRequest, match="minute \"61\": out of range"):
+        root.write("database/static-roles/cronapp", rotation_schedule="61 * * * *")
+    with pytest.raises(hvac.exceptions.InvalidRequest, match="rotation_window is invalid with use of rotation_period"):
+        root.write("database/static-roles/cronapp", rotation_window="2h")
+    with pytest.raises(hvac.exceptions.InvalidRequest, match="one of rotation_schedule or rotation_period"):
+        root.write("database/static-roles/other", db_name="pg", username="cronapp")

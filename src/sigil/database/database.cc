@@ -7,6 +7,7 @@
 #include "sigil/base/logging.h"
 #include "sigil/crypto/hash.h"
 #include "sigil/crypto/random.h"
+#include "sigil/database/cron.h"
 #include "sigil/engines/fields.h"
 
 namespace sigil::database {
@@ -301,6 +302,19 @@ std::string JobId(const std::string& mount_uuid, const std::string& role) {
 
 namespace {
 
+// When a static role is next due after `from`: a period after it, or the schedule's next time
+// after it (far in the future when the schedule names no time within five years).
+Clock::TimePoint NextDue(const Json& role, Clock::TimePoint from) {
+  if (std::string spec = role.value("rotation_schedule", ""); !spec.empty()) {
+    Result<CronSchedule> c = CronSchedule::Parse(spec);
+    std::optional<Clock::TimePoint> n = c.ok() ? c->Next(from) : std::nullopt;
+    return n ? *n : from + std::chrono::hours(24 * 366 * 5);
+  }
+  return from + std::chrono::seconds(role.value("rotation_period", int64_t{0}));
+}
+
+Clock::TimePoint FromUnix(int64_t s) { return Clock::TimePoint(std::chrono::seconds(s)); }
+
 struct StaticRotation {
   Clock::TimePoint next;  // when the role is due next
   bool rotated = false;
@@ -317,11 +331,15 @@ Result<std::optional<StaticRotation>> RotateStatic(Service* svc, const std::stri
     Json role = std::move(doc->first);
     int64_t revision = doc->second;
     Clock::TimePoint now = svc->clock()->Now();
-    int64_t period = role.value("rotation_period", int64_t{0});
     int64_t last = role.value("last_vault_rotation_unix", int64_t{0});
-    Clock::TimePoint due = Clock::TimePoint(std::chrono::seconds(last + period));
-    if (only_if_due && last > 0 && !role.contains("pending_password") && due > now) {
-      return std::optional<StaticRotation>(StaticRotation{due, false});
+    Clock::TimePoint due = NextDue(role, FromUnix(last));
+    if (only_if_due && last > 0 && !role.contains("pending_password")) {
+      if (due > now) return std::optional<StaticRotation>(StaticRotation{due, false});
+      // A schedule's window: a rotation missed by more than it waits for the next scheduled one.
+      int64_t window = role.value("rotation_window", int64_t{0});
+      if (window > 0 && now > due + std::chrono::seconds(window)) {
+        return std::optional<StaticRotation>(StaticRotation{NextDue(role, now), false});
+      }
     }
     SIGIL_ASSIGN_OR_RETURN(std::optional<Connection> c, LoadConnection(storage, role.value("db_name", "")));
     if (!c) return FailedPreconditionError("database connection \"" + role.value("db_name", "") + "\" not found");
@@ -368,7 +386,7 @@ Result<std::optional<StaticRotation>> RotateStatic(Service* svc, const std::stri
       return done.error();
     }
     log::Info("database: static role rotated", {{"role", name}, {"username", user}});
-    return std::optional<StaticRotation>(StaticRotation{now + std::chrono::seconds(period), true});
+    return std::optional<StaticRotation>(StaticRotation{NextDue(role, now), true});
   }
   return AbortedError("the static role kept changing; try again");
 }
@@ -883,17 +901,33 @@ class DatabaseEngine final : public engines::SecretsEngine {
     if (*stmts) j["rotation_statements"] = StringArray(**stmts);
     Result<std::optional<std::chrono::seconds>> period = engines::DurationField(b, "rotation_period");
     if (!period.ok()) return Response::Error(400, period.error().message());
-    for (const char* unsupported : {"rotation_schedule", "rotation_window"}) {
-      auto it = b.find(unsupported);
-      if (it != b.end() && !it->is_null() && !(it->is_string() && it->get_ref<const std::string&>().empty())) {
-        return Response::Error(400, std::string(unsupported) + " is not supported by sigil yet; use rotation_period");
-      }
+    Result<std::optional<std::string>> schedule = engines::StringField(b, "rotation_schedule");
+    if (!schedule.ok()) return Response::Error(400, schedule.error().message());
+    Result<std::optional<std::chrono::seconds>> window = engines::DurationField(b, "rotation_window");
+    if (!window.ok()) return Response::Error(400, window.error().message());
+    bool given_period = *period && (*period)->count() > 0, given_schedule = *schedule && !(*schedule)->empty();
+    if (given_period && given_schedule) {
+      return Response::Error(400, "mutually exclusive fields rotation_period and rotation_schedule were both specified; only one of them can be provided");
     }
-    if (*period) {
+    if (given_period) {
       if ((*period)->count() < kMinRotationPeriod) return Response::Error(400, "rotation_period must be 5 seconds or more");
       j["rotation_period"] = (*period)->count();
+      j.erase("rotation_schedule");
+      j.erase("rotation_window");
     }
-    if (j.value("rotation_period", int64_t{0}) == 0) return Response::Error(400, "rotation_period is required to create static accounts");
+    if (given_schedule) {
+      if (Result<CronSchedule> c = CronSchedule::Parse(**schedule); !c.ok()) return Response::Error(400, c.error().message());
+      j["rotation_schedule"] = **schedule;
+      j["rotation_period"] = 0;
+    }
+    if (*window && (*window)->count() > 0) {
+      if (j.value("rotation_schedule", "").empty()) return Response::Error(400, "rotation_window is invalid with use of rotation_period");
+      if ((*window)->count() < 3600) return Response::Error(400, "rotation_window must be 3600 seconds or more");
+      j["rotation_window"] = (*window)->count();
+    }
+    if (j.value("rotation_period", int64_t{0}) == 0 && j.value("rotation_schedule", "").empty()) {
+      return Response::Error(400, "one of rotation_schedule or rotation_period must be provided to create a static account");
+    }
     if (Status st = CredentialType(b); !st.ok()) return Response::Error(400, st.message());
     Result<std::optional<bool>> skip = engines::BoolField(b, "skip_import_rotation");
     if (!skip.ok()) return Response::Error(400, skip.error().message());
@@ -914,8 +948,7 @@ class DatabaseEngine final : public engines::SecretsEngine {
       return Response::NoContent();
     }
     int64_t last = j.value("last_vault_rotation_unix", int64_t{0});
-    Clock::TimePoint next = last > 0 ? Clock::TimePoint(std::chrono::seconds(last + j.value("rotation_period", int64_t{0}))) : now;
-    if (!doc) next = now + std::chrono::seconds(j.value("rotation_period", int64_t{0}));  // imported without rotation
+    Clock::TimePoint next = NextDue(j, last > 0 ? FromUnix(last) : now);  // (imported without rotation: from now)
     SIGIL_RETURN_IF_ERROR(ScheduleRotation(svc_, mount_.uuid, name, next));
     return Response::NoContent();
   }
@@ -934,10 +967,15 @@ class DatabaseEngine final : public engines::SecretsEngine {
       out["rotation_statements"] = j.value("rotation_statements", Json::array());
       out["credential_type"] = "password";
     }
-    out["last_vault_rotation"] = last > 0 ? Json(FormatRfc3339(Clock::TimePoint(std::chrono::seconds(last)))) : Json(nullptr);
-    out["rotation_period"] = period;
+    out["last_vault_rotation"] = last > 0 ? Json(FormatRfc3339(FromUnix(last))) : Json(nullptr);
+    if (std::string schedule = j.value("rotation_schedule", ""); !schedule.empty()) {
+      out["rotation_schedule"] = schedule;
+      if (int64_t window = j.value("rotation_window", int64_t{0}); window > 0) out["rotation_window"] = window;
+    } else {
+      out["rotation_period"] = period;
+    }
     if (with_password) {
-      int64_t left = last > 0 ? last + period - Seconds(now.time_since_epoch()) : 0;
+      int64_t left = last > 0 ? Seconds(NextDue(j, FromUnix(last)).time_since_epoch()) - Seconds(now.time_since_epoch()) : 0;
       out["ttl"] = std::max<int64_t>(0, left);
     }
     return out;

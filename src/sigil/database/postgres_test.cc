@@ -81,3 +81,42 @@ TEST(PostgresTest, APoolThatCannotConnectSaysSoQuickly) {
 
 }  // namespace
 }  // namespace sigil::database
+
+#include "sigil/database/cron.h"
+
+namespace sigil::database {
+namespace {
+
+std::string NextAfter(std::string_view spec, std::string_view after) {
+  auto c = CronSchedule::Parse(spec);
+  if (!c.ok()) return "error: " + c.error().message();
+  auto n = c->Next(*ParseRfc3339(after));
+  return n ? FormatRfc3339(*n) : "never";
+}
+
+TEST(CronTest, NextTimesAsCronComputesThem) {
+  EXPECT_EQ(NextAfter("* * * * *", "2026-12-07T10:15:30Z"), "2026-12-07T10:16:00Z");
+  EXPECT_EQ(NextAfter("0 * * * *", "2026-12-07T10:00:00Z"), "2026-12-07T11:00:00Z");
+  EXPECT_EQ(NextAfter("*/15 9-17 * * MON-FRI", "2026-12-05T12:00:00Z"), "2026-12-07T09:00:00Z");  // Saturday -> Monday
+  EXPECT_EQ(NextAfter("30 2 1 jan,jul *", "2026-12-07T00:00:00Z"), "2027-01-01T02:30:00Z");
+  EXPECT_EQ(NextAfter("0 0 * * 7", "2026-12-07T00:00:00Z"), "2026-12-13T00:00:00Z");  // 7 is Sunday
+  EXPECT_EQ(NextAfter("0 0 * * 5-7", "2026-12-07T00:00:00Z"), "2026-12-11T00:00:00Z");
+  // Both day fields restricted: either matches (the 13th, or any Friday).
+  EXPECT_EQ(NextAfter("0 0 13 * 5", "2026-12-07T00:00:00Z"), "2026-12-11T00:00:00Z");
+  EXPECT_EQ(NextAfter("0 0 29 2 *", "2026-03-01T00:00:00Z"), "2028-02-29T00:00:00Z");
+  EXPECT_EQ(NextAfter("0 0 30 2 *", "2026-03-01T00:00:00Z"), "never");
+  EXPECT_EQ(NextAfter("5/20 * * * *", "2026-12-07T10:06:00Z"), "2026-12-07T10:25:00Z");
+}
+
+TEST(CronTest, BadSchedulesNameTheField) {
+  EXPECT_NE(NextAfter("* * * *", "2026-01-01T00:00:00Z").find("expected 5 fields"), std::string::npos);
+  EXPECT_NE(NextAfter("60 * * * *", "2026-01-01T00:00:00Z").find("minute \"60\": out of range 0-59"), std::string::npos);
+  EXPECT_NE(NextAfter("* * * FOO *", "2026-01-01T00:00:00Z").find("month"), std::string::npos);
+  EXPECT_NE(NextAfter("* 5-2 * * *", "2026-01-01T00:00:00Z").find("backwards"), std::string::npos);
+  EXPECT_NE(NextAfter("*/0 * * * *", "2026-01-01T00:00:00Z").find("bad step"), std::string::npos);
+  EXPECT_NE(NextAfter("1,,2 * * * *", "2026-01-01T00:00:00Z").find("empty"), std::string::npos);
+  EXPECT_NE(NextAfter("@daily", "2026-01-01T00:00:00Z").find("expected 5 fields"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace sigil::database
