@@ -214,21 +214,24 @@ Result<std::string> StatementPassword(Session& s, const Connection& c, const std
 Status RunStatements(Pool& pool, const std::vector<std::string>& statements, std::map<std::string, std::string, std::less<>> vars,
                      const Connection& c, const std::string& user, const std::string& password, bool keep_blocks = false) {
   Wiped stmt_password;
-  Status st = pool.Transaction([&](Session& s) -> Status {
-    if (!password.empty()) {
+  // One round trip: every statement in one transaction, sent together.
+  Status st = pool.TransactionText([&](Session& s) -> Result<std::string> {
+    if (!password.empty() && stmt_password.s.empty()) {
       SIGIL_ASSIGN_OR_RETURN(std::string p, StatementPassword(s, c, user, password));
       stmt_password.s = std::move(p);
       vars["password"] = stmt_password.s;
     }
+    std::string sql;
     for (const std::string& entry : statements) {
       for (const std::string& stmt : SplitStatements(entry, keep_blocks)) {
-        std::string sql = RenderTemplate(stmt, vars);
-        Status r = s.Exec(sql);
-        std::fill(sql.begin(), sql.end(), '\0');
-        SIGIL_RETURN_IF_ERROR(r);
+        std::string one = RenderTemplate(stmt, vars);
+        if (!sql.empty()) sql += ";\n";
+        sql += one;
+        std::fill(one.begin(), one.end(), '\0');
       }
     }
-    return OkStatus();
+    if (sql.empty()) sql = "SELECT 1";
+    return sql;
   });
   if (auto it = vars.find("password"); it != vars.end()) std::fill(it->second.begin(), it->second.end(), '\0');
   if (st.ok()) return st;
@@ -249,34 +252,37 @@ Result<bool> UserExists(Pool& pool, const std::string& name) {
 
 Status DropUserOnce(Pool& pool, const std::string& name, const std::vector<std::string>& statements, const Connection& c) {
   if (!statements.empty()) return RunStatements(pool, statements, {{"name", name}, {"username", name}}, c, name, "", true);
-  return pool.Transaction([&](Session& s) -> Status {
-    SIGIL_ASSIGN_OR_RETURN(auto schemas,
-                           s.Query("SELECT DISTINCT n.nspname FROM pg_namespace n, pg_roles r WHERE r.rolname = $1 AND ("
-                                   " EXISTS (SELECT 1 FROM aclexplode(n.nspacl) a WHERE a.grantee = r.oid) OR"
-                                   " EXISTS (SELECT 1 FROM pg_class c, aclexplode(c.relacl) a WHERE c.relnamespace = n.oid AND a.grantee = r.oid) OR"
-                                   " EXISTS (SELECT 1 FROM pg_proc p, aclexplode(p.proacl) a WHERE p.pronamespace = n.oid AND a.grantee = r.oid))",
-                                   {name}));
-    std::string who = QuoteIdentifier(name);
-    for (const auto& row : schemas) {
-      std::string schema = QuoteIdentifier(row.at(0));
-      SIGIL_RETURN_IF_ERROR(s.Exec("REVOKE ALL PRIVILEGES ON ALL TABLES IN SCHEMA " + schema + " FROM " + who));
-      SIGIL_RETURN_IF_ERROR(s.Exec("REVOKE ALL PRIVILEGES ON ALL SEQUENCES IN SCHEMA " + schema + " FROM " + who));
-      SIGIL_RETURN_IF_ERROR(s.Exec("REVOKE ALL PRIVILEGES ON ALL FUNCTIONS IN SCHEMA " + schema + " FROM " + who));
-      SIGIL_RETURN_IF_ERROR(s.Exec("REVOKE ALL PRIVILEGES ON SCHEMA " + schema + " FROM " + who));
-    }
-    // The database's own privileges, only when it holds some (a REVOKE rewrites the catalog row,
-    // which concurrent revocations would fight over for nothing).
-    SIGIL_ASSIGN_OR_RETURN(auto db, s.Query("SELECT d.datname FROM pg_database d, pg_roles r, aclexplode(d.datacl) a "
-                                            "WHERE d.datname = current_database() AND r.rolname = $1 AND a.grantee = r.oid LIMIT 1",
-                                            {name}));
-    if (!db.empty()) SIGIL_RETURN_IF_ERROR(s.Exec("REVOKE ALL PRIVILEGES ON DATABASE " + QuoteIdentifier(db[0].at(0)) + " FROM " + who));
-    return s.Exec("DROP ROLE IF EXISTS " + who);
-  });
+  // One round trip: a DO block finds the schemas where the user holds privileges, revokes them
+  // (and the database's own, only when it holds some: a REVOKE rewrites the catalog row, which
+  // concurrent revocations would fight over for nothing), and drops the user; nothing when the
+  // user is gone.
+  if (name.find("$sigil$") != std::string::npos) return InvalidArgumentError("a user name holding \"$sigil$\" cannot be dropped");
+  std::string lit = QuoteLiteral(name);
+  std::string sql =
+      "DO $sigil$ DECLARE r oid; s text; BEGIN "
+      "SELECT oid INTO r FROM pg_roles WHERE rolname = " + lit + "; "
+      "IF r IS NULL THEN RETURN; END IF; "
+      "FOR s IN SELECT DISTINCT n.nspname FROM pg_namespace n WHERE "
+      "EXISTS (SELECT 1 FROM aclexplode(n.nspacl) a WHERE a.grantee = r) OR "
+      "EXISTS (SELECT 1 FROM pg_class c, aclexplode(c.relacl) a WHERE c.relnamespace = n.oid AND a.grantee = r) OR "
+      "EXISTS (SELECT 1 FROM pg_proc p, aclexplode(p.proacl) a WHERE p.pronamespace = n.oid AND a.grantee = r) LOOP "
+      "EXECUTE format('REVOKE ALL PRIVILEGES ON ALL TABLES IN SCHEMA %I FROM %I', s, " + lit + "); "
+      "EXECUTE format('REVOKE ALL PRIVILEGES ON ALL SEQUENCES IN SCHEMA %I FROM %I', s, " + lit + "); "
+      "EXECUTE format('REVOKE ALL PRIVILEGES ON ALL FUNCTIONS IN SCHEMA %I FROM %I', s, " + lit + "); "
+      "EXECUTE format('REVOKE ALL PRIVILEGES ON SCHEMA %I FROM %I', s, " + lit + "); "
+      "END LOOP; "
+      "IF EXISTS (SELECT 1 FROM pg_database d, aclexplode(d.datacl) a WHERE d.datname = current_database() AND a.grantee = r) THEN "
+      "EXECUTE format('REVOKE ALL PRIVILEGES ON DATABASE %I FROM %I', current_database(), " + lit + "); END IF; "
+      "EXECUTE format('DROP ROLE IF EXISTS %I', " + lit + "); "
+      "END $sigil$";
+  return pool.TransactionText([&](Session&) -> Result<std::string> { return sql; });
 }
 
 Status DropUser(Pool& pool, const std::string& name, const std::vector<std::string>& statements, const Connection& c) {
-  SIGIL_ASSIGN_OR_RETURN(bool exists, UserExists(pool, name));
-  if (!exists) return OkStatus();
+  if (!statements.empty()) {  // (the default drop checks in its own round trip)
+    SIGIL_ASSIGN_OR_RETURN(bool exists, UserExists(pool, name));
+    if (!exists) return OkStatus();
+  }
   Status st = DropUserOnce(pool, name, statements, c);
   if (st.ok()) return st;
   // Gone meanwhile (another revocation of the same user won): that is success too.

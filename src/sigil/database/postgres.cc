@@ -424,6 +424,24 @@ Status Pool::Transaction(const std::function<Status(Session&)>& fn) {
   });
 }
 
+Status Pool::TransactionText(const std::function<Result<std::string>(Session&)>& build) {
+  return Run([&](Session& s) -> Status {
+    for (int attempt = 1;; ++attempt) {
+      Result<std::string> text = build(s);
+      if (!text.ok()) return text.error();
+      std::string sql = "BEGIN;\n" + *text + ";\nCOMMIT";
+      std::fill(text->begin(), text->end(), '\0');
+      Status st = s.Exec(sql);
+      std::fill(sql.begin(), sql.end(), '\0');
+      if (st.ok()) return st;
+      bool again = s.retryable() && attempt < 8;
+      (void)s.Exec("ROLLBACK");  // the failed statement left the transaction open (or nothing: a warning)
+      if (!again) return st;
+      std::this_thread::sleep_for(std::chrono::milliseconds(attempt * 5 + static_cast<int>(crypto::RandomUint64() % 20)));
+    }
+  });
+}
+
 Status Pool::Ping() {
   return Run([](Session& s) { return s.Exec("SELECT 1"); });
 }

@@ -102,6 +102,10 @@ class Pool {
   // commit) rolls back. A retryable failure (Session::retryable) runs it again, up to 8 times
   // with a growing random pause. kUnavailable when no connection can be had.
   Status Transaction(const std::function<Status(Session&)>& fn);
+  // One transaction in one round trip: the SQL text `build` makes (statements separated by ';',
+  // built on the connection it will run on) is sent as "BEGIN; <text>; COMMIT" in one simple
+  // query; a failure rolls back (one more round trip). Retried as Transaction is.
+  Status TransactionText(const std::function<Result<std::string>(Session&)>& build);
   // Runs `fn` on a pooled connection, outside a transaction.
   Status Run(const std::function<Status(Session&)>& fn);
   // Connects (or takes an idle connection) and runs "SELECT 1".
