@@ -5,6 +5,9 @@
 #include <set>
 #include <system_error>
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include "sigil/base/encoding.h"
 #include "sigil/base/logging.h"
 #include "sigil/crypto/hash.h"
@@ -44,6 +47,10 @@ bool ValidId(std::string_view id) {
   return std::none_of(id.begin(), id.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
 }
 
+// Revocation is background work: its threads run at a lower scheduling priority (nice 10,
+// per thread on Linux), so a storm of expiries yields the CPU to foreground requests.
+void Background() { (void)setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 10); }
+
 }  // namespace
 
 std::string Manager::Digest(std::string_view s) { return HexEncode(crypto::Sha256(s)).substr(0, 32); }
@@ -73,7 +80,10 @@ void Manager::Start() {
   if (!threads_.empty()) return;
   stopping_ = false;
   stopping_flag_ = false;
-  threads_.emplace_back([this] { Loop(); });
+  threads_.emplace_back([this] {
+    Background();
+    Loop();
+  });
 }
 
 void Manager::Stop() {
@@ -514,7 +524,10 @@ Result<size_t> Manager::RunOnce() {
   size_t n = std::min(options_.parallelism, due.size());
   for (size_t i = 1; i < n; ++i) {
     try {
-      helpers.emplace_back(work);
+      helpers.emplace_back([&work] {
+        Background();
+        work();
+      });
     } catch (const std::system_error&) {
       break;  // no more threads now: the pass goes on with those it has
     }
