@@ -213,7 +213,8 @@ Result<std::string> StatementPassword(Session& s, const Connection& c, const std
 // Runs `statements` (Vault templates) in one transaction with `vars`. Error messages have the
 // secrets among `vars` redacted.
 Status RunStatements(Pool& pool, const std::vector<std::string>& statements, std::map<std::string, std::string, std::less<>> vars,
-                     const Connection& c, const std::string& user, const std::string& password, bool keep_blocks = false) {
+                     const Connection& c, const std::string& user, const std::string& password, bool keep_blocks = false,
+                     const std::function<Status()>& before_commit = nullptr) {
   Wiped stmt_password;
   // One round trip: every statement in one transaction, sent together.
   Status st = pool.TransactionText([&](Session& s) -> Result<std::string> {
@@ -233,7 +234,7 @@ Status RunStatements(Pool& pool, const std::vector<std::string>& statements, std
     }
     if (sql.empty()) sql = "SELECT 1";
     return sql;
-  });
+  }, before_commit);
   if (auto it = vars.find("password"); it != vars.end()) std::fill(it->second.begin(), it->second.end(), '\0');
   if (st.ok()) return st;
   return Status(st.code(), Redact(st.message(), {password, stmt_password.s, c.password()}));
@@ -854,10 +855,17 @@ class DatabaseEngine final : public engines::SecretsEngine {
     l.expires = now + std::chrono::seconds(ttl);
     l.max_expires = now + std::chrono::seconds(max);
     l.renewable = true;
-    SIGIL_RETURN_IF_ERROR(svc_->leases()->Add(l));
+    // The lease commits while PostgreSQL runs the creation statements, and their transaction
+    // commits only once the lease is durable: the user never exists without its lease.
     // As Vault, PostgreSQL's VALID UNTIL is 5 s after the lease's end (the lease ends it first).
+    bool leased = false;
     Status made = RunStatements(*pool, creation, {{"name", user}, {"username", user}, {"expiration", Expiration(l.expires + kValidSlack)}},
-                                *c, user, password.s, /*keep_blocks=*/true);
+                                *c, user, password.s, /*keep_blocks=*/true, [&]() -> Status {
+                                  Status st = svc_->leases()->Add(l);
+                                  leased = st.ok();
+                                  return st;
+                                });
+    if (!leased) return made;  // nothing was made: no lease, and the transaction rolled back
     if (!made.ok()) {
       // The transaction rolled back; the lease goes (dropping what may exist of the user).
       if (Status st = svc_->leases()->Revoke(l.id); !st.ok()) (void)svc_->leases()->RevokeLater(l.id);

@@ -279,6 +279,22 @@ Status Session::Exec(const std::string& sql) {
   return OkStatus();
 }
 
+Status Session::Send(const std::string& sql) {
+  if (PQsendQuery(conn_, sql.c_str()) != 1) return UnavailableError("postgresql: " + ConnError(conn_));
+  return OkStatus();
+}
+
+Status Session::Wait() {
+  Status first;
+  while (PGresult* raw = PQgetResult(conn_)) {
+    ResultPtr r(raw);
+    ExecStatusType st = PQresultStatus(r.get());
+    if (first.ok() && st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY) first = Failed(r.get());
+  }
+  if (first.ok()) retryable_ = false;
+  return first;
+}
+
 Result<std::vector<std::vector<std::string>>> Session::Query(const std::string& sql, const std::vector<std::string>& params) {
   std::vector<const char*> values;
   values.reserve(params.size());
@@ -424,15 +440,34 @@ Status Pool::Transaction(const std::function<Status(Session&)>& fn) {
   });
 }
 
-Status Pool::TransactionText(const std::function<Result<std::string>(Session&)>& build) {
+Status Pool::TransactionText(const std::function<Result<std::string>(Session&)>& build,
+                             const std::function<Status()>& before_commit) {
   return Run([&](Session& s) -> Status {
+    bool hooked = false;
     for (int attempt = 1;; ++attempt) {
       Result<std::string> text = build(s);
       if (!text.ok()) return text.error();
-      std::string sql = "BEGIN;\n" + *text + ";\nCOMMIT";
-      std::fill(text->begin(), text->end(), '\0');
-      Status st = s.Exec(sql);
-      std::fill(sql.begin(), sql.end(), '\0');
+      Status st;
+      if (before_commit && !hooked) {
+        std::string sql = "BEGIN;\n" + *text;
+        std::fill(text->begin(), text->end(), '\0');
+        st = s.Send(sql);
+        std::fill(sql.begin(), sql.end(), '\0');
+        if (!st.ok()) return st;
+        Status hook = before_commit();  // while PostgreSQL runs the statements
+        hooked = true;
+        st = s.Wait();
+        if (!hook.ok()) {
+          (void)s.Exec("ROLLBACK");
+          return hook;
+        }
+        if (st.ok()) st = s.Exec("COMMIT");
+      } else {
+        std::string sql = "BEGIN;\n" + *text + ";\nCOMMIT";
+        std::fill(text->begin(), text->end(), '\0');
+        st = s.Exec(sql);
+        std::fill(sql.begin(), sql.end(), '\0');
+      }
       if (st.ok()) return st;
       bool again = s.retryable() && attempt < 8;
       (void)s.Exec("ROLLBACK");  // the failed statement left the transaction open (or nothing: a warning)

@@ -65,6 +65,10 @@ class Session {
   explicit Session(pg_conn* c) : conn_(c) {}
   // Runs one statement without parameters; its result is discarded.
   Status Exec(const std::string& sql);
+  // Sends `sql` (statements separated by ';') without waiting; Wait collects the outcome (the
+  // first failure, if any). Between the two the server works while the caller does too.
+  Status Send(const std::string& sql);
+  Status Wait();
   // Runs a query with text parameters ($1, $2, ...); rows of text columns (NULL as "").
   Result<std::vector<std::vector<std::string>>> Query(const std::string& sql, const std::vector<std::string>& params);
   // The SCRAM-SHA-256 verifier of `password` for `user` (libpq's PQencryptPasswordConn), for
@@ -105,7 +109,11 @@ class Pool {
   // One transaction in one round trip: the SQL text `build` makes (statements separated by ';',
   // built on the connection it will run on) is sent as "BEGIN; <text>; COMMIT" in one simple
   // query; a failure rolls back (one more round trip). Retried as Transaction is.
-  Status TransactionText(const std::function<Result<std::string>(Session&)>& build);
+  // With `before_commit`, the text is sent without COMMIT, `before_commit` runs while
+  // PostgreSQL executes it (once, not on retries), and COMMIT follows only if both succeeded:
+  // what the transaction makes exists only after what `before_commit` does (a lease's commit).
+  Status TransactionText(const std::function<Result<std::string>(Session&)>& build,
+                         const std::function<Status()>& before_commit = nullptr);
   // Runs `fn` on a pooled connection, outside a transaction.
   Status Run(const std::function<Status(Session&)>& fn);
   // Connects (or takes an idle connection) and runs "SELECT 1".
