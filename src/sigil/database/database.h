@@ -11,8 +11,9 @@
 //   static-roles/<name> (write, read, delete; LIST static-roles): an existing user whose
 //     password sigil rotates every rotation_period; static-creds/<name> (read); rotate-role/<name>.
 //
-// Dynamic credentials: the lease is written first, then the user is created in PostgreSQL (in
-// one transaction), so no user exists without a lease that will drop it; if the lease ended
+// Dynamic credentials: the user is created in one PostgreSQL transaction that commits only
+// after its lease is durable (the lease commits while PostgreSQL runs the statements), so no
+// user exists without a lease that will drop it; if the lease ended
 // meanwhile (its token was revoked), the user is dropped at once. Revocation runs the role's
 // revocation statements, or by default revokes the user's privileges in the schemas where it has
 // any and drops it; a user that is already gone is success. Renewal runs the renew statements
