@@ -116,7 +116,9 @@ def test_a_policy_rotates_on_schedule_and_on_demand(start_server, workdir, key_f
     # On demand, through the API (RBAC: create on secrets/rotate) and the CLI.
     r = requests.post(s.url + "/sigil/v1/namespaces/default/secrets/db/rotate", headers=auth, verify=s.ca, timeout=10)
     assert r.status_code == 200, r.text
-    assert base64.b64decode(r.json()["data"]["password"]).decode() not in (pw, "initial")
+    assert "data" not in r.json()  # rotating is not reading: the answer has no values
+    assert r.json()["metadata"]["annotations"]["sigil.dev/rotated-at"].endswith("Z")
+    assert base64.b64decode(get("db")["data"]["password"]).decode() not in (pw, "initial")
 
     # A restart keeps the schedule: rotations go on after it.
     before = get("db")["metadata"]["annotations"]["sigil.dev/rotated-at"]
@@ -175,6 +177,7 @@ def test_kubectl_and_the_cli(dev):
     ({"sigil.dev/rotation-period": "1h", "sigil.dev/rotation-keys": "a", "sigil.dev/rotation-generator": "dice"}, "one of"),
     ({"sigil.dev/rotation-period": "1h", "sigil.dev/rotation-keys": "a", "sigil.dev/rotation-length": "3"}, "8 to 4096"),
     ({"sigil.dev/rotation-period": "1h", "sigil.dev/rotation-keys": "a", "sigil.dev/rotation-alphabet": "aa"}, "distinct"),
+    ({"sigil.dev/rotation-period": "1h", "sigil.dev/rotation-keys": "a/b"}, "rotation-keys: \"a/b\""),
 ])
 def test_invalid_policies_are_refused(dev, annotations, message):
     s = dev.server
@@ -186,3 +189,16 @@ def test_invalid_policies_are_refused(dev, annotations, message):
             "stringData": {"a": "x"}, "immutable": True}
     r = requests.post(s.url + "/api/v1/namespaces/default/secrets", json=body, headers=s.auth, verify=s.ca, timeout=10)
     assert r.status_code == 422 and "immutable" in r.json()["message"]
+
+
+def test_keys_a_typed_secret_fixes_are_refused(dev):
+    s = dev.server
+    tls = {"metadata": {"name": "tls", "annotations": {"sigil.dev/rotation-period": "1h", "sigil.dev/rotation-keys": "tls.key"}},
+           "type": "kubernetes.io/tls", "stringData": {"tls.crt": "", "tls.key": ""}}
+    r = requests.post(s.url + "/api/v1/namespaces/default/secrets", json=tls, headers=s.auth, verify=s.ca, timeout=10)
+    assert r.status_code == 422 and "random values would break it" in r.json()["message"], r.text
+    # A basic-auth Secret's password is free text: rotating it is what the policy is for.
+    basic = {"metadata": {"name": "basic", "annotations": {"sigil.dev/rotation-period": "1h", "sigil.dev/rotation-keys": "password"}},
+             "type": "kubernetes.io/basic-auth", "stringData": {"username": "u", "password": "p"}}
+    r = requests.post(s.url + "/api/v1/namespaces/default/secrets", json=basic, headers=s.auth, verify=s.ca, timeout=10)
+    assert r.status_code == 201, r.text

@@ -31,6 +31,10 @@ std::optional<Clock::TimePoint> ParseRfc3339(std::string_view s) {
                                        &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &z) != 7 || z != 'Z') {
     return std::nullopt;
   }
+  if (tm.tm_year < 1970 || tm.tm_year > 2261 || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
+      tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60) {
+    return std::nullopt;  // (a time point counts nanoseconds: years past 2262 overflow it)
+  }
   tm.tm_year -= 1900;
   tm.tm_mon -= 1;
   return Clock::TimePoint(std::chrono::seconds(static_cast<int64_t>(timegm(&tm))));

@@ -5,8 +5,8 @@
 // Each field is `*`, a value, a range `a-b`, a step `*/n` or `a-b/n` or `a/n` (from a to the
 // field's end), or a comma list of those; months take JAN..DEC and days of the week SUN..SAT
 // (0 or 7 is Sunday), case-insensitive. As cron: when both day fields are restricted, a day
-// matches if either does. Not taken: seconds, `?`, `L`, `W`, `#`, and the @descriptors (Vault's
-// parser refuses them too, except @-forms, which sigil leaves out). Thread-safe (values).
+// matches if either does. Not taken: seconds, `?`, `L`, `W`, `#`, and the @descriptors
+// (robfig/cron takes `?` and the descriptors; sigil refuses them). Thread-safe (values).
 #pragma once
 
 #include <bitset>

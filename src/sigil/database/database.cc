@@ -343,10 +343,17 @@ Result<std::optional<StaticRotation>> RotateStatic(Service* svc, const std::stri
     Clock::TimePoint due = NextDue(role, FromUnix(last));
     if (only_if_due && last > 0 && !role.contains("pending_password")) {
       if (due > now) return std::optional<StaticRotation>(StaticRotation{due, false});
-      // A schedule's window: a rotation missed by more than it waits for the next scheduled one.
+      // A schedule's window: when the latest scheduled time (at or before now) is more than the
+      // window ago, the rotation waits for the next scheduled one.
       int64_t window = role.value("rotation_window", int64_t{0});
-      if (window > 0 && now > due + std::chrono::seconds(window)) {
-        return std::optional<StaticRotation>(StaticRotation{NextDue(role, now), false});
+      if (window > 0) {
+        Clock::TimePoint latest = due;
+        for (int i = 0; i < 1000000; ++i) {
+          Clock::TimePoint n = NextDue(role, latest);
+          if (n > now) break;
+          latest = n;
+        }
+        if (now > latest + std::chrono::seconds(window)) return std::optional<StaticRotation>(StaticRotation{NextDue(role, now), false});
       }
     }
     SIGIL_ASSIGN_OR_RETURN(std::optional<Connection> c, LoadConnection(storage, role.value("db_name", "")));

@@ -384,6 +384,26 @@ TEST(RotationPolicyTest, GeneratorsMakeWhatTheyPromise) {
   p.alphabet = "xy";
   SecretBytes xy = GenerateValue(p);
   EXPECT_TRUE(std::all_of(xy.view().begin(), xy.view().end(), [](char c) { return c == 'x' || c == 'y'; }));
+  // Policies that could never be written are refused: a bad key, a key a type fixes, values
+  // past the Secret size limit; far-future timestamps do not overflow.
+  auto refused = [](Json secret) {
+    auto r = RotationPolicyOf(secret);
+    return r.ok() ? std::string("accepted") : r.error().message();
+  };
+  Json base = {{"metadata", {{"annotations", {{"sigil.dev/rotation-period", "1h"}, {"sigil.dev/rotation-keys", "a/b"}}}}}};
+  EXPECT_NE(refused(base).find("rotation-keys: \"a/b\""), std::string::npos);
+  base["metadata"]["annotations"]["sigil.dev/rotation-keys"] = "tls.key";
+  base["type"] = "kubernetes.io/tls";
+  EXPECT_NE(refused(base).find("random values would break it"), std::string::npos);
+  base["type"] = "Opaque";
+  EXPECT_EQ(refused(base), "accepted");
+  std::string many;
+  for (int i = 0; i < 200; ++i) many += (i ? ",k" : "k") + std::to_string(i);
+  base["metadata"]["annotations"]["sigil.dev/rotation-keys"] = many;
+  base["metadata"]["annotations"]["sigil.dev/rotation-generator"] = "hex";
+  base["metadata"]["annotations"]["sigil.dev/rotation-length"] = "4096";
+  EXPECT_NE(refused(base).find("would not fit"), std::string::npos);
+  EXPECT_FALSE(ParseRfc3339("9999-12-31T23:59:59Z").has_value());
   // Before the first rotation, due one period after creation; after, one after rotated-at.
   Json secret = {{"metadata", {{"creationTimestamp", "2026-01-01T00:00:00Z"}}}};
   p.period = std::chrono::hours(2);

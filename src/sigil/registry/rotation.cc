@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <charconv>
+#include <map>
 #include <set>
 
 #include "sigil/base/encoding.h"
 #include "sigil/crypto/random.h"
+#include "sigil/registry/validation.h"
 
 namespace sigil::registry {
 namespace {
@@ -83,6 +85,23 @@ Result<std::optional<RotationPolicy>> RotationPolicyOf(const Json& secret) {
     p.alphabet = *alphabet;
   }
   if (secret.value("immutable", false)) return Bad(kRotationPeriod, "an immutable Secret cannot be rotated");
+  // Keys the policy could never write.
+  static const std::map<std::string, std::set<std::string>> kTyped = {
+      {"kubernetes.io/tls", {"tls.crt", "tls.key"}},
+      {"kubernetes.io/dockerconfigjson", {".dockerconfigjson"}},
+      {"kubernetes.io/dockercfg", {".dockercfg"}},
+      {"kubernetes.io/ssh-auth", {"ssh-privatekey"}}};
+  std::string type = secret.contains("type") && secret["type"].is_string() ? secret["type"].get<std::string>() : "Opaque";
+  for (const std::string& k : p.keys) {
+    if (std::vector<std::string> errs = IsConfigMapKey(k); !errs.empty()) return Bad(kRotationKeys, "\"" + k.substr(0, 64) + "\": " + errs[0]);
+    if (auto it = kTyped.find(type); it != kTyped.end() && it->second.count(k)) {
+      return Bad(kRotationKeys, "\"" + k + "\" has the format a " + type + " Secret requires; random values would break it");
+    }
+  }
+  // Encoded, a value is at most twice its length (hex) or 4/3 of it (base64): the keys' new
+  // values alone must fit in a Secret.
+  size_t each = p.generator == "hex" ? 2 * p.length : p.generator == "base64" ? (p.length + 2) / 3 * 4 : p.length;
+  if (each * p.keys.size() > 1024 * 1024) return Bad(kRotationLength, "the rotated values would not fit in a Secret (1 MiB)");
   return Out(std::move(p));
 }
 

@@ -12,14 +12,17 @@
 //                                 raw random bytes).
 //   sigil.dev/rotation-length     characters (password, alphanumeric) or bytes; default 32,
 //                                 8 to 4096.
-//   sigil.dev/rotation-alphabet   the password generator's characters (2 to 256 distinct,
+//   sigil.dev/rotation-alphabet   the password generator's characters (2 to 94 distinct,
 //                                 printable ASCII).
 //   sigil.dev/rotated-at          written by sigil: when it last rotated (RFC 3339). The next
 //                                 rotation is due one period after it (or after the Secret's
 //                                 creation, before the first).
 //
 // A Secret whose rotation annotations are invalid is refused at write (422, the annotation
-// named); an immutable Secret cannot carry a policy.
+// named); so is a policy that could never be written: keys that are not valid Secret keys,
+// keys whose format the Secret's type fixes (tls.crt and tls.key of kubernetes.io/tls,
+// .dockerconfigjson, .dockercfg, ssh-privatekey), or values that would pass the Secret size
+// limit; an immutable Secret cannot carry a policy.
 #pragma once
 
 #include <chrono>

@@ -1,5 +1,8 @@
 #include "sigil/server/secret_rotation.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include "sigil/base/logging.h"
 #include "sigil/crypto/random.h"
 #include "sigil/registry/rotation.h"
@@ -27,6 +30,9 @@ class RotationJobs final : public leases::Revoker {
   SecretRotations* r_;
 };
 
+// Scheduling is background work (as revocation, leases/leases.cc): nice 10.
+void Background() { (void)setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 10); }
+
 const Identity& RotationUser() {
   static const Identity who{"system:sigil:rotation", "", {"system:sigil"}, {}, "internal"};
   return who;
@@ -38,13 +44,13 @@ SecretRotations::SecretRotations(registry::Registry* registry, leases::Manager* 
     : registry_(registry), leases_(leases), auditor_(auditor), clock_(clock) {}
 
 SecretRotations::~SecretRotations() {
-  watch_.reset();  // no callback runs after this
   {
     std::lock_guard<std::mutex> l(mu_);
     stopping_ = true;
   }
   cv_.notify_all();
-  if (worker_.joinable()) worker_.join();
+  if (worker_.joinable()) worker_.join();  // the worker may be renewing the watch: it goes first
+  watch_.reset();  // no callback runs after this (one that runs before only queues)
 }
 
 std::string SecretRotations::JobId(const std::string& ns, const std::string& name) {
@@ -54,6 +60,9 @@ std::string SecretRotations::JobId(const std::string& ns, const std::string& nam
 Status SecretRotations::Start() {
   leases_->Register(std::string(kKind), std::make_shared<RotationJobs>(this));
   SIGIL_RETURN_IF_ERROR(Watch(registry_->CurrentRevision()));
+  // Once per start, in the background, every Secret with a policy is checked for its job: a
+  // change queued but not applied when the server stopped (or crashed) is not lost.
+  rescan_ = true;
   worker_ = std::thread([this] { Loop(); });
   return OkStatus();
 }
@@ -81,26 +90,48 @@ void SecretRotations::OnEvents(const std::vector<registry::WatchEvent>& events, 
     if (!due && !had) continue;
     const Json& obj = e.now ? *e.now : *e.before;
     const Json& meta = obj["metadata"];
-    queue_.push_back(Change{meta.value("namespace", ""), meta.value("name", ""), due});
+    if (queue_.size() < kMaxQueue) {
+      queue_.push_back(Change{meta.value("namespace", ""), meta.value("name", "")});
+    } else {
+      rescan_ = true;  // too many at once: one listing catches up with all of them
+    }
   }
   if (!error.ok()) watch_lost_ = true;
   cv_.notify_all();
 }
 
 void SecretRotations::Loop() {
+  Background();
   std::unique_lock<std::mutex> l(mu_);
   while (!stopping_) {
-    cv_.wait(l, [this] { return stopping_ || !queue_.empty() || watch_lost_; });
+    cv_.wait_for(l, std::chrono::seconds(5), [this] { return stopping_ || !queue_.empty() || watch_lost_ || rescan_; });
     if (stopping_) break;
+    if (rescan_ && !watch_lost_) {
+      rescan_ = false;
+      queue_.clear();  // the listing reads what the queued changes would
+      l.unlock();
+      if (Status st = Rescan(); !st.ok()) {
+        log::Error("secret rotation: cannot list Secrets; retrying in 5 s", {{"error", st.message()}});
+        l.lock();
+        rescan_ = true;
+        cv_.wait_for(l, std::chrono::seconds(5), [this] { return stopping_; });
+        continue;
+      }
+      l.lock();
+      continue;
+    }
+    if (queue_.empty() && !watch_lost_) continue;
     if (watch_lost_) {
       int64_t after = last_revision_;
       l.unlock();
       watch_.reset();
       Status st = Watch(after);
       if (st.code() == StatusCode::kOutOfRange) {  // fell behind the history: list everything once
-        int64_t from = registry_->CurrentRevision();
-        st = Rescan();
-        if (st.ok()) st = Watch(from);
+        st = Watch(registry_->CurrentRevision());
+        if (st.ok()) {
+          std::lock_guard<std::mutex> g(mu_);
+          rescan_ = true;
+        }
       }
       if (!st.ok()) {
         log::Error("secret rotation: cannot follow Secrets; retrying in 5 s", {{"error", st.message()}});
@@ -116,24 +147,40 @@ void SecretRotations::Loop() {
     queue_.pop_front();
     l.unlock();
     if (Status st = Apply(c); !st.ok()) {
-      log::Error("secret rotation: cannot schedule a Secret's rotation",
+      log::Error("secret rotation: cannot schedule a Secret's rotation; all Secrets are checked again in 5 s",
                  {{"namespace", c.ns}, {"name", c.name}, {"error", st.message()}});
+      l.lock();
+      rescan_ = true;
+      cv_.wait_for(l, std::chrono::seconds(5), [this] { return stopping_; });
+      continue;
     }
     l.lock();
   }
 }
 
 Status SecretRotations::Apply(const Change& c) {
+  // What the Secret says now decides (a queued change may be older than another already seen).
+  std::optional<Clock::TimePoint> due;
+  registry::Outcome<registry::Stored> cur = registry_->Get(registry::Secrets(), c.ns, c.name);
+  if (cur.ok()) {
+    due = DueOf(cur->obj, clock_->Now());
+  } else if (cur.error().code != 404) {
+    return UnavailableError("reading the Secret: " + cur.error().message);
+  }
+  return Ensure(c, due);
+}
+
+Status SecretRotations::Ensure(const Change& c, std::optional<Clock::TimePoint> due) {
   std::string id = JobId(c.ns, c.name);
   SIGIL_ASSIGN_OR_RETURN(std::optional<leases::Lease> job, leases_->Job(id));
-  if (!c.due) return job ? leases_->Cancel(id) : OkStatus();
-  if (job && job->expires == *c.due && job->due == *c.due) return OkStatus();  // already so
+  if (!due) return job ? leases_->Cancel(id) : OkStatus();
+  if (job && job->expires == *due && job->due == *due) return OkStatus();  // already so
   leases::Lease next;
   next.id = id;
   next.kind = std::string(kKind);
   next.data = leases::Json{{"namespace", c.ns}, {"name", c.name}};
   next.issued = clock_->Now();
-  next.expires = *c.due;
+  next.expires = *due;
   return leases_->Schedule(std::move(next));
 }
 
@@ -147,7 +194,7 @@ Status SecretRotations::Rescan() {
     for (const Json& obj : page->items) {
       std::optional<Clock::TimePoint> due = DueOf(obj, now);
       if (!due) continue;
-      SIGIL_RETURN_IF_ERROR(Apply(Change{obj["metadata"].value("namespace", ""), obj["metadata"].value("name", ""), due}));
+      SIGIL_RETURN_IF_ERROR(Ensure(Change{obj["metadata"].value("namespace", ""), obj["metadata"].value("name", "")}, due));
     }
     if (page->continue_token.empty()) return OkStatus();
     o.continue_token = page->continue_token;
@@ -173,6 +220,13 @@ Result<std::optional<Clock::TimePoint>> SecretRotations::RunDue(const std::strin
   registry::Outcome<registry::Written> w = registry_->RotateSecret(ns, name, o, /*only_if_due=*/true, &next);
   if (!w.ok()) {
     if (w.error().code == 404) return Out();
+    if (w.error().code == 400 || w.error().code == 422) {
+      // The Secret refuses the new values (its policy cannot be met): retrying cannot help. The
+      // job ends; a write that fixes the Secret schedules it again.
+      log::Error("secret rotation: the Secret refused its rotation; rotations stop until it is fixed",
+                 {{"namespace", ns}, {"name", name}, {"error", w.error().message}});
+      return Out();
+    }
     return UnavailableError("rotating the Secret: " + w.error().message);
   }
   if (w->revision != 0) log::Info("secret rotation: rotated", {{"namespace", ns}, {"name", name}});

@@ -5,9 +5,10 @@
 // run rotates the Secret through the registry (history operation "rotate", seen by watchers at
 // once) and records it in the audit trail as user system:sigil:rotation.
 //
-// Jobs outlive restarts, so nothing is scanned at start: a Secret written while this server
-// was up has its job. If the watch falls behind the store's history, every Secret is listed
-// once to catch up. Thread-safe.
+// Jobs outlive restarts. At each start every Secret is listed once in the background (a change
+// queued when the server stopped is not lost), and again if the watch falls behind the store's
+// history or a job cannot be written; each change is applied from the Secret as it is then, so
+// the order of changes does not matter. Thread-safe.
 #pragma once
 
 #include <condition_variable>
@@ -43,11 +44,13 @@ class SecretRotations {
  private:
   struct Change {
     std::string ns, name;
-    std::optional<Clock::TimePoint> due;  // nullopt: no policy (any more)
   };
+  static constexpr size_t kMaxQueue = 10000;
   void OnEvents(const std::vector<registry::WatchEvent>& events, const Status& error);
   void Loop();
+  // Makes ns/name's job agree with the Secret as it is now (Ensure: with `due`).
   Status Apply(const Change& c);
+  Status Ensure(const Change& c, std::optional<Clock::TimePoint> due);
   Status Rescan();
   Status Watch(int64_t after);
   Status Audit(const std::string& ns, const std::string& name);
@@ -61,6 +64,7 @@ class SecretRotations {
   std::deque<Change> queue_;
   bool stopping_ = false;
   bool watch_lost_ = false;
+  bool rescan_ = false;  // every Secret is to be checked (at start, after a lost watch or a failure)
   int64_t last_revision_ = 0;
   std::unique_ptr<registry::WatchHandle> watch_;
   std::thread worker_;

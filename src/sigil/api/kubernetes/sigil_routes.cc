@@ -163,7 +163,11 @@ http::Response KubernetesApi::Impl::Rotate(const http::Request& req, const std::
   std::optional<Clock::TimePoint> next;
   auto w = registry_->RotateSecret(ns, name, o, /*only_if_due=*/false, &next);
   if (!w.ok()) return Fail(req, w.error());
-  return Reply(req, 200, w->obj);
+  // The Secret without its values: rotating is not reading (that takes "get" on the Secret).
+  Json answer = w->obj;
+  answer.erase("data");
+  answer.erase("stringData");
+  return Reply(req, 200, answer);
 }
 
 // Writes a new version whose data, labels, annotations and immutability are those of version
