@@ -337,3 +337,23 @@ def test_static_roles_on_a_cron_schedule(srv, postgres):
         root.write("database/static-roles/cronapp", rotation_window="2h")
     with pytest.raises(hvac.exceptions.InvalidRequest, match="one of rotation_schedule or rotation_period"):
         root.write("database/static-roles/other", db_name="pg", username="cronapp")
+
+
+def test_tidy_drops_users_of_sigils_naming_that_no_lease_holds(srv, postgres):
+    root = client(srv)
+    setup_mount(root, postgres)
+    root.secrets.database.create_role("ro", db_name="pg", creation_statements=CREATE)
+    kept = root.secrets.database.generate_credentials("ro")["data"]["username"]
+    # An orphan: a user of this mount's naming for role "ro", made long ago, with no lease (as a
+    # revoke-force or a crash of another manager would leave); and users tidy must not touch.
+    orphan = "v-root-ro-AbCdEfGhIjKlMnOpQrSt-1600000000"
+    other_role = "v-root-nope-AbCdEfGhIjKlMnOpQrSt-1600000000"
+    recent = f"v-root-ro-AbCdEfGhIjKlMnOpQrSu-{int(time.time())}"
+    for u in (orphan, other_role, recent, "v-not-sigils"):
+        postgres.psql(f'DROP ROLE IF EXISTS "{u}"; CREATE ROLE "{u}"')
+    r = root.write("sys/leases/tidy")
+    assert "tidy dropped 1 database users that no lease held" in r["warnings"], r
+    assert not postgres.role_exists(orphan)
+    assert all(postgres.role_exists(u) for u in (kept, other_role, recent, "v-not-sigils"))
+    for u in (other_role, recent, "v-not-sigils"):
+        postgres.psql(f'DROP ROLE "{u}"')

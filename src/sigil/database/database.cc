@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <ctime>
 #include <semaphore>
+#include <set>
 
 #include "sigil/base/encoding.h"
 #include "sigil/base/logging.h"
@@ -1089,6 +1090,79 @@ Result<std::shared_ptr<Pool>> Service::PoolFor(const std::string& mount_uuid, co
   auto pool = std::make_shared<Pool>(RenderConnectionString(c.url(), c.username(), c.password()), c.pool_options());
   pools_[key] = Cached{fingerprint, pool};
   return pool;
+}
+
+Result<size_t> Service::TidyOrphans(std::vector<std::string>* problems) {
+  size_t dropped = 0;
+  int64_t now = Seconds(clock_->Now().time_since_epoch());
+  for (const engines::Mount& m : mounts_->List()) {
+    if (m.type != kMountType) continue;
+    engines::Storage storage = StorageOf(m.uuid);
+    // Users first, leases second: a user PostgreSQL shows has its lease already (the creation
+    // commits after it), so a user missing from the leases read afterwards is an orphan.
+    std::map<std::string, Json> roles;  // name -> role
+    SIGIL_ASSIGN_OR_RETURN(std::vector<std::string> role_names, storage.List("role/"));
+    for (const std::string& r : role_names) {
+      SIGIL_ASSIGN_OR_RETURN(auto doc, ReadDoc(storage, "role/" + r));
+      if (doc) roles[r] = std::move(doc->first);
+    }
+    SIGIL_ASSIGN_OR_RETURN(std::vector<std::string> connections, storage.List("config/"));
+    std::vector<std::pair<std::string, std::string>> candidates;  // (connection, user)
+    for (const std::string& cname : connections) {
+      SIGIL_ASSIGN_OR_RETURN(std::optional<Connection> c, LoadConnection(storage, cname));
+      if (!c) continue;
+      Result<std::shared_ptr<Pool>> pool = PoolFor(m.uuid, cname, *c);
+      if (!pool.ok()) continue;
+      Status st = (*pool)->Run([&](Session& s) -> Status {
+        SIGIL_ASSIGN_OR_RETURN(auto rows, s.Query("SELECT rolname FROM pg_roles WHERE rolname LIKE 'v-%'", {}));
+        for (auto& row : rows) candidates.emplace_back(cname, row.at(0));
+        return OkStatus();
+      });
+      if (!st.ok()) problems->push_back("database connection \"" + cname + "\" of " + m.path + ": " + st.message());
+    }
+    if (candidates.empty()) continue;
+    std::set<std::string> leased;
+    SIGIL_ASSIGN_OR_RETURN(std::vector<std::string> folders, leases_->List(m.path + "creds/"));
+    for (const std::string& f : folders) {
+      if (!f.ends_with("/")) continue;
+      SIGIL_ASSIGN_OR_RETURN(std::vector<std::string> ids, leases_->List(m.path + "creds/" + f));
+      for (const std::string& id : ids) {
+        SIGIL_ASSIGN_OR_RETURN(std::optional<leases::Lease> l, leases_->Lookup(m.path + "creds/" + f + id));
+        if (l) leased.insert(l->data.value("username", ""));
+      }
+    }
+    for (const auto& [cname, user] : candidates) {
+      // v-<display>-<role, 8>-<20 base62>-<unix time>, for a role of this mount on this connection.
+      size_t dash = user.rfind('-');
+      if (dash == std::string::npos || dash + 1 >= user.size()) continue;
+      std::string_view digits = std::string_view(user).substr(dash + 1);
+      if (!std::all_of(digits.begin(), digits.end(), [](char ch) { return ch >= '0' && ch <= '9'; }) || digits.size() > 12) continue;
+      int64_t made = std::stoll(std::string(digits));
+      if (dash < 21 || user[dash - 21] != '-') continue;
+      std::string_view random = std::string_view(user).substr(dash - 20, 20);
+      if (!std::all_of(random.begin(), random.end(), [](char ch) { return std::isalnum(static_cast<unsigned char>(ch)); })) continue;
+      std::string_view head = std::string_view(user).substr(0, dash - 21);  // v-<display>-<role>
+      const Json* role = nullptr;
+      for (const auto& [rname, r] : roles) {
+        if (r.value("db_name", "") == cname && head.size() > 2 + rname.substr(0, 8).size() &&
+            head.ends_with("-" + rname.substr(0, 8))) {
+          role = &r;
+        }
+      }
+      if (role == nullptr || leased.count(user) || made > now - 60) continue;
+      SIGIL_ASSIGN_OR_RETURN(std::optional<Connection> c, LoadConnection(storage, cname));
+      if (!c) continue;
+      SIGIL_ASSIGN_OR_RETURN(std::shared_ptr<Pool> pool, PoolFor(m.uuid, cname, *c));
+      Status st = DropUser(*pool, user, Strings(role->value("revocation_statements", Json::array())), *c);
+      if (st.ok()) {
+        ++dropped;
+        log::Warn("database: tidy dropped a user that no lease held", {{"mount", m.path}, {"connection", cname}, {"username", user}});
+      } else {
+        problems->push_back("dropping " + user + ": " + st.message());
+      }
+    }
+  }
+  return dropped;
 }
 
 void Service::ForgetMount(const std::string& mount_uuid) {

@@ -75,6 +75,12 @@ class Service {
   Result<std::string> NewPassword(const Connection& c);
   Result<std::shared_ptr<Pool>> PoolFor(const std::string& mount_uuid, const std::string& name, const Connection& c);
   void Forget(const std::string& mount_uuid, const std::string& name);
+  // sys/leases/tidy's part for databases: in each connection of each database mount, the users
+  // named by sigil's template for one of the mount's roles on that connection ("v-<display>-
+  // <role>-<20 random>-<unix time>") that no lease holds and that are over a minute old are
+  // dropped (the role's revocation statements, or the default drop). Returns how many; what
+  // failed is in `*problems`.
+  Result<size_t> TidyOrphans(std::vector<std::string>* problems);
   // Closes every pool of a mount (it was disabled).
   void ForgetMount(const std::string& mount_uuid);
   engines::Storage StorageOf(const std::string& mount_uuid) const;

@@ -113,7 +113,15 @@ std::optional<Reply> VaultApi::Impl::SysLeases(const Request& r) {
     if (!write) return Error(405, "unsupported operation");
     Result<size_t> n = m.Tidy();
     if (!n.ok()) return fail(n.error());
-    return NoContent({"tidy fixed " + std::to_string(*n) + " lease index entries"});
+    std::vector<std::string> said = {"tidy fixed " + std::to_string(*n) + " lease index entries"};
+    if (options_.database != nullptr) {
+      std::vector<std::string> problems;
+      Result<size_t> orphans = options_.database->TidyOrphans(&problems);
+      if (!orphans.ok()) return fail(orphans.error());
+      said.push_back("tidy dropped " + std::to_string(*orphans) + " database users that no lease held");
+      for (std::string& problem : problems) said.push_back(std::move(problem));
+    }
+    return NoContent(said);
   }
   return Error(404, "no handler for route \"" + r.path.substr(0, 256) + "\". route entry not found.");
 }
