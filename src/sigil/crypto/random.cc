@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <sodium.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 
@@ -64,6 +65,20 @@ SecretBytes RandomString(size_t n, std::string_view alphabet) {
     out.data()[i] = static_cast<uint8_t>(alphabet[randombytes_uniform(static_cast<uint32_t>(alphabet.size()))]);
   }
   return out;
+}
+
+SecretBytes RandomPassword(size_t n) {
+  static constexpr std::string_view kAlphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-";
+  SIGIL_CHECK(n >= 4) << "RandomPassword: too short to hold every kind";
+  for (;;) {
+    SecretBytes p = RandomString(n, kAlphabet);
+    std::string_view v = p.view();
+    if (std::any_of(v.begin(), v.end(), [](char c) { return c >= 'a' && c <= 'z'; }) &&
+        std::any_of(v.begin(), v.end(), [](char c) { return c >= 'A' && c <= 'Z'; }) &&
+        std::any_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; }) && v.find('-') != std::string_view::npos) {
+      return p;
+    }
+  }
 }
 
 SecretBytes RandomKey(size_t n) {

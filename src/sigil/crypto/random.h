@@ -29,6 +29,9 @@ uint64_t RandomUint64();
 // zeroing buffer: for passwords, user names and identifiers.
 SecretBytes RandomString(size_t n, std::string_view alphabet);
 inline constexpr std::string_view kAlphanumeric = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+// Vault's default password: `n` (at least 4) characters of letters, digits and '-', with at
+// least one lower-case letter, upper-case letter, digit and '-' (drawn again until it has).
+SecretBytes RandomPassword(size_t n);
 // A random (version 4) UUID in its text form, as Kubernetes' metadata.uid.
 std::string RandomUuid();
 

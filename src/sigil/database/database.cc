@@ -26,11 +26,7 @@ constexpr int64_t kMinRotationPeriod = 5;      // seconds, as Vault
 constexpr std::chrono::seconds kValidSlack{5};  // a user's VALID UNTIL past its lease's end, as Vault
 constexpr std::string_view kDynamicKind = "database";
 constexpr std::string_view kStaticKind = "database-static";
-// The default password generator (no password_policy): Vault's, 20 characters of letters,
-// digits and '-', with at least one lower-case letter, one upper-case letter, one digit and one
-// '-'.
-constexpr size_t kPasswordLength = 20;
-constexpr std::string_view kPasswordAlphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-";
+constexpr size_t kPasswordLength = 20;  // the default password (no password_policy): Vault's
 
 // Vault's GenericNameRegex: word characters, with '-' and '.' inside.
 bool ValidName(std::string_view n) {
@@ -50,17 +46,6 @@ struct Wiped {
   ~Wiped() { std::fill(s.begin(), s.end(), '\0'); }
 };
 
-std::string GeneratePassword() {
-  for (;;) {
-    SecretBytes p = crypto::RandomString(kPasswordLength, kPasswordAlphabet);
-    std::string_view v = p.view();
-    bool lower = std::any_of(v.begin(), v.end(), [](char c) { return c >= 'a' && c <= 'z'; });
-    bool upper = std::any_of(v.begin(), v.end(), [](char c) { return c >= 'A' && c <= 'Z'; });
-    bool digit = std::any_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; });
-    bool dash = v.find('-') != std::string_view::npos;
-    if (lower && upper && digit && dash) return std::string(v);
-  }
-}
 
 // Vault's default user name template for PostgreSQL:
 //   {{ printf "v-%s-%s-%s-%s" (.DisplayName | truncate 8) (.RoleName | truncate 8) (random 20) (unix_time) | truncate 63 }}
@@ -103,25 +88,7 @@ std::vector<std::string> Strings(const Json& j) {
 }
 
 // Whether `role` matches an allowed_roles entry: "*", an exact name, or a glob with '*'.
-bool GlobMatch(std::string_view pattern, std::string_view s) {
-  size_t p = 0, i = 0, star = std::string_view::npos, mark = 0;
-  while (i < s.size()) {
-    if (p < pattern.size() && pattern[p] == s[i]) {
-      ++p;
-      ++i;
-    } else if (p < pattern.size() && pattern[p] == '*') {
-      star = p++;
-      mark = i;
-    } else if (star != std::string_view::npos) {
-      p = star + 1;
-      i = ++mark;
-    } else {
-      return false;
-    }
-  }
-  while (p < pattern.size() && pattern[p] == '*') ++p;
-  return p == pattern.size();
-}
+using engines::GlobMatch;
 
 bool RoleAllowed(const Json& config, std::string_view role) {
   for (const std::string& a : Strings(config.value("allowed_roles", Json::array()))) {
@@ -1065,7 +1032,7 @@ Status Service::Prepare(engines::Mount* m) {
 
 Result<std::string> Service::NewPassword(const Connection& c) {
   std::string name = c.doc.value("password_policy", "");
-  if (name.empty()) return GeneratePassword();
+  if (name.empty()) return std::string(crypto::RandomPassword(kPasswordLength).view());
   if (!policies_) return FailedPreconditionError("password policies are not available");
   SIGIL_ASSIGN_OR_RETURN(SecretBytes p, policies_(name));
   std::string_view v = p.view();

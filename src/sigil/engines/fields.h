@@ -24,6 +24,10 @@ std::optional<bool> ParseBool(std::string_view s);
 // A Go duration ("1h30m", "1.5h", "300ms" rounds down to whole seconds) or a number of seconds.
 std::optional<std::chrono::seconds> ParseDuration(std::string_view s);
 
+// Vault's glob (allowed_roles, bound service accounts): '*' matches any run of characters,
+// anywhere; everything else matches itself.
+bool GlobMatch(std::string_view pattern, std::string_view s);
+
 // Field decoders. Each returns nullopt when the field is absent or null, and an error naming
 // the field when it is present with the wrong type.
 Result<std::optional<std::string>> StringField(const Json& body, std::string_view name);

@@ -17,7 +17,6 @@ using Json = nlohmann::ordered_json;
 constexpr int64_t kMinPeriod = 5;
 constexpr int64_t kMaxPeriod = int64_t{10} * 365 * 24 * 3600;
 constexpr size_t kMinLength = 8, kMaxLength = 4096;
-constexpr std::string_view kPasswordAlphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-";
 
 Status Bad(std::string_view annotation, const std::string& why) {
   return InvalidArgumentError("annotation " + std::string(annotation) + ": " + why);
@@ -121,16 +120,7 @@ Clock::TimePoint NextRotation(const Json& secret, const RotationPolicy& p, Clock
 SecretBytes GenerateValue(const RotationPolicy& p) {
   if (p.generator == "alphanumeric") return crypto::RandomString(p.length, crypto::kAlphanumeric);
   if (p.generator == "password") {
-    if (!p.alphabet.empty()) return crypto::RandomString(p.length, p.alphabet);
-    for (;;) {  // at least one lower-case letter, upper-case letter, digit and '-'
-      SecretBytes v = crypto::RandomString(p.length, kPasswordAlphabet);
-      std::string_view s = v.view();
-      if (std::any_of(s.begin(), s.end(), [](char c) { return c >= 'a' && c <= 'z'; }) &&
-          std::any_of(s.begin(), s.end(), [](char c) { return c >= 'A' && c <= 'Z'; }) &&
-          std::any_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }) && s.find('-') != std::string_view::npos) {
-        return v;
-      }
-    }
+    return p.alphabet.empty() ? crypto::RandomPassword(p.length) : crypto::RandomString(p.length, p.alphabet);
   }
   SecretBytes raw = crypto::RandomKey(p.length);
   if (p.generator == "bytes") return raw;

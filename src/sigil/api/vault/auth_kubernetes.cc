@@ -13,26 +13,7 @@
 namespace sigil::vault {
 namespace {
 
-// Vault's glob: '*' matches any run of characters, anywhere.
-bool GlobMatch(std::string_view pattern, std::string_view s) {
-  size_t p = 0, i = 0, star = std::string_view::npos, mark = 0;
-  while (i < s.size()) {
-    if (p < pattern.size() && pattern[p] == s[i]) {
-      ++p;
-      ++i;
-    } else if (p < pattern.size() && pattern[p] == '*') {
-      star = p++;
-      mark = i;
-    } else if (star != std::string_view::npos) {
-      p = star + 1;
-      i = ++mark;
-    } else {
-      return false;
-    }
-  }
-  while (p < pattern.size() && pattern[p] == '*') ++p;
-  return p == pattern.size();
-}
+using engines::GlobMatch;
 
 bool AnyGlob(const Json& list, std::string_view s) {
   if (!list.is_array()) return false;
