@@ -52,6 +52,16 @@ def readline(pipe, timeout=10, what="a line"):
     return line.decode() if isinstance(pipe, io.TextIOBase) else bytes(line)
 
 
+def wait_for(cond, timeout=20):
+    """Whether `cond()` became true within `timeout` seconds (polled every 0.2 s)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if cond():
+            return True
+        time.sleep(0.2)
+    return False
+
+
 @pytest.fixture
 def workdir():
     with tempfile.TemporaryDirectory(prefix="sigil-it-") as d:

@@ -13,7 +13,7 @@ import time
 import pytest
 import requests
 
-from conftest import SIGIL
+from conftest import SIGIL, wait_for
 
 KUBECTL = "/usr/bin/kubectl"
 
@@ -63,14 +63,6 @@ def value(k, name, key):
 def annotation(k, name, key):
     return k("get", "secret", name, "-o", "jsonpath={.metadata.annotations.sigil\\.dev/" + key + "}").stdout
 
-
-def wait_for(cond, timeout=20):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if cond():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def test_a_policy_rotates_on_schedule_and_on_demand(start_server, workdir, key_file):

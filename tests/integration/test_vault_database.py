@@ -9,6 +9,8 @@ import time
 import hvac
 import pytest
 
+from conftest import wait_for
+
 CREATE = [
     "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';",
     "GRANT SELECT ON ALL TABLES IN SCHEMA public TO \"{{name}}\";",
@@ -18,14 +20,6 @@ CREATE = [
 def client(s, token=None):
     return hvac.Client(url=s.url, token=token or s.token, verify=s.ca)
 
-
-def wait_for(cond, timeout=20):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if cond():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def setup_mount(root, pg, mount="database", allowed=("*",), **extra):

@@ -9,6 +9,8 @@ import hvac
 import pytest
 import requests
 
+from conftest import wait_for
+
 
 @pytest.fixture
 def srv(start_server):
@@ -32,14 +34,6 @@ def token_leases(root):
         return []
     return listed["data"]["keys"] if listed else []
 
-
-def wait_for(cond, timeout=15):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if cond():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def test_expired_tokens_are_revoked_by_the_server(srv):
