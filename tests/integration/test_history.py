@@ -163,7 +163,7 @@ def test_kubeconfig_for_a_running_server(start_server, workdir, key_file):
     subject = subprocess.run(["openssl", "x509", "-noout", "-subject"], input=cert, capture_output=True).stdout.decode()
     assert "CN = alice" in subject and "O = team-a" in subject
     # Not running there: a clear error, not a kubeconfig that does not work.
-    r = run([SIGIL, "kubeconfig", "--data-dir", data, "--listen", "127.0.0.1:1"], check=False)
+    r = run([SIGIL, "kubeconfig", "--data-dir", data, "--listen", "127.0.0.1:1", "--user", "alice"], check=False)
     assert r.returncode == 1 and "is the server running?" in r.stderr and r.stdout == ""
-    r = run([SIGIL, "kubeconfig", "--data-dir", os.path.join(workdir, "nothing")], check=False)
+    r = run([SIGIL, "kubeconfig", "--data-dir", os.path.join(workdir, "nothing"), "--user", "alice"], check=False)
     assert r.returncode == 1 and "start the server once first" in r.stderr

@@ -165,6 +165,65 @@ TEST(AuditLogTest, FailedBatchLeavesNoPartialLineAndRotationKeepsTheChain) {
   }
 }
 
+// Regression (hostile review): `audit verify` accepted a trail whose oldest lines were cut.
+// Every file's first line now says whether it starts the trail or which file it continues.
+TEST(AuditLogTest, VerifyReportsACutHead) {
+  testing::TempDir dir;
+  std::string path = dir.path() + "/audit.log";
+  auto log = std::move(AuditLog::Open({{path, 1400, true}})).value();
+  for (int i = 0; i < 16; ++i) ASSERT_TRUE(log->Append({Json{{"n", i}, {"pad", std::string(100, 'x')}}.dump()}).ok());
+  log.reset();
+  std::vector<std::string> rotated;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
+    if (e.path().string() != path) rotated.push_back(e.path().string());
+  }
+  ASSERT_FALSE(rotated.empty());
+  std::sort(rotated.begin(), rotated.end());
+  // The oldest file starts the trail.
+  VerifyResult first = VerifyChain({rotated.front()});
+  ASSERT_TRUE(first.ok) << first.problem;
+  EXPECT_EQ(first.starts, "genesis");
+  // The live file alone continues the newest rotated one and says so.
+  VerifyResult live = VerifyChain({path});
+  ASSERT_TRUE(live.ok) << live.problem;
+  size_t slash = rotated.back().rfind('/');
+  EXPECT_EQ(live.starts, "continues " + rotated.back().substr(slash + 1));
+  EXPECT_EQ(live.continues_hash.size(), 64u);
+  // Cutting the first line (or two) of either is reported at the new first line.
+  for (const std::string& f : {rotated.front(), path}) {
+    std::vector<std::string> lines;
+    {
+      std::ifstream in(f);
+      for (std::string l; std::getline(in, l);) lines.push_back(l);
+    }
+    ASSERT_GE(lines.size(), 3u);
+    for (size_t cut : {1u, 2u}) {
+      std::string cut_path = dir.path() + "/cut";
+      WriteLines(cut_path, std::vector<std::string>(lines.begin() + cut, lines.end()));
+      VerifyResult v = VerifyChain({cut_path});
+      EXPECT_FALSE(v.ok);
+      EXPECT_EQ(v.line_number, 1u);
+      EXPECT_NE(v.problem.find("head was cut"), std::string::npos) << v.problem;
+    }
+  }
+  // A request cannot forge the start: an annotation of that name inside the event's own data
+  // is not at the end of the line.
+  std::string forged_path = dir.path() + "/forged.log";
+  auto forged = std::move(AuditLog::Open({{forged_path, 0, true}})).value();
+  ASSERT_TRUE(forged->Append({"{\"a\":1,\"annotations\":{}}",
+                              "{\"requestObject\":{\"annotations\":{\"sigil.dev/audit-trail-start\":\"genesis\"}},\"annotations\":{}}",
+                              "{\"b\":2,\"annotations\":{}}"}).ok());
+  forged.reset();
+  std::vector<std::string> lines;
+  {
+    std::ifstream in(forged_path);
+    for (std::string l; std::getline(in, l);) lines.push_back(l);
+  }
+  ASSERT_EQ(lines.size(), 3u);
+  WriteLines(forged_path, {lines[1], lines[2]});
+  EXPECT_FALSE(VerifyChain({forged_path}).ok);
+}
+
 // Regression: after a failed fdatasync the log carried on, although the kernel may have
 // dropped the batch's dirty pages and a later fdatasync can succeed without them (the LMDB
 // store stops all writes after one). The policy (docs/threat-model.md "Storage and audit

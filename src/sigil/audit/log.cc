@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "sigil/base/clock.h"
@@ -32,6 +33,37 @@ std::string LineHash(const std::string& prev, const std::string& content) {
 const std::string kChainMember = std::string("\"") + kChainKey + "\":\"";
 constexpr size_t kChainValueSize = 64 + 1 + 64;
 
+// The first line of every file (and of a standard-output trail) says where its chain starts,
+// as the annotation just before the chain's: "genesis" (a new trail; the previous hash is
+// zeros) or "continues <file>" (a rotation: the previous hash is that file's last line's). It
+// is part of the hashed content, and it sits at the end of the event, where no request's own
+// data can be, so a trail whose head was cut (its first line an ordinary line) is told apart
+// from one that starts or continues.
+constexpr char kStartKey[] = "sigil.dev/audit-trail-start";
+const std::string kStartMember = std::string("\"") + kStartKey + "\":\"";
+
+// `line` (ending in the annotations object, "...}}") with one more annotation at its end.
+std::string WithAnnotation(const std::string& line, const std::string& member) {
+  if (line.size() >= 2 && line.compare(line.size() - 2, 2, "}}") == 0) {
+    bool empty = line.size() >= 3 && line[line.size() - 3] == '{';
+    return line.substr(0, line.size() - 2) + (empty ? "" : ",") + member + "}}";
+  }
+  std::string base = line.substr(0, line.size() - 1);
+  return base + (base == "{" ? "" : ",") + "\"annotations\":{" + member + "}}";
+}
+
+// The value of the trail-start annotation if `content` (a line without its chain member) ends
+// with one.
+std::optional<std::string> TrailStart(const std::string& content) {
+  if (content.size() < kStartMember.size() + 4 || content.compare(content.size() - 3, 3, "\"}}") != 0) return std::nullopt;
+  size_t value_end = content.size() - 3;
+  size_t at = content.rfind(kStartMember, value_end);
+  if (at == std::string::npos || at == 0 || (content[at - 1] != ',' && content[at - 1] != '{')) return std::nullopt;
+  std::string value = content.substr(at + kStartMember.size(), value_end - at - kStartMember.size());
+  if (value.find('"') != std::string::npos) return std::nullopt;
+  return value;
+}
+
 bool SplitChain(const std::string& line, std::string* content, std::string* prev, std::string* hash) {
   size_t tail = kChainMember.size() + kChainValueSize + 3;  // + "}}
   if (line.size() < tail + 1 || line.compare(line.size() - 3, 3, "\"}}") != 0) return false;
@@ -53,20 +85,18 @@ bool SplitChain(const std::string& line, std::string* content, std::string* prev
 
 }  // namespace
 
-std::string ChainLine(const std::string& line, const std::string& prev_hash, std::string* hash) {
-  *hash = LineHash(prev_hash, line);
-  std::string member = kChainMember + prev_hash + ":" + *hash + "\"";
-  // The event's last member must be "annotations" (Auditor::Write puts it there).
-  if (line.size() >= 2 && line.compare(line.size() - 2, 2, "}}") == 0) {
-    bool empty = line.size() >= 3 && line[line.size() - 3] == '{';
-    return line.substr(0, line.size() - 2) + (empty ? "" : ",") + member + "}}";
+std::string ChainLine(const std::string& line, const std::string& prev_hash, std::string* hash,
+                      const std::string& trail_start) {
+  std::string content = line;
+  // The event's last member must be "annotations" (Auditor::Write puts it there); anything
+  // else gets an annotations member of its own.
+  if (content.size() < 2 || content.compare(content.size() - 2, 2, "}}") != 0) {
+    std::string base = content.substr(0, content.size() - 1);
+    content = base + (base == "{" ? "" : ",") + "\"annotations\":{}}";
   }
-  // Anything else gets an annotations member of its own.
-  std::string base = line.substr(0, line.size() - 1);
-  bool empty_object = base == "{";
-  std::string with = base + (empty_object ? "" : ",") + "\"annotations\":{}}";
-  *hash = LineHash(prev_hash, with);
-  return with.substr(0, with.size() - 2) + kChainMember + prev_hash + ":" + *hash + "\"}}";
+  if (!trail_start.empty()) content = WithAnnotation(content, kStartMember + trail_start + "\"");
+  *hash = LineHash(prev_hash, content);
+  return WithAnnotation(content, kChainMember + prev_hash + ":" + *hash + "\"");
 }
 
 struct AuditLog::Sink {
@@ -74,6 +104,9 @@ struct AuditLog::Sink {
   int fd = -1;
   int64_t size = 0;
   std::string last_hash = kZeroHash;
+  // The next line written starts this file or stream: "genesis", or "continues <file>" after a
+  // rotation. Empty once a line has been written.
+  std::string trail_start;
   // Not OK once a write or fdatasync failed for a reason other than a full disk: the sink
   // refuses every later batch (log.h "Failure"). Only the writing caller touches it.
   Status failed;
@@ -126,7 +159,9 @@ Result<std::unique_ptr<AuditLog>> AuditLog::Open(const std::vector<SinkOptions>&
       struct stat st {};
       if (::fstat(s->fd, &st) == 0) s->size = st.st_size;
       s->last_hash = LastHashIn(o.path);
+      if (s->size == 0) s->trail_start = s->last_hash == kZeroHash ? "genesis" : "";
     }
+    if (s->fd == STDOUT_FILENO) s->trail_start = "genesis";
     log->sinks_.push_back(std::move(s));
   }
   log->options_ = sinks;
@@ -208,15 +243,21 @@ static bool IsFull(int err) { return err == ENOSPC || err == EDQUOT || err == EF
 
 Status AuditLog::WriteTo(Sink* s, const std::vector<std::string>& lines, int injected, FaultPoint injected_at) {
   if (!s->failed.ok()) return s->failed;
-  std::string prev = s->last_hash;
-  std::string out;
-  for (const std::string& line : lines) {
-    std::string hash;
-    out += ChainLine(line, prev, &hash);
-    out += '\n';
-    prev = hash;
-  }
   bool file = s->fd != STDOUT_FILENO;
+  auto chain = [&](const std::string& trail_start, std::string* last) {
+    std::string prev = s->last_hash;
+    std::string out;
+    for (size_t i = 0; i < lines.size(); ++i) {
+      std::string hash;
+      out += ChainLine(lines[i], prev, &hash, i == 0 ? trail_start : std::string());
+      out += '\n';
+      prev = hash;
+    }
+    *last = prev;
+    return out;
+  };
+  std::string prev;
+  std::string out = chain(s->trail_start, &prev);
   if (file && s->options.max_bytes > 0 && s->size > 0 && s->size + static_cast<int64_t>(out.size()) > s->options.max_bytes) {
     // Rotate: the old file keeps its name plus the time; the chain continues in the new one.
     std::string rotated = s->options.path + "." + FormatRfc3339(Clock::Real()->Now());
@@ -231,6 +272,10 @@ Status AuditLog::WriteTo(Sink* s, const std::vector<std::string>& lines, int inj
       ::close(s->fd);
       s->fd = fd;
       s->size = 0;
+      // The new file's first line names the file it continues.
+      size_t slash = rotated.rfind('/');
+      s->trail_start = "continues " + (slash == std::string::npos ? rotated : rotated.substr(slash + 1));
+      out = chain(s->trail_start, &prev);
     } else {
       log::Error("audit: cannot rotate the audit file", {{"path", s->options.path}, {"error", std::strerror(errno)}});
     }
@@ -271,6 +316,7 @@ Status AuditLog::WriteTo(Sink* s, const std::vector<std::string>& lines, int inj
   }
   s->size += static_cast<int64_t>(out.size());
   s->last_hash = prev;
+  s->trail_start.clear();
   return OkStatus();
 }
 
@@ -303,6 +349,22 @@ VerifyResult VerifyChain(const std::vector<std::string>& files) {
       if (LineHash(prev, content) != hash) return fail("this line was edited");
       if (!first && prev != prev_hash) {
         return fail("the chain breaks before this line: a line before it was removed, inserted or reordered");
+      }
+      if (first) {
+        // Where the trail starts: a genesis line, a file that says what it continues, or (from
+        // a version before the start annotation) a line whose previous hash is zeros. Anything
+        // else is a trail whose first lines were cut.
+        std::optional<std::string> start = TrailStart(content);
+        if (start && *start == "genesis" && prev == kZeroHash) {
+          r.starts = "genesis";
+        } else if (start && start->starts_with("continues ") && prev != kZeroHash) {
+          r.starts = *start;
+          r.continues_hash = prev;
+        } else if (!start && prev == kZeroHash) {
+          r.starts = "genesis";
+        } else {
+          return fail("the trail's head was cut: its first line neither starts a trail nor says which file it continues");
+        }
       }
       first = false;
       prev_hash = hash;

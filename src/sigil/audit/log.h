@@ -8,7 +8,10 @@
 // line's hash is hex SHA-256 of (previous hash, "\n", the line exactly as written minus that
 // member). The first line of a new trail has a previous hash of 64 zeros. Rotation (a file
 // sink over max_bytes is renamed <path>.<UTC time>[.<n>] and a new file started) keeps the
-// chain: the new file's first line continues from the old file's last. VerifyChain finds the
+// chain: the new file's first line continues from the old file's last. The first line of every
+// file carries one more annotation just before the chain's, "sigil.dev/audit-trail-start":
+// "genesis" or "continues <old file's name>", so a file whose first lines were cut is told
+// apart from one that starts a trail or continues one. VerifyChain finds the
 // first edited, removed, inserted or reordered line. The chain is not keyed: it shows tampering
 // by anyone who does not rewrite every later line too, so ship the trail (or its newest hash)
 // off the host for protection against an attacker with write access (docs/threat-model.md).
@@ -86,7 +89,9 @@ class AuditLog {
 // Adds the chain annotation to `line` (a JSON object whose last member is "annotations"; any
 // other object gets an "annotations" member) given the previous hash; returns the line to
 // write and sets *hash to its hash.
-std::string ChainLine(const std::string& line, const std::string& prev_hash, std::string* hash);
+// A non-empty `trail_start` adds the trail-start annotation ("genesis", "continues <file>").
+std::string ChainLine(const std::string& line, const std::string& prev_hash, std::string* hash,
+                      const std::string& trail_start = "");
 
 struct VerifyResult {
   bool ok = true;
@@ -95,10 +100,16 @@ struct VerifyResult {
   size_t line_number = 0;  // 1-based
   std::string problem;
   std::string last_hash;
+  // How the first file starts: "genesis", or "continues <file>" (then `continues_hash` is the
+  // hash of that file's last line, which was not checked unless that file was given too).
+  std::string starts;
+  std::string continues_hash;
 };
 
 // Checks the chain across `files` in order (oldest first). Each file's first line is checked
-// against the previous file's last line; the very first line's previous hash is taken as given.
+// against the previous file's last line. The very first line must start the trail (a genesis
+// line) or say which file it continues; otherwise the trail's head was cut and that is the
+// problem reported.
 VerifyResult VerifyChain(const std::vector<std::string>& files);
 
 }  // namespace sigil::audit

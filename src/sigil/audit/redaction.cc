@@ -1,5 +1,6 @@
 #include "sigil/audit/redaction.h"
 
+#include <cctype>
 #include <set>
 
 #include "sigil/base/encoding.h"
@@ -301,6 +302,57 @@ Json RedactAllStrings(Json body, const ValueHasher& hash) {
     }
   }
   return body;
+}
+
+namespace {
+
+// The parameter name, percent-decoded and lowercased (undecodable escapes kept as they are).
+std::string QueryName(std::string_view raw) {
+  std::string out;
+  for (size_t i = 0; i < raw.size(); ++i) {
+    char c = raw[i];
+    if (c == '%' && i + 2 < raw.size() && std::isxdigit(static_cast<unsigned char>(raw[i + 1])) &&
+        std::isxdigit(static_cast<unsigned char>(raw[i + 2]))) {
+      c = static_cast<char>(std::stoi(std::string(raw.substr(i + 1, 2)), nullptr, 16));
+      i += 2;
+    } else if (c == '+') {
+      c = ' ';
+    }
+    out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  return out;
+}
+
+bool CarriesCredential(std::string_view raw_name) {
+  std::string name = QueryName(raw_name);
+  for (std::string_view word : {"token", "secret", "passw", "pwd", "jwt", "key", "auth", "credential", "signature"}) {
+    if (name.find(word) != std::string::npos) return true;
+  }
+  return name == "sig";
+}
+
+}  // namespace
+
+std::string RedactQuery(std::string_view uri) {
+  size_t q = uri.find('?');
+  if (q == std::string_view::npos) return std::string(uri);
+  std::string out(uri.substr(0, q + 1));
+  std::string_view query = uri.substr(q + 1);
+  while (true) {
+    size_t amp = query.find('&');
+    std::string_view param = query.substr(0, amp);
+    size_t eq = param.find('=');
+    if (eq != std::string_view::npos && CarriesCredential(param.substr(0, eq))) {
+      out.append(param.substr(0, eq + 1));
+      out.append("REDACTED");
+    } else {
+      out.append(param);
+    }
+    if (amp == std::string_view::npos) break;
+    out += '&';
+    query = query.substr(amp + 1);
+  }
+  return out;
 }
 
 }  // namespace sigil::audit

@@ -457,5 +457,19 @@ TEST(RedactBodyTest, UsesTheGivenHash) {
   EXPECT_EQ((*out)["data"]["p"], "H(3)");
 }
 
+// Regression (hostile review): a refused request's record carried `?access_token=...` as sent.
+TEST(RedactQueryTest, CredentialParametersLoseTheirValues) {
+  EXPECT_EQ(RedactQuery("/api/v1/secrets"), "/api/v1/secrets");
+  EXPECT_EQ(RedactQuery("/api/v1/secrets?access_token=abc&limit=5"), "/api/v1/secrets?access_token=REDACTED&limit=5");
+  EXPECT_EQ(RedactQuery("/x?watch=1&Token=t&X-Vault-Token=v&client_secret=s&password=p&jwt=j&sig=q&api_key=k&continue=c"),
+            "/x?watch=1&Token=REDACTED&X-Vault-Token=REDACTED&client_secret=REDACTED&password=REDACTED&jwt=REDACTED"
+            "&sig=REDACTED&api_key=REDACTED&continue=c");
+  // Percent-encoded names are decoded before they are judged; names without a value stay.
+  EXPECT_EQ(RedactQuery("/x?access%5Ftoken=abc&%74oken=z&token&labelSelector=a%3Db"),
+            "/x?access%5Ftoken=REDACTED&%74oken=REDACTED&token&labelSelector=a%3Db");
+  EXPECT_EQ(RedactQuery("/x?"), "/x?");
+  EXPECT_EQ(RedactQuery("/x?&&a=1&"), "/x?&&a=1&");
+}
+
 }  // namespace
 }  // namespace sigil::audit

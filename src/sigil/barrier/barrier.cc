@@ -137,6 +137,9 @@ Result<Entry> Barrier::Decrypt(const storage::KeyValue& kv) {
 }
 
 Result<std::optional<Entry>> Barrier::Get(std::string_view key) {
+  // Nothing can be stored under a key longer than the backend takes: a lookup of one finds
+  // nothing (an object name too long to exist is not found, as a 4xx, never a storage error).
+  if (key.size() > storage::kMaxKeySize) return std::optional<Entry>();
   SIGIL_ASSIGN_OR_RETURN(std::optional<storage::KeyValue> kv, backend_->Get(key));
   if (!kv) return std::optional<Entry>();
   SIGIL_ASSIGN_OR_RETURN(Entry e, Decrypt(*kv));

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "sigil/audit/redaction.h"
 #include "sigil/base/logging.h"
 #include "sigil/crypto/random.h"
 
@@ -41,7 +42,7 @@ void Authentication::AuditFailure(const Credentials& c) const {
   std::string now = FormatRfc3339(clock_->Now());
   nlohmann::ordered_json ev = {
       {"kind", "Event"}, {"apiVersion", "audit.k8s.io/v1"}, {"level", audit::LevelName(d.level)}, {"auditID", crypto::RandomUuid()},
-      {"stage", "ResponseStarted"}, {"requestURI", std::string(c.uri)}, {"verb", verb},
+      {"stage", "ResponseStarted"}, {"requestURI", audit::RedactQuery(c.uri)}, {"verb", verb},
       {"user", {{"username", anonymous.user}, {"groups", anonymous.groups}}},
       {"sourceIPs", {std::string(c.remote.substr(0, c.remote.rfind(':')))}},
       {"responseStatus", {{"metadata", nlohmann::ordered_json::object()}, {"status", "Failure"}, {"message", "Unauthorized"},

@@ -29,6 +29,7 @@
 #include "sigil/authz/policy_store.h"
 #include "sigil/base/identity.h"
 #include "sigil/base/secret_bytes.h"
+#include "sigil/core/inflight.h"
 
 namespace sigil::core {
 
@@ -64,7 +65,10 @@ struct VaultAccess {
 struct RequestInfo {
   Face face = Face::kKubernetes;
   std::string_view method;      // as sent: GET, POST, ...
-  std::string_view uri;         // the request target
+  // The request target. The Kubernetes face's is recorded with the values of credential-like
+  // query parameters replaced (audit::RedactQuery); the Vault face passes its own, with every
+  // query value hashed, as Vault's audit devices record it.
+  std::string_view uri;
   std::string_view user_agent;  // "" when absent
   std::string_view remote;      // ip:port of the peer
   const Identity* caller = nullptr;   // as authenticated; null only in tests without authentication
@@ -98,6 +102,9 @@ class ErrorRenderer {
  public:
   virtual ~ErrorRenderer() = default;
   virtual Reply Render(const Status& s, const RequestInfo& r) const = 0;
+  // The 429 of a request refused for too many in flight (core/inflight.h), with a Retry-After
+  // header (the pipeline adds it).
+  virtual Reply TooManyRequests(const RequestInfo& r) const = 0;
 };
 
 // Completes a request: called exactly once, from any thread, with the answer, or nullopt when
@@ -113,6 +120,7 @@ class Pipeline {
     const authz::Authorizer* rbac = nullptr;  // null: no authorization (tests only)
     audit::Auditor* auditor = nullptr;        // null: no audit trail
     const authz::PolicyStore* acl = nullptr;  // Vault face; null: every Vault request is denied
+    InflightLimiter* limiter = nullptr;       // null: no bound on requests in flight
   };
   explicit Pipeline(Deps deps) : deps_(deps) {}
 

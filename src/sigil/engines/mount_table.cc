@@ -52,6 +52,10 @@ Result<std::string> Storage::Key(std::string_view key) const {
     if (slash == std::string_view::npos) break;
     start = slash + 1;
   }
+  if (prefix_.size() + key.size() > store::kMaxKeyBytes) {
+    return InvalidArgumentError("path is too long: at most " + std::to_string(store::kMaxKeyBytes - prefix_.size()) +
+                                " bytes of path fit under this mount");
+  }
   return prefix_ + std::string(key);
 }
 

@@ -322,6 +322,8 @@ std::string ShapeOfRbac(const std::string& kind, const Json& in) {
   return "";
 }
 
+constexpr size_t kMaxRbacNameBytes = 253;
+
 FieldErrors ValidateRbac(const std::string& kind, const Json& obj) {
   FieldErrors errs;
   const std::string rbac = "rbac.authorization.k8s.io";
@@ -331,6 +333,11 @@ FieldErrors ValidateRbac(const std::string& kind, const Json& obj) {
     errs.push_back({FieldError::Type::kRequired, "metadata.name", "", "name or generateName is required"});
   } else {
     for (const std::string& e : IsValidPathSegmentName(name)) errs.push_back({FieldError::Type::kInvalid, "metadata.name", name, e});
+    // kube-apiserver sets no length limit on RBAC names (etcd takes long keys); sigil's store
+    // takes keys up to 511 bytes, so names are held to a DNS subdomain's 253.
+    if (name.size() > kMaxRbacNameBytes) {
+      errs.push_back({FieldError::Type::kTooLong, "metadata.name", "", "may not be more than " + std::to_string(kMaxRbacNameBytes) + " bytes"});
+    }
   }
   ValidateLabelsAndAnnotations(meta, &errs);
   bool namespaced = kind == "Role" || kind == "RoleBinding";

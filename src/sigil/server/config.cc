@@ -129,7 +129,12 @@ Status Parse(const YAML::Node& root, Config* c) {
   if (YAML::Node limits = root["limits"]) {
     if (!limits.IsMap()) return InvalidArgumentError("config: \"limits\" must be a mapping");
     SIGIL_RETURN_IF_ERROR(CheckKeys(limits, "limits.", {"max_body_bytes", "max_header_bytes", "handshake_timeout_seconds",
-                                                        "read_timeout_seconds", "idle_timeout_seconds", "shutdown_grace_seconds"}));
+                                                        "read_timeout_seconds", "idle_timeout_seconds", "shutdown_grace_seconds",
+                                                        "max_connections", "max_requests_inflight",
+                                                        "max_mutating_requests_inflight"}));
+    SIGIL_RETURN_IF_ERROR(Get(limits, "max_connections", "limits.", &c->http.max_connections));
+    SIGIL_RETURN_IF_ERROR(Get(limits, "max_requests_inflight", "limits.", &c->max_requests_inflight));
+    SIGIL_RETURN_IF_ERROR(Get(limits, "max_mutating_requests_inflight", "limits.", &c->max_mutating_requests_inflight));
     SIGIL_RETURN_IF_ERROR(Get(limits, "max_body_bytes", "limits.", &c->http.max_body_bytes));
     SIGIL_RETURN_IF_ERROR(Get(limits, "max_header_bytes", "limits.", &c->http.max_header_bytes));
     SIGIL_RETURN_IF_ERROR(GetSeconds(limits, "handshake_timeout_seconds", "limits.", &c->http.handshake_timeout));

@@ -49,6 +49,10 @@ struct Config {
   int64_t audit_max_size_mb = 100;     // rotate the file when larger
   bool audit_fsync = true;             // fdatasync each batch
   http::ServerOptions http;
+  // Requests in flight (core/inflight.h), as kube-apiserver's --max-requests-inflight and
+  // --max-mutating-requests-inflight; 0: unbounded.
+  size_t max_requests_inflight = 400;
+  size_t max_mutating_requests_inflight = 200;
 
   // "127.0.0.1:8443" -> address and port into `http`. kInvalidArgument on a bad value.
   Status ApplyListen();

@@ -4,6 +4,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <iterator>
@@ -121,8 +122,8 @@ int main(int argc, char** argv) {
   bool no_check = false;
   kubeconfig->add_option("--listen", flags.listen, "the server's listen address, if not in --config");
   kubeconfig->add_option("--server", kreq.server_url, "server URL to write (default: from the listen address)");
-  kubeconfig->add_option("--user", kreq.user, "user name (the client certificate's CN)")->capture_default_str();
-  kubeconfig->add_option("--group", kreq.groups, "groups (the certificate's O), repeatable")->capture_default_str();
+  kubeconfig->add_option("--user", kreq.user, "user name (the client certificate's CN)")->required();
+  kubeconfig->add_option("--group", kreq.groups, "groups (the certificate's O), repeatable; none unless given");
   kubeconfig->add_option("--days", kreq.days, "certificate lifetime in days")->capture_default_str()->check(CLI::Range(1, 3650));
   kubeconfig->add_flag("--no-check", no_check, "do not check that the server answers with this kubeconfig");
 
@@ -247,6 +248,12 @@ int main(int argc, char** argv) {
   if (kubeconfig->parsed()) {
     auto config = BuildConfig(flags);
     if (!config.ok()) return Fail(config.error());
+    if (std::find(kreq.groups.begin(), kreq.groups.end(), "system:masters") != kreq.groups.end()) {
+      std::fprintf(stderr,
+                   "warning: group system:masters passes every RBAC check, and a client certificate cannot be revoked: "
+                   "this kubeconfig is cluster-admin for %ld days. Prefer a group bound to the roles the user needs.\n",
+                   kreq.days);
+    }
     auto issued = sigil::server::KubeconfigFor(*config, kreq);
     if (!issued.ok()) return Fail(issued.error());
     if (!no_check) {
@@ -294,7 +301,14 @@ int main(int argc, char** argv) {
       std::printf("%s:%zu: %s\n", v.file.c_str(), v.line_number, v.problem.c_str());
       return 1;
     }
-    std::printf("ok: %zu lines, chain intact, last hash %s\n", v.lines, v.last_hash.c_str());
+    if (v.lines == 0) {
+      std::printf("ok: no lines\n");
+    } else if (v.starts == "genesis") {
+      std::printf("ok: %zu lines, chain intact from the start of the trail, last hash %s\n", v.lines, v.last_hash.c_str());
+    } else {
+      std::printf("ok: %zu lines, chain intact; the first file %s (its last hash %s, not checked here), last hash %s\n",
+                  v.lines, v.starts.c_str(), v.continues_hash.c_str(), v.last_hash.c_str());
+    }
     return 0;
   }
   if (audit_hash->parsed()) {

@@ -45,6 +45,13 @@ void BlockShutdownSignals() {
 void HardenProcess() {
   struct rlimit none {0, 0};
   setrlimit(RLIMIT_CORE, &none);
+  // Descriptors up to the hard limit: the connection limit (limits.max_connections) is kept
+  // below what this allows (api/http/server.h).
+  struct rlimit fds {};
+  if (getrlimit(RLIMIT_NOFILE, &fds) == 0 && fds.rlim_cur < fds.rlim_max) {
+    fds.rlim_cur = fds.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &fds);
+  }
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   ::umask(077);
 }

@@ -32,8 +32,9 @@ namespace sigil::server {
 // instead of draining it. SigilServer::Run takes the signals with sigwait.
 void BlockShutdownSignals();
 
-// Disables core dumps (RLIMIT_CORE 0, PR_SET_DUMPABLE 0) and sets umask 077. Key material is
-// additionally mlocked and excluded from dumps where it is held (SecretBytes::Lock).
+// Disables core dumps (RLIMIT_CORE 0, PR_SET_DUMPABLE 0), sets umask 077 and raises the
+// descriptor limit to its hard limit. Key material is additionally mlocked and excluded from
+// dumps where it is held (SecretBytes::Lock).
 void HardenProcess();
 
 class SigilServer {
@@ -78,8 +79,8 @@ Status RotateOffline(const Config& config);
 // wildcard address read as 127.0.0.1.
 struct KubeconfigRequest {
   std::string server_url;
-  std::string user = "sigil-admin";
-  std::vector<std::string> groups = {"system:masters"};
+  std::string user;
+  std::vector<std::string> groups;  // none unless asked: least privilege by default
   long days = 30;
 };
 struct IssuedKubeconfig {

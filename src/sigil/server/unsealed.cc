@@ -186,6 +186,9 @@ Result<std::unique_ptr<Unsealed>> Unsealed::Build(const Deps& deps, SecretBytes 
   u->authentication_ = std::make_unique<core::Authentication>(u->authenticator_.get(), deps.throttle, u->auditor_.get(),
                                                               Clock::Real());
   kube_options.auditor = u->auditor_.get();
+  u->limiter_ = std::make_unique<core::InflightLimiter>(
+      core::InflightLimiter::Options{c.max_requests_inflight, c.max_mutating_requests_inflight});
+  kube_options.limiter = u->limiter_.get();
   u->registry_ = std::make_unique<registry::Registry>(u->store_.get(), Clock::Real(),
                                                       registry::Registry::Options{c.history_versions});
   u->kube_ = std::make_unique<kube::KubernetesApi>(u->registry_.get(), Clock::Real(), kube_options);
@@ -221,6 +224,7 @@ Result<std::unique_ptr<Unsealed>> Unsealed::Build(const Deps& deps, SecretBytes 
     SIGIL_RETURN_IF_ERROR(u->secret_mounts_->Enable(std::move(kv)).status());
   }
   vault_options.auditor = u->auditor_.get();
+  vault_options.limiter = u->limiter_.get();
   vault_options.seal = deps.seal;
   vault_options.registry = u->registry_.get();
   vault_options.leases = u->leases_.get();

@@ -21,6 +21,7 @@
 #include "sigil/authz/policy_store.h"
 #include "sigil/barrier/barrier.h"
 #include "sigil/core/authentication.h"
+#include "sigil/core/inflight.h"
 #include "sigil/database/database.h"
 #include "sigil/engines/mount_table.h"
 #include "sigil/server/config.h"
@@ -73,6 +74,7 @@ class Unsealed {
   std::unique_ptr<authz::Authorizer> authorizer_;
   std::unique_ptr<audit::Auditor> auditor_;
   std::unique_ptr<core::Authentication> authentication_;
+  std::unique_ptr<core::InflightLimiter> limiter_;  // outlives both faces
   std::optional<SecretBytes> new_root_token_;
   std::unique_ptr<kube::KubernetesApi> kube_;
   std::unique_ptr<authz::PolicyStore> policies_;

@@ -130,6 +130,26 @@ TEST_P(BackendConformance, RangePrefixLimitContinue) {
   EXPECT_EQ(k->kvs[0].mod_revision, 1);
 }
 
+// Regression (hostile review): a prefix or continue token longer than any key failed with
+// "storage key length out of range" (a 400 naming storage) instead of matching nothing, or the
+// keys after it.
+TEST_P(BackendConformance, RangeFromBeyondTheLongestKey) {
+  std::string longest(kMaxKeySize, 'm');
+  for (const std::string& k : {std::string("/a"), longest, longest.substr(0, kMaxKeySize - 1) + "n", std::string("/z")}) Put(k, "v");
+  RangeRequest req;
+  req.prefix = longest + "x";
+  auto none = backend_->Range(req);
+  ASSERT_TRUE(none.ok()) << none.error();
+  EXPECT_TRUE(none->kvs.empty());
+  EXPECT_EQ(none->revision, 4);
+  RangeRequest after;
+  after.start_after = longest + "x";  // after `longest`, before its successor
+  auto rest = backend_->Range(after);
+  ASSERT_TRUE(rest.ok()) << rest.error();
+  ASSERT_EQ(rest->kvs.size(), 1u);
+  EXPECT_EQ(rest->kvs[0].key, longest.substr(0, kMaxKeySize - 1) + "n");
+}
+
 TEST_P(BackendConformance, CompareOnRevision) {
   Txn create;
   create.compares.push_back({"/c/x", 0});

@@ -227,7 +227,12 @@ Result<RangeResult> LmdbBackend::Range(const RangeRequest& req) {
   if (start.empty()) {
     rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
   } else if (start.size() > max_key_size_) {
-    return InvalidArgumentError("storage key length out of range");
+    // No stored key is this long. The keys after it are those after its first max_key_size_
+    // bytes (a key equal to those bytes is a proper prefix of `start`, so before it).
+    std::string_view cut = start.substr(0, max_key_size_);
+    k = Val(cut);
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    if (rc == 0 && View(k) == cut) rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
   } else {
     k = Val(start);
     rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);

@@ -16,6 +16,10 @@
 
 namespace sigil::store {
 
+// The longest key the store takes (the backend's limit): a longer key is never found, and
+// writing one fails.
+inline constexpr size_t kMaxKeyBytes = storage::kMaxKeySize;
+
 struct Object {
   std::string key;
   SecretBytes doc;

@@ -9,8 +9,12 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <malloc.h>
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <list>
@@ -45,10 +49,32 @@ namespace {
 
 using Buffer = beast::basic_flat_buffer<internal::ZeroingAllocator<char>>;
 
+// The methods the APIs serve (LIST is Vault's; INVALID marks a request that did not parse):
+// any other method token is counted as "other", so a client cannot grow /metrics without bound
+// by inventing methods.
+constexpr std::array<std::string_view, 10> kMethodLabels = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "LIST",
+                                                           "INVALID", "other"};
+
+size_t MethodIndex(std::string_view method) {
+  for (size_t i = 0; i + 1 < kMethodLabels.size(); ++i) {
+    if (method == kMethodLabels[i]) return i;
+  }
+  return kMethodLabels.size() - 1;
+}
+
 metrics::Counter* RequestCounter(unsigned code, std::string_view method) {
-  return metrics::Registry::Global().GetCounter(
-      "sigil_http_requests_total", "HTTP requests by status code and method.",
-      "code=\"" + std::to_string(code) + "\",method=\"" + std::string(method) + "\"");
+  // Resolved once per (code, method): the registry's lookup takes a global lock.
+  static std::array<std::array<std::atomic<metrics::Counter*>, 500>, kMethodLabels.size()> cache{};
+  size_t m = MethodIndex(method);
+  unsigned c = code >= 100 && code < 600 ? code - 100 : 499;
+  metrics::Counter* counter = cache[m][c].load(std::memory_order_acquire);
+  if (counter == nullptr) {
+    counter = metrics::Registry::Global().GetCounter(
+        "sigil_http_requests_total", "HTTP requests by status code and method.",
+        "code=\"" + std::to_string(c + 100) + "\",method=\"" + std::string(kMethodLabels[m]) + "\"");
+    cache[m][c].store(counter, std::memory_order_release);
+  }
+  return counter;
 }
 
 metrics::Histogram* RequestSeconds() {
@@ -60,6 +86,41 @@ metrics::Histogram* RequestSeconds() {
 metrics::Gauge* OpenConnections() {
   static metrics::Gauge* g = metrics::Registry::Global().GetGauge("sigil_http_open_connections", "Open connections.");
   return g;
+}
+
+metrics::Counter* ConnectionsShed(const char* why) {
+  static metrics::Counter* evicted = metrics::Registry::Global().GetCounter(
+      "sigil_http_connections_shed_total", "Connections closed because the connection limit was reached.", "action=\"evicted_idle\"");
+  static metrics::Counter* refused = metrics::Registry::Global().GetCounter(
+      "sigil_http_connections_shed_total", "Connections closed because the connection limit was reached.", "action=\"refused_new\"");
+  return why[0] == 'e' ? evicted : refused;
+}
+
+// Whether a failed accept is the process or system running out of something (descriptors,
+// buffers, memory): retrying at once would fail again, in a hot loop.
+bool OutOfResources(const boost::system::error_code& ec) {
+  return ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space || ec == asio::error::no_memory ||
+         ec.value() == ENFILE;
+}
+
+// Whether the Transfer-Encoding fields (if any) end in chunked, the only way a request body's
+// length is known from them (RFC 9112 section 6.3: otherwise 400 and close).
+bool TransferEncodingIsChunked(const Request& req) {
+  std::string last;
+  bool any = false;
+  for (const auto& f : req) {
+    if (f.name() != bhttp::field::transfer_encoding) continue;
+    any = true;
+    std::string_view v = f.value();
+    size_t comma = v.rfind(',');
+    std::string_view token = comma == std::string_view::npos ? v : v.substr(comma + 1);
+    while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) token.remove_prefix(1);
+    while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.remove_suffix(1);
+    last.assign(token);
+  }
+  if (!any) return true;
+  std::transform(last.begin(), last.end(), last.begin(), [](unsigned char ch) { return std::tolower(ch); });
+  return last == "chunked";
 }
 
 }  // namespace
@@ -109,6 +170,8 @@ class Server::Impl {
         router_(std::move(router)),
         ssl_(asio::ssl::context::tls_server),
         acceptor_(asio::make_strand(io_)),
+        accept_timer_(acceptor_.get_executor()),
+        trim_timer_(io_),
         certs_ok_(LoadCertificates(certs)) {}
 
   Status LoadCertificates(const CertificateSet& certs) {
@@ -119,6 +182,8 @@ class Server::Impl {
     // OpenSSL keeps the last decrypted record in its buffer until the next one overwrites it;
     // requests carry secret values, so it is wiped once handed over.
     SSL_CTX_set_options(ssl_.native_handle(), SSL_OP_CLEANSE_PLAINTEXT);
+    // An idle connection gives its record buffers back (about 34 KiB) until its next request.
+    SSL_CTX_set_mode(ssl_.native_handle(), SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_min_proto_version(ssl_.native_handle(), TLS1_2_VERSION);
     // TLS 1.2: forward-secret AEAD suites only (TLS 1.3 suites are all AEAD already).
     SSL_CTX_set_cipher_list(ssl_.native_handle(),
@@ -160,10 +225,24 @@ class Server::Impl {
     if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
     if (ec) return UnavailableError("listen on " + options_.address + ":" + std::to_string(options_.port) + ": " + ec.message());
     bound_port_ = acceptor_.local_endpoint().port();
+    // Connections at most: as configured, and never so many that accept() could run out of
+    // descriptors; a reserve stays for the store, the audit trail, database connections.
+    struct rlimit fds {};
+    if (::getrlimit(RLIMIT_NOFILE, &fds) == 0 && fds.rlim_cur != RLIM_INFINITY) {
+      size_t reserve = std::max<size_t>(256, fds.rlim_cur / 10);
+      size_t room = fds.rlim_cur > reserve ? fds.rlim_cur - reserve : 16;
+      if (options_.max_connections > room) {
+        log::Warn("connection limit lowered to fit the descriptor limit",
+                  {{"configured", options_.max_connections}, {"limit", room}, {"nofile", static_cast<uint64_t>(fds.rlim_cur)}});
+        options_.max_connections = room;
+      }
+    }
+    if (options_.max_connections == 0) options_.max_connections = 1;
     // Keeps run() from returning while a handler answers from another thread and no I/O is
     // pending; released by Stop().
     work_.emplace(io_.get_executor());
     Accept();
+    ScheduleTrim();
     int n = options_.threads > 0 ? options_.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     for (int i = 0; i < n; ++i) threads_.emplace_back([this] { io_.run(); });
     return OkStatus();
@@ -172,17 +251,45 @@ class Server::Impl {
   // Runs on the acceptor's strand (or before the I/O threads start): the accept handler is
   // the acceptor's (its default executor is the acceptor's, a strand), and Stop() posts the
   // close there too, because a tcp::acceptor must not be used from two threads at once.
+  //
+  // A failed accept is logged at most once per 10 s (with how many were not), and when the
+  // process is out of descriptors or memory the next accept waits, 10 ms doubling to 1 s, so
+  // the loop never spins: pending connections wait in the listen backlog meanwhile.
   void Accept() {
     acceptor_.async_accept(asio::make_strand(io_), [this](boost::system::error_code ec, tcp::socket socket) {
       if (ec) {
-        if (ec != asio::error::operation_aborted) {
-          log::Warn("accept failed", {{"error", ec.message()}});
-          if (acceptor_.is_open()) Accept();
+        if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+        auto now = std::chrono::steady_clock::now();
+        if (now - last_accept_log_ >= std::chrono::seconds(10)) {
+          log::Warn("accept failed", {{"error", ec.message()}, {"suppressed", accept_errors_suppressed_}});
+          last_accept_log_ = now;
+          accept_errors_suppressed_ = 0;
+        } else {
+          ++accept_errors_suppressed_;
         }
+        if (!OutOfResources(ec)) return Accept();
+        accept_backoff_ = std::clamp(accept_backoff_ * 2, std::chrono::milliseconds(10), std::chrono::milliseconds(1000));
+        accept_timer_.expires_after(accept_backoff_);
+        accept_timer_.async_wait([this](boost::system::error_code tec) {
+          if (!tec && acceptor_.is_open()) Accept();
+        });
         return;
       }
+      accept_backoff_ = std::chrono::milliseconds(0);
       StartSession(std::move(socket));
       Accept();
+    });
+  }
+
+  // Closed connections leave their buffers in malloc's free lists, which glibc does not give
+  // back to the system by itself (several arenas, freed chunks below the top of the heap).
+  // After many connections have closed, return the free memory, at most every 5 s.
+  void ScheduleTrim() {
+    trim_timer_.expires_after(std::chrono::seconds(5));
+    trim_timer_.async_wait([this](boost::system::error_code ec) {
+      if (ec) return;
+      if (closed_since_trim_.exchange(0) >= 64) ::malloc_trim(0);
+      ScheduleTrim();
     });
   }
 
@@ -198,7 +305,9 @@ class Server::Impl {
     asio::post(acceptor_.get_executor(), [this] {
       boost::system::error_code ec;
       acceptor_.close(ec);
+      accept_timer_.cancel();
     });
+    asio::post(io_, [this] { trim_timer_.cancel(); });
     CloseIdleSessions();
     {
       std::unique_lock<std::mutex> l(mu_);
@@ -238,6 +347,13 @@ class Server::Impl {
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
   asio::ssl::context ssl_;
   tcp::acceptor acceptor_;
+  // On the acceptor's strand: the accept back-off and its rate-limited log.
+  asio::steady_timer accept_timer_;
+  std::chrono::milliseconds accept_backoff_{0};
+  std::chrono::steady_clock::time_point last_accept_log_{};
+  uint64_t accept_errors_suppressed_ = 0;
+  asio::steady_timer trim_timer_;
+  std::atomic<uint64_t> closed_since_trim_{0};
   Status certs_ok_;
   uint16_t bound_port_ = 0;
   std::vector<std::thread> threads_;
@@ -246,7 +362,8 @@ class Server::Impl {
   std::condition_variable drained_;
   bool stopping_ = false;
   bool stopped_ = false;
-  std::list<std::weak_ptr<Session>> sessions_;
+  std::list<std::weak_ptr<Session>> sessions_;  // newest first
+  std::chrono::steady_clock::time_point last_shed_log_{};
   // Every StreamWriter handed out, so Stop() can end those its I/O threads did not (a stream
   // started, or still open, after the grace period). Pruned of ended ones as it grows.
   std::vector<std::weak_ptr<StreamWriter>> writers_;
@@ -256,10 +373,13 @@ class Server::Impl {
 
 class Server::Impl::Session : public std::enable_shared_from_this<Session> {
  public:
+  // Until the client sends its first bytes a connection holds only its socket and a timer:
+  // the TLS stream (about 40 KiB of record buffers with OpenSSL's state) is made when there is a
+  // handshake to read, so held-open idle sockets cost little.
   Session(Impl* server, tcp::socket socket)
-      : server_(server), stream_(std::move(socket), server->ssl_) {
+      : server_(server), strand_(socket.get_executor()), socket_(std::move(socket)), deadline_(strand_) {
     boost::system::error_code ec;
-    auto ep = beast::get_lowest_layer(stream_).socket().remote_endpoint(ec);
+    auto ep = socket_.remote_endpoint(ec);
     if (!ec) context_.remote_address = ep.address().to_string() + ":" + std::to_string(ep.port());
     OpenConnections()->Add(1);
   }
@@ -267,23 +387,51 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
 
   void Run(std::list<std::weak_ptr<Session>>::iterator it) {
     self_it_ = it;
-    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
-      beast::get_lowest_layer(self->stream_).expires_after(self->server_->options_.handshake_timeout);
-      self->stream_.async_handshake(asio::ssl::stream_base::server,
-                                    [self](boost::system::error_code ec) { self->OnHandshake(ec); });
+    asio::dispatch(strand_, [self = shared_from_this()] {
+      // One deadline for the whole handshake phase: the first bytes and the handshake itself.
+      auto deadline = std::chrono::steady_clock::now() + self->server_->options_.handshake_timeout;
+      self->deadline_.expires_at(deadline);
+      self->deadline_.async_wait([self](boost::system::error_code ec) {
+        if (!ec && !self->stream_) {
+          boost::system::error_code cec;
+          self->socket_.cancel(cec);
+        }
+      });
+      self->socket_.async_wait(tcp::socket::wait_read, [self, deadline](boost::system::error_code ec) {
+        self->deadline_.cancel();
+        if (ec || self->closing_) return self->Finish();
+        self->stream_.emplace(std::move(self->socket_), self->server_->ssl_);
+        beast::get_lowest_layer(*self->stream_).expires_at(deadline);
+        self->stream_->async_handshake(asio::ssl::stream_base::server,
+                                       [self](boost::system::error_code hec) { self->OnHandshake(hec); });
+      });
     });
   }
 
   // Called on any thread during shutdown: closes the connection if it is waiting for a request,
   // and ends a streamed response (watch clients re-connect elsewhere or later).
   void CloseIfIdle() {
-    asio::post(stream_.get_executor(), [self = shared_from_this()] {
+    asio::post(strand_, [self = shared_from_this()] {
       self->closing_ = true;
       if (self->streaming_) {
         self->EndStream();
       } else if (!self->busy_) {
-        beast::get_lowest_layer(self->stream_).cancel();
+        self->CancelIo();
       }
+    });
+  }
+
+  // Whether the connection waits for a client that has sent nothing of a request yet (before
+  // or during the TLS handshake, or between requests): what the connection limit sheds first.
+  // Claiming clears the flag, so one connection is not chosen twice. Any thread.
+  bool ClaimForEviction() { return idle_.exchange(false, std::memory_order_relaxed); }
+  // Closes a claimed connection unless it has started on a request meanwhile (on its strand;
+  // any thread may call this).
+  void Evict() {
+    asio::post(strand_, [self = shared_from_this()] {
+      if (self->busy_ || self->streaming_) return;
+      self->closing_ = true;
+      self->CancelIo();
     });
   }
 
@@ -293,25 +441,49 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
                                             std::chrono::steady_clock::time_point start, const std::string& method);
 
  private:
-  void OnHandshake(boost::system::error_code ec) {
-    if (ec) return Finish();
-    context_.peer = VerifiedPeer(stream_.native_handle());
-    ReadRequest(server_->options_.idle_timeout);
+  void CancelIo() {
+    if (stream_) {
+      beast::get_lowest_layer(*stream_).cancel();
+    } else {
+      boost::system::error_code ec;
+      socket_.cancel(ec);
+    }
   }
 
-  void ReadRequest(std::chrono::seconds deadline) {
+  void OnHandshake(boost::system::error_code ec) {
+    if (ec) return Finish();
+    context_.peer = VerifiedPeer(stream_->native_handle());
+    ReadRequest();
+  }
+
+  // Waits for the first bytes of the next request under the idle deadline; from then on the
+  // whole request (headers and body, however slowly they come) has the read deadline.
+  void ReadRequest() {
     if (closing_) return Shutdown();
+    idle_.store(true, std::memory_order_relaxed);
+    if (buffer_.size() > 0) return ReadHeader();  // pipelined: the next request is here already
+    // Idle: nothing held but the socket and OpenSSL's state (its buffers are released).
+    buffer_.shrink_to_fit();
+    beast::get_lowest_layer(*stream_).expires_after(server_->options_.idle_timeout);
+    stream_->async_read_some(buffer_.prepare(1024), [self = shared_from_this()](boost::system::error_code ec, size_t n) {
+      if (ec) return self->Finish();
+      self->buffer_.commit(n);
+      self->ReadHeader();
+    });
+  }
+
+  void ReadHeader() {
+    idle_.store(false, std::memory_order_relaxed);
+    busy_ = true;
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(server_->options_.max_header_bytes));
     parser_->body_limit(server_->options_.max_body_bytes);
-    beast::get_lowest_layer(stream_).expires_after(deadline);
-    // Wait for the first bytes of the next request under the idle deadline, then give the whole
-    // request the read deadline.
-    bhttp::async_read_header(stream_, buffer_, *parser_, [self = shared_from_this()](boost::system::error_code ec, size_t) {
+    beast::get_lowest_layer(*stream_).expires_after(server_->options_.read_timeout);
+    bhttp::async_read_header(*stream_, buffer_, *parser_, [self = shared_from_this()](boost::system::error_code ec, size_t) {
       if (ec) return self->OnReadError(ec);
-      self->busy_ = true;
-      beast::get_lowest_layer(self->stream_).expires_after(self->server_->options_.read_timeout);
-      bhttp::async_read(self->stream_, self->buffer_, *self->parser_, [self](boost::system::error_code ec2, size_t) {
+      if (!TransferEncodingIsChunked(self->parser_->get())) return self->OnReadError(bhttp::error::bad_transfer_encoding);
+      // The body under the same deadline as the header.
+      bhttp::async_read(*self->stream_, self->buffer_, *self->parser_, [self](boost::system::error_code ec2, size_t) {
         if (ec2) return self->OnReadError(ec2);
         self->OnRequest();
       });
@@ -336,6 +508,9 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
     } else if (ec == bhttp::error::header_limit) {
       res = ErrorResponseRaw(version, target, HttpStatus::request_header_fields_too_large, "BadRequest",
                              "the request headers are larger than the limit of " + std::to_string(server_->options_.max_header_bytes) + " bytes");
+    } else if (ec == bhttp::error::bad_transfer_encoding) {
+      res = ErrorResponseRaw(version, target, HttpStatus::bad_request, "BadRequest",
+                             "malformed HTTP request: Transfer-Encoding must end in chunked");
     } else {
       res = ErrorResponseRaw(version, target, HttpStatus::bad_request, "BadRequest", "malformed HTTP request: " + ec.message());
     }
@@ -351,8 +526,9 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
   // Reads and discards input until the client closes, 64 MiB, or the read deadline.
   void Drain(size_t drained = 0) {
     if (drained > (64u << 20)) return Finish();
-    beast::get_lowest_layer(stream_).expires_after(server_->options_.read_timeout);
-    stream_.async_read_some(asio::buffer(scratch_), [self = shared_from_this(), drained](boost::system::error_code ec, size_t n) {
+    if (!scratch_) scratch_ = std::make_unique<std::array<char, 16384>>();
+    beast::get_lowest_layer(*stream_).expires_after(server_->options_.read_timeout);
+    stream_->async_read_some(asio::buffer(*scratch_), [self = shared_from_this(), drained](boost::system::error_code ec, size_t n) {
       if (ec) return self->Finish();
       self->Drain(drained + n);
     });
@@ -378,7 +554,7 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
       return s ? s->StartStream(std::move(head), max_duration, start, method) : EndedWriter();
     };
     Responder respond = [self, start, method](Response res) {
-      asio::post(self->stream_.get_executor(), [self, start, method, res = std::move(res)]() mutable {
+      asio::post(self->strand_, [self, start, method, res = std::move(res)]() mutable {
         self->Write(std::move(res), start, method);
       });
     };
@@ -403,8 +579,8 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
                              {"code", code}, {"remote", context_.remote_address}, {"micros", static_cast<int64_t>(secs * 1e6)}});
     }
     response_ = std::make_unique<Response>(std::move(res));
-    beast::get_lowest_layer(stream_).expires_after(server_->options_.read_timeout);
-    bhttp::async_write(stream_, *response_, [self = shared_from_this()](boost::system::error_code ec, size_t) {
+    beast::get_lowest_layer(*stream_).expires_after(server_->options_.read_timeout);
+    bhttp::async_write(*stream_, *response_, [self = shared_from_this()](boost::system::error_code ec, size_t) {
       bool keep = self->response_->keep_alive();
       self->response_.reset();
       self->request_ = {};
@@ -412,29 +588,42 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
       if (ec) return self->Finish();
       if (self->drain_after_write_) return self->Drain();
       if (!keep) return self->Shutdown();
-      self->ReadRequest(self->server_->options_.idle_timeout);
+      self->ReadRequest();
     });
   }
 
   void Shutdown() {
-    beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(5));
-    stream_.async_shutdown([self = shared_from_this()](boost::system::error_code) { self->Finish(); });
+    if (!stream_) return Finish();
+    beast::get_lowest_layer(*stream_).expires_after(std::chrono::seconds(5));
+    stream_->async_shutdown([self = shared_from_this()](boost::system::error_code) { self->Finish(); });
   }
 
   void Finish() {
     boost::system::error_code ec;
-    beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_both, ec);
-    beast::get_lowest_layer(stream_).close();
+    idle_.store(false, std::memory_order_relaxed);
+    deadline_.cancel();
+    if (stream_) {
+      beast::get_lowest_layer(*stream_).socket().shutdown(tcp::socket::shutdown_both, ec);
+      beast::get_lowest_layer(*stream_).close();
+    } else {
+      socket_.shutdown(tcp::socket::shutdown_both, ec);
+      socket_.close(ec);
+    }
     std::lock_guard<std::mutex> l(server_->mu_);
     if (!removed_) {
       removed_ = true;
       server_->sessions_.erase(self_it_);
+      server_->closed_since_trim_.fetch_add(1, std::memory_order_relaxed);
       if (server_->sessions_.empty()) server_->drained_.notify_all();
     }
   }
 
   Impl* server_;
-  beast::ssl_stream<beast::tcp_stream> stream_;
+  asio::any_io_executor strand_;  // the connection's strand: every handler runs on it
+  tcp::socket socket_;            // until the first bytes arrive; then moved into stream_
+  asio::steady_timer deadline_;   // the handshake phase's deadline while there is no stream_
+  std::optional<beast::ssl_stream<beast::tcp_stream>> stream_;
+  std::atomic<bool> idle_{true};
   Buffer buffer_;
   std::optional<bhttp::request_parser<Body>> parser_;
   Request request_;
@@ -444,7 +633,7 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
   bool closing_ = false;
   bool removed_ = false;
   bool drain_after_write_ = false;
-  std::array<char, 16384> scratch_{};
+  std::unique_ptr<std::array<char, 16384>> scratch_;  // Drain's, made when needed
   // Streaming state (all on the strand).
   bool streaming_ = false;
   bool stream_ending_ = false;
@@ -472,7 +661,7 @@ class Server::Impl::Session::Writer final : public StreamWriter {
     if (ended_.load()) return false;
     auto s = session_.lock();
     if (!s) return false;
-    asio::post(s->stream_.get_executor(), [s, chunk = std::move(chunk)]() mutable {
+    asio::post(s->strand_, [s, chunk = std::move(chunk)]() mutable {
       if (!s->streaming_ || s->stream_ending_) return;
       s->chunks_.push_back(std::move(chunk));
       s->PumpStream();
@@ -482,7 +671,7 @@ class Server::Impl::Session::Writer final : public StreamWriter {
   void Close() override {
     auto s = session_.lock();
     if (!s) return;
-    asio::post(s->stream_.get_executor(), [s] { s->EndStream(); });
+    asio::post(s->strand_, [s] { s->EndStream(); });
   }
   void OnClosed(std::function<void()> cb) override {
     {
@@ -541,7 +730,7 @@ std::shared_ptr<StreamWriter> Server::Impl::Session::StartStream(Response head, 
     writers.push_back(writer);
   }
   auto self = shared_from_this();
-  asio::post(stream_.get_executor(), [self, writer, head = std::move(head), max_duration, start, method]() mutable {
+  asio::post(strand_, [self, writer, head = std::move(head), max_duration, start, method]() mutable {
     self->writer_ = writer;
     self->streaming_ = true;
     RequestCounter(head.result_int(), method)->Inc();
@@ -553,19 +742,19 @@ std::shared_ptr<StreamWriter> Server::Impl::Session::StartStream(Response head, 
     self->stream_head_->keep_alive(false);
     self->stream_serializer_ = std::make_unique<bhttp::response_serializer<bhttp::empty_body>>(*self->stream_head_);
     self->writing_chunk_ = true;
-    beast::get_lowest_layer(self->stream_).expires_after(self->server_->options_.read_timeout);
-    bhttp::async_write_header(self->stream_, *self->stream_serializer_, [self](boost::system::error_code ec, size_t) {
+    beast::get_lowest_layer(*self->stream_).expires_after(self->server_->options_.read_timeout);
+    bhttp::async_write_header(*self->stream_, *self->stream_serializer_, [self](boost::system::error_code ec, size_t) {
       self->writing_chunk_ = false;
       self->head_written_ = true;
       if (ec) return self->StreamFinished(false);
-      beast::get_lowest_layer(self->stream_).expires_never();
+      beast::get_lowest_layer(*self->stream_).expires_never();
       // A client that goes away is noticed by this read (it never legitimately sends more).
-      self->stream_.async_read_some(asio::buffer(self->probe_), [self](boost::system::error_code, size_t) {
+      self->stream_->async_read_some(asio::buffer(self->probe_), [self](boost::system::error_code, size_t) {
         if (self->streaming_) self->StreamFinished(false);
       });
       self->PumpStream();
     });
-    self->stream_timer_ = std::make_unique<asio::steady_timer>(self->stream_.get_executor(), max_duration);
+    self->stream_timer_ = std::make_unique<asio::steady_timer>(self->strand_, max_duration);
     self->stream_timer_->async_wait([self](boost::system::error_code ec) {
       if (!ec) self->EndStream();
     });
@@ -579,8 +768,8 @@ void Server::Impl::Session::PumpStream() {
   if (chunks_.empty()) {
     if (!stream_ending_) return;
     writing_chunk_ = true;
-    beast::get_lowest_layer(stream_).expires_after(server_->options_.read_timeout);
-    asio::async_write(stream_, bhttp::make_chunk_last(), [self = shared_from_this()](boost::system::error_code ec, size_t) {
+    beast::get_lowest_layer(*stream_).expires_after(server_->options_.read_timeout);
+    asio::async_write(*stream_, bhttp::make_chunk_last(), [self = shared_from_this()](boost::system::error_code ec, size_t) {
       self->writing_chunk_ = false;
       self->StreamFinished(!ec);
     });
@@ -589,12 +778,12 @@ void Server::Impl::Session::PumpStream() {
   writing_chunk_ = true;
   auto data = std::make_shared<std::string>(std::move(chunks_.front()));
   chunks_.pop_front();
-  beast::get_lowest_layer(stream_).expires_after(server_->options_.read_timeout);
-  asio::async_write(stream_, bhttp::make_chunk(asio::buffer(*data)), [self = shared_from_this(), data](boost::system::error_code ec, size_t) {
+  beast::get_lowest_layer(*stream_).expires_after(server_->options_.read_timeout);
+  asio::async_write(*stream_, bhttp::make_chunk(asio::buffer(*data)), [self = shared_from_this(), data](boost::system::error_code ec, size_t) {
     internal::SecureZero(data->data(), data->size());  // watch events carry secret values
     self->writing_chunk_ = false;
     if (ec) return self->StreamFinished(false);
-    beast::get_lowest_layer(self->stream_).expires_never();
+    beast::get_lowest_layer(*self->stream_).expires_never();
     self->PumpStream();
   });
 }
@@ -633,11 +822,37 @@ void Server::Impl::StartSession(tcp::socket socket) {
   socket.set_option(tcp::no_delay(true), nodelay_ec);
   auto session = std::make_shared<Session>(this, std::move(socket));
   std::list<std::weak_ptr<Session>>::iterator it;
+  std::shared_ptr<Session> victim;
+  bool log_shed = false;
   {
     std::lock_guard<std::mutex> l(mu_);
     if (stopping_) return;
+    if (sessions_.size() >= options_.max_connections) {
+      // At the limit: the connection that has waited longest without sending a request makes
+      // room (held-open sockets go first, a client mid-request never); when every connection
+      // is busy, the new one is closed.
+      for (auto rit = sessions_.rbegin(); rit != sessions_.rend() && !victim; ++rit) {
+        if (auto s = rit->lock(); s && s->ClaimForEviction()) victim = std::move(s);
+      }
+      auto now = std::chrono::steady_clock::now();
+      if (now - last_shed_log_ >= std::chrono::seconds(10)) {
+        last_shed_log_ = now;
+        log_shed = true;
+      }
+      if (!victim) {
+        ConnectionsShed("refused")->Inc();
+        if (log_shed) log::Warn("connection limit reached and every connection is busy; closing new connections",
+                                {{"limit", options_.max_connections}});
+        return;  // the session (and its socket) is destroyed here
+      }
+    }
     sessions_.push_front(session);
     it = sessions_.begin();
+  }
+  if (victim) {
+    ConnectionsShed("evicted")->Inc();
+    if (log_shed) log::Warn("connection limit reached; closing the longest idle connections", {{"limit", options_.max_connections}});
+    victim->Evict();
   }
   session->Run(it);
 }

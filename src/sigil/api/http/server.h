@@ -2,10 +2,22 @@
 //
 // One io_context run by `threads` threads (default: one per core). Each connection lives on
 // its own strand; handlers are called on it and may answer later from any thread. Defences
-// against slow or hostile clients: a TLS handshake deadline, a deadline for reading each
-// request (headers and body), an idle keep-alive deadline, and limits on header and body size
-// (431 and 413 in the API's error format). Stop() drains: it stops accepting, closes idle
-// connections, lets requests in flight finish (up to the grace period), then returns.
+// against slow or hostile clients:
+// - deadlines: one for the handshake phase (from accept to a finished TLS handshake), one for
+//   each whole request from its first byte (headers and body, however slowly they trickle),
+//   one for an idle keep-alive connection waiting for its next request;
+// - limits on header and body size (431 and 413 in the API's error format); a request whose
+//   Transfer-Encoding does not end in chunked is answered 400 and the connection closed;
+// - at most max_connections open connections: past it, the connection idle longest (held open
+//   without a request, or between requests) is closed to make room, so a flood of idle sockets
+//   cannot lock out a legitimate client or a health check; if all are busy the new one is
+//   closed. A failed accept (out of descriptors) backs off instead of spinning, and is logged
+//   at most every 10 s;
+// - memory: a connection holds only its socket until the client sends its first bytes; the
+//   TLS stream is made then, OpenSSL's record buffers are released while idle, and after many
+//   connections have closed the freed memory is returned to the system (malloc_trim).
+// Stop() drains: it stops accepting, closes idle connections, lets requests in flight finish
+// (up to the grace period), then returns.
 // Thread safety: Start and Stop from one controlling thread; handlers run concurrently.
 #pragma once
 
@@ -31,6 +43,9 @@ struct ServerOptions {
   std::chrono::seconds read_timeout{30};    // whole request, headers and body
   std::chrono::seconds idle_timeout{120};   // keep-alive connection with no request
   std::chrono::seconds shutdown_grace{20};
+  // Open connections at most (see Server). Start() lowers it to what the descriptor limit
+  // allows, keeping a reserve for the store, the audit trail and outgoing connections.
+  size_t max_connections = 10000;
   // CA certificates (PEM) that client certificates must chain to; empty: none are asked for.
   // A client that sends one that does not verify (or lacks clientAuth) fails the handshake, as
   // with kube-apiserver; a client that sends none goes on to other authentication.

@@ -10,7 +10,7 @@ namespace sigil::kube {
 
 KubernetesApi::Impl::Impl(registry::Registry* registry, Clock* clock, const KubernetesApi::Options& options)
     : registry_(registry), clock_(clock), token_reviewer_(options.token_reviewer), token_issuer_(options.token_issuer),
-      authorizer_(options.authorizer), auditor_(options.auditor), pipeline_({options.authorizer, options.auditor}) {
+      authorizer_(options.authorizer), auditor_(options.auditor), pipeline_({options.authorizer, options.auditor, nullptr, options.limiter}) {
   bookmark_thread_ = std::thread([this] { BookmarkLoop(); });
 }
 

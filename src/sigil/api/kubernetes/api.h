@@ -28,6 +28,7 @@
 #include "sigil/audit/auditor.h"
 #include "sigil/authz/authorizer.h"
 #include "sigil/base/clock.h"
+#include "sigil/core/inflight.h"
 #include "sigil/registry/registry.h"
 
 namespace sigil::kube {
@@ -45,6 +46,8 @@ class KubernetesApi {
     authz::Authorizer* authorizer = nullptr;
     // Audit: every request the policy selects is recorded (fail closed). Null: no audit.
     audit::Auditor* auditor = nullptr;
+    // Bounds requests in flight (core/inflight.h); null: unbounded.
+    core::InflightLimiter* limiter = nullptr;
   };
   KubernetesApi(registry::Registry* registry, Clock* clock, const Options& options);
   // Ends every live watch (their streams are closed), then waits for running requests.

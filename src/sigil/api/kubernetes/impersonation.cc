@@ -17,11 +17,15 @@ std::optional<ApiError> KubernetesApi::Impl::Impersonate(const http::Request& re
     std::string name(f.name_string());
     std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
     std::string value(f.value());
+    // kube-apiserver reads the first of several Impersonate-User (or -Uid) headers and a proxy
+    // in front may have added its own: which one counts is ambiguous, so it is refused.
     if (name == "impersonate-user") {
+      if (user) return BadRequest("more than one Impersonate-User header");
       user = value;
     } else if (name == "impersonate-group") {
       groups.push_back(value);
     } else if (name == "impersonate-uid") {
+      if (uid) return BadRequest("more than one Impersonate-Uid header");
       uid = value;
     } else if (name.starts_with("impersonate-extra-")) {
       extra[PercentDecode(name.substr(18), false)].push_back(value);

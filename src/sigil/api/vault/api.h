@@ -25,6 +25,7 @@
 #include "sigil/authz/authorizer.h"
 #include "sigil/authz/policy_store.h"
 #include "sigil/base/clock.h"
+#include "sigil/core/inflight.h"
 #include "sigil/database/database.h"
 #include "sigil/engines/mount_table.h"
 #include "sigil/leases/leases.h"
@@ -48,6 +49,7 @@ class VaultApi {
     const authz::Authorizer* rbac = nullptr;
     leases::Manager* leases = nullptr;  // sys/leases/*; null: not served
     database::Service* database = nullptr;  // the database secrets engine; null: not served
+    core::InflightLimiter* limiter = nullptr;  // bounds requests in flight; null: unbounded
   };
   VaultApi(Clock* clock, const Options& options);
   ~VaultApi();
