@@ -88,6 +88,12 @@ metrics::Gauge* OpenConnections() {
   return g;
 }
 
+metrics::Counter* AcceptErrors() {
+  static metrics::Counter* c =
+      metrics::Registry::Global().GetCounter("sigil_http_accept_errors_total", "Failed accept() calls (e.g. out of descriptors).");
+  return c;
+}
+
 metrics::Counter* ConnectionsShed(const char* why) {
   static metrics::Counter* evicted = metrics::Registry::Global().GetCounter(
       "sigil_http_connections_shed_total", "Connections closed because the connection limit was reached.", "action=\"evicted_idle\"");
@@ -259,6 +265,7 @@ class Server::Impl {
     acceptor_.async_accept(asio::make_strand(io_), [this](boost::system::error_code ec, tcp::socket socket) {
       if (ec) {
         if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+        AcceptErrors()->Inc();
         auto now = std::chrono::steady_clock::now();
         if (now - last_accept_log_ >= std::chrono::seconds(10)) {
           log::Warn("accept failed", {{"error", ec.message()}, {"suppressed", accept_errors_suppressed_}});
@@ -523,8 +530,14 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
     Write(std::move(res), std::chrono::steady_clock::now(), "INVALID");
   }
 
-  // Reads and discards input until the client closes, 64 MiB, or the read deadline.
+  // Reads and discards input until the client closes, 64 MiB, or the read deadline. The answer
+  // has gone out: the sending side is closed first (TCP FIN, no TLS close_notify, which would
+  // wait for the peer's), so the client sees the end of the answer at once and closes too.
   void Drain(size_t drained = 0) {
+    if (drained == 0) {
+      boost::system::error_code ec;
+      beast::get_lowest_layer(*stream_).socket().shutdown(tcp::socket::shutdown_send, ec);
+    }
     if (drained > (64u << 20)) return Finish();
     if (!scratch_) scratch_ = std::make_unique<std::array<char, 16384>>();
     beast::get_lowest_layer(*stream_).expires_after(server_->options_.read_timeout);
