@@ -172,6 +172,22 @@ def test_transfer_encoding_not_ending_in_chunked_is_refused_and_closed(start_ser
     assert recv_all(t).startswith(b"HTTP/1.1 400")
 
 
+def test_failed_logins_cannot_flood_the_log(start_server, workdir):
+    s = dev(start_server, workdir)
+
+    def bad(i):
+        return requests.get(s.url + "/api/v1/namespaces", headers={"Authorization": f"Bearer bad-{i}"}, verify=s.ca,
+                            timeout=30).status_code
+
+    start = time.time()
+    with concurrent.futures.ThreadPoolExecutor(30) as ex:
+        assert set(ex.map(bad, range(60))) == {401}
+    elapsed = time.time() - start
+    lines = s.logs().count("authentication failed")
+    # At most one line a second (each says how many were not logged), not one per failure.
+    assert 1 <= lines <= elapsed + 2, (lines, elapsed)
+
+
 # ---- requests in flight ---------------------------------------------------------------------
 
 def test_too_many_requests_in_flight_get_429_in_each_faces_format(start_server, workdir):

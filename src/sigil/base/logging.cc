@@ -113,4 +113,17 @@ void Log(Level level, std::string_view msg, Fields fields) {
   Logger()->info(FormatLine(level, msg, fields, g_json.load()));
 }
 
+bool RateLimit::Allow(uint64_t* suppressed) {
+  int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
+  int64_t next = next_.load(std::memory_order_relaxed);
+  while (now >= next) {
+    if (next_.compare_exchange_weak(next, now + period_.count(), std::memory_order_relaxed)) {
+      *suppressed = refused_.exchange(0, std::memory_order_relaxed);
+      return true;
+    }
+  }
+  refused_.fetch_add(1, std::memory_order_relaxed);
+  return false;
+}
+
 }  // namespace sigil::log

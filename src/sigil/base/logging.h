@@ -4,7 +4,11 @@
 // for names, paths, codes, sizes and durations. Thread safety: all functions are thread-safe.
 #pragma once
 
+#include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <initializer_list>
+#include <limits>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -37,6 +41,22 @@ inline void Debug(std::string_view m, Fields f = {}) { Log(Level::kDebug, m, f);
 inline void Info(std::string_view m, Fields f = {}) { Log(Level::kInfo, m, f); }
 inline void Warn(std::string_view m, Fields f = {}) { Log(Level::kWarn, m, f); }
 inline void Error(std::string_view m, Fields f = {}) { Log(Level::kError, m, f); }
+
+// For lines a client can cause (failed logins, refused connections): lets one event through per
+// `period` and counts the others, so that line can say how many were not logged and no client
+// can make the log grow faster than that. Thread-safe.
+class RateLimit {
+ public:
+  explicit RateLimit(std::chrono::steady_clock::duration period) : period_(period) {}
+  // True when this event may be logged; *suppressed is then how many were refused since the
+  // last one that was.
+  bool Allow(uint64_t* suppressed);
+
+ private:
+  const std::chrono::steady_clock::duration period_;
+  std::atomic<int64_t> next_{std::numeric_limits<int64_t>::min()};  // steady-clock ticks
+  std::atomic<uint64_t> refused_{0};
+};
 
 // Formats one line without emitting it (used by tests and by Log).
 std::string FormatLine(Level level, std::string_view msg, Fields fields, bool json);

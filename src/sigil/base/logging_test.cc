@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include <nlohmann/json.hpp>
 
 namespace sigil::log {
@@ -31,6 +33,17 @@ TEST(LoggingTest, ParseLevel) {
   EXPECT_TRUE(ParseLevel("debug", &l));
   EXPECT_EQ(l, Level::kDebug);
   EXPECT_FALSE(ParseLevel("loud", &l));
+}
+
+TEST(LoggingTest, RateLimitLetsOnePerPeriodAndCountsTheRest) {
+  RateLimit limit(std::chrono::milliseconds(200));
+  uint64_t suppressed = 99;
+  EXPECT_TRUE(limit.Allow(&suppressed));
+  EXPECT_EQ(suppressed, 0u);
+  for (int i = 0; i < 1000; ++i) EXPECT_FALSE(limit.Allow(&suppressed));
+  std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  EXPECT_TRUE(limit.Allow(&suppressed));
+  EXPECT_EQ(suppressed, 1000u);
 }
 
 }  // namespace

@@ -24,7 +24,16 @@ Authenticated Authentication::Authenticate(const Credentials& c) const {
   AuditFailure(c);
   std::string ip(c.remote.substr(0, c.remote.rfind(':')));
   out.delay = outcome->presented ? throttle_->Fail(ip) : std::chrono::milliseconds(0);
-  if (outcome->presented) log::Info("authentication failed", {{"remote", std::string(c.remote)}, {"delay_ms", out.delay.count()}});
+  if (outcome->presented) {
+    // A client can fail as often as it likes: at most one line a second (the trail records
+    // every refusal).
+    static log::RateLimit limit(std::chrono::seconds(1));
+    uint64_t suppressed = 0;
+    if (limit.Allow(&suppressed)) {
+      log::Info("authentication failed",
+                {{"remote", std::string(c.remote)}, {"delay_ms", out.delay.count()}, {"not_logged_since_last", suppressed}});
+    }
+  }
   return out;
 }
 

@@ -266,13 +266,8 @@ class Server::Impl {
       if (ec) {
         if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
         AcceptErrors()->Inc();
-        auto now = std::chrono::steady_clock::now();
-        if (now - last_accept_log_ >= std::chrono::seconds(10)) {
-          log::Warn("accept failed", {{"error", ec.message()}, {"suppressed", accept_errors_suppressed_}});
-          last_accept_log_ = now;
-          accept_errors_suppressed_ = 0;
-        } else {
-          ++accept_errors_suppressed_;
+        if (uint64_t suppressed = 0; accept_log_.Allow(&suppressed)) {
+          log::Warn("accept failed", {{"error", ec.message()}, {"not_logged_since_last", suppressed}});
         }
         if (!OutOfResources(ec)) return Accept();
         accept_backoff_ = std::clamp(accept_backoff_ * 2, std::chrono::milliseconds(10), std::chrono::milliseconds(1000));
@@ -357,8 +352,7 @@ class Server::Impl {
   // On the acceptor's strand: the accept back-off and its rate-limited log.
   asio::steady_timer accept_timer_;
   std::chrono::milliseconds accept_backoff_{0};
-  std::chrono::steady_clock::time_point last_accept_log_{};
-  uint64_t accept_errors_suppressed_ = 0;
+  log::RateLimit accept_log_{std::chrono::seconds(10)};
   asio::steady_timer trim_timer_;
   std::atomic<uint64_t> closed_since_trim_{0};
   Status certs_ok_;
@@ -370,7 +364,7 @@ class Server::Impl {
   bool stopping_ = false;
   bool stopped_ = false;
   std::list<std::weak_ptr<Session>> sessions_;  // newest first
-  std::chrono::steady_clock::time_point last_shed_log_{};
+  log::RateLimit shed_log_{std::chrono::seconds(10)};
   // Every StreamWriter handed out, so Stop() can end those its I/O threads did not (a stream
   // started, or still open, after the grace period). Pruned of ended ones as it grows.
   std::vector<std::weak_ptr<StreamWriter>> writers_;
@@ -836,7 +830,7 @@ void Server::Impl::StartSession(tcp::socket socket) {
   auto session = std::make_shared<Session>(this, std::move(socket));
   std::list<std::weak_ptr<Session>>::iterator it;
   std::shared_ptr<Session> victim;
-  bool log_shed = false;
+  bool at_limit = false;
   {
     std::lock_guard<std::mutex> l(mu_);
     if (stopping_) return;
@@ -844,27 +838,28 @@ void Server::Impl::StartSession(tcp::socket socket) {
       // At the limit: the connection that has waited longest without sending a request makes
       // room (held-open sockets go first, a client mid-request never); when every connection
       // is busy, the new one is closed.
+      at_limit = true;
       for (auto rit = sessions_.rbegin(); rit != sessions_.rend() && !victim; ++rit) {
         if (auto s = rit->lock(); s && s->ClaimForEviction()) victim = std::move(s);
       }
-      auto now = std::chrono::steady_clock::now();
-      if (now - last_shed_log_ >= std::chrono::seconds(10)) {
-        last_shed_log_ = now;
-        log_shed = true;
-      }
       if (!victim) {
         ConnectionsShed("refused")->Inc();
-        if (log_shed) log::Warn("connection limit reached and every connection is busy; closing new connections",
-                                {{"limit", options_.max_connections}});
+        if (uint64_t suppressed = 0; shed_log_.Allow(&suppressed)) {
+          log::Warn("connection limit reached and every connection is busy; closing new connections",
+                    {{"limit", options_.max_connections}, {"not_logged_since_last", suppressed}});
+        }
         return;  // the session (and its socket) is destroyed here
       }
     }
     sessions_.push_front(session);
     it = sessions_.begin();
   }
-  if (victim) {
+  if (at_limit) {
     ConnectionsShed("evicted")->Inc();
-    if (log_shed) log::Warn("connection limit reached; closing the longest idle connections", {{"limit", options_.max_connections}});
+    if (uint64_t suppressed = 0; shed_log_.Allow(&suppressed)) {
+      log::Warn("connection limit reached; closing the longest idle connections",
+                {{"limit", options_.max_connections}, {"not_logged_since_last", suppressed}});
+    }
     victim->Evict();
   }
   session->Run(it);
