@@ -170,6 +170,12 @@ Status Config::Validate() {
   if (log_format != "text" && log_format != "json") return InvalidArgumentError("log format must be text or json");
   if (tls_cert_file.empty() != tls_key_file.empty()) return InvalidArgumentError("tls.cert_file and tls.key_file go together");
   if (dev) {
+    // Dev mode's store lives in a temporary directory that is removed at exit, and its root
+    // key only in memory: a data_dir would be silently ignored, so it is refused instead.
+    if (!data_dir.empty()) {
+      return InvalidArgumentError("dev mode keeps its store in a temporary directory removed at exit and cannot use data_dir (" +
+                                  data_dir + "); for a store that persists, run without --dev (a key-file seal: see the README)");
+    }
     seal_type = "dev";
     return OkStatus();
   }

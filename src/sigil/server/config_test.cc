@@ -65,6 +65,11 @@ TEST(ConfigTest, ProductionNeedsDataDirAndKeyFileDevDoesNot) {
   dev.dev = true;
   SIGIL_EXPECT_OK(dev.Validate());
   EXPECT_EQ(dev.seal_type, "dev");
+  // A data_dir with --dev used to be ignored without a word (issue 16): refused, saying why.
+  dev.data_dir = "/tmp/keep";
+  Status st = dev.Validate();
+  EXPECT_THAT(st, StatusIs(StatusCode::kInvalidArgument));
+  EXPECT_NE(st.message().find("temporary directory"), std::string::npos) << st.message();
   Config bad;
   bad.data_dir = "/x";
   bad.seal_key_file = "/k";
