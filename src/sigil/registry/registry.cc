@@ -18,7 +18,13 @@ Json OrderedMeta(const Json& m) {
                                  "labels", "annotations", "ownerReferences", "finalizers", "managedFields"};
   Json out = Json::object();
   for (const char* k : kOrder) {
-    if (m.contains(k) && !m[k].is_null()) out[k] = m[k];
+    if (!m.contains(k) || m[k].is_null()) continue;
+    // Every ObjectMeta field is omitempty: an emptied map, list or string is left out, as
+    // kube-apiserver leaves it out (`kubectl label s team-` leaves no "labels": {}).
+    const Json& v = m[k];
+    bool empty = ((v.is_object() || v.is_array()) && v.empty()) || (v.is_string() && v.get_ref<const std::string&>().empty());
+    if (empty && std::string_view(k) != "name") continue;
+    out[k] = v;
   }
   return out;
 }
@@ -80,6 +86,10 @@ SecretBytes Serialize(const Json& obj) {
 Json StoredForm(Json obj) {
   obj["metadata"].erase("resourceVersion");
   obj["metadata"] = OrderedMeta(obj["metadata"]);
+  // The omitempty collections of the served kinds: a Secret's data, a binding's subjects.
+  for (const char* k : {"data", "subjects"}) {
+    if (auto it = obj.find(k); it != obj.end() && (it->is_object() || it->is_array()) && it->empty()) obj.erase(it);
+  }
   return obj;
 }
 

@@ -1,6 +1,9 @@
 // api/kubernetes/api.cc: the Kubernetes face's public class: construction, registration on the
 // router, shutdown.
 #include <boost/asio/post.hpp>
+#include <map>
+#include <set>
+#include <string>
 
 #include "sigil/api/http/errors.h"
 #include "sigil/api/kubernetes/impl.h"
@@ -55,6 +58,37 @@ KubernetesApi::~KubernetesApi() {
 
 Status KubernetesApi::EnsureDefaultNamespaces() { return impl_->EnsureDefaultNamespaces(); }
 
+namespace {
+
+// Whether kube-apiserver would indent the answer: `?pretty=` as Go's strconv.ParseBool reads
+// it, or, without that parameter, a User-Agent of curl, Wget or a browser.
+bool WantsPretty(const http::Request& req) {
+  std::map<std::string, std::string> q = ParseQuery(req.target());
+  if (auto it = q.find("pretty"); it != q.end() && !it->second.empty()) {
+    static const std::set<std::string> kTrue = {"1", "t", "T", "TRUE", "true", "True"};
+    return kTrue.count(it->second) > 0;
+  }
+  std::string_view ua = req[boost::beast::http::field::user_agent];
+  return ua.starts_with("curl") || ua.starts_with("Wget") || ua.starts_with("Mozilla/5.0");
+}
+
+// A JSON answer indented by two spaces, as Go's json.Indent writes it.
+void Indent(http::Response* res) {
+  std::string_view type = (*res)[boost::beast::http::field::content_type];
+  if (!type.starts_with("application/json")) return;
+  nlohmann::ordered_json j = nlohmann::ordered_json::parse(std::string_view(res->body().data(), res->body().size()), nullptr, false);
+  if (j.is_discarded()) return;
+  // The body may hold secret values: the old buffer is wiped as it is replaced (the parsed
+  // tree's strings are freed unwiped, as everywhere nlohmann holds a value: threat model).
+  std::string text = j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  http::Body::value_type pretty(text.begin(), text.end());  // a zeroing buffer, as the old one
+  internal::SecureZero(text.data(), text.size());
+  res->body().swap(pretty);
+  res->prepare_payload();
+}
+
+}  // namespace
+
 std::optional<http::Response> KubernetesApi::Serve(const http::Request& req, const http::StreamStarter& start_stream,
                                                    const Identity* who, const std::string& remote) {
   return impl_->Serve(req, start_stream, who, remote);
@@ -72,7 +106,10 @@ void KubernetesApi::Register(http::Router* router, const std::function<http::Han
         return start(std::move(head), max);
       };
       try {
-        if (auto res = impl_->Serve(*copy, tracked, who.get(), remote)) respond(std::move(*res));
+        if (auto res = impl_->Serve(*copy, tracked, who.get(), remote)) {
+          if (WantsPretty(*copy)) Indent(&*res);
+          respond(std::move(*res));
+        }
       } catch (const std::exception& e) {
         // A defect, not the client's doing; it must not take the worker (and the server) down.
         // A stream already started answers for itself (its writer ends with the connection).

@@ -1,0 +1,74 @@
+"""Where sigil's Kubernetes face still differed from kube-apiserver in ways kubectl users and
+upstream's tests notice (issue 16): pretty-printing, emptied maps, and refusing what it would
+otherwise silently ignore."""
+import json
+import os
+import subprocess
+
+import pytest
+import requests
+
+from conftest import SIGIL
+
+KUBECTL = "/usr/bin/kubectl"
+
+
+@pytest.fixture
+def srv(start_server, workdir):
+    s = start_server(["--dev", "--listen", "127.0.0.1:0"])
+    s.env = dict(os.environ, KUBECONFIG=os.path.join(os.path.dirname(s.ca), "kubeconfig"), HOME=workdir)
+    return s
+
+
+def kubectl(s, *args):
+    r = subprocess.run([KUBECTL, *args], capture_output=True, text=True, env=s.env, timeout=60)
+    assert r.returncode == 0, (args, r.stderr)
+    return r.stdout
+
+
+def test_pretty_printing_as_kube_apiserver(srv):
+    url = srv.url + "/api/v1/namespaces/default"
+    compact = {"User-Agent": "python-requests"}
+    # ?pretty=true indents by two spaces; upstream's authorization test greps `"allowed": true`.
+    r = requests.get(url + "?pretty=true", headers=dict(srv.auth, **compact), verify=srv.ca, timeout=10)
+    assert r.text.startswith('{\n  "kind": "Namespace",\n  "apiVersion": "v1",') and r.text.endswith("}\n"), r.text[:80]
+    assert json.loads(r.text)["metadata"]["name"] == "default"
+    r = requests.post(srv.url + "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews?pretty=1",
+                      headers=dict(srv.auth, **compact), verify=srv.ca, timeout=10,
+                      json={"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+                            "spec": {"resourceAttributes": {"verb": "get", "resource": "secrets"}}})
+    assert '"allowed": true' in r.text
+    # Without the parameter: compact, unless the client is curl, Wget or a browser.
+    assert "\n" not in requests.get(url, headers=dict(srv.auth, **compact), verify=srv.ca, timeout=10).text.strip()
+    for ua in ["curl/7.88.1", "Wget/1.21", "Mozilla/5.0 (X11; Linux x86_64)"]:
+        r = requests.get(url, headers=dict(srv.auth, **{"User-Agent": ua}), verify=srv.ca, timeout=10)
+        assert r.text.startswith('{\n  "kind"'), ua
+    # An explicit pretty=false wins over the User-Agent; errors are indented too.
+    r = requests.get(url + "?pretty=false", headers=dict(srv.auth, **{"User-Agent": "curl/8"}), verify=srv.ca, timeout=10)
+    assert "\n" not in r.text.strip()
+    r = requests.get(srv.url + "/api/v1/namespaces/default/secrets/none?pretty=true", headers=srv.auth, verify=srv.ca, timeout=10)
+    assert r.status_code == 404 and '\n  "reason": "NotFound",' in r.text
+
+
+def test_emptied_maps_are_left_out(srv):
+    kubectl(srv, "create", "secret", "generic", "s", "--from-literal=a=b")
+    kubectl(srv, "label", "secret", "s", "team=x")
+    kubectl(srv, "annotate", "secret", "s", "note=1")
+    kubectl(srv, "label", "secret", "s", "team-")
+    kubectl(srv, "annotate", "secret", "s", "note-")
+    # kube-apiserver omits empty omitempty maps: the template sees no value, not map[].
+    out = kubectl(srv, "get", "secret", "s", "-o", "go-template={{.metadata.labels}}|{{.metadata.annotations}}")
+    assert out == "<no value>|<no value>", out
+    kubectl(srv, "patch", "secret", "s", "--type=json", "-p", '[{"op":"remove","path":"/data/a"}]')
+    obj = json.loads(kubectl(srv, "get", "secret", "s", "-o", "json"))
+    assert "data" not in obj and "labels" not in obj["metadata"] and "annotations" not in obj["metadata"], obj
+    kubectl(srv, "create", "rolebinding", "rb", "--clusterrole=view")
+    obj = json.loads(kubectl(srv, "get", "rolebinding", "rb", "-o", "json"))
+    assert "subjects" not in obj, obj
+
+
+def test_dev_mode_refuses_a_data_dir(workdir):
+    r = subprocess.run([SIGIL, "server", "--dev", "--listen", "127.0.0.1:0", "--data-dir", os.path.join(workdir, "keep")],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0 and "cannot use data_dir" in r.stderr, r.stderr
+    assert not os.path.exists(os.path.join(workdir, "keep"))
