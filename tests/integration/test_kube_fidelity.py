@@ -72,3 +72,29 @@ def test_dev_mode_refuses_a_data_dir(workdir):
                        capture_output=True, text=True, timeout=30)
     assert r.returncode != 0 and "cannot use data_dir" in r.stderr, r.stderr
     assert not os.path.exists(os.path.join(workdir, "keep"))
+
+
+def test_error_texts_match_kube_apiserver(srv):
+    kubectl(srv, "create", "secret", "generic", "s", "--from-literal=a=b")
+    base = srv.url + "/api/v1/namespaces/default/secrets"
+    patch = dict(srv.auth, **{"Content-Type": "application/json-patch+json"})
+    # A failing test op: kube-apiserver's generic 422, never an internal error number.
+    r = requests.patch(base + "/s", headers=patch, verify=srv.ca, timeout=10,
+                       data=json.dumps([{"op": "test", "path": "/data/a", "value": "eA=="}]))
+    assert r.status_code == 422 and r.json()["reason"] == "Invalid", r.text
+    assert r.json()["message"] == "the server rejected our request due to an error in our request"
+    r = requests.patch(base + "/s", headers=patch, verify=srv.ca, timeout=10, data=json.dumps({"op": "add"}))
+    assert r.status_code == 400 and r.json()["message"] == "json: cannot unmarshal object into Go value of type jsonpatch.Patch"
+    # A docker config that does not decode: the decoder's reason, never the value.
+    def docker(value):
+        return requests.post(base, headers=srv.auth, verify=srv.ca, timeout=10, json={
+            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "d"}, "type": "kubernetes.io/dockerconfigjson",
+            "stringData": {".dockerconfigjson": value}})
+    r = docker('["not", "a", "map"]')
+    assert r.status_code == 422 and ('data[.dockerconfigjson]: Invalid value: "<secret contents redacted>": '
+                                     'json: cannot unmarshal array into Go value of type map[string]interface {}') in r.json()["message"]
+    r = docker('{"auths": {"x": ')
+    assert r.status_code == 422 and "unexpected end of JSON input" in r.json()["message"]
+    r = docker('{"auths": hunter2}')
+    assert r.status_code == 422 and "invalid character at offset 10" in r.json()["message"] and "hunter2" not in r.text
+    assert docker('{"auths": {}}').status_code == 201

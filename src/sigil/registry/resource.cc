@@ -12,6 +12,24 @@ const char kRbacGroup[] = "rbac.authorization.k8s.io";
 
 namespace {
 
+// Why Go's json.Unmarshal into a map[string]interface{} (what kube-apiserver validates a
+// docker config with) fails on `bytes`, in its words, or "" when it succeeds. A syntax error's
+// message names the offending character in Go; here it names only the offset, since the
+// character is part of the secret.
+std::string GoMapDecodeError(std::string_view bytes) {
+  Json j;
+  try {
+    j = Json::parse(bytes);
+  } catch (const Json::parse_error& e) {
+    size_t end = bytes.find_last_not_of(" \t\r\n");
+    if (end == std::string_view::npos || e.byte > end + 1) return "unexpected end of JSON input";
+    return "invalid character at offset " + std::to_string(e.byte - 1) + " (not shown: it is part of the secret)";
+  }
+  if (j.is_object() || j.is_null()) return "";
+  const char* type = j.is_array() ? "array" : j.is_string() ? "string" : j.is_boolean() ? "bool" : "number";
+  return std::string("json: cannot unmarshal ") + type + " into Go value of type map[string]interface {}";
+}
+
 constexpr size_t kMaxSecretSize = 1024 * 1024;
 
 const std::set<std::string> kMetaFields = {"name", "generateName", "namespace", "selfLink", "uid", "resourceVersion",
@@ -161,8 +179,8 @@ class SecretStrategy : public Strategy {
       auto it = decoded.find(key);
       if (it == decoded.end()) {
         errs.push_back({FieldError::Type::kRequired, "data[" + key + "]", "", ""});
-      } else if (!Json::accept(it->second.view()) || !Json::parse(it->second.view()).is_object()) {
-        errs.push_back({FieldError::Type::kInvalid, "data[" + key + "]", "<secret contents redacted>", "invalid JSON object"});
+      } else if (std::string why = GoMapDecodeError(it->second.view()); !why.empty()) {
+        errs.push_back({FieldError::Type::kInvalid, "data[" + key + "]", "<secret contents redacted>", why});
       }
     };
     if (type == "kubernetes.io/service-account-token") {

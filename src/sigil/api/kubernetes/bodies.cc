@@ -119,12 +119,21 @@ std::string KubernetesApi::Impl::CheckWriteOptions(const std::map<std::string, s
 // are atomic.
 std::optional<ApiError> KubernetesApi::Impl::ApplyPatch(const std::string& content_type, const Json& patch, const Json& current, Json* next) {
   if (content_type == "application/json-patch+json") {
-    if (!patch.is_array()) return BadRequest("a JSON patch must be an array of operations");
+    if (patch.is_null()) {  // Go decodes null into an empty patch
+      *next = current;
+      return std::nullopt;
+    }
+    if (!patch.is_array()) {
+      // kube-apiserver's words: the decoder's error, as a 400.
+      const char* type = patch.is_object() ? "object" : patch.is_string() ? "string" : patch.is_boolean() ? "bool" : "number";
+      return BadRequest(std::string("json: cannot unmarshal ") + type + " into Go value of type jsonpatch.Patch");
+    }
     try {
       *next = current.patch(patch);
-    } catch (const nlohmann::json::exception& e) {
-      // RFC 6902 failures (a failing test op, a missing path): the patch cannot apply.
-      return ApiError{422, "Invalid", "the JSON patch could not be applied (error " + std::to_string(e.id) + ")", nullptr};
+    } catch (const nlohmann::json::exception&) {
+      // RFC 6902 failures (a failing test op, a missing path, an unknown op): kube-apiserver
+      // answers these with its generic 422, whose message does not carry the patch's error.
+      return ApiError{422, "Invalid", "the server rejected our request due to an error in our request", Json::object()};
     }
     return std::nullopt;
   }
