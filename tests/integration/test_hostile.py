@@ -112,7 +112,7 @@ def test_idle_sockets_cost_little_and_memory_comes_back(start_server, workdir):
     for t in tls:
         t.close()
     wait_for(lambda: metric(s, "sigil_http_open_connections") <= 1, timeout=30)
-    wait_for(lambda: rss_kib(pid) < before + 16 * 1024, timeout=20)
+    wait_for(lambda: rss_kib(pid) < before + 16 * 1024, timeout=30)
     assert rss_kib(pid) < max(peak, before + 16 * 1024)
 
 
@@ -188,6 +188,81 @@ def test_failed_logins_cannot_flood_the_log(start_server, workdir):
     assert 1 <= lines <= elapsed + 2, (lines, elapsed)
 
 
+def test_codings_besides_a_lone_chunked_are_refused_and_never_smuggle(start_server, workdir):
+    s = dev(start_server, workdir)
+    smuggled = b"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
+    for te, status in [(b"chunked, chunked", b"501"), (b"gzip, chunked", b"501"), (b"chunked\r\nTransfer-Encoding: chunked", b"400")]:
+        t = tls_connect(s)
+        t.sendall(b"POST /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: " + te + b"\r\n\r\n" + smuggled)
+        data = recv_all(t)
+        assert data.startswith(b"HTTP/1.1 " + status) and data.count(b"HTTP/1.1 ") == 1, (te, data[:300])
+    t = tls_connect(s)
+    t.sendall(b"POST /healthz HTTP/1.0\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled)
+    data = recv_all(t)
+    assert data.startswith(b"HTTP/1.0 400") and len(re.findall(rb"(?m)^HTTP/1\.[01] \d{3}", data)) == 1, data[:300]
+
+
+def test_a_refused_request_cannot_hold_its_connection(start_server, workdir):
+    # Review: after an error answer the server drained input with a fresh deadline per read, so
+    # a byte now and then kept the connection for ever.
+    s = dev(start_server, workdir, "limits: {read_timeout_seconds: 20}\n")
+    t = tls_connect(s, timeout=30)
+    t.sendall(b"POST /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n")
+    start = time.time()
+    t.settimeout(2)
+    assert t.recv(4096).startswith(b"HTTP/1.1 400")
+    closed = None
+    for _ in range(30):
+        try:
+            t.sendall(b"x")
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError, OSError):
+            closed = time.time() - start
+            break
+        time.sleep(1)
+    assert closed is not None and closed < 9, closed
+
+
+def test_the_connection_limit_holds_under_churn_and_sheds_the_right_connections(start_server, workdir):
+    s = dev(start_server, workdir, "limits: {max_connections: 20}\n")
+    # A client with a keep-alive connection that has made a request...
+    real = tls_connect(s)
+    real.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert real.recv(4096).startswith(b"HTTP/1.1 200")
+    # ... outlives a flood of sockets that never send a byte (those go first).
+    raw = [socket.create_connection(("127.0.0.1", s.port), timeout=5) for _ in range(30)]
+    wait_for(lambda: metric(s, "sigil_http_connections_shed_total", 'action="evicted_idle"') >= 10, timeout=10)
+    real.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert real.recv(4096).startswith(b"HTTP/1.1 200")
+    # Half-sent requests cannot lock clients out either: an idle keep-alive connection goes
+    # before them, then the oldest of them (a complete request is never cut).
+    partial = []
+    for _ in range(30):
+        p = tls_connect(s)
+        p.sendall(b"GET /healthz HTTP/1.1\r\n")
+        partial.append(p)
+    for _ in range(3):
+        assert requests.get(s.url + "/healthz", verify=s.ca, timeout=10).status_code == 200
+    for c in [real] + raw + partial:
+        c.close()
+    # Keep-alive clients busy on requests while new connections keep arriving: the count never
+    # settles above the limit (review: a claimed connection that started a request stayed).
+    stop = time.time() + 6
+
+    def busy():
+        sess = requests.Session()
+        while time.time() < stop:
+            try:
+                sess.get(s.url + "/healthz", verify=s.ca, timeout=10)
+            except requests.exceptions.RequestException:
+                pass
+
+    with concurrent.futures.ThreadPoolExecutor(24) as ex:
+        for _ in range(24):
+            ex.submit(busy)
+    time.sleep(1)
+    assert metric(s, "sigil_http_open_connections") <= 21
+
+
 # ---- requests in flight ---------------------------------------------------------------------
 
 def test_too_many_requests_in_flight_get_429_in_each_faces_format(start_server, workdir):
@@ -229,6 +304,33 @@ def test_too_many_requests_in_flight_get_429_in_each_faces_format(start_server, 
     # Health endpoints are never refused.
     assert requests.get(s.url + "/healthz", verify=s.ca, timeout=10).status_code == 200
     assert metric(s, "sigil_requests_rejected_total") >= 2
+
+
+def test_a_noisy_caller_cannot_take_the_seats_of_a_quiet_one(start_server, workdir):
+    s = dev(start_server, workdir, "limits: {max_requests_inflight: 8}\n")
+    r = requests.post(s.url + "/sigil/v1/tokens", json={"user": "noisy", "groups": ["system:masters"]}, headers=s.auth,
+                      verify=s.ca, timeout=10)
+    assert r.status_code == 201, r.text
+    noisy = {"Authorization": "Bearer " + r.json()["token"]}
+    url = s.url + "/api/v1/namespaces/default/secrets"
+    stop = time.time() + 8
+    refused = {"noisy": 0, "quiet": 0}
+    served = {"noisy": 0, "quiet": 0}
+
+    def loop(who, headers):
+        sess = requests.Session()
+        while time.time() < stop:
+            code = sess.get(url, headers=headers, verify=s.ca, timeout=10).status_code
+            assert code in (200, 429), code
+            (refused if code == 429 else served)[who] += 1
+
+    with concurrent.futures.ThreadPoolExecutor(26) as ex:
+        futures = [ex.submit(loop, "noisy", noisy) for _ in range(24)] + [ex.submit(loop, "quiet", s.auth) for _ in range(2)]
+        for f in futures:
+            f.result()
+    # The noisy caller is held to its share; the quiet one, holding at most 2, is never refused.
+    assert refused["noisy"] > 0 and served["quiet"] > 0, (refused, served)
+    assert refused["quiet"] == 0, (refused, served)
 
 
 # ---- identities and defaults ----------------------------------------------------------------

@@ -224,6 +224,40 @@ TEST(AuditLogTest, VerifyReportsACutHead) {
   EXPECT_FALSE(VerifyChain({forged_path}).ok);
 }
 
+// Review: a live file whose last line was broken (a crash mid-line, an edit) used to be
+// continued with a line that looked like the start of an old trail, so cutting everything
+// before it passed verification.
+TEST(AuditLogTest, ALineAfterABrokenTailSaysSo) {
+  testing::TempDir dir;
+  std::string path = dir.path() + "/audit.log";
+  {
+    auto log = std::move(AuditLog::Open({{path, 0, true}})).value();
+    ASSERT_TRUE(log->Append({Json{{"n", 1}}.dump()}).ok());
+  }
+  {
+    std::ofstream out(path, std::ios::app);
+    out << "{\"half a line";
+  }
+  auto log = std::move(AuditLog::Open({{path, 0, true}})).value();
+  ASSERT_TRUE(log->Append({Json{{"n", 2}}.dump()}).ok());
+  log.reset();
+  std::vector<std::string> lines;
+  {
+    std::ifstream in(path);
+    for (std::string l; std::getline(in, l);) lines.push_back(l);
+  }
+  ASSERT_EQ(lines.size(), 3u);  // the broken line keeps a line of its own
+  EXPECT_EQ(lines[1], "{\"half a line");
+  EXPECT_NE(lines[2].find("\"sigil.dev/audit-trail-start\":\"resumes after an unreadable line\""), std::string::npos) << lines[2];
+  EXPECT_FALSE(VerifyChain({path}).ok);  // the broken line is reported
+  // Cut before the resumed line: it verifies, but says where it starts.
+  std::string cut = dir.path() + "/cut.log";
+  WriteLines(cut, {lines[2]});
+  VerifyResult v = VerifyChain({cut});
+  EXPECT_TRUE(v.ok) << v.problem;
+  EXPECT_EQ(v.starts, "resumes after an unreadable line");
+}
+
 // Regression: after a failed fdatasync the log carried on, although the kernel may have
 // dropped the batch's dirty pages and a later fdatasync can succeed without them (the LMDB
 // store stops all writes after one). The policy (docs/threat-model.md "Storage and audit

@@ -107,6 +107,7 @@ struct AuditLog::Sink {
   // The next line written starts this file or stream: "genesis", or "continues <file>" after a
   // rotation. Empty once a line has been written.
   std::string trail_start;
+  bool newline_first = false;  // the file ends in a partial line: end it before the next one
   // Not OK once a write or fdatasync failed for a reason other than a full disk: the sink
   // refuses every later batch (log.h "Failure"). Only the writing caller touches it.
   Status failed;
@@ -159,7 +160,18 @@ Result<std::unique_ptr<AuditLog>> AuditLog::Open(const std::vector<SinkOptions>&
       struct stat st {};
       if (::fstat(s->fd, &st) == 0) s->size = st.st_size;
       s->last_hash = LastHashIn(o.path);
-      if (s->size == 0) s->trail_start = s->last_hash == kZeroHash ? "genesis" : "";
+      if (s->size == 0) {
+        s->trail_start = "genesis";
+      } else if (s->last_hash == kZeroHash) {
+        // The file's last line is not a chained line (cut short by a crash, or edited): the
+        // chain cannot continue from it, and the next line says so rather than pass for the
+        // start of a trail. A last line without its newline gets one first.
+        s->trail_start = "resumes after an unreadable line";
+        std::ifstream in(o.path, std::ios::binary);  // the sink's own descriptor is write-only
+        in.seekg(-1, std::ios::end);
+        char last = '\n';
+        if (in.get(last) && last != '\n') s->newline_first = true;
+      }
     }
     if (s->fd == STDOUT_FILENO) s->trail_start = "genesis";
     log->sinks_.push_back(std::move(s));
@@ -258,6 +270,7 @@ Status AuditLog::WriteTo(Sink* s, const std::vector<std::string>& lines, int inj
   };
   std::string prev;
   std::string out = chain(s->trail_start, &prev);
+  if (s->newline_first) out.insert(0, "\n");
   if (file && s->options.max_bytes > 0 && s->size > 0 && s->size + static_cast<int64_t>(out.size()) > s->options.max_bytes) {
     // Rotate: the old file keeps its name plus the time; the chain continues in the new one.
     std::string rotated = s->options.path + "." + FormatRfc3339(Clock::Real()->Now());
@@ -274,7 +287,11 @@ Status AuditLog::WriteTo(Sink* s, const std::vector<std::string>& lines, int inj
       s->size = 0;
       // The new file's first line names the file it continues.
       size_t slash = rotated.rfind('/');
-      s->trail_start = "continues " + (slash == std::string::npos ? rotated : rotated.substr(slash + 1));
+      std::string name = slash == std::string::npos ? rotated : rotated.substr(slash + 1);
+      for (char& c : name) {
+        if (c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20) c = '_';  // stays a plain JSON string
+      }
+      s->trail_start = "continues " + name;
       out = chain(s->trail_start, &prev);
     } else {
       log::Error("audit: cannot rotate the audit file", {{"path", s->options.path}, {"error", std::strerror(errno)}});
@@ -317,6 +334,7 @@ Status AuditLog::WriteTo(Sink* s, const std::vector<std::string>& lines, int inj
   s->size += static_cast<int64_t>(out.size());
   s->last_hash = prev;
   s->trail_start.clear();
+  s->newline_first = false;
   return OkStatus();
 }
 
@@ -360,6 +378,8 @@ VerifyResult VerifyChain(const std::vector<std::string>& files) {
         } else if (start && start->starts_with("continues ") && prev != kZeroHash) {
           r.starts = *start;
           r.continues_hash = prev;
+        } else if (start && *start == "resumes after an unreadable line" && prev == kZeroHash) {
+          r.starts = *start;
         } else if (!start && prev == kZeroHash) {
           r.starts = "genesis";
         } else {

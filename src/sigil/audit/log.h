@@ -10,7 +10,8 @@
 // sink over max_bytes is renamed <path>.<UTC time>[.<n>] and a new file started) keeps the
 // chain: the new file's first line continues from the old file's last. The first line of every
 // file carries one more annotation just before the chain's, "sigil.dev/audit-trail-start":
-// "genesis" or "continues <old file's name>", so a file whose first lines were cut is told
+// "genesis" or "continues <old file's name>" (or "resumes after an unreadable line" when sigil
+// found the file's last line broken at start), so a file whose first lines were cut is told
 // apart from one that starts a trail or continues one. VerifyChain finds the
 // first edited, removed, inserted or reordered line. The chain is not keyed: it shows tampering
 // by anyone who does not rewrite every later line too, so ship the trail (or its newest hash)
@@ -100,8 +101,9 @@ struct VerifyResult {
   size_t line_number = 0;  // 1-based
   std::string problem;
   std::string last_hash;
-  // How the first file starts: "genesis", or "continues <file>" (then `continues_hash` is the
-  // hash of that file's last line, which was not checked unless that file was given too).
+  // How the first file starts: "genesis", "continues <file>" (then `continues_hash` is the
+  // hash of that file's last line, which was not checked unless that file was given too), or
+  // "resumes after an unreadable line" (sigil found the file's last line broken at start).
   std::string starts;
   std::string continues_hash;
 };

@@ -325,33 +325,50 @@ std::string QueryName(std::string_view raw) {
 
 bool CarriesCredential(std::string_view raw_name) {
   std::string name = QueryName(raw_name);
-  for (std::string_view word : {"token", "secret", "passw", "pwd", "jwt", "key", "auth", "credential", "signature"}) {
+  for (std::string_view word : {"token", "secret", "pass", "pwd", "pw", "jwt", "key", "auth", "credential", "signature", "bearer",
+                                "session", "cookie", "assertion", "otp"}) {
     if (name.find(word) != std::string::npos) return true;
   }
-  return name == "sig";
+  return name == "sig" || name == "code";
+}
+
+// Whether a value has the shape of a credential whatever its parameter is called: a sigil
+// token, a Vault token, a JWT.
+bool LooksLikeCredential(std::string_view value) {
+  std::string v = QueryName(value);
+  return v.starts_with("sgl_") || v.starts_with("hvs.") || v.starts_with("hvb.") || v.starts_with("eyj");
 }
 
 }  // namespace
 
 std::string RedactQuery(std::string_view uri) {
   size_t q = uri.find('?');
-  if (q == std::string_view::npos) return std::string(uri);
+  size_t hash = uri.find('#');
+  if (q == std::string_view::npos || (hash != std::string_view::npos && hash < q)) {
+    // No query (a fragment, which a client should never send, is not recorded either).
+    return hash == std::string_view::npos ? std::string(uri) : std::string(uri.substr(0, hash)) + "#REDACTED";
+  }
   std::string out(uri.substr(0, q + 1));
-  std::string_view query = uri.substr(q + 1);
+  std::string_view query = uri.substr(q + 1, hash == std::string_view::npos ? std::string_view::npos : hash - q - 1);
   while (true) {
-    size_t amp = query.find('&');
-    std::string_view param = query.substr(0, amp);
+    size_t sep = query.find_first_of("&;");
+    std::string_view param = query.substr(0, sep);
     size_t eq = param.find('=');
-    if (eq != std::string_view::npos && CarriesCredential(param.substr(0, eq))) {
-      out.append(param.substr(0, eq + 1));
+    std::string_view name = param.substr(0, eq);
+    std::string_view value = eq == std::string_view::npos ? param : param.substr(eq + 1);
+    if (eq != std::string_view::npos && (CarriesCredential(name) || LooksLikeCredential(value))) {
+      out.append(name);
+      out.append("=REDACTED");
+    } else if (eq == std::string_view::npos && LooksLikeCredential(value)) {
       out.append("REDACTED");
     } else {
       out.append(param);
     }
-    if (amp == std::string_view::npos) break;
-    out += '&';
-    query = query.substr(amp + 1);
+    if (sep == std::string_view::npos) break;
+    out += query[sep];
+    query = query.substr(sep + 1);
   }
+  if (hash != std::string_view::npos) out.append("#REDACTED");
   return out;
 }
 

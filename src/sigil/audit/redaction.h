@@ -62,11 +62,13 @@ std::optional<nlohmann::ordered_json> RedactBody(
 // booleans and null stay. Strings replaced are wiped before they are freed.
 nlohmann::ordered_json RedactAllStrings(nlohmann::ordered_json body, const ValueHasher& hash);
 
-// A request target as the trail may show it: the value of every query parameter whose name
-// looks like a credential (it contains, in any case, "token", "secret", "passw", "pwd", "jwt",
-// "key", "auth", "credential", "signature", or is "sig"; also percent-encoded names) replaced
-// by "REDACTED". Clients that put `?access_token=` in a URL would otherwise write the token
-// into every refusal's record. The path and other parameters stay as sent.
+// A request target as the trail may show it: parameters are split at `&` and `;`, and the value
+// of every one whose name looks like a credential (it contains, in any case and after percent
+// decoding, "token", "secret", "pass", "pwd", "pw", "jwt", "key", "auth", "credential",
+// "signature", "bearer", "session", "cookie", "assertion" or "otp", or is "sig" or "code"), or
+// whose value has a credential's shape (a sigil or Vault token, a JWT), is replaced by
+// "REDACTED", as is a fragment. Clients that put `?access_token=` in a URL would otherwise
+// write the token into every refusal's record. The path and other parameters stay as sent.
 std::string RedactQuery(std::string_view uri);
 
 }  // namespace sigil::audit

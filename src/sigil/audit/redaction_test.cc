@@ -469,6 +469,14 @@ TEST(RedactQueryTest, CredentialParametersLoseTheirValues) {
             "/x?access%5Ftoken=REDACTED&%74oken=REDACTED&token&labelSelector=a%3Db");
   EXPECT_EQ(RedactQuery("/x?"), "/x?");
   EXPECT_EQ(RedactQuery("/x?&&a=1&"), "/x?&&a=1&");
+  // Review: `;` separators, fragments, more names, and credential-shaped values under any name.
+  EXPECT_EQ(RedactQuery("/x?limit=1;access_token=X"), "/x?limit=1;access_token=REDACTED");
+  EXPECT_EQ(RedactQuery("/x?a=1#access_token=X"), "/x?a=1#REDACTED");
+  EXPECT_EQ(RedactQuery("/x#t=1"), "/x#REDACTED");
+  EXPECT_EQ(RedactQuery("/x?pass=a&passphrase=b&pw=c&bearer=d&session=e&cookie=f&code=g&assertion=h&otp=i&pretty=true"),
+            "/x?pass=REDACTED&passphrase=REDACTED&pw=REDACTED&bearer=REDACTED&session=REDACTED&cookie=REDACTED&code=REDACTED"
+            "&assertion=REDACTED&otp=REDACTED&pretty=true");
+  EXPECT_EQ(RedactQuery("/x?q=sgl_abc&r=hvs.def&s=eyJhbGciOi&sgl_bare&watch=1"), "/x?q=REDACTED&r=REDACTED&s=REDACTED&REDACTED&watch=1");
 }
 
 }  // namespace

@@ -52,6 +52,22 @@ void InflightLimiter::Release(bool mutating, const std::string& caller) {
   if (it != p.by_caller.end() && --it->second == 0) p.by_caller.erase(it);
 }
 
+std::string InflightLimiter::CallerKey(const Identity* who, std::string_view remote) {
+  if (who != nullptr && who->authenticated() && who->user != "system:anonymous") {
+    if (auto it = who->extra.find("sigil.dev/vault-display-name"); it != who->extra.end() && !it->second.empty()) {
+      return "vault:" + it->second.front();
+    }
+    return "user:" + who->user;
+  }
+  std::string_view ip = remote.substr(0, remote.rfind(':'));
+  if (ip.find(':') != std::string_view::npos) {  // IPv6: its first four groups
+    size_t at = 0;
+    for (int groups = 0; groups < 4 && at != std::string_view::npos; ++groups) at = ip.find(':', at == 0 ? 0 : at + 1);
+    ip = ip.substr(0, at);
+  }
+  return "ip:" + std::string(ip);
+}
+
 size_t InflightLimiter::InFlight(bool mutating) {
   std::lock_guard<std::mutex> l(mu_);
   return (mutating ? mutating_ : readonly_).used;

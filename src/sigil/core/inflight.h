@@ -2,16 +2,18 @@
 // --max-mutating-requests-inflight, with a simple fairness rule between callers.
 //
 // Two pools of seats, one for requests that change state and one for the rest. A request takes
-// a seat from its pool when the pipeline has authorized it and gives it back when its answer
-// is handed to the HTTP layer. Long-running requests (watches) and the unauthenticated health
-// endpoints take none. When a request cannot have a seat it is answered 429 with Retry-After
-// in its face's error format, at once: nothing queues.
+// a seat as soon as it is authenticated, before it waits for a worker (as kube-apiserver's
+// filter runs before authorization), and gives it back when its answer is handed to the
+// connection; the seats therefore also bound the work queued behind the faces' worker pools.
+// Long-running requests (watches) and the health endpoints take none. When a request cannot
+// have a seat it is answered 429 with Retry-After in its face's error format, at once: nothing
+// waits.
 //
-// Fairness (a simple form of API Priority and Fairness): callers are told apart by who they
-// authenticated as (the anonymous by their address). Once a pool is half full, a caller may hold
-// at most limit / (callers with requests in this pool + 1) seats of it, so whatever one noisy
-// caller (or a few) sends, a share of the seats stays free for callers who hold few; while the
-// pool is less than half full anyone may take a seat.
+// Fairness (a simple form of API Priority and Fairness): callers are told apart by CallerKey.
+// Once a pool is half full, a caller may hold at most limit / (callers with requests in this
+// pool + 1) seats of it, so whatever one noisy caller (or a few) sends, a share of the seats
+// stays free for callers who hold few; while the pool is less than half full anyone may take a
+// seat.
 //
 // Thread-safe. A limit of 0 means unbounded.
 #pragma once
@@ -20,7 +22,10 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
+
+#include "sigil/base/identity.h"
 
 namespace sigil::core {
 
@@ -40,6 +45,11 @@ class InflightLimiter {
 
   // In flight now, for /metrics and tests.
   size_t InFlight(bool mutating);
+
+  // Who a request counts against: the authenticated user; for a Vault token its display name
+  // (a login's name, e.g. "userpass-alice", so logging in again does not buy another share);
+  // the unauthenticated by address (an IPv6 address by its /64, which one host holds whole).
+  static std::string CallerKey(const Identity* who, std::string_view remote);
 
  private:
   struct Pool {

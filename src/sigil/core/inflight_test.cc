@@ -60,5 +60,20 @@ TEST(InflightLimiterTest, ZeroMeansUnbounded) {
   }
 }
 
+TEST(InflightLimiterTest, CallerKeys) {
+  Identity alice{"alice", "", {"system:authenticated"}, {}, "x509"};
+  EXPECT_EQ(InflightLimiter::CallerKey(&alice, "10.0.0.1:5555"), "user:alice");
+  // Every Vault token of one login counts as that login, whatever its accessor.
+  Identity token{"accessor-1", "", {}, {{"sigil.dev/vault-display-name", {"userpass-bob"}}}, "token"};
+  Identity again{"accessor-2", "", {}, {{"sigil.dev/vault-display-name", {"userpass-bob"}}}, "token"};
+  EXPECT_EQ(InflightLimiter::CallerKey(&token, "1.2.3.4:1"), InflightLimiter::CallerKey(&again, "5.6.7.8:2"));
+  // The unauthenticated by address; an IPv6 host by its /64.
+  EXPECT_EQ(InflightLimiter::CallerKey(nullptr, "192.0.2.7:443"), "ip:192.0.2.7");
+  Identity anonymous{"system:anonymous", "", {"system:unauthenticated"}, {}, ""};
+  EXPECT_EQ(InflightLimiter::CallerKey(&anonymous, "192.0.2.7:9"), "ip:192.0.2.7");
+  EXPECT_EQ(InflightLimiter::CallerKey(nullptr, "2001:db8:1:2:aaaa::1:443"), InflightLimiter::CallerKey(nullptr, "2001:db8:1:2:bbbb::9:80"));
+  EXPECT_NE(InflightLimiter::CallerKey(nullptr, "2001:db8:1:2::1:443"), InflightLimiter::CallerKey(nullptr, "2001:db8:1:3::1:443"));
+}
+
 }  // namespace
 }  // namespace sigil::core

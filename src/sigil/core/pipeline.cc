@@ -103,24 +103,6 @@ void Pipeline::Run(const RequestInfo& info, const ErrorRenderer& errors, Executo
       (info.subject == nullptr || !deps_.rbac->Allows(*info.subject, info.kube))) {
     refused = errors.Render(PermissionDeniedError(DenialMessage(info.kube, info.subject ? info.subject->user : "system:anonymous")), info);
   }
-  const bool authorized = !refused;
-  // Authorized: a seat among the requests in flight (core/inflight.h), held until the answer
-  // is handed over. Watches and unauthenticated paths take none.
-  if (!refused && deps_.limiter != nullptr && !info.streaming && !(info.face == Face::kVault && info.vault.unauthenticated)) {
-    std::string caller = info.caller != nullptr && info.caller->user != "system:anonymous"
-                             ? "user:" + info.caller->user
-                             : "ip:" + std::string(info.remote.substr(0, info.remote.rfind(':')));
-    InflightLimiter::Seat seat = deps_.limiter->Acquire(info.mutating, caller);
-    if (seat == nullptr) {
-      refused = errors.TooManyRequests(info);
-      refused->headers.emplace_back("Retry-After", "1");
-    } else {
-      respond = [seat = std::move(seat), respond = std::move(respond)](std::optional<Reply> r) mutable {
-        respond(std::move(r));
-        seat.reset();
-      };
-    }
-  }
   // Runs the request, or answers the refusal; `then` gets the answer.
   auto run = [&](ReplyFn then) {
     if (refused) return then(std::move(*refused));
@@ -143,7 +125,7 @@ void Pipeline::Run(const RequestInfo& info, const ErrorRenderer& errors, Executo
     std::string audit_id;
   };
   auto state = std::make_shared<Audited>();
-  state->ev = Event(info, d.level, authorized);
+  state->ev = Event(info, d.level, !refused);
   state->audit_id = state->ev["auditID"].get<std::string>();
   auto write = [this](Audited& st, audit::Stage stage) {
     st.ev["stage"] = audit::StageName(stage);

@@ -29,7 +29,6 @@
 #include "sigil/authz/policy_store.h"
 #include "sigil/base/identity.h"
 #include "sigil/base/secret_bytes.h"
-#include "sigil/core/inflight.h"
 
 namespace sigil::core {
 
@@ -102,9 +101,6 @@ class ErrorRenderer {
  public:
   virtual ~ErrorRenderer() = default;
   virtual Reply Render(const Status& s, const RequestInfo& r) const = 0;
-  // The 429 of a request refused for too many in flight (core/inflight.h), with a Retry-After
-  // header (the pipeline adds it).
-  virtual Reply TooManyRequests(const RequestInfo& r) const = 0;
 };
 
 // Completes a request: called exactly once, from any thread, with the answer, or nullopt when
@@ -120,7 +116,6 @@ class Pipeline {
     const authz::Authorizer* rbac = nullptr;  // null: no authorization (tests only)
     audit::Auditor* auditor = nullptr;        // null: no audit trail
     const authz::PolicyStore* acl = nullptr;  // Vault face; null: every Vault request is denied
-    InflightLimiter* limiter = nullptr;       // null: no bound on requests in flight
   };
   explicit Pipeline(Deps deps) : deps_(deps) {}
 

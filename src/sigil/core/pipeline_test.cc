@@ -23,12 +23,6 @@ class PlainErrors : public ErrorRenderer {
     r.body.assign(s.message());
     return r;
   }
-  Reply TooManyRequests(const RequestInfo&) const override {
-    Reply r;
-    r.status = 429;
-    r.body.assign("too many");
-    return r;
-  }
 };
 
 // Runs the pipeline with an executor that answers at once; returns what was answered.

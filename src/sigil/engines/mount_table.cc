@@ -53,8 +53,8 @@ Result<std::string> Storage::Key(std::string_view key) const {
     start = slash + 1;
   }
   if (prefix_.size() + key.size() > store::kMaxKeyBytes) {
-    return InvalidArgumentError("path is too long: at most " + std::to_string(store::kMaxKeyBytes - prefix_.size()) +
-                                " bytes of path fit under this mount");
+    return InvalidArgumentError("path is too long for the store: with the mount's own prefix, keys are at most " +
+                                std::to_string(store::kMaxKeyBytes) + " bytes");
   }
   return prefix_ + std::string(key);
 }

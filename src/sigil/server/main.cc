@@ -122,7 +122,9 @@ int main(int argc, char** argv) {
   bool no_check = false;
   kubeconfig->add_option("--listen", flags.listen, "the server's listen address, if not in --config");
   kubeconfig->add_option("--server", kreq.server_url, "server URL to write (default: from the listen address)");
-  kubeconfig->add_option("--user", kreq.user, "user name (the client certificate's CN)")->required();
+  kubeconfig->add_option("--user", kreq.user, "user name (the client certificate's CN)")
+      ->required()
+      ->check([](const std::string& v) { return v.empty() ? std::string("the user name may not be empty") : std::string(); });
   kubeconfig->add_option("--group", kreq.groups, "groups (the certificate's O), repeatable; none unless given");
   kubeconfig->add_option("--days", kreq.days, "certificate lifetime in days")->capture_default_str()->check(CLI::Range(1, 3650));
   kubeconfig->add_flag("--no-check", no_check, "do not check that the server answers with this kubeconfig");
@@ -169,6 +171,9 @@ int main(int argc, char** argv) {
   CLI::App* audit_verify = audit->add_subcommand("verify", "check the hash chain of audit files (oldest first)");
   std::vector<std::string> audit_files;
   audit_verify->add_option("files", audit_files, "audit files, oldest first")->required();
+  bool from_genesis = false;
+  audit_verify->add_flag("--from-genesis", from_genesis,
+                         "fail unless the first file starts the trail (not when older files were removed, e.g. by retention)");
 
   app.add_subcommand("version", "print the version");
 
@@ -301,10 +306,18 @@ int main(int argc, char** argv) {
       std::printf("%s:%zu: %s\n", v.file.c_str(), v.line_number, v.problem.c_str());
       return 1;
     }
+    if (from_genesis && v.lines > 0 && v.starts != "genesis") {
+      std::printf("%s:1: the trail does not start here: the first line %s (--from-genesis)\n", audit_files.front().c_str(),
+                  v.starts.c_str());
+      return 1;
+    }
     if (v.lines == 0) {
       std::printf("ok: no lines\n");
     } else if (v.starts == "genesis") {
       std::printf("ok: %zu lines, chain intact from the start of the trail, last hash %s\n", v.lines, v.last_hash.c_str());
+    } else if (!v.starts.starts_with("continues ")) {
+      std::printf("ok: %zu lines, chain intact from where the first file %s (what came before cannot be checked), last hash %s\n",
+                  v.lines, v.starts.c_str(), v.last_hash.c_str());
     } else {
       std::printf("ok: %zu lines, chain intact; the first file %s (its last hash %s, not checked here), last hash %s\n",
                   v.lines, v.starts.c_str(), v.continues_hash.c_str(), v.last_hash.c_str());

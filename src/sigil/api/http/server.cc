@@ -109,26 +109,6 @@ bool OutOfResources(const boost::system::error_code& ec) {
          ec.value() == ENFILE;
 }
 
-// Whether the Transfer-Encoding fields (if any) end in chunked, the only way a request body's
-// length is known from them (RFC 9112 section 6.3: otherwise 400 and close).
-bool TransferEncodingIsChunked(const Request& req) {
-  std::string last;
-  bool any = false;
-  for (const auto& f : req) {
-    if (f.name() != bhttp::field::transfer_encoding) continue;
-    any = true;
-    std::string_view v = f.value();
-    size_t comma = v.rfind(',');
-    std::string_view token = comma == std::string_view::npos ? v : v.substr(comma + 1);
-    while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) token.remove_prefix(1);
-    while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.remove_suffix(1);
-    last.assign(token);
-  }
-  if (!any) return true;
-  std::transform(last.begin(), last.end(), last.begin(), [](unsigned char ch) { return std::tolower(ch); });
-  return last == "chunked";
-}
-
 }  // namespace
 
 // The verified client certificate of a finished handshake, if any.
@@ -177,7 +157,7 @@ class Server::Impl {
         ssl_(asio::ssl::context::tls_server),
         acceptor_(asio::make_strand(io_)),
         accept_timer_(acceptor_.get_executor()),
-        trim_timer_(io_),
+        trim_timer_(asio::make_strand(io_)),
         certs_ok_(LoadCertificates(certs)) {}
 
   Status LoadCertificates(const CertificateSet& certs) {
@@ -285,12 +265,16 @@ class Server::Impl {
 
   // Closed connections leave their buffers in malloc's free lists, which glibc does not give
   // back to the system by itself (several arenas, freed chunks below the top of the heap).
-  // After many connections have closed, return the free memory, at most every 5 s.
+  // After many connections have closed (256), return the free memory, at most every 10 s, so
+  // clients opening and closing connections cannot make the server trim constantly.
   void ScheduleTrim() {
-    trim_timer_.expires_after(std::chrono::seconds(5));
+    trim_timer_.expires_after(std::chrono::seconds(10));
     trim_timer_.async_wait([this](boost::system::error_code ec) {
       if (ec) return;
-      if (closed_since_trim_.exchange(0) >= 64) ::malloc_trim(0);
+      if (closed_since_trim_.load() >= 256) {
+        closed_since_trim_.store(0);
+        ::malloc_trim(0);
+      }
       ScheduleTrim();
     });
   }
@@ -309,7 +293,7 @@ class Server::Impl {
       acceptor_.close(ec);
       accept_timer_.cancel();
     });
-    asio::post(io_, [this] { trim_timer_.cancel(); });
+    asio::post(trim_timer_.get_executor(), [this] { trim_timer_.cancel(); });
     CloseIdleSessions();
     {
       std::unique_lock<std::mutex> l(mu_);
@@ -364,6 +348,7 @@ class Server::Impl {
   bool stopping_ = false;
   bool stopped_ = false;
   std::list<std::weak_ptr<Session>> sessions_;  // newest first
+  std::chrono::steady_clock::time_point all_serving_until_{};  // see StartSession
   log::RateLimit shed_log_{std::chrono::seconds(10)};
   // Every StreamWriter handed out, so Stop() can end those its I/O threads did not (a stream
   // started, or still open, after the grace period). Pruned of ended ones as it grows.
@@ -398,9 +383,10 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
           self->socket_.cancel(cec);
         }
       });
+      if (self->closing_) return self->Finish();  // Stop() or an eviction came first
       self->socket_.async_wait(tcp::socket::wait_read, [self, deadline](boost::system::error_code ec) {
         self->deadline_.cancel();
-        if (ec || self->closing_) return self->Finish();
+        if (ec || self->closing_ || self->claimed()) return self->Finish();
         self->stream_.emplace(std::move(self->socket_), self->server_->ssl_);
         beast::get_lowest_layer(*self->stream_).expires_at(deadline);
         self->stream_->async_handshake(asio::ssl::stream_base::server,
@@ -422,15 +408,23 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
     });
   }
 
-  // Whether the connection waits for a client that has sent nothing of a request yet (before
-  // or during the TLS handshake, or between requests): what the connection limit sheds first.
-  // Claiming clears the flag, so one connection is not chosen twice. Any thread.
-  bool ClaimForEviction() { return idle_.exchange(false, std::memory_order_relaxed); }
-  // Closes a claimed connection unless it has started on a request meanwhile (on its strand;
-  // any thread may call this).
+  // What a connection is doing, as the connection limit sees it (any thread reads it):
+  //   kNew      accepted, no request yet (before, during or after the TLS handshake)
+  //   kIdle     between requests of a keep-alive connection
+  //   kReading  reading a request (headers or body), however slowly the client sends it
+  //   kServing  a complete request in a handler, its answer being written, or a stream
+  //   kClaimed  chosen for eviction: it closes at its next step and never serves again
+  // Only kNew, kIdle and kReading may be claimed: a request that has been read is never cut.
+  enum State : int { kNew, kIdle, kReading, kServing, kClaimed };
+  State state() const { return static_cast<State>(state_.load(std::memory_order_acquire)); }
+  // Claims the connection if it is still `from`; then it is this caller's to Evict.
+  bool Claim(State from) {
+    int expected = from;
+    return state_.compare_exchange_strong(expected, kClaimed, std::memory_order_acq_rel);
+  }
+  // Closes a claimed connection (on its strand; any thread may call this).
   void Evict() {
     asio::post(strand_, [self = shared_from_this()] {
-      if (self->busy_ || self->streaming_) return;
       self->closing_ = true;
       self->CancelIo();
     });
@@ -451,8 +445,15 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
     }
   }
 
+  bool claimed() const { return state() == kClaimed; }
+  // Moves to `to` unless the connection was claimed (then it must close).
+  bool Advance(State from, State to) {
+    int expected = from;
+    return state_.compare_exchange_strong(expected, to, std::memory_order_acq_rel);
+  }
+
   void OnHandshake(boost::system::error_code ec) {
-    if (ec) return Finish();
+    if (ec || claimed()) return Finish();
     context_.peer = VerifiedPeer(stream_->native_handle());
     ReadRequest();
   }
@@ -461,7 +462,9 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
   // whole request (headers and body, however slowly they come) has the read deadline.
   void ReadRequest() {
     if (closing_) return Shutdown();
-    idle_.store(true, std::memory_order_relaxed);
+    // After the first request the connection is an idle keep-alive one (kNew stays kNew).
+    if (state() == kServing && !Advance(kServing, kIdle)) return Finish();
+    if (claimed()) return Finish();
     if (buffer_.size() > 0) return ReadHeader();  // pipelined: the next request is here already
     // Idle: nothing held but the socket and OpenSSL's state (its buffers are released).
     buffer_.shrink_to_fit();
@@ -474,7 +477,7 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
   }
 
   void ReadHeader() {
-    idle_.store(false, std::memory_order_relaxed);
+    if (!Advance(state(), kReading) || claimed()) return Finish();
     busy_ = true;
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(server_->options_.max_header_bytes));
@@ -482,10 +485,13 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
     beast::get_lowest_layer(*stream_).expires_after(server_->options_.read_timeout);
     bhttp::async_read_header(*stream_, buffer_, *parser_, [self = shared_from_this()](boost::system::error_code ec, size_t) {
       if (ec) return self->OnReadError(ec);
-      if (!TransferEncodingIsChunked(self->parser_->get())) return self->OnReadError(bhttp::error::bad_transfer_encoding);
+      if (self->claimed()) return self->Finish();
+      if (std::optional<Response> refused = self->CheckFraming()) return self->RefuseAndClose(std::move(*refused));
       // The body under the same deadline as the header.
       bhttp::async_read(*self->stream_, self->buffer_, *self->parser_, [self](boost::system::error_code ec2, size_t) {
         if (ec2) return self->OnReadError(ec2);
+        // The request is complete: from here it is served, never evicted.
+        if (!self->Advance(kReading, kServing)) return self->Finish();
         self->OnRequest();
       });
     });
@@ -509,12 +515,52 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
     } else if (ec == bhttp::error::header_limit) {
       res = ErrorResponseRaw(version, target, HttpStatus::request_header_fields_too_large, "BadRequest",
                              "the request headers are larger than the limit of " + std::to_string(server_->options_.max_header_bytes) + " bytes");
-    } else if (ec == bhttp::error::bad_transfer_encoding) {
-      res = ErrorResponseRaw(version, target, HttpStatus::bad_request, "BadRequest",
-                             "malformed HTTP request: Transfer-Encoding must end in chunked");
     } else {
       res = ErrorResponseRaw(version, target, HttpStatus::bad_request, "BadRequest", "malformed HTTP request: " + ec.message());
     }
+    RefuseAndClose(std::move(res));
+  }
+
+  // Transfer-Encoding as RFC 9112 section 6 has it, and as Beast reads it: the one coding
+  // sigil takes is a lone `chunked`. A request whose final coding is not chunked has no
+  // knowable length (400); other codings before chunked are not implemented (501); HTTP/1.0
+  // has no Transfer-Encoding at all (400). Each closes the connection, so no byte of the body
+  // can be read as another request.
+  std::optional<Response> CheckFraming() {
+    const Request& req = parser_->get();
+    std::vector<std::string> codings;
+    for (const auto& f : req) {
+      if (f.name() != bhttp::field::transfer_encoding) continue;
+      std::string_view v = f.value();
+      while (true) {
+        size_t comma = v.find(',');
+        std::string_view token = v.substr(0, comma);
+        while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) token.remove_prefix(1);
+        while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.remove_suffix(1);
+        std::string lower(token);
+        std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char ch) { return std::tolower(ch); });
+        codings.push_back(lower);
+        if (comma == std::string_view::npos) break;
+        v = v.substr(comma + 1);
+      }
+    }
+    if (codings.empty()) return std::nullopt;
+    std::string target(req.target());
+    if (target.empty() || target.front() != '/') target = "/";
+    auto refuse = [&](HttpStatus status, const char* reason, const std::string& why) {
+      return ErrorResponseRaw(req.version() != 0 ? req.version() : 11, target, status, reason, "malformed HTTP request: " + why);
+    };
+    if (req.version() < 11) return refuse(HttpStatus::bad_request, "BadRequest", "Transfer-Encoding is not allowed in HTTP/1.0");
+    if (codings.back() != "chunked") return refuse(HttpStatus::bad_request, "BadRequest", "Transfer-Encoding must end in chunked");
+    if (codings.size() > 1) {
+      return refuse(HttpStatus::not_implemented, "NotImplemented", "only Transfer-Encoding: chunked is supported, alone");
+    }
+    return std::nullopt;
+  }
+
+  // Answers a request that cannot be read, then closes the connection.
+  void RefuseAndClose(Response res) {
+    if (!Advance(kReading, kServing)) return Finish();
     res.keep_alive(false);
     busy_ = true;
     // The client may still be sending the rest of its body; closing now would make it fail with
@@ -524,17 +570,20 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
     Write(std::move(res), std::chrono::steady_clock::now(), "INVALID");
   }
 
-  // Reads and discards input until the client closes, 64 MiB, or the read deadline. The answer
-  // has gone out: the sending side is closed first (TCP FIN, no TLS close_notify, which would
-  // wait for the peer's), so the client sees the end of the answer at once and closes too.
+  // Reads and discards input until the client closes, the body limit plus 1 MiB, or one
+  // deadline for the whole drain (at most 5 s): a client cannot keep a refused connection by
+  // sending a byte now and then. The answer has gone out: the sending side is closed first
+  // (TCP FIN, no TLS close_notify, which would wait for the peer's), so the client sees the end
+  // of the answer at once and closes too. A draining connection can be evicted.
   void Drain(size_t drained = 0) {
     if (drained == 0) {
       boost::system::error_code ec;
       beast::get_lowest_layer(*stream_).socket().shutdown(tcp::socket::shutdown_send, ec);
+      beast::get_lowest_layer(*stream_).expires_after(std::min<std::chrono::seconds>(server_->options_.read_timeout, std::chrono::seconds(5)));
+      if (!Advance(kServing, kReading)) return Finish();
     }
-    if (drained > (64u << 20)) return Finish();
+    if (drained > server_->options_.max_body_bytes + (1u << 20) || claimed()) return Finish();
     if (!scratch_) scratch_ = std::make_unique<std::array<char, 16384>>();
-    beast::get_lowest_layer(*stream_).expires_after(server_->options_.read_timeout);
     stream_->async_read_some(asio::buffer(*scratch_), [self = shared_from_this(), drained](boost::system::error_code ec, size_t n) {
       if (ec) return self->Finish();
       self->Drain(drained + n);
@@ -607,7 +656,7 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
 
   void Finish() {
     boost::system::error_code ec;
-    idle_.store(false, std::memory_order_relaxed);
+    state_.store(kClaimed, std::memory_order_release);  // never a candidate again
     deadline_.cancel();
     if (stream_) {
       beast::get_lowest_layer(*stream_).socket().shutdown(tcp::socket::shutdown_both, ec);
@@ -630,7 +679,7 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
   tcp::socket socket_;            // until the first bytes arrive; then moved into stream_
   asio::steady_timer deadline_;   // the handshake phase's deadline while there is no stream_
   std::optional<beast::ssl_stream<beast::tcp_stream>> stream_;
-  std::atomic<bool> idle_{true};
+  std::atomic<int> state_{kNew};
   Buffer buffer_;
   std::optional<bhttp::request_parser<Body>> parser_;
   Request request_;
@@ -835,12 +884,26 @@ void Server::Impl::StartSession(tcp::socket socket) {
     std::lock_guard<std::mutex> l(mu_);
     if (stopping_) return;
     if (sessions_.size() >= options_.max_connections) {
-      // At the limit: the connection that has waited longest without sending a request makes
-      // room (held-open sockets go first, a client mid-request never); when every connection
-      // is busy, the new one is closed.
+      // At the limit, one connection makes room, the oldest of the first kind found: one that
+      // never sent a request, then an idle keep-alive one, then one still reading its request
+      // (slowly, or it would be done). A request that has been read is never cut. When all are
+      // being served, the new connection is closed, and for the next 100 ms new connections
+      // are closed without looking again (a connection flood must not hold mu_ scanning).
       at_limit = true;
-      for (auto rit = sessions_.rbegin(); rit != sessions_.rend() && !victim; ++rit) {
-        if (auto s = rit->lock(); s && s->ClaimForEviction()) victim = std::move(s);
+      auto now = std::chrono::steady_clock::now();
+      if (now >= all_serving_until_) {
+        std::shared_ptr<Session> idle, reading;
+        for (auto rit = sessions_.rbegin(); rit != sessions_.rend() && !victim; ++rit) {
+          auto s = rit->lock();
+          if (!s) continue;
+          Session::State st = s->state();
+          if (st == Session::kNew && s->Claim(Session::kNew)) victim = std::move(s);
+          else if (st == Session::kIdle && !idle) idle = std::move(s);
+          else if (st == Session::kReading && !reading) reading = std::move(s);
+        }
+        if (!victim && idle && idle->Claim(Session::kIdle)) victim = std::move(idle);
+        if (!victim && reading && reading->Claim(Session::kReading)) victim = std::move(reading);
+        if (!victim) all_serving_until_ = now + std::chrono::milliseconds(100);
       }
       if (!victim) {
         ConnectionsShed("refused")->Inc();

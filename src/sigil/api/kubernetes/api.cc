@@ -13,7 +13,7 @@ namespace sigil::kube {
 
 KubernetesApi::Impl::Impl(registry::Registry* registry, Clock* clock, const KubernetesApi::Options& options)
     : registry_(registry), clock_(clock), token_reviewer_(options.token_reviewer), token_issuer_(options.token_issuer),
-      authorizer_(options.authorizer), auditor_(options.auditor), pipeline_({options.authorizer, options.auditor, nullptr, options.limiter}) {
+      authorizer_(options.authorizer), auditor_(options.auditor), pipeline_({options.authorizer, options.auditor}) {
   bookmark_thread_ = std::thread([this] { BookmarkLoop(); });
 }
 
@@ -50,7 +50,7 @@ KubernetesApi::Impl::~Impl() {
 Status KubernetesApi::Impl::EnsureDefaultNamespaces() { return registry_->EnsureDefaultNamespaces(); }
 
 KubernetesApi::KubernetesApi(registry::Registry* registry, Clock* clock, const Options& options)
-    : impl_(std::make_unique<Impl>(registry, clock, options)), pool_(options.workers) {}
+    : impl_(std::make_unique<Impl>(registry, clock, options)), limiter_(options.limiter), pool_(options.workers) {}
 
 KubernetesApi::~KubernetesApi() {
   pool_.join();  // requests in flight finish first; then impl_ ends the watches
@@ -96,9 +96,23 @@ std::optional<http::Response> KubernetesApi::Serve(const http::Request& req, con
 
 void KubernetesApi::Register(http::Router* router, const std::function<http::Handler(http::Handler)>& guard) {
   http::Handler h = guard([this](const http::Request& req, const http::RequestContext& ctx, http::Responder respond) {
+    // A seat among the requests in flight (core/inflight.h), before the request waits for a
+    // worker; watches take none. Held until the answer is handed over.
+    core::InflightLimiter::Seat seat;
+    if (limiter_ != nullptr && !Impl::IsWatch(req)) {
+      bool mutating = req.method() != http::Verb::get && req.method() != http::Verb::head;
+      seat = limiter_->Acquire(mutating, core::InflightLimiter::CallerKey(ctx.identity.get(), ctx.remote_address));
+      if (seat == nullptr) {
+        // kube-apiserver's answer, which client-go and kubectl retry after Retry-After.
+        ApiError e{429, "TooManyRequests", "Too many requests, please try again later.", Json{{"retryAfterSeconds", 1}}};
+        http::Response res = ToResponse(req, ToReply(e));
+        res.set("Retry-After", "1");
+        return respond(std::move(res));
+      }
+    }
     // Copy the request: the connection's buffer is reused once the handler returns.
     auto copy = std::make_shared<http::Request>(req);
-    boost::asio::post(pool_, [this, copy, start = ctx.start_stream, who = ctx.identity, remote = ctx.remote_address,
+    boost::asio::post(pool_, [this, copy, seat, start = ctx.start_stream, who = ctx.identity, remote = ctx.remote_address,
                               respond = std::move(respond)] {
       auto streamed = std::make_shared<bool>(false);
       http::StreamStarter tracked = [start, streamed](http::Response head, std::chrono::seconds max) {

@@ -68,6 +68,7 @@ class KubernetesApi {
  private:
   class Impl;
   std::unique_ptr<Impl> impl_;
+  core::InflightLimiter* limiter_;
   boost::asio::thread_pool pool_;
 };
 

@@ -55,7 +55,6 @@ ApiError ForbiddenError(const authz::Attributes& a, const Identity* who);
 class KubeErrors : public core::ErrorRenderer {
  public:
   Reply Render(const Status& s, const core::RequestInfo& r) const override;
-  Reply TooManyRequests(const core::RequestInfo& r) const override;
 };
 
 class KubernetesApi::Impl {

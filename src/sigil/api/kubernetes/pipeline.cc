@@ -26,11 +26,6 @@ Reply KubeErrors::Render(const Status& s, const core::RequestInfo& r) const {
   return ToReply(e);
 }
 
-// kube-apiserver's answer when too many requests are in flight.
-Reply KubeErrors::TooManyRequests(const core::RequestInfo&) const {
-  return ToReply(ApiError{429, "TooManyRequests", "Too many requests, please try again later.", Json{{"retryAfterSeconds", 1}}});
-}
-
 Reply ToReply(const ApiError& e) {
   Reply r;
   r.status = e.code;

@@ -199,7 +199,7 @@ http::Response VaultApi::Impl::Serve(const http::Request& req, const Identity* w
 }
 
 VaultApi::VaultApi(Clock* clock, const Options& options)
-    : impl_(std::make_unique<Impl>(clock, options)), pool_(static_cast<size_t>(options.workers)) {
+    : impl_(std::make_unique<Impl>(clock, options)), limiter_(options.limiter), pool_(static_cast<size_t>(options.workers)) {
   SIGIL_CHECK(options.policies != nullptr);
 }
 
@@ -211,8 +211,24 @@ http::Response VaultApi::Serve(const http::Request& req, const Identity* who, co
 
 void VaultApi::Register(http::Router* router, const std::function<http::Handler(http::Handler)>& guard) {
   http::Handler run = [this](const http::Request& req, const http::RequestContext& ctx, http::Responder respond) {
+    // A seat among the requests in flight (core/inflight.h), before the request waits for a
+    // worker; logins take one too (by address), only the health and seal-status endpoints
+    // that load balancers and operators poll take none.
+    core::InflightLimiter::Seat seat;
+    std::string_view target(req.target().data(), req.target().size());
+    std::string_view path = target.substr(0, target.find('?'));
+    if (limiter_ != nullptr && path != "/v1/sys/health" && path != "/v1/sys/seal-status" && path != "/v1/sys/leader") {
+      bool mutating = req.method() != http::Verb::get && req.method() != http::Verb::head && req.method_string() != "LIST";
+      seat = limiter_->Acquire(mutating, core::InflightLimiter::CallerKey(ctx.identity.get(), ctx.remote_address));
+      if (seat == nullptr) {
+        http::Response res = http::MakeResponse(req, http::HttpStatus::too_many_requests, "application/json",
+                                                R"({"errors":["too many requests in flight; try again later"]})");
+        res.set("Retry-After", "1");
+        return respond(std::move(res));
+      }
+    }
     auto copy = std::make_shared<http::Request>(req);  // the connection's buffer is reused once we return
-    boost::asio::post(pool_, [this, copy, who = ctx.identity, remote = ctx.remote_address, respond = std::move(respond)] {
+    boost::asio::post(pool_, [this, copy, seat, who = ctx.identity, remote = ctx.remote_address, respond = std::move(respond)] {
       std::optional<http::Response> res;
       try {
         res = impl_->Serve(*copy, who.get(), remote);

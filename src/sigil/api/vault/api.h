@@ -64,6 +64,7 @@ class VaultApi {
  private:
   class Impl;
   std::unique_ptr<Impl> impl_;
+  core::InflightLimiter* limiter_;
   boost::asio::thread_pool pool_;
 };
 

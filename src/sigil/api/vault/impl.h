@@ -37,7 +37,7 @@ class VaultApi::Impl {
   Impl(Clock* clock, const Options& o)
       : clock_(clock),
         options_(o),
-        pipeline_(core::Pipeline::Deps{nullptr, o.auditor, o.policies, o.limiter}),
+        pipeline_(core::Pipeline::Deps{nullptr, o.auditor, o.policies}),
         kube_pipeline_(core::Pipeline::Deps{o.rbac, o.auditor, nullptr}) {}
 
   http::Response Serve(const http::Request& req, const Identity* who, const std::string& remote);

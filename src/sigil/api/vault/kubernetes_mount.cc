@@ -70,12 +70,6 @@ class KubeErrors final : public core::ErrorRenderer {
     r.body.assign(body.begin(), body.end());
     return r;
   }
-  // The nested pipeline has no limiter: the Vault request holds the seat.
-  core::Reply TooManyRequests(const core::RequestInfo& info) const override {
-    core::Reply r = Render(UnavailableError("too many requests"), info);
-    r.status = 429;
-    return r;
-  }
 };
 
 // One KV version of a Secret: a history record that holds a Secret, or held one (destroyed).

@@ -110,8 +110,4 @@ Reply VaultErrors::Render(const Status& s, const core::RequestInfo&) const {
   return Error(HttpErrorFor(s.code()).status, s.message());
 }
 
-Reply VaultErrors::TooManyRequests(const core::RequestInfo&) const {
-  return Error(429, "too many requests in flight; try again later");
-}
-
 }  // namespace sigil::vault

@@ -54,7 +54,6 @@ http::Response ToHttp(const http::Request& req, Reply r);
 class VaultErrors final : public core::ErrorRenderer {
  public:
   Reply Render(const Status& s, const core::RequestInfo& r) const override;
-  Reply TooManyRequests(const core::RequestInfo& r) const override;
 };
 
 }  // namespace sigil::vault
