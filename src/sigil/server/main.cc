@@ -186,6 +186,7 @@ int main(int argc, char** argv) {
   if (server->parsed()) {
     sigil::server::BlockShutdownSignals();
     sigil::server::HardenProcess();
+    sigil::server::LimitMallocArenas();
     auto config = BuildConfig(flags);
     if (!config.ok()) return Fail(config.error());
     auto s = sigil::server::SigilServer::Create(std::move(config).value());

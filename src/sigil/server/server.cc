@@ -3,12 +3,16 @@
 #include "sigil/crypto/random.h"
 
 #include <signal.h>
+#include <malloc.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
+#include <thread>
 #include <filesystem>
 #include <boost/asio/steady_timer.hpp>
 #include <nlohmann/json.hpp>
@@ -54,6 +58,11 @@ void HardenProcess() {
   }
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   ::umask(077);
+}
+
+void LimitMallocArenas() {
+  if (std::getenv("MALLOC_ARENA_MAX") != nullptr) return;
+  mallopt(M_ARENA_MAX, static_cast<int>(std::max(2u, std::thread::hardware_concurrency())));
 }
 
 Result<IssuedKubeconfig> KubeconfigFor(const Config& config_in, const KubeconfigRequest& request) {

@@ -37,6 +37,12 @@ void BlockShutdownSignals();
 // dumps where it is held (SecretBytes::Lock).
 void HardenProcess();
 
+// glibc gives every thread that allocates its own heap ("arena"), up to 8 per core; with the
+// server's worker pools that is a dozen heaps, each holding freed memory of its own, and the
+// resident size creeps up as more of them come into use (measured in the soak run,
+// docs/benchmarks.md). Limits them to one per core unless MALLOC_ARENA_MAX is set.
+void LimitMallocArenas();
+
 class SigilServer {
  public:
   static Result<std::unique_ptr<SigilServer>> Create(Config config);
