@@ -4,6 +4,8 @@
 #include <thread>
 
 #include "sigil/auth/authenticator.h"
+#include "sigil/auth/service_account.h"
+#include "sigil/auth/service_account_issuer.h"
 #include "sigil/storage/memory_backend.h"
 #include "sigil/testing/status_matchers.h"
 
@@ -163,6 +165,47 @@ TEST_F(AuthTest, VaultTokenRenewalIsCappedAndExpiryEndsIt) {
   auto fixed = tokens_->CreateVault(spec);
   SIGIL_ASSERT_OK(fixed);
   EXPECT_THAT(tokens_->Renew(fixed->second.key, std::nullopt, &capped), StatusIs(StatusCode::kInvalidArgument));
+}
+
+// Service-account tokens sigil signs (TokenRequest): one key per store, kept across opens; the
+// tokens verify with the published JWKS and carry kube-apiserver's claims; the authenticator
+// takes them only while their service account exists with the same uid.
+TEST_F(AuthTest, IssuedServiceAccountTokensVerifyAndEndWithTheirAccount) {
+  auto issuer = std::move(ServiceAccountIssuer::Open(store_.get(), "https://issuer.example", &clock_)).value();
+  auto again = std::move(ServiceAccountIssuer::Open(store_.get(), "https://issuer.example", &clock_)).value();
+  EXPECT_EQ(issuer->key_id(), again->key_id());  // the stored key, not a new one
+  nlohmann::json jwks = issuer->Jwks();
+  ASSERT_EQ(jwks["keys"].size(), 1u);
+  EXPECT_EQ(jwks["keys"][0]["kid"], issuer->key_id());
+  auto issued = issuer->Issue("team-a", "app", "uid-1", {"vault"}, std::chrono::seconds(600));
+  ASSERT_TRUE(issued.ok()) << issued.error();
+  crypto::JwtKeySet keys;
+  ASSERT_TRUE(keys.AddJwks(jwks.dump()).ok());
+  auto claims = keys.Verify(issued->token.view());
+  ASSERT_TRUE(claims.ok()) << claims.error();
+  EXPECT_EQ((*claims)["sub"], "system:serviceaccount:team-a:app");
+  EXPECT_EQ((*claims)["aud"], nlohmann::json::array({"vault"}));
+  EXPECT_EQ((*claims)["kubernetes.io"]["serviceaccount"]["uid"], "uid-1");
+  EXPECT_EQ((*claims)["exp"].get<int64_t>() - (*claims)["iat"].get<int64_t>(), 600);
+
+  bool exists = true;
+  ServiceAccountConfig config;
+  config.issuers = {"https://issuer.example"};
+  config.audiences = {"vault"};
+  config.keys = keys;
+  config.own_key_id = issuer->key_id();
+  config.still_exists = [&](const std::string& ns, const std::string& name, const std::string& uid) {
+    return exists && ns == "team-a" && name == "app" && uid == "uid-1";
+  };
+  ServiceAccountAuthenticator authn(config, &clock_);
+  auto id = authn.Authenticate(issued->token.view());
+  ASSERT_TRUE(id.ok()) << id.error();
+  EXPECT_EQ(id->uid, "uid-1");
+  exists = false;
+  EXPECT_THAT(authn.Authenticate(issued->token.view()), StatusIs(StatusCode::kUnauthenticated));
+  clock_.Advance(std::chrono::seconds(700));
+  exists = true;
+  EXPECT_THAT(authn.Authenticate(issued->token.view()), StatusIs(StatusCode::kUnauthenticated));  // expired
 }
 
 TEST(TokenFileTest, ParsesAsKubeApiserver) {

@@ -1,6 +1,9 @@
 #include "sigil/auth/service_account.h"
 
 #include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "sigil/base/encoding.h"
 
 namespace sigil::auth {
 namespace {
@@ -15,6 +18,19 @@ Status Refuse(const std::string& why) { return UnauthenticatedError("service acc
 bool ServiceAccountAuthenticator::LooksLikeJwt(std::string_view token) {
   return std::count(token.begin(), token.end(), '.') == 2 && token.starts_with("eyJ");
 }
+
+namespace {
+
+// The kid of a token's header ("" if it has none); the signature was checked before this is
+// used, with the key of that kid.
+std::string HeaderKeyId(std::string_view token) {
+  auto header = Base64UrlDecode(token.substr(0, token.find('.')));
+  if (!header.ok()) return "";
+  nlohmann::json h = nlohmann::json::parse(*header, nullptr, false);
+  return h.is_object() && h.contains("kid") && h["kid"].is_string() ? h["kid"].get<std::string>() : "";
+}
+
+}  // namespace
 
 Result<Identity> ServiceAccountAuthenticator::Authenticate(std::string_view token) const {
   auto verified = config_.keys.Verify(token);
@@ -79,6 +95,11 @@ Result<Identity> ServiceAccountAuthenticator::Authenticate(std::string_view toke
     id.extra["authentication.kubernetes.io/credential-id"] = {"JTI=" + c["jti"].get<std::string>()};
   }
   id.method = "serviceaccount";
+  // A token sigil signed stands only while its service account does (deleted, or deleted and
+  // made again with a new uid: refused), as kube-apiserver checks the tokens it issued.
+  if (config_.still_exists && !config_.own_key_id.empty() && HeaderKeyId(token) == config_.own_key_id) {
+    if (!config_.still_exists(ns, name, id.uid)) return Refuse("the service account no longer exists");
+  }
   return id;
 }
 

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -31,6 +32,11 @@ struct ServiceAccountConfig {
   // only when the role names one: these switch the two checks off.
   bool any_issuer = false;
   bool any_audience = false;
+  // Tokens signed with this key (by its kid) are sigil's own (auth/service_account_issuer.h):
+  // each must name a service account that still exists with the uid in the token. (By key, not
+  // issuer: sigil's issuer may well be the cluster's, whose tokens name accounts sigil lacks.)
+  std::string own_key_id;
+  std::function<bool(const std::string& ns, const std::string& name, const std::string& uid)> still_exists;
 };
 
 class ServiceAccountAuthenticator {

@@ -15,6 +15,13 @@ std::string Key(const std::string& name) { return Namespaces().Key("", name); }
 
 }  // namespace
 
+// The service account every namespace has, as kube-controller-manager's service-account
+// controller makes it.
+Json Registry::DefaultServiceAccount(const std::string& ns) {
+  return Json{{"kind", "ServiceAccount"}, {"apiVersion", "v1"},
+              {"metadata", {{"name", "default"}, {"namespace", ns}, {"uid", crypto::RandomUuid()}, {"creationTimestamp", Now()}}}};
+}
+
 Json Registry::NewNamespace(const std::string& name, const Json& labels, const Json& annotations) {
   Json obj{{"kind", "Namespace"}, {"apiVersion", "v1"},
            {"metadata", {{"name", name}, {"uid", crypto::RandomUuid()}, {"creationTimestamp", Now()},
@@ -46,7 +53,10 @@ Outcome<Written> Registry::CreateNamespace(const Json& obj, bool dry_run) {
   FieldErrors errs = ValidateNamespace(obj);
   if (!errs.empty()) return Invalid("Namespace", name, errs);
   if (dry_run) return Written{WithResourceVersion(obj, store_->CurrentRevision()), store_->CurrentRevision(), {}};
-  auto rev = store_->Create(Key(name), Serialize(obj));
+  // The namespace and its default service account in one commit.
+  store::SideEffects also;
+  also.puts.emplace_back(ServiceAccounts().Key(name, "default"), Serialize(DefaultServiceAccount(name)));
+  auto rev = store_->Create(Key(name), Serialize(obj), also);
   if (!rev.ok()) {
     if (rev.error().code() == StatusCode::kAlreadyExists) return AlreadyExists("namespaces", name);
     return FromStatus(rev.error());
@@ -129,6 +139,17 @@ Status Registry::EnsureDefaultNamespaces() {
     SIGIL_ASSIGN_OR_RETURN(std::optional<store::Object> existing, store_->Get(Key(ns)));
     if (existing) continue;
     auto r = store_->Create(Key(ns), Serialize(NewNamespace(ns, nullptr, nullptr)));
+    if (!r.ok() && r.error().code() != StatusCode::kAlreadyExists) return r.error();
+  }
+  // Every namespace has its default service account (stores from before service accounts
+  // existed, and one deleted by hand, get it back at start, as the controller would restore it).
+  Outcome<std::vector<std::string>> names = NamespaceNames();
+  if (!names.ok()) return sigil::InternalError(names.error().message);
+  for (const std::string& ns : *names) {
+    std::string key = ServiceAccounts().Key(ns, "default");
+    SIGIL_ASSIGN_OR_RETURN(std::optional<store::Object> sa, store_->Get(key));
+    if (sa) continue;
+    auto r = store_->Create(key, Serialize(DefaultServiceAccount(ns)));
     if (!r.ok() && r.error().code() != StatusCode::kAlreadyExists) return r.error();
   }
   return OkStatus();

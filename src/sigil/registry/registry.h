@@ -180,6 +180,7 @@ class Registry {
   // ---- namespaces (registry/namespaces.cc) ----
   // A new Namespace object (uid, creationTimestamp, the kubernetes.io/metadata.name label).
   Json NewNamespace(const std::string& name, const Json& labels, const Json& annotations);
+  Json DefaultServiceAccount(const std::string& ns);
   Outcome<Written> CreateNamespace(const Json& obj, bool dry_run);
   // Labels and annotations only change; `mutate` gets the live namespace and returns the next.
   Outcome<Written> UpdateNamespace(const std::string& name, const Mutation& mutate, bool dry_run);

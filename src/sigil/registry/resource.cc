@@ -273,6 +273,55 @@ class RbacStrategy : public Strategy {
   std::set<std::string> top_;
 };
 
+// v1 ServiceAccount (k/k pkg/registry/core/serviceaccount/strategy.go): a name (a DNS
+// subdomain) and three optional fields sigil keeps as given. Tokens for it are issued through
+// its token subresource (TokenRequest), never stored.
+class ServiceAccountStrategy : public Strategy {
+ public:
+  Prepared PrepareForWrite(const Json& in, const std::string& ns, const std::string& field_validation) const override {
+    Prepared p;
+    static const std::set<std::string> kTop = {"kind", "apiVersion", "metadata", "secrets", "imagePullSecrets",
+                                               "automountServiceAccountToken"};
+    std::optional<Json> meta = PrepareMeta(in, ns, "ServiceAccount", "v1", true, kTop, field_validation, &p);
+    if (!meta) return p;
+    auto bad = [&](const std::string& why) {
+      p.error = BadRequest("ServiceAccount in version \"v1\" cannot be handled as a ServiceAccount: " + why);
+      return p;
+    };
+    Json obj = {{"kind", "ServiceAccount"}, {"apiVersion", "v1"}, {"metadata", std::move(*meta)}};
+    for (const char* list : {"secrets", "imagePullSecrets"}) {
+      if (!in.contains(list) || in[list].is_null()) continue;
+      if (!in[list].is_array()) return bad(std::string(list) + " must be a list of object references");
+      for (const Json& ref : in[list]) {
+        if (!ref.is_object()) return bad(std::string(list) + " must be a list of object references");
+        for (const auto& [k, v] : ref.items()) {
+          if (!v.is_string() && !v.is_null()) return bad(std::string(list) + "." + k + " must be a string");
+        }
+      }
+      obj[list] = in[list];
+    }
+    if (in.contains("automountServiceAccountToken") && !in["automountServiceAccountToken"].is_null()) {
+      if (!in["automountServiceAccountToken"].is_boolean()) return bad("automountServiceAccountToken must be a boolean");
+      obj["automountServiceAccountToken"] = in["automountServiceAccountToken"];
+    }
+    p.obj = std::move(obj);
+    return p;
+  }
+  FieldErrors Validate(const Json& obj) const override {
+    FieldErrors errs;
+    const Json& meta = obj["metadata"];
+    std::string name = meta.value("name", "");
+    if (name.empty()) {
+      errs.push_back({FieldError::Type::kRequired, "metadata.name", "", "name or generateName is required"});
+    } else {
+      for (const std::string& e : IsDns1123Subdomain(name)) errs.push_back({FieldError::Type::kInvalid, "metadata.name", name, e});
+    }
+    ValidateLabelsAndAnnotations(meta, &errs);
+    return errs;
+  }
+  FieldErrors ValidateUpdate(const Json&, const Json&) const override { return {}; }
+};
+
 // Namespaces are written through Registry's namespace operations (only labels and annotations
 // change); the strategy validates them.
 class NamespaceStrategy : public Strategy {
@@ -314,6 +363,11 @@ const Resource& Secrets() {
   static const Resource r{"", "Secret", "secrets", true, &s};
   return r;
 }
+const Resource& ServiceAccounts() {
+  static const ServiceAccountStrategy s;
+  static const Resource r{"", "ServiceAccount", "serviceaccounts", true, &s};
+  return r;
+}
 const Resource& Namespaces() {
   static const NamespaceStrategy s;
   static const Resource r{"", "Namespace", "namespaces", false, &s};
@@ -353,7 +407,7 @@ const Resource* RbacResource(const std::string& plural) {
 }
 
 const std::vector<const Resource*>& NamespacedResources() {
-  static const std::vector<const Resource*> v = {&Secrets(), &Roles(), &RoleBindings()};
+  static const std::vector<const Resource*> v = {&Secrets(), &ServiceAccounts(), &Roles(), &RoleBindings()};
   return v;
 }
 

@@ -59,6 +59,7 @@ struct Resource {
 
 extern const char kRbacGroup[];
 const Resource& Secrets();
+const Resource& ServiceAccounts();
 const Resource& Namespaces();
 const Resource& Roles();
 const Resource& ClusterRoles();

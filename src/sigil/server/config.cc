@@ -1,5 +1,6 @@
 #include "sigil/server/config.h"
 
+#include <algorithm>
 #include <yaml-cpp/yaml.h>
 
 #include <charconv>
@@ -92,15 +93,20 @@ Status Parse(const YAML::Node& root, Config* c) {
     if (YAML::Node sa = auth["service_accounts"]) {
       if (!sa.IsMap()) return InvalidArgumentError("config: \"auth.service_accounts\" must be a mapping");
       const std::string w = "auth.service_accounts.";
-      SIGIL_RETURN_IF_ERROR(CheckKeys(sa, w, {"issuers", "audiences", "key_files", "jwks_files"}));
+      SIGIL_RETURN_IF_ERROR(CheckKeys(sa, w, {"issuers", "audiences", "key_files", "jwks_files", "signing_issuer"}));
       SIGIL_RETURN_IF_ERROR(Get(sa, "issuers", w, &c->sa_issuers));
       SIGIL_RETURN_IF_ERROR(Get(sa, "audiences", w, &c->sa_audiences));
       SIGIL_RETURN_IF_ERROR(Get(sa, "key_files", w, &c->sa_key_files));
       SIGIL_RETURN_IF_ERROR(Get(sa, "jwks_files", w, &c->sa_jwks_files));
-      if (c->sa_issuers.empty()) return InvalidArgumentError("config: auth.service_accounts.issuers must name at least one issuer");
-      if (c->sa_key_files.empty() && c->sa_jwks_files.empty()) {
+      SIGIL_RETURN_IF_ERROR(Get(sa, "signing_issuer", w, &c->sa_signing_issuer));
+      bool external = sa["issuers"] || sa["audiences"] || sa["key_files"] || sa["jwks_files"];
+      if (external && c->sa_issuers.empty()) {
+        return InvalidArgumentError("config: auth.service_accounts.issuers must name at least one issuer");
+      }
+      if (external && c->sa_key_files.empty() && c->sa_jwks_files.empty()) {
         return InvalidArgumentError("config: auth.service_accounts needs key_files or jwks_files");
       }
+      if (c->sa_signing_issuer.empty()) return InvalidArgumentError("config: auth.service_accounts.signing_issuer may not be empty");
     }
   }
   if (YAML::Node audit = root["audit"]) {

@@ -14,6 +14,8 @@
 
 namespace sigil::server {
 
+inline constexpr char kDefaultSigningIssuer[] = "https://kubernetes.default.svc.cluster.local";
+
 struct Config {
   bool dev = false;
   std::string listen = "127.0.0.1:8443";
@@ -40,6 +42,8 @@ struct Config {
   std::string auth_client_ca_file;
   // Service-account JWTs (auth.service_accounts): accepted when at least one key is given.
   std::vector<std::string> sa_issuers, sa_audiences, sa_key_files, sa_jwks_files;
+  // The issuer of the tokens sigil signs itself (TokenRequest, `kubectl create token`).
+  std::string sa_signing_issuer = kDefaultSigningIssuer;
   // Audit (docs/configuration.md "audit"). Production default: every request at Metadata level
   // to data_dir/audit/audit.log. Dev default: off unless configured.
   std::optional<bool> audit_enabled;   // audit.enabled

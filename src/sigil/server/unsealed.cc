@@ -53,11 +53,19 @@ Result<std::unique_ptr<audit::Auditor>> OpenAuditor(const Config& c, store::Obje
   return auditor;
 }
 
-Result<std::optional<auth::ServiceAccountAuthenticator>> ServiceAccounts(const Config& c) {
-  if (c.sa_issuers.empty()) return std::optional<auth::ServiceAccountAuthenticator>();
+// Service-account JWTs: the external cluster's (configured keys and issuers) and sigil's own
+// (its signing key; each token valid only while its service account exists).
+Result<std::optional<auth::ServiceAccountAuthenticator>> ServiceAccounts(
+    const Config& c, const auth::ServiceAccountIssuer& own,
+    std::function<bool(const std::string&, const std::string&, const std::string&)> still_exists) {
   auth::ServiceAccountConfig sa;
   sa.issuers = c.sa_issuers;
+  sa.issuers.push_back(own.issuer());
   sa.audiences = c.sa_audiences;
+  if (!sa.audiences.empty()) sa.audiences.push_back(own.issuer());
+  sa.own_key_id = own.key_id();
+  sa.still_exists = std::move(still_exists);
+  if (Status st = sa.keys.AddJwks(own.Jwks().dump()); !st.ok()) return st.WithContext("the service-account signing key");
   for (const std::string& f : c.sa_key_files) {
     SIGIL_ASSIGN_OR_RETURN(std::string pem, file::ReadFile(f, 1 << 20));
     if (Status st = sa.keys.AddPem(pem); !st.ok()) return st.WithContext(f);
@@ -172,7 +180,14 @@ Result<std::unique_ptr<Unsealed>> Unsealed::Build(const Deps& deps, SecretBytes 
   if (!c.auth_token_file.empty()) {
     SIGIL_ASSIGN_OR_RETURN(token_file, auth::TokenFile::Load(c.auth_token_file));
   }
-  SIGIL_ASSIGN_OR_RETURN(std::optional<auth::ServiceAccountAuthenticator> service_accounts, ServiceAccounts(c));
+  SIGIL_ASSIGN_OR_RETURN(u->sa_issuer_, auth::ServiceAccountIssuer::Open(u->store_.get(), c.sa_signing_issuer, Clock::Real()));
+  auto still_exists = [u = u.get()](const std::string& ns, const std::string& name, const std::string& uid) {
+    if (u->registry_ == nullptr) return false;
+    registry::Outcome<registry::Stored> sa = u->registry_->Get(registry::ServiceAccounts(), ns, name);
+    return sa.ok() && sa->obj["metadata"].value("uid", "") == uid;
+  };
+  SIGIL_ASSIGN_OR_RETURN(std::optional<auth::ServiceAccountAuthenticator> service_accounts,
+                         ServiceAccounts(c, *u->sa_issuer_, still_exists));
   u->authenticator_ = std::make_unique<auth::Authenticator>(u->tokens_.get(), std::move(token_file), std::move(service_accounts));
   kube::KubernetesApi::Options kube_options;
   // A TokenReview is the token authenticating to whoever asks: a limited-use token spends a use.
@@ -180,6 +195,7 @@ Result<std::unique_ptr<Unsealed>> Unsealed::Build(const Deps& deps, SecretBytes 
     return a->AuthenticateToken(token, why, /*use=*/true);
   };
   kube_options.token_issuer = [t = u->tokens_.get()](const Identity& who, std::chrono::seconds ttl) { return t->Create(who, ttl); };
+  kube_options.service_account_issuer = u->sa_issuer_.get();
   SIGIL_ASSIGN_OR_RETURN(u->authorizer_, authz::Authorizer::Open(u->store_.get()));
   kube_options.authorizer = u->authorizer_.get();
   SIGIL_ASSIGN_OR_RETURN(u->auditor_, OpenAuditor(c, u->store_.get(), deps.dev_dir));

@@ -20,6 +20,7 @@
 #include "sigil/authz/authorizer.h"
 #include "sigil/authz/policy_store.h"
 #include "sigil/barrier/barrier.h"
+#include "sigil/auth/service_account_issuer.h"
 #include "sigil/core/authentication.h"
 #include "sigil/core/inflight.h"
 #include "sigil/database/database.h"
@@ -70,6 +71,7 @@ class Unsealed {
   std::unique_ptr<registry::Registry> registry_;
   std::unique_ptr<auth::TokenStore> tokens_;
   std::unique_ptr<leases::Manager> leases_;
+  std::unique_ptr<auth::ServiceAccountIssuer> sa_issuer_;
   std::unique_ptr<auth::Authenticator> authenticator_;
   std::unique_ptr<authz::Authorizer> authorizer_;
   std::unique_ptr<audit::Auditor> auditor_;

@@ -12,7 +12,7 @@
 namespace sigil::kube {
 
 KubernetesApi::Impl::Impl(registry::Registry* registry, Clock* clock, const KubernetesApi::Options& options)
-    : registry_(registry), clock_(clock), token_reviewer_(options.token_reviewer), token_issuer_(options.token_issuer),
+    : registry_(registry), clock_(clock), token_reviewer_(options.token_reviewer), token_issuer_(options.token_issuer), sa_issuer_(options.service_account_issuer),
       authorizer_(options.authorizer), auditor_(options.auditor), pipeline_({options.authorizer, options.auditor}) {
   bookmark_thread_ = std::thread([this] { BookmarkLoop(); });
 }
@@ -138,6 +138,8 @@ void KubernetesApi::Register(http::Router* router, const std::function<http::Han
   router->HandlePrefix("/apis/", h);
   router->HandlePrefix("/openapi/", h);
   router->HandlePrefix("/sigil/", h);
+  router->Handle("/.well-known/openid-configuration", h);
+  router->Handle("/openid/v1/jwks", h);
 }
 
 }  // namespace sigil::kube

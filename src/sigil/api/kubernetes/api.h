@@ -26,6 +26,7 @@
 
 #include "sigil/api/http/server.h"
 #include "sigil/audit/auditor.h"
+#include "sigil/auth/service_account_issuer.h"
 #include "sigil/authz/authorizer.h"
 #include "sigil/base/clock.h"
 #include "sigil/core/inflight.h"
@@ -46,6 +47,9 @@ class KubernetesApi {
     authz::Authorizer* authorizer = nullptr;
     // Audit: every request the policy selects is recorded (fail closed). Null: no audit.
     audit::Auditor* auditor = nullptr;
+    // Signs service-account tokens (the serviceaccounts/token subresource, OIDC discovery and
+    // its JWKS); null: not served.
+    const auth::ServiceAccountIssuer* service_account_issuer = nullptr;
     // Bounds requests in flight (core/inflight.h); null: unbounded.
     core::InflightLimiter* limiter = nullptr;
   };

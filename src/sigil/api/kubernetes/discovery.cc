@@ -25,6 +25,11 @@ http::Response KubernetesApi::Impl::Api(const http::Request& req) {
                          {"scope", "Cluster"}, {"singularResource", "namespace"}, {"verbs", NamespaceVerbs()}, {"shortNames", {"ns"}}});
     resources.push_back({{"resource", "secrets"}, {"responseKind", {{"group", ""}, {"version", "v1"}, {"kind", "Secret"}}},
                          {"scope", "Namespaced"}, {"singularResource", "secret"}, {"verbs", SecretsVerbs()}});
+    resources.push_back({{"resource", "serviceaccounts"}, {"responseKind", {{"group", ""}, {"version", "v1"}, {"kind", "ServiceAccount"}}},
+                         {"scope", "Namespaced"}, {"singularResource", "serviceaccount"}, {"verbs", SecretsVerbs()}, {"shortNames", {"sa"}},
+                         {"subresources", Json::array({{{"subresource", "token"},
+                                                        {"responseKind", {{"group", "authentication.k8s.io"}, {"version", "v1"}, {"kind", "TokenRequest"}}},
+                                                        {"verbs", {"create"}}}})}});
     Json doc = {{"kind", "APIGroupDiscoveryList"}, {"apiVersion", "apidiscovery.k8s.io/v2"}, {"metadata", Json::object()},
                 {"items", Json::array({{{"metadata", {{"name", ""}, {"creationTimestamp", nullptr}}},
                                         {"versions", Json::array({{{"version", "v1"}, {"resources", resources}, {"freshness", "Current"}}})}}})}};
@@ -123,6 +128,10 @@ http::Response KubernetesApi::Impl::ApiV1(const http::Request& req) {
                        {"verbs", NamespaceVerbs()}, {"shortNames", {"ns"}}});
   resources.push_back({{"name", "secrets"}, {"singularName", "secret"}, {"namespaced", true}, {"kind", "Secret"},
                        {"verbs", SecretsVerbs()}});
+  resources.push_back({{"name", "serviceaccounts"}, {"singularName", "serviceaccount"}, {"namespaced", true}, {"kind", "ServiceAccount"},
+                       {"verbs", SecretsVerbs()}, {"shortNames", {"sa"}}});
+  resources.push_back({{"name", "serviceaccounts/token"}, {"singularName", ""}, {"namespaced", true}, {"group", "authentication.k8s.io"},
+                       {"version", "v1"}, {"kind", "TokenRequest"}, {"verbs", {"create"}}});
   return Reply(req, 200, Json{{"kind", "APIResourceList"}, {"apiVersion", "v1"}, {"groupVersion", "v1"}, {"resources", resources}});
 }
 

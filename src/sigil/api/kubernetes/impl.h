@@ -39,6 +39,8 @@ struct Path {
 Path SplitPath(std::string_view target);
 inline bool IsRole(const registry::Resource& t) { return t.kind == "Role" || t.kind == "ClusterRole"; }
 inline bool IsSecret(const registry::Resource& t) { return t == registry::Secrets(); }
+inline bool IsServiceAccount(const registry::Resource& t) { return t == registry::ServiceAccounts(); }
+inline bool IsRbac(const registry::Resource& t) { return t.group == "rbac.authorization.k8s.io"; }
 
 inline const char kTableContentType[] = "application/json;as=Table;v=v1;g=meta.k8s.io";
 inline const char kAggregatedContentType[] = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
@@ -196,6 +198,11 @@ class KubernetesApi::Impl {
 
   // ---- sigil_routes.cc
   http::Response CreateToken(const http::Request& req, const Identity* who);
+  http::Response CreateServiceAccountToken(const http::Request& req, const std::map<std::string, std::string>& q, const std::string& ns,
+                                           const std::string& name, const Identity* who);
+  http::Response OpenIdConfiguration(const http::Request& req);
+  http::Response OpenIdJwks(const http::Request& req);
+  Json ServiceAccountTable(const std::vector<Json>& items, const std::string& rv, const std::string& cont);
   http::Response AuditHash(const http::Request& req);
   static Json VersionSummary(const registry::SecretVersion& v);
   http::Response ListVersions(const http::Request& req, const std::string& ns, const std::string& name);
@@ -225,6 +232,7 @@ class KubernetesApi::Impl {
   Clock* clock_;
   std::function<Result<std::optional<Identity>>(std::string_view, std::string*)> token_reviewer_;
   std::function<Result<SecretBytes>(const Identity&, std::chrono::seconds)> token_issuer_;
+  const auth::ServiceAccountIssuer* sa_issuer_;
   authz::Authorizer* authorizer_;
   audit::Auditor* auditor_;
   core::Pipeline pipeline_;

@@ -91,7 +91,7 @@ void KubernetesApi::Impl::ShowAggregated(const registry::Resource& t, Json* obj)
 // system:masters may do both, as in kube-apiserver.
 std::optional<ApiError> KubernetesApi::Impl::CheckEscalation(const registry::Resource& t, const Identity* who, const std::string& ns,
                                         const std::string& name, const Json& obj) {
-  if (IsSecret(t) || authorizer_ == nullptr) return std::nullopt;
+  if (!IsRbac(t) || authorizer_ == nullptr) return std::nullopt;
   if (who == nullptr) return Forbidden(authz::Attributes{"create", true, t.group, t.plural, "", ns, name, ""}, who);
   if (std::find(who->groups.begin(), who->groups.end(), "system:masters") != who->groups.end()) return std::nullopt;
   std::string scope = t.namespaced ? ns : "";
@@ -129,7 +129,7 @@ std::optional<ApiError> KubernetesApi::Impl::CheckEscalation(const registry::Res
 // client's next request is decided on the new rules; nothing waits for the store watch.
 void KubernetesApi::Impl::ObserveRbac(const registry::Resource& t, const std::string& ns, const std::string& name,
                                       const Json* obj, int64_t revision) {
-  if (IsSecret(t) || authorizer_ == nullptr) return;
+  if (!IsRbac(t) || authorizer_ == nullptr) return;
   if (obj == nullptr) return authorizer_->Observe(t.Key(ns, name), nullptr, revision);
   nlohmann::json plain = nlohmann::json::parse(obj->dump());
   plain["metadata"].erase("resourceVersion");

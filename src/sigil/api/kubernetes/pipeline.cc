@@ -139,7 +139,8 @@ std::optional<http::Response> KubernetesApi::Impl::Serve(const http::Request& re
   // TokenReviews carry bearer tokens, token issuing returns one, and audit-hash requests carry
   // secret values: their bodies are never recorded, at any level.
   const authz::Attributes& a = info.kube;
-  info.sensitive_body = a.resource == "tokenreviews" || a.path == "/sigil/v1/audit/hash" || a.path == "/sigil/v1/tokens";
+  info.sensitive_body = a.resource == "tokenreviews" || a.path == "/sigil/v1/audit/hash" || a.path == "/sigil/v1/tokens" ||
+                        (a.resource == "serviceaccounts" && a.subresource == "token");
   // The media type the decoded body is read as: protobuf is decoded to JSON; apply YAML is
   // converted but stays an apply configuration.
   std::string ct;
@@ -201,7 +202,7 @@ std::optional<Json> KubernetesApi::Impl::AuditBody(const http::Request& req, con
   if (ct == kProtobufContentType) {
     static const std::map<std::string, std::string> kKinds = {
         {"secrets", "Secret"}, {"namespaces", "Namespace"}, {"roles", "Role"}, {"clusterroles", "ClusterRole"},
-        {"rolebindings", "RoleBinding"}, {"clusterrolebindings", "ClusterRoleBinding"},
+        {"rolebindings", "RoleBinding"}, {"clusterrolebindings", "ClusterRoleBinding"}, {"serviceaccounts", "ServiceAccount"},
         {"selfsubjectaccessreviews", "SelfSubjectAccessReview"}, {"selfsubjectrulesreviews", "SelfSubjectRulesReview"}};
     auto k = kKinds.find(a.resource);
     if (k == kKinds.end()) return std::nullopt;

@@ -93,7 +93,11 @@ Result<Json> DecodeProtobufObject(std::string_view body, std::string_view expect
   const std::string& kind = unknown.typemeta().kind();
   bool authz = kind == "SelfSubjectAccessReview" || kind == "SelfSubjectRulesReview";
   bool rbac = kind == "Role" || kind == "ClusterRole" || kind == "RoleBinding" || kind == "ClusterRoleBinding";
-  std::string want_api = authz ? "authorization.k8s.io/v1" : rbac ? "rbac.authorization.k8s.io/v1" : "v1";
+  bool authn = kind == "TokenRequest";
+  std::string want_api = authz   ? "authorization.k8s.io/v1"
+                         : rbac  ? "rbac.authorization.k8s.io/v1"
+                         : authn ? "authentication.k8s.io/v1"
+                                 : "v1";
   if (api != want_api || kind != expected_kind) {
     return InvalidArgumentError("protobuf body holds " + api + "/" + kind + ", expected " + want_api + "/" + std::string(expected_kind));
   }
@@ -177,6 +181,47 @@ Result<Json> DecodeProtobufObject(std::string_view body, std::string_view expect
     k8s::core::Namespace n;
     if (!n.ParseFromString(unknown.raw())) return InvalidArgumentError("protobuf body is not a valid v1.Namespace");
     j["metadata"] = MetaToJson(n.metadata());
+    return j;
+  }
+  if (kind == "ServiceAccount") {
+    k8s::core::ServiceAccount sa;
+    if (!sa.ParseFromString(unknown.raw())) return InvalidArgumentError("protobuf body is not a valid v1.ServiceAccount");
+    j["metadata"] = MetaToJson(sa.metadata());
+    if (sa.secrets_size() > 0) {
+      Json refs = Json::array();
+      for (const auto& r : sa.secrets()) {
+        Json ref = Json::object();
+        if (r.has_kind()) ref["kind"] = r.kind();
+        if (r.has_namespace_()) ref["namespace"] = r.namespace_();
+        if (r.has_name()) ref["name"] = r.name();
+        if (r.has_uid()) ref["uid"] = r.uid();
+        if (r.has_apiversion()) ref["apiVersion"] = r.apiversion();
+        if (r.has_resourceversion()) ref["resourceVersion"] = r.resourceversion();
+        if (r.has_fieldpath()) ref["fieldPath"] = r.fieldpath();
+        refs.push_back(ref);
+      }
+      j["secrets"] = refs;
+    }
+    if (sa.imagepullsecrets_size() > 0) {
+      Json refs = Json::array();
+      for (const auto& r : sa.imagepullsecrets()) refs.push_back(Json{{"name", r.name()}});
+      j["imagePullSecrets"] = refs;
+    }
+    if (sa.has_automountserviceaccounttoken()) j["automountServiceAccountToken"] = sa.automountserviceaccounttoken();
+    return j;
+  }
+  if (kind == "TokenRequest") {
+    k8s::core::TokenRequest t;
+    if (!t.ParseFromString(unknown.raw())) return InvalidArgumentError("protobuf body is not a valid authentication.k8s.io/v1.TokenRequest");
+    j["metadata"] = MetaToJson(t.metadata());
+    Json spec = Json::object();
+    if (t.spec().audiences_size() > 0) spec["audiences"] = Json(std::vector<std::string>(t.spec().audiences().begin(), t.spec().audiences().end()));
+    if (t.spec().has_expirationseconds()) spec["expirationSeconds"] = t.spec().expirationseconds();
+    if (t.spec().has_boundobjectref()) {
+      const auto& b = t.spec().boundobjectref();
+      spec["boundObjectRef"] = {{"kind", b.kind()}, {"apiVersion", b.apiversion()}, {"name", b.name()}, {"uid", b.uid()}};
+    }
+    j["spec"] = spec;
     return j;
   }
   return InvalidArgumentError("protobuf bodies of kind " + kind + " are not served");

@@ -45,12 +45,15 @@ http::Response KubernetesApi::Impl::Route(const http::Request& req, const Identi
   if (s.size() == 1 && s[0] == "apis") return IsGet(req) ? Apis(req) : Fail(req, MethodNotAllowed());
   if (s.size() == 2 && s[0] == "api" && s[1] == "v1") return IsGet(req) ? ApiV1(req) : Fail(req, MethodNotAllowed());
   if (!s.empty() && s[0] == "openapi") return OpenApi(req, s);
+  if (s.size() == 2 && s[0] == ".well-known" && s[1] == "openid-configuration") return OpenIdConfiguration(req);
+  if (s.size() == 3 && s[0] == "openid" && s[1] == "v1" && s[2] == "jwks") return OpenIdJwks(req);
   if (!s.empty() && s[0] == "sigil") return SigilRoute(req, q, s, who);
   if (s.size() >= 2 && s[0] == "apis" && s[1] == kRbacGroup) return RbacRoute(req, q, s, who);
   if (s.size() < 3 || s[0] != "api" || s[1] != "v1") return Fail(req, FromStatusMessage(404, "NotFound", "the server could not find the requested resource"));
-  // /api/v1/secrets (all namespaces)
-  if (s.size() == 3 && s[2] == "secrets") {
-    return req.method() == http::Verb::get ? ListObjects(registry::Secrets(), req, q, "") : Fail(req, MethodNotAllowed());
+  // /api/v1/secrets, /api/v1/serviceaccounts (all namespaces)
+  if (s.size() == 3 && (s[2] == "secrets" || s[2] == "serviceaccounts")) {
+    const registry::Resource& t = s[2] == "secrets" ? registry::Secrets() : registry::ServiceAccounts();
+    return req.method() == http::Verb::get ? ListObjects(t, req, q, "") : Fail(req, MethodNotAllowed());
   }
   if (s[2] != "namespaces") return Fail(req, FromStatusMessage(404, "NotFound", "the server could not find the requested resource"));
   if (s.size() == 3) {
@@ -65,11 +68,16 @@ http::Response KubernetesApi::Impl::Route(const http::Request& req, const Identi
     if (req.method() == http::Verb::put || req.method() == http::Verb::patch) return WriteNamespace(req, q, ns);
     return Fail(req, MethodNotAllowed());
   }
-  if (s[4] != "secrets" || s.size() > 6) return Fail(req, FromStatusMessage(404, "NotFound", "the server could not find the requested resource"));
-  if (s.size() == 5) return CollectionRoute(registry::Secrets(), req, q, ns, who);
+  const registry::Resource* t = s[4] == "secrets" ? &registry::Secrets() : s[4] == "serviceaccounts" ? &registry::ServiceAccounts() : nullptr;
+  bool token = t != nullptr && IsServiceAccount(*t) && s.size() == 7 && s[6] == "token";
+  if (t == nullptr || (s.size() > 6 && !token)) {
+    return Fail(req, FromStatusMessage(404, "NotFound", "the server could not find the requested resource"));
+  }
+  if (s.size() == 5) return CollectionRoute(*t, req, q, ns, who);
   const std::string& name = s[5];
   if (name == "." || name == "..") return Fail(req, BadRequest("name may not be \"" + name + "\""));
-  return ObjectRoute(registry::Secrets(), req, q, ns, name, who);
+  if (token) return req.method() == http::Verb::post ? CreateServiceAccountToken(req, q, ns, name, who) : Fail(req, MethodNotAllowed());
+  return ObjectRoute(*t, req, q, ns, name, who);
 }
 
 http::Response KubernetesApi::Impl::CollectionRoute(const registry::Resource& t, const http::Request& req, const std::map<std::string, std::string>& q,

@@ -191,4 +191,94 @@ http::Response KubernetesApi::Impl::Rollback(const http::Request& req, const std
   return Reply(req, created ? 201 : 200, w->obj);
 }
 
+// POST /api/v1/namespaces/NS/serviceaccounts/NAME/token (TokenRequest, authentication.k8s.io/v1;
+// `kubectl create token`): a JWT signed with sigil's service-account key for the named service
+// account (auth/service_account_issuer.h), as kube-apiserver's TokenRequest REST does
+// (k/k pkg/registry/core/serviceaccount/storage/token.go): audiences default to the API's (the
+// issuer), expirationSeconds to 3600 and at least 600; binding to another object (a pod, a
+// secret) is not offered, since sigil holds no pods. RBAC: create on serviceaccounts/token.
+// The answer carries the token: its body is never audited.
+http::Response KubernetesApi::Impl::CreateServiceAccountToken(const http::Request& req, const std::map<std::string, std::string>& q,
+                                                              const std::string& ns, const std::string& name, const Identity*) {
+  if (sa_issuer_ == nullptr) return Fail(req, FromStatusMessage(404, "NotFound", "this server does not issue service-account tokens"));
+  if (std::string why = CheckWriteOptions(q); !why.empty()) return Fail(req, BadRequest(why));
+  Json in = Json::object();
+  if (!req.body().empty()) {
+    auto body = DecodeBody(req, "TokenRequest");
+    if (!body.ok) return Fail(req, body.error);
+    in = body.json;
+  }
+  if (!in.is_object()) return Fail(req, BadRequest("TokenRequest in version \"v1\" cannot be handled as a TokenRequest: the body must be an object"));
+  Json spec = in.value("spec", Json::object());
+  if (spec.is_null()) spec = Json::object();
+  if (!spec.is_object()) return Fail(req, BadRequest("TokenRequest in version \"v1\" cannot be handled as a TokenRequest: spec must be an object"));
+  FieldErrors errs;
+  std::vector<std::string> audiences;
+  if (spec.contains("audiences") && !spec["audiences"].is_null()) {
+    if (!spec["audiences"].is_array()) return Fail(req, BadRequest("TokenRequest in version \"v1\" cannot be handled as a TokenRequest: spec.audiences must be a list of strings"));
+    for (const Json& a : spec["audiences"]) {
+      if (!a.is_string()) return Fail(req, BadRequest("TokenRequest in version \"v1\" cannot be handled as a TokenRequest: spec.audiences must be a list of strings"));
+      audiences.push_back(a.get<std::string>());
+    }
+  }
+  if (audiences.empty()) audiences = {sa_issuer_->issuer()};
+  int64_t ttl = 3600;
+  if (spec.contains("expirationSeconds") && !spec["expirationSeconds"].is_null()) {
+    if (!spec["expirationSeconds"].is_number_integer()) {
+      return Fail(req, BadRequest("TokenRequest in version \"v1\" cannot be handled as a TokenRequest: spec.expirationSeconds must be an integer"));
+    }
+    ttl = spec["expirationSeconds"].get<int64_t>();
+    if (ttl < 600) {
+      errs.push_back({FieldError::Type::kInvalid, "spec.expirationSeconds", std::to_string(ttl), "may not specify a duration less than 10 minutes"});
+    } else if (ttl > (int64_t{1} << 32)) {
+      errs.push_back({FieldError::Type::kTooLong, "spec.expirationSeconds", "", "may not specify a duration larger than 2^32 seconds"});
+    }
+  }
+  if (spec.contains("boundObjectRef") && !spec["boundObjectRef"].is_null()) {
+    errs.push_back({FieldError::Type::kForbidden, "spec.boundObjectRef", "", "binding a token to another object is not supported by sigil"});
+  }
+  if (!errs.empty()) return Fail(req, Invalid("TokenRequest.authentication.k8s.io", name, errs));
+  registry::Outcome<registry::Stored> sa = registry_->Get(registry::ServiceAccounts(), ns, name);
+  if (!sa.ok()) return Fail(req, sa.error());
+  std::string uid = sa->obj["metadata"].value("uid", "");
+  auto issued = sa_issuer_->Issue(ns, name, uid, audiences, std::chrono::seconds(ttl));
+  if (!issued.ok()) return Fail(req, registry::FromStatus(issued.error()));
+  Json out = {{"kind", "TokenRequest"},
+              {"apiVersion", "authentication.k8s.io/v1"},
+              {"metadata", {{"name", name}, {"namespace", ns}, {"creationTimestamp", Now()}}},
+              {"spec", {{"audiences", audiences}, {"expirationSeconds", ttl}, {"boundObjectRef", nullptr}}},
+              {"status", {{"token", std::string(issued->token.view())}, {"expirationTimestamp", FormatRfc3339(issued->expires)}}}};
+  http::Response res = Reply(req, 201, out);
+  std::string& t = out["status"]["token"].get_ref<std::string&>();
+  internal::SecureZero(t.data(), t.size());
+  return res;
+}
+
+// GET /.well-known/openid-configuration and /openid/v1/jwks: the issuer's discovery document
+// and its keys, as kube-apiserver serves them (k/k pkg/serviceaccount/openidmetadata.go), so
+// other systems can verify the tokens sigil signs. RBAC: get on these non-resource paths
+// (kube-apiserver grants them to service accounts through system:service-account-issuer-discovery).
+http::Response KubernetesApi::Impl::OpenIdConfiguration(const http::Request& req) {
+  if (!IsGet(req)) return Fail(req, MethodNotAllowed());
+  if (sa_issuer_ == nullptr) return Fail(req, FromStatusMessage(404, "NotFound", "the server could not find the requested resource"));
+  std::string issuer = sa_issuer_->issuer();
+  while (!issuer.empty() && issuer.back() == '/') issuer.pop_back();
+  Json doc = {{"issuer", sa_issuer_->issuer()},
+              {"jwks_uri", issuer + "/openid/v1/jwks"},
+              {"response_types_supported", {"id_token"}},
+              {"subject_types_supported", {"public"}},
+              {"id_token_signing_alg_values_supported", {"ES256"}}};
+  http::Response res = Reply(req, 200, doc);
+  res.set(boost::beast::http::field::cache_control, "public, max-age=3600");
+  return res;
+}
+
+http::Response KubernetesApi::Impl::OpenIdJwks(const http::Request& req) {
+  if (!IsGet(req)) return Fail(req, MethodNotAllowed());
+  if (sa_issuer_ == nullptr) return Fail(req, FromStatusMessage(404, "NotFound", "the server could not find the requested resource"));
+  http::Response res = Reply(req, 200, Json(sa_issuer_->Jwks()), "application/jwk-set+json");
+  res.set(boost::beast::http::field::cache_control, "public, max-age=3600");
+  return res;
+}
+
 }  // namespace sigil::kube

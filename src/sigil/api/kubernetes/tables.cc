@@ -78,8 +78,22 @@ Json KubernetesApi::Impl::SecretTable(const std::vector<Json>& items, const std:
   return t;
 }
 
+// kube-apiserver's printer for service accounts: Name, Secrets (how many it lists), Age.
+Json KubernetesApi::Impl::ServiceAccountTable(const std::vector<Json>& items, const std::string& rv, const std::string& cont) {
+  Json t = TableHeader(rv, {{"Name", "string", "name"}, {"Secrets", "string", ""}, {"Age", "string", ""}});
+  if (!cont.empty()) t["metadata"]["continue"] = cont;
+  int64_t now = std::chrono::duration_cast<std::chrono::seconds>(clock_->Now().time_since_epoch()).count();
+  for (const Json& o : items) {
+    int64_t created = ParseRfc3339(o["metadata"].value("creationTimestamp", ""));
+    size_t n = o.contains("secrets") && o["secrets"].is_array() ? o["secrets"].size() : 0;
+    t["rows"].push_back({{"cells", {o["metadata"].value("name", ""), n, HumanDuration(now - created)}}, {"object", PartialMetadata(o)}});
+  }
+  return t;
+}
+
 Json KubernetesApi::Impl::TableFor(const registry::Resource& t, const std::vector<Json>& items, const std::string& rv, const std::string& cont) {
   if (IsSecret(t)) return SecretTable(items, rv, cont);
+  if (IsServiceAccount(t)) return ServiceAccountTable(items, rv, cont);
   // kube-apiserver's printers: roles "Name, Created At"; bindings "Name, Role, Age" and, in
   // -o wide, "Users, Groups, ServiceAccounts".
   Json t_ = IsRole(t) ? TableHeader(rv, {{"Name", "string", "name"}, {"Created At", "date", ""}})

@@ -66,6 +66,7 @@ std::optional<http::Response> KubernetesApi::Impl::Watch(const http::Request& re
   if (rest.size() != 1) return Fail(req, MethodNotAllowed());
   const registry::Resource* type = nullptr;  // null: namespaces
   if (gv == 2 && rest[0] == "secrets") type = &registry::Secrets();
+  if (gv == 2 && rest[0] == "serviceaccounts") type = &registry::ServiceAccounts();
   if (gv == 3) type = registry::RbacResource(rest[0]);
   bool namespaces = gv == 2 && rest[0] == "namespaces" && ns.empty();
   if (type == nullptr && !namespaces) return Fail(req, MethodNotAllowed());
