@@ -34,7 +34,7 @@ and a clean exit on SIGTERM. Exit status 1 on FAIL, 2 on a setup problem.
 The plot needs Debian's python3-matplotlib (apt-get install -y python3-matplotlib).
 --rate-scale multiplies every workload's request rate (default rates: about 450 requests/s
 in all, for 2 cores shared by the server and this script). --config passes a config file to
-the server (dev mode still ignores data_dir and the seal), e.g. to try other limits."""
+the server (dev mode refuses a data_dir and ignores the seal), e.g. to try other limits."""
 import argparse
 import base64
 import collections
