@@ -98,3 +98,40 @@ def test_error_texts_match_kube_apiserver(srv):
     r = docker('{"auths": hunter2}')
     assert r.status_code == 422 and "invalid character at offset 10" in r.json()["message"] and "hunter2" not in r.text
     assert docker('{"auths": {}}').status_code == 201
+
+
+def test_kubectl_explain_and_openapi_schemas(srv):
+    # kubectl explain reads the OpenAPI v3 schemas of every served kind.
+    for kind, group in [("secret", ""), ("namespace", ""), ("serviceaccount", ""), ("role", "rbac.authorization.k8s.io"),
+                        ("clusterrole", "rbac.authorization.k8s.io"), ("rolebinding", "rbac.authorization.k8s.io"),
+                        ("clusterrolebinding", "rbac.authorization.k8s.io")]:
+        out = kubectl(srv, "explain", kind)
+        assert "FIELDS:" in out and "metadata\t<ObjectMeta>" in out, (kind, out)
+        assert (f"GROUP:      {group}" in out) == bool(group), out
+    out = kubectl(srv, "explain", "secret.metadata.ownerReferences")
+    assert "uid\t<string> -required-" in out
+    out = kubectl(srv, "explain", "clusterrolebinding.roleRef")
+    assert "name\t<string> -required-" in out
+    # The documents themselves, with kube-apiserver's names, formats and extensions.
+    get = lambda path: requests.get(srv.url + path, headers=srv.auth, verify=srv.ca, timeout=10)
+    index = get("/openapi/v3").json()["paths"]
+    assert set(index) >= {"api/v1", "apis/rbac.authorization.k8s.io/v1", "apis/authentication.k8s.io/v1",
+                          "apis/authorization.k8s.io/v1"}
+    schemas = get(index["api/v1"]["serverRelativeURL"]).json()["components"]["schemas"]
+    secret = schemas["io.k8s.api.core.v1.Secret"]
+    assert secret["x-kubernetes-group-version-kind"] == [{"group": "", "kind": "Secret", "version": "v1"}]
+    assert secret["properties"]["data"]["additionalProperties"] == {"type": "string", "format": "byte"}
+    assert secret["properties"]["metadata"]["allOf"] == [{"$ref": "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"}]
+    owners = schemas["io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"]["properties"]["ownerReferences"]
+    assert owners["x-kubernetes-patch-merge-key"] == "uid" and owners["x-kubernetes-list-map-keys"] == ["uid"]
+    assert schemas["io.k8s.apimachinery.pkg.apis.meta.v1.Time"] == {"description": schemas["io.k8s.apimachinery.pkg.apis.meta.v1.Time"]["description"],
+                                                                     "type": "string", "format": "date-time"}
+    v2 = get("/openapi/v2").json()
+    assert v2["swagger"] == "2.0"
+    assert v2["definitions"]["io.k8s.api.rbac.v1.RoleRef"]["required"] == ["apiGroup", "kind", "name"]
+    assert v2["definitions"]["io.k8s.api.core.v1.Secret"]["properties"]["metadata"]["$ref"] == \
+        "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
+    # client-go asks for v2 in protobuf only: 406, so it falls back as it did before v2 existed.
+    r = requests.get(srv.url + "/openapi/v2", headers=dict(srv.auth, Accept="application/com.github.proto-openapi.spec.v2@v1.0+protobuf"),
+                     verify=srv.ca, timeout=10)
+    assert r.status_code == 406

@@ -1,5 +1,6 @@
 // api/kubernetes/discovery.cc: Discovery (legacy and aggregated) and OpenAPI.
 #include "sigil/api/kubernetes/impl.h"
+#include "sigil/api/kubernetes/openapi.h"
 #include "sigil/base/encoding.h"
 #include "sigil/crypto/hash.h"
 
@@ -135,42 +136,86 @@ http::Response KubernetesApi::Impl::ApiV1(const http::Request& req) {
   return Reply(req, 200, Json{{"kind", "APIResourceList"}, {"apiVersion", "v1"}, {"groupVersion", "v1"}, {"resources", resources}});
 }
 
-// The minimal OpenAPI v3 kubectl needs per group-version: each kind's PATCH operation with
-// the fieldValidation parameter, which tells kubectl the server validates fields itself.
+// OpenAPI per group-version (v3) and for everything (v2): the schemas of every served kind
+// (openapi.h), and the PATCH operation of each kind with the fieldValidation parameter, which
+// tells kubectl the server validates fields itself.
+namespace {
+
+struct PatchPath {
+  std::string path, group, kind;
+};
+
+std::vector<PatchPath> PatchPaths(const std::string& gv) {
+  std::vector<PatchPath> out;
+  if (gv == "api/v1" || gv.empty()) {
+    out.push_back({"/api/v1/namespaces/{namespace}/secrets/{name}", "", "Secret"});
+    out.push_back({"/api/v1/namespaces/{namespace}/serviceaccounts/{name}", "", "ServiceAccount"});
+    out.push_back({"/api/v1/namespaces/{name}", "", "Namespace"});
+  }
+  if (gv == "apis/" + std::string(kRbacGroup) + "/v1" || gv.empty()) {
+    for (const registry::Resource* t : registry::RbacResources()) {
+      out.push_back({"/apis/" + std::string(kRbacGroup) + "/v1/" + (t->namespaced ? "namespaces/{namespace}/" : "") + t->plural + "/{name}",
+                     kRbacGroup, t->kind});
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 Json KubernetesApi::Impl::OpenApiDoc(const std::string& gv) {
   Json param = {{"name", "fieldValidation"}, {"in", "query"}, {"schema", {{"type", "string"}}},
                 {"description", "Strict, Warn or Ignore: how the server treats unknown and duplicate fields"}};
-  auto patch = [&](const std::string& group, const std::string& kind) {
-    return Json{{"patch", {{"x-kubernetes-group-version-kind", {{"group", group}, {"version", "v1"}, {"kind", kind}}},
-                           {"x-kubernetes-action", "patch"}, {"parameters", Json::array({param})}, {"responses", Json::object()}}}};
-  };
   Json paths = Json::object();
-  if (gv == "api/v1") {
-    paths["/api/v1/namespaces/{namespace}/secrets/{name}"] = patch("", "Secret");
-    paths["/api/v1/namespaces/{name}"] = patch("", "Namespace");
-  } else {
-    for (const registry::Resource* t : registry::RbacResources()) {
-      std::string path = "/apis/" + std::string(kRbacGroup) + "/v1/" + (t->namespaced ? "namespaces/{namespace}/" : "") + t->plural + "/{name}";
-      paths[path] = patch(kRbacGroup, t->kind);
-    }
+  for (const PatchPath& p : PatchPaths(gv)) {
+    paths[p.path] = {{"patch", {{"x-kubernetes-group-version-kind", {{"group", p.group}, {"version", "v1"}, {"kind", p.kind}}},
+                                {"x-kubernetes-action", "patch"}, {"parameters", Json::array({param})}, {"responses", Json::object()}}}};
   }
   return Json{{"openapi", "3.0.0"}, {"info", {{"title", "Kubernetes"}, {"version", "v1.32.0"}}}, {"paths", paths},
-              {"components", {{"schemas", Json::object()}}}};
+              {"components", {{"schemas", openapi::SchemasV3(gv)}}}};
+}
+
+// Swagger 2.0, as kube-apiserver's /openapi/v2: every definition, and the PATCH operations.
+Json KubernetesApi::Impl::OpenApiV2Doc() {
+  Json paths = Json::object();
+  for (const PatchPath& p : PatchPaths("")) {
+    Json param = {{"name", "fieldValidation"}, {"in", "query"}, {"type", "string"}, {"uniqueItems", true},
+                  {"description", "Strict, Warn or Ignore: how the server treats unknown and duplicate fields"}};
+    paths[p.path] = {{"patch", {{"x-kubernetes-group-version-kind", {{"group", p.group}, {"version", "v1"}, {"kind", p.kind}}},
+                                {"x-kubernetes-action", "patch"}, {"parameters", Json::array({param})},
+                                {"responses", {{"200", {{"description", "OK"}}}}}}}};
+  }
+  return Json{{"swagger", "2.0"}, {"info", {{"title", "Kubernetes"}, {"version", "v1.32.0"}}}, {"paths", paths},
+              {"definitions", openapi::DefinitionsV2()}};
 }
 
 http::Response KubernetesApi::Impl::OpenApi(const http::Request& req, const std::vector<std::string>& s) {
   if (!IsGet(req)) return Fail(req, MethodNotAllowed());
-  const std::string rbac_gv = "apis/" + std::string(kRbacGroup) + "/v1";
+  if (s.size() == 2 && s[1] == "v2") {
+    // JSON only. client-go asks for the protobuf form alone (and reads nothing else); 406 makes
+    // it fall back to what it does without a v2 document, as with kube-apiserver versions that
+    // served none.
+    auto accept = req.find(boost::beast::http::field::accept);
+    std::string_view a = accept == req.end() ? std::string_view() : std::string_view(accept->value());
+    if (!a.empty() && a.find("json") == std::string_view::npos && a.find("*/*") == std::string_view::npos) {
+      return Fail(req, FromStatusMessage(406, "NotAcceptable", "only application/json is served at /openapi/v2"));
+    }
+    return Reply(req, 200, OpenApiV2Doc());
+  }
   if (s.size() == 2 && s[1] == "v3") {
     Json paths = Json::object();
-    for (const std::string& gv : {std::string("api/v1"), rbac_gv}) {
+    for (const std::string& gv : openapi::GroupVersions()) {
       std::string hash = HexEncode(crypto::Sha256(OpenApiDoc(gv).dump())).substr(0, 32);
       paths[gv] = {{"serverRelativeURL", "/openapi/v3/" + gv + "?hash=" + hash}};
     }
     return Reply(req, 200, Json{{"paths", paths}});
   }
-  if (s.size() == 4 && s[1] == "v3" && s[2] == "api" && s[3] == "v1") return Reply(req, 200, OpenApiDoc("api/v1"));
-  if (s.size() == 5 && s[1] == "v3" && s[2] == "apis" && s[3] == kRbacGroup && s[4] == "v1") return Reply(req, 200, OpenApiDoc(rbac_gv));
+  if (s.size() >= 3 && s[1] == "v3") {
+    std::string gv;
+    for (size_t i = 2; i < s.size(); ++i) gv += (i > 2 ? "/" : "") + s[i];
+    const auto& gvs = openapi::GroupVersions();
+    if (std::find(gvs.begin(), gvs.end(), gv) != gvs.end()) return Reply(req, 200, OpenApiDoc(gv));
+  }
   return Fail(req, FromStatusMessage(404, "NotFound", "the server could not find the requested resource"));
 }
 

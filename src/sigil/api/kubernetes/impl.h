@@ -140,6 +140,7 @@ class KubernetesApi::Impl {
   static Json AuthzResources(bool aggregated);
   http::Response ApiV1(const http::Request& req);
   static Json OpenApiDoc(const std::string& gv);
+  static Json OpenApiV2Doc();
   http::Response OpenApi(const http::Request& req, const std::vector<std::string>& s);
 
   // ---- reviews.cc
