@@ -263,6 +263,39 @@ def test_the_connection_limit_holds_under_churn_and_sheds_the_right_connections(
     assert metric(s, "sigil_http_open_connections") <= 21
 
 
+def test_throttled_refusals_cannot_hold_every_connection(start_server, workdir):
+    # Failed logins from one address are answered after a growing delay (up to 5 s); a
+    # connection waiting for such a refusal is shed like an idle one, so a flood of bad tokens
+    # cannot fill the connection limit and lock everyone else out.
+    s = dev(start_server, workdir, "limits: {max_connections: 20}\n")
+    stop = time.time() + 8
+
+    def attacker():
+        while time.time() < stop:
+            try:
+                t = tls_connect(s, timeout=10)
+                t.sendall(b"GET /api/v1/namespaces HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer bad\r\n\r\n")
+                t.settimeout(10)
+                t.recv(4096)
+                t.close()
+            except (OSError, ssl.SSLError):
+                pass
+
+    with concurrent.futures.ThreadPoolExecutor(40) as ex:
+        for _ in range(40):
+            ex.submit(attacker)
+        time.sleep(3)
+        ok = 0
+        for _ in range(5):
+            try:
+                ok += requests.get(s.url + "/healthz", verify=s.ca, timeout=10).status_code == 200
+            except requests.exceptions.RequestException:
+                pass  # a new connection can still be shed mid-handshake: it looks like the flood's
+            time.sleep(0.2)
+        # Before, every slot held a delayed refusal and every new connection was closed.
+        assert ok >= 3, ok
+
+
 # ---- requests in flight ---------------------------------------------------------------------
 
 def test_too_many_requests_in_flight_get_429_in_each_faces_format(start_server, workdir):

@@ -341,6 +341,8 @@ http::Handler Unsealed::Authenticated(http::Handler inner) {
                                : http::ErrorResponse(req, UnauthenticatedError("Unauthorized"));
     if (!who.warning.empty()) res.insert("Warning", "299 - \"" + who.warning + "\"");
     if (who.delay.count() == 0) return respond(std::move(res));
+    // The wait serves no one: the connection may be shed meanwhile (api/http/types.h).
+    if (ctx.waiting) ctx.waiting();
     auto timer = std::make_shared<boost::asio::steady_timer>(*deps_.delay_pool, who.delay);
     timer->async_wait([timer, respond = std::move(respond), res = std::move(res)](boost::system::error_code) mutable {
       respond(std::move(res));

@@ -413,19 +413,22 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
   //   kIdle     between requests of a keep-alive connection
   //   kReading  reading a request (headers or body), however slowly the client sends it
   //   kServing  a complete request in a handler, its answer being written, or a stream
+  //   kWaiting  a handler said its answer is only a delayed refusal (RequestContext::waiting)
   //   kClaimed  chosen for eviction: it closes at its next step and never serves again
-  // Only kNew, kIdle and kReading may be claimed: a request that has been read is never cut.
-  enum State : int { kNew, kIdle, kReading, kServing, kClaimed };
+  // Only kNew, kWaiting, kIdle and kReading may be claimed: a request being served is never cut.
+  enum State : int { kNew, kIdle, kReading, kServing, kWaiting, kClaimed };
   State state() const { return static_cast<State>(state_.load(std::memory_order_acquire)); }
   // Claims the connection if it is still `from`; then it is this caller's to Evict.
   bool Claim(State from) {
     int expected = from;
     return state_.compare_exchange_strong(expected, kClaimed, std::memory_order_acq_rel);
   }
-  // Closes a claimed connection (on its strand; any thread may call this).
-  void Evict() {
-    asio::post(strand_, [self = shared_from_this()] {
+  // Closes a connection claimed from `from` (on its strand; any thread may call this). One that
+  // waits for its handler has no I/O to cancel: it is closed, and the late answer goes nowhere.
+  void Evict(State from) {
+    asio::post(strand_, [self = shared_from_this(), from] {
       self->closing_ = true;
+      if (from == kWaiting) return self->Finish();
       self->CancelIo();
     });
   }
@@ -603,6 +606,9 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
       return;
     }
     auto self = shared_from_this();
+    context_.waiting = [weak = std::weak_ptr<Session>(self)] {
+      if (auto s = weak.lock()) s->Advance(kServing, kWaiting);
+    };
     // A weak reference: the session owns its context, so a strong one would keep it alive forever.
     context_.start_stream = [weak = std::weak_ptr<Session>(self), start, method](Response head,
                                                                                std::chrono::seconds max_duration) {
@@ -624,6 +630,8 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
   }
 
   void Write(Response res, std::chrono::steady_clock::time_point start, const std::string& method) {
+    if (removed_) return;  // shed while its handler waited: nobody to answer
+    Advance(kWaiting, kServing);
     if (server_->stopping()) res.keep_alive(false);
     unsigned code = res.result_int();
     RequestCounter(code, method)->Inc();
@@ -879,30 +887,44 @@ void Server::Impl::StartSession(tcp::socket socket) {
   auto session = std::make_shared<Session>(this, std::move(socket));
   std::list<std::weak_ptr<Session>>::iterator it;
   std::shared_ptr<Session> victim;
+  Session::State victim_from = Session::kNew;
   bool at_limit = false;
   {
     std::lock_guard<std::mutex> l(mu_);
     if (stopping_) return;
     if (sessions_.size() >= options_.max_connections) {
-      // At the limit, one connection makes room, the oldest of the first kind found: one that
+      // At the limit, one connection makes room, the oldest of the first kind found: one waiting
+      // only for a delayed refusal (a client that keeps failing to authenticate), then one that
       // never sent a request, then an idle keep-alive one, then one still reading its request
-      // (slowly, or it would be done). A request that has been read is never cut. When all are
+      // (slowly, or it would be done). A request being served is never cut. When all are
       // being served, the new connection is closed, and for the next 100 ms new connections
       // are closed without looking again (a connection flood must not hold mu_ scanning).
       at_limit = true;
       auto now = std::chrono::steady_clock::now();
       if (now >= all_serving_until_) {
-        std::shared_ptr<Session> idle, reading;
+        std::shared_ptr<Session> fresh, idle, reading;
         for (auto rit = sessions_.rbegin(); rit != sessions_.rend() && !victim; ++rit) {
           auto s = rit->lock();
           if (!s) continue;
           Session::State st = s->state();
-          if (st == Session::kNew && s->Claim(Session::kNew)) victim = std::move(s);
-          else if (st == Session::kIdle && !idle) idle = std::move(s);
-          else if (st == Session::kReading && !reading) reading = std::move(s);
+          if (st == Session::kWaiting && s->Claim(Session::kWaiting)) {
+            victim = std::move(s);
+            victim_from = Session::kWaiting;
+          } else if (st == Session::kNew && !fresh) {
+            fresh = std::move(s);
+          } else if (st == Session::kIdle && !idle) {
+            idle = std::move(s);
+          } else if (st == Session::kReading && !reading) {
+            reading = std::move(s);
+          }
         }
-        if (!victim && idle && idle->Claim(Session::kIdle)) victim = std::move(idle);
-        if (!victim && reading && reading->Claim(Session::kReading)) victim = std::move(reading);
+        for (auto [candidate, from] : {std::pair{&fresh, Session::kNew}, std::pair{&idle, Session::kIdle},
+                                       std::pair{&reading, Session::kReading}}) {
+          if (!victim && *candidate && (*candidate)->Claim(from)) {
+            victim = std::move(*candidate);
+            victim_from = from;
+          }
+        }
         if (!victim) all_serving_until_ = now + std::chrono::milliseconds(100);
       }
       if (!victim) {
@@ -923,7 +945,7 @@ void Server::Impl::StartSession(tcp::socket socket) {
       log::Warn("connection limit reached; closing the longest idle connections",
                 {{"limit", options_.max_connections}, {"not_logged_since_last", suppressed}});
     }
-    victim->Evict();
+    victim->Evict(victim_from);
   }
   session->Run(it);
 }

@@ -8,10 +8,11 @@
 //   one for an idle keep-alive connection waiting for its next request;
 // - limits on header and body size (431 and 413 in the API's error format); a request whose
 //   Transfer-Encoding does not end in chunked is answered 400 and the connection closed;
-// - at most max_connections open connections: past it, the connection idle longest (held open
-//   without a request, or between requests) is closed to make room, so a flood of idle sockets
-//   cannot lock out a legitimate client or a health check; if all are busy the new one is
-//   closed. A failed accept (out of descriptors) backs off instead of spinning, and is logged
+// - at most max_connections open connections: past it, one is closed to make room (one waiting
+//   only for a delayed refusal, else one that never sent a request, else an idle keep-alive
+//   one, else the oldest still reading its request; never one being served), so floods of
+//   idle sockets, half-sent requests or bad credentials do not lock out a legitimate client or
+//   a health check; if all are being served the new one is closed. A failed accept (out of descriptors) backs off instead of spinning, and is logged
 //   at most every 10 s;
 // - memory: a connection holds only its socket until the client sends its first bytes; the
 //   TLS stream is made then, OpenSSL's record buffers are released while idle, and after many

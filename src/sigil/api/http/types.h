@@ -60,6 +60,10 @@ struct RequestContext {
   // A handler either calls its Responder once, or calls start_stream once (and never the
   // Responder).
   StreamStarter start_stream;
+  // Called by a handler that will answer only after a wait that serves no one (a throttled
+  // authentication refusal): the connection may then be shed to make room for others, and the
+  // answer is dropped if it was. Any thread; optional.
+  std::function<void()> waiting;
 };
 
 // Completes a request. Call exactly once, from any thread.
