@@ -480,7 +480,8 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
   }
 
   void ReadHeader() {
-    if (!Advance(state(), kReading) || claimed()) return Finish();
+    // From new or idle only: a connection claimed meanwhile must close, never come back.
+    if (!Advance(kIdle, kReading) && !Advance(kNew, kReading)) return Finish();
     busy_ = true;
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(server_->options_.max_header_bytes));
