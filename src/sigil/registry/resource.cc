@@ -146,13 +146,7 @@ class SecretStrategy : public Strategy {
   FieldErrors Validate(const Json& obj) const override {
     FieldErrors errs;
     const Json& meta = obj["metadata"];
-    std::string name = meta.value("name", "");
-    if (name.empty()) {
-      errs.push_back({FieldError::Type::kRequired, "metadata.name", "", "name or generateName is required"});
-    } else {
-      for (const std::string& e : IsDns1123Subdomain(name)) errs.push_back({FieldError::Type::kInvalid, "metadata.name", name, e});
-    }
-    ValidateLabelsAndAnnotations(meta, &errs);
+    ValidateObjectMeta(meta, IsDns1123Subdomain, &errs);
     if (Result<std::optional<RotationPolicy>> p = RotationPolicyOf(obj); !p.ok()) {
       errs.push_back({FieldError::Type::kInvalid, "metadata.annotations", "", p.error().message()});
     }
@@ -309,14 +303,7 @@ class ServiceAccountStrategy : public Strategy {
   }
   FieldErrors Validate(const Json& obj) const override {
     FieldErrors errs;
-    const Json& meta = obj["metadata"];
-    std::string name = meta.value("name", "");
-    if (name.empty()) {
-      errs.push_back({FieldError::Type::kRequired, "metadata.name", "", "name or generateName is required"});
-    } else {
-      for (const std::string& e : IsDns1123Subdomain(name)) errs.push_back({FieldError::Type::kInvalid, "metadata.name", name, e});
-    }
-    ValidateLabelsAndAnnotations(meta, &errs);
+    ValidateObjectMeta(obj["metadata"], IsDns1123Subdomain, &errs);
     return errs;
   }
   FieldErrors ValidateUpdate(const Json&, const Json&) const override { return {}; }
@@ -333,13 +320,7 @@ class NamespaceStrategy : public Strategy {
   }
   FieldErrors Validate(const Json& obj) const override {
     FieldErrors errs;
-    std::string name = obj["metadata"].value("name", "");
-    if (name.empty()) {
-      errs.push_back({FieldError::Type::kRequired, "metadata.name", "", "name or generateName is required"});
-    } else {
-      for (const std::string& e : IsDns1123Label(name)) errs.push_back({FieldError::Type::kInvalid, "metadata.name", name, e});
-    }
-    ValidateLabelsAndAnnotations(obj["metadata"], &errs);
+    ValidateObjectMeta(obj["metadata"], IsDns1123Label, &errs);
     return errs;
   }
   FieldErrors ValidateUpdate(const Json&, const Json&) const override { return {}; }

@@ -162,6 +162,16 @@ std::vector<std::string> IsValidLabelValue(const std::string& v) {
   return errs;
 }
 
+void ValidateObjectMeta(const Json& meta, std::vector<std::string> (*name_check)(const std::string&), FieldErrors* errs) {
+  std::string name = meta.value("name", "");
+  if (name.empty()) {
+    errs->push_back({FieldError::Type::kRequired, "metadata.name", "", "name or generateName is required"});
+  } else {
+    for (const std::string& e : name_check(name)) errs->push_back({FieldError::Type::kInvalid, "metadata.name", name, e});
+  }
+  ValidateLabelsAndAnnotations(meta, errs);
+}
+
 void ValidateLabelsAndAnnotations(const Json& meta, FieldErrors* errs) {
   if (meta.contains("labels") && meta["labels"].is_object()) {
     for (const auto& [k, v] : meta["labels"].items()) {
@@ -327,19 +337,12 @@ constexpr size_t kMaxRbacNameBytes = 253;
 FieldErrors ValidateRbac(const std::string& kind, const Json& obj) {
   FieldErrors errs;
   const std::string rbac = "rbac.authorization.k8s.io";
-  const Json& meta = obj["metadata"];
-  std::string name = meta.value("name", "");
-  if (name.empty()) {
-    errs.push_back({FieldError::Type::kRequired, "metadata.name", "", "name or generateName is required"});
-  } else {
-    for (const std::string& e : IsValidPathSegmentName(name)) errs.push_back({FieldError::Type::kInvalid, "metadata.name", name, e});
-    // kube-apiserver sets no length limit on RBAC names (etcd takes long keys); sigil's store
-    // takes keys up to 511 bytes, so names are held to a DNS subdomain's 253.
-    if (name.size() > kMaxRbacNameBytes) {
-      errs.push_back({FieldError::Type::kTooLong, "metadata.name", "", "may not be more than " + std::to_string(kMaxRbacNameBytes) + " bytes"});
-    }
+  ValidateObjectMeta(obj["metadata"], IsValidPathSegmentName, &errs);
+  // kube-apiserver sets no length limit on RBAC names (etcd takes long keys); sigil's store
+  // takes keys up to 511 bytes, so names are held to a DNS subdomain's 253.
+  if (obj["metadata"].value("name", "").size() > kMaxRbacNameBytes) {
+    errs.push_back({FieldError::Type::kTooLong, "metadata.name", "", "may not be more than " + std::to_string(kMaxRbacNameBytes) + " bytes"});
   }
-  ValidateLabelsAndAnnotations(meta, &errs);
   bool namespaced = kind == "Role" || kind == "RoleBinding";
   if (kind == "Role" || kind == "ClusterRole") {
     if (obj.contains("rules") && obj["rules"].is_array()) {

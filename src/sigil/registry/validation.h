@@ -45,6 +45,10 @@ FieldErrors ValidateRbac(const std::string& kind, const Json& obj);
 // Validates labels and annotations of `meta` into `errs` (paths metadata.labels / .annotations).
 void ValidateLabelsAndAnnotations(const Json& meta, FieldErrors* errs);
 
+// kube-apiserver's ValidateObjectMeta as sigil needs it: a name is required and must pass
+// `name_check` (IsDns1123Subdomain for most kinds), and labels and annotations must be valid.
+void ValidateObjectMeta(const Json& meta, std::vector<std::string> (*name_check)(const std::string&), FieldErrors* errs);
+
 // A metav1.Status error body.
 struct ApiError {
   int code;
