@@ -94,12 +94,13 @@ metrics::Counter* AcceptErrors() {
   return c;
 }
 
-metrics::Counter* ConnectionsShed(const char* why) {
-  static metrics::Counter* evicted = metrics::Registry::Global().GetCounter(
+// At the limit: an open connection closed to make room (evicted), or the new one closed.
+metrics::Counter* ConnectionsShed(bool evicted) {
+  static metrics::Counter* evicted_counter = metrics::Registry::Global().GetCounter(
       "sigil_http_connections_shed_total", "Connections closed because the connection limit was reached.", "action=\"evicted_idle\"");
-  static metrics::Counter* refused = metrics::Registry::Global().GetCounter(
+  static metrics::Counter* refused_counter = metrics::Registry::Global().GetCounter(
       "sigil_http_connections_shed_total", "Connections closed because the connection limit was reached.", "action=\"refused_new\"");
-  return why[0] == 'e' ? evicted : refused;
+  return evicted ? evicted_counter : refused_counter;
 }
 
 // Whether a failed accept is the process or system running out of something (descriptors,
@@ -887,9 +888,8 @@ void Server::Impl::StartSession(tcp::socket socket) {
   socket.set_option(tcp::no_delay(true), nodelay_ec);
   auto session = std::make_shared<Session>(this, std::move(socket));
   std::list<std::weak_ptr<Session>>::iterator it;
-  std::shared_ptr<Session> victim;
+  std::shared_ptr<Session> victim;  // set when the limit was reached and a connection makes room
   Session::State victim_from = Session::kNew;
-  bool at_limit = false;
   {
     std::lock_guard<std::mutex> l(mu_);
     if (stopping_) return;
@@ -900,7 +900,6 @@ void Server::Impl::StartSession(tcp::socket socket) {
       // (slowly, or it would be done). A request being served is never cut. When all are
       // being served, the new connection is closed, and for the next 100 ms new connections
       // are closed without looking again (a connection flood must not hold mu_ scanning).
-      at_limit = true;
       auto now = std::chrono::steady_clock::now();
       if (now >= all_serving_until_) {
         std::shared_ptr<Session> fresh, idle, reading;
@@ -929,7 +928,7 @@ void Server::Impl::StartSession(tcp::socket socket) {
         if (!victim) all_serving_until_ = now + std::chrono::milliseconds(100);
       }
       if (!victim) {
-        ConnectionsShed("refused")->Inc();
+        ConnectionsShed(false)->Inc();
         if (uint64_t suppressed = 0; shed_log_.Allow(&suppressed)) {
           log::Warn("connection limit reached and every connection is busy; closing new connections",
                     {{"limit", options_.max_connections}, {"not_logged_since_last", suppressed}});
@@ -940,10 +939,10 @@ void Server::Impl::StartSession(tcp::socket socket) {
     sessions_.push_front(session);
     it = sessions_.begin();
   }
-  if (at_limit) {
-    ConnectionsShed("evicted")->Inc();
+  if (victim) {
+    ConnectionsShed(true)->Inc();
     if (uint64_t suppressed = 0; shed_log_.Allow(&suppressed)) {
-      log::Warn("connection limit reached; closing the longest idle connections",
+      log::Warn("connection limit reached; closing waiting connections to make room",
                 {{"limit", options_.max_connections}, {"not_logged_since_last", suppressed}});
     }
     victim->Evict(victim_from);

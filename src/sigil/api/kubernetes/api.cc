@@ -1,8 +1,6 @@
 // api/kubernetes/api.cc: the Kubernetes face's public class: construction, registration on the
 // router, shutdown.
 #include <boost/asio/post.hpp>
-#include <map>
-#include <set>
 #include <string>
 
 #include "sigil/api/http/errors.h"
@@ -60,18 +58,6 @@ Status KubernetesApi::EnsureDefaultNamespaces() { return impl_->EnsureDefaultNam
 
 namespace {
 
-// Whether kube-apiserver would indent the answer: `?pretty=` as Go's strconv.ParseBool reads
-// it, or, without that parameter, a User-Agent of curl, Wget or a browser.
-bool WantsPretty(const http::Request& req) {
-  std::map<std::string, std::string> q = ParseQuery(req.target());
-  if (auto it = q.find("pretty"); it != q.end() && !it->second.empty()) {
-    static const std::set<std::string> kTrue = {"1", "t", "T", "TRUE", "true", "True"};
-    return kTrue.count(it->second) > 0;
-  }
-  std::string_view ua = req[boost::beast::http::field::user_agent];
-  return ua.starts_with("curl") || ua.starts_with("Wget") || ua.starts_with("Mozilla/5.0");
-}
-
 // A JSON answer indented by two spaces, as Go's json.Indent writes it.
 void Indent(http::Response* res) {
   std::string_view type = (*res)[boost::beast::http::field::content_type];
@@ -121,7 +107,7 @@ void KubernetesApi::Register(http::Router* router, const std::function<http::Han
       };
       try {
         if (auto res = impl_->Serve(*copy, tracked, who.get(), remote)) {
-          if (WantsPretty(*copy)) Indent(&*res);
+          if (Impl::WantsPretty(*copy)) Indent(&*res);
           respond(std::move(*res));
         }
       } catch (const std::exception& e) {

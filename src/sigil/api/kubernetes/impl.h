@@ -97,6 +97,9 @@ class KubernetesApi::Impl {
 
   // ---- routing.cc
   static bool ParseBool(const std::string& v);
+  // Whether kube-apiserver would indent the answer: `?pretty=` as ParseBool reads it, or,
+  // without that parameter, a User-Agent of curl, Wget or a browser.
+  static bool WantsPretty(const http::Request& req);
   static bool IsWatch(const http::Request& req);
   std::string Now() const;
   http::Response Reply(const http::Request& req, int code, const Json& body, const std::string& ct = "application/json",

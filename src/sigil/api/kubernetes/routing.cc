@@ -10,6 +10,15 @@ bool KubernetesApi::Impl::ParseBool(const std::string& v) {
   return v == "1" || v == "t" || v == "T" || v == "true" || v == "True" || v == "TRUE";
 }
 
+bool KubernetesApi::Impl::WantsPretty(const http::Request& req) {
+  // The query is parsed only when it may hold the parameter (every answer asks this).
+  if (req.target().find("pretty") != std::string_view::npos) {
+    if (std::string v = Param(ParseQuery(req.target()), "pretty"); !v.empty()) return ParseBool(v);
+  }
+  std::string_view ua = req[boost::beast::http::field::user_agent];
+  return ua.starts_with("curl") || ua.starts_with("Wget") || ua.starts_with("Mozilla/5.0");
+}
+
 bool KubernetesApi::Impl::IsWatch(const http::Request& req) {
   return req.method() == http::Verb::get &&
          (ParseBool(Param(ParseQuery(req.target()), "watch")) || req.target().starts_with("/api/v1/watch/") ||
