@@ -21,6 +21,7 @@
 #include "sigil/base/encoding.h"
 #include "sigil/crypto/hash.h"
 #include "sigil/crypto/random.h"
+#include "sigil/kms/envelope.h"
 #include "sigil/storage/lmdb_backend.h"
 
 namespace {
@@ -48,7 +49,9 @@ Opened Open(const std::string& dir, const std::string& key_file, const std::stri
   if (!with_barrier) return o;
   std::shared_ptr<const barrier::EncryptionConfig> enc;
   if (!enc_file.empty()) {
-    auto e = barrier::EncryptionConfig::LoadFile(enc_file);
+    // kms providers wait for their plugin's first answer (the default timeout), so a put
+    // through one works as soon as the plugin does.
+    auto e = barrier::EncryptionConfig::LoadFile(enc_file, kms::ProviderFactory(kms::ProviderOptions{}, Clock::Real()));
     if (!e.ok()) Die(e.error());
     enc = std::move(e).value();
   }

@@ -113,14 +113,21 @@ Result<Entry> Barrier::DecryptValue(std::string_view key, std::string_view store
   for (const auto& t : rule->transformers) {
     bool applies = t->prefix().empty() ? true : stored.starts_with(t->prefix());
     if (applies) {
-      auto plain = t->Decrypt(stored, key);
+      bool stale = false;
+      auto plain = t->Decrypt(stored, key, &stale);
       if (plain.ok()) {
         e.value = std::move(plain).value();
-        e.stale = !first;
+        e.stale = !first || stale;
         return e;
       }
+      StatusCode code = plain.error().code();
+      if (code == StatusCode::kUnavailable || code == StatusCode::kDeadlineExceeded) {
+        // The key service did not answer: the value may be fine, so say what failed.
+        return plain.error().WithContext("reading " + std::string(key) + " with " + t->name());
+      }
       if (!t->prefix().empty()) {
-        return Undecryptable(key, "failed to decrypt with " + t->name() + " (altered, truncated, wrong key or moved from another key)");
+        return Undecryptable(key, "failed to decrypt with " + t->name() + " (altered, truncated, wrong key or moved from another key): " +
+                                      plain.error().message());
       }
       last = Undecryptable(key, "is encrypted but no configured key matches its prefix");
     }

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <set>
 
+#include "sigil/base/clock.h"
 #include "sigil/base/encoding.h"
 #include "sigil/base/file.h"
 
@@ -24,6 +25,7 @@ class Errors {
  public:
   void Add(std::string path, std::string msg) { list_.push_back(std::move(path) + ": " + std::move(msg)); }
   bool empty() const { return list_.empty(); }
+  size_t size() const { return list_.size(); }
   Status ToStatus() const {
     std::string m = "invalid EncryptionConfiguration: ";
     for (size_t i = 0; i < list_.size(); ++i) {
@@ -88,6 +90,84 @@ void AddKeyedProvider(const YAML::Node& node, const std::string& path, const std
   }
 }
 
+std::string Scalar(const YAML::Node& n, const char* field) {
+  return n[field] && n[field].IsScalar() ? n[field].as<std::string>() : "";
+}
+
+// One `kms` element (kube-apiserver's KMSConfiguration): apiVersion v2, name, endpoint
+// unix://<path>, timeout (a Go duration, default 3s). cachesize belongs to v1 only.
+void AddKmsProvider(const YAML::Node& node, const std::string& path, const KmsFactory& factory,
+                    std::set<std::string>* names, EncryptionConfig::Rule* rule,
+                    std::vector<std::pair<std::string, Transformer*>>* kms, Errors* errors) {
+  if (!node.IsMap()) {
+    errors->Add(path, "Invalid value: must be a mapping");
+    return;
+  }
+  size_t before = errors->size();
+  std::string api = Scalar(node, "apiVersion");
+  if (api.empty()) api = "v1";  // kube-apiserver's default
+  if (api == "v1") {
+    errors->Add(path + ".apiVersion", "Unsupported value: \"v1\": KMS v1 is deprecated upstream and not supported by sigil; use apiVersion: v2");
+  } else if (api != "v2") {
+    errors->Add(path + ".apiVersion", "Invalid value: \"" + api + "\": unsupported apiVersion " + api + " for KMS provider, only v1 and v2 are supported");
+  }
+  KmsProviderConfig c;
+  c.name = Scalar(node, "name");
+  if (c.name.empty()) {
+    errors->Add(path + ".name", "Required value: name is a mandatory field for a provider");
+  } else if (c.name.find(':') != std::string::npos) {
+    errors->Add(path + ".name", "Invalid value: \"" + c.name + "\": invalid KMS provider name " + c.name + ", must not contain ':'");
+  } else if (!names->insert(c.name).second) {
+    errors->Add(path + ".name", "Duplicate value: \"" + c.name + "\": duplicate KMS provider name " + c.name + ", names must be unique");
+  }
+  c.endpoint = Scalar(node, "endpoint");
+  if (c.endpoint.empty()) {
+    errors->Add(path + ".endpoint", "Required value: endpoint is a mandatory field for a kms");
+  } else if (!c.endpoint.starts_with("unix://")) {
+    size_t colon = c.endpoint.find("://");
+    std::string scheme = colon == std::string::npos ? "" : c.endpoint.substr(0, colon);
+    errors->Add(path + ".endpoint", "Invalid value: \"" + c.endpoint + "\": unsupported scheme \"" + scheme + "\" for KMS provider, only unix is supported");
+  } else {
+    c.socket = c.endpoint.substr(std::string_view("unix://").size());
+    if (c.socket.empty() || c.socket.front() != '/') {
+      errors->Add(path + ".endpoint", "Invalid value: \"" + c.endpoint + "\": the socket must be an absolute path, unix:///path/to/socket");
+    }
+  }
+  if (node["timeout"]) {
+    std::string t = Scalar(node, "timeout");
+    // Go durations below a second ("500ms") are valid; ParseGoDuration works in seconds, so
+    // take milliseconds ourselves.
+    std::optional<std::chrono::milliseconds> ms;
+    if (t.size() > 2 && t.ends_with("ms") && t.find_first_not_of("0123456789") == t.size() - 2) {
+      ms = std::chrono::milliseconds(std::stoll(t.substr(0, std::min<size_t>(t.size() - 2, 12))));
+    } else if (auto secs = ParseGoDuration(t, 3600)) {
+      ms = std::chrono::duration_cast<std::chrono::milliseconds>(*secs);
+    }
+    if (!ms) {
+      errors->Add(path + ".timeout", "Invalid value: \"" + t + "\": must be a duration such as 3s");
+    } else if (ms->count() <= 0) {
+      errors->Add(path + ".timeout", "Invalid value: \"" + t + "\": timeout should be a positive value");
+    } else {
+      c.timeout = *ms;
+    }
+  }
+  if (node["cachesize"] && api == "v2") {
+    errors->Add(path + ".cachesize", "Invalid value: \"" + Scalar(node, "cachesize") + "\": cachesize is not supported in v2");
+  }
+  if (errors->size() != before) return;
+  if (!factory) {
+    errors->Add(path, "Unsupported value: kms providers are not available in this program");
+    return;
+  }
+  Result<std::unique_ptr<Transformer>> t = factory(c);
+  if (!t.ok()) {
+    errors->Add(path, t.error().message());
+    return;
+  }
+  kms->emplace_back(c.name, t->get());
+  rule->transformers.push_back(std::move(t).value());
+}
+
 void ValidateResource(const std::string& r, const std::string& path, Errors* errors) {
   if (r.empty()) {
     errors->Add(path, "Required value");
@@ -100,7 +180,9 @@ void ValidateResource(const std::string& r, const std::string& path, Errors* err
   }
 }
 
-Status ParseInto(const YAML::Node& root, std::vector<EncryptionConfig::Rule>* rules) {
+Status ParseInto(const YAML::Node& root, const KmsFactory& factory, std::vector<EncryptionConfig::Rule>* rules,
+                 std::vector<std::pair<std::string, Transformer*>>* kms) {
+  std::set<std::string> kms_names;
   Errors errors;
   if (!root.IsMap()) return InvalidArgumentError("invalid EncryptionConfiguration: not a YAML mapping");
   std::string api = root["apiVersion"] && root["apiVersion"].IsScalar() ? root["apiVersion"].as<std::string>() : "";
@@ -171,7 +253,7 @@ Status ParseInto(const YAML::Node& root, std::vector<EncryptionConfig::Rule>* ru
         rule.transformers.push_back(NewIdentityTransformer());
         rule.has_identity = true;
       } else if (name == "kms") {
-        errors.Add(ppath + ".kms", "Unsupported value: the kms provider is not implemented by sigil yet");
+        AddKmsProvider(p[name], ppath + ".kms", factory, &kms_names, &rule, kms, &errors);
       } else {
         AddKeyedProvider(p[name], ppath + "." + name, name, &rule, &errors);
       }
@@ -193,7 +275,7 @@ std::string GroupResourceForKey(std::string_view key) {
   return group.empty() ? resource : resource + "." + group;
 }
 
-Result<std::unique_ptr<EncryptionConfig>> EncryptionConfig::Parse(std::string_view text) {
+Result<std::unique_ptr<EncryptionConfig>> EncryptionConfig::Parse(std::string_view text, const KmsFactory& kms) {
   auto config = std::make_unique<EncryptionConfig>();
   // The document holds key material: wipe our copy of it however parsing ends. (yaml-cpp's own
   // node strings are freed unwiped; see docs/threat-model.md.)
@@ -204,7 +286,7 @@ Result<std::unique_ptr<EncryptionConfig>> EncryptionConfig::Parse(std::string_vi
   } wipe{&doc};
   try {
     YAML::Node root = YAML::Load(doc);
-    SIGIL_RETURN_IF_ERROR(ParseInto(root, &config->rules_));
+    SIGIL_RETURN_IF_ERROR(ParseInto(root, kms, &config->rules_, &config->kms_));
   } catch (const YAML::Exception& e) {
     // yaml-cpp messages carry a position and a reason, not the document's contents.
     return InvalidArgumentError(std::string("invalid EncryptionConfiguration: ") + e.what());
@@ -212,9 +294,9 @@ Result<std::unique_ptr<EncryptionConfig>> EncryptionConfig::Parse(std::string_vi
   return config;
 }
 
-Result<std::unique_ptr<EncryptionConfig>> EncryptionConfig::LoadFile(const std::string& path) {
+Result<std::unique_ptr<EncryptionConfig>> EncryptionConfig::LoadFile(const std::string& path, const KmsFactory& kms) {
   SIGIL_ASSIGN_OR_RETURN(SecretBytes text, file::ReadPrivateFile(path));
-  auto r = Parse(text.view());
+  auto r = Parse(text.view(), kms);
   if (!r.ok()) return r.error().WithContext(path);
   return r;
 }

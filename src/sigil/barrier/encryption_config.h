@@ -9,6 +9,8 @@
 // Thread safety: immutable after Parse; thread-safe.
 #pragma once
 
+#include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -18,6 +20,17 @@
 #include "sigil/base/result.h"
 
 namespace sigil::barrier {
+
+// A `kms` provider as written in the file (apiVersion v2; sigil does not speak KMS v1).
+struct KmsProviderConfig {
+  std::string name;
+  std::string endpoint;  // "unix:///path/to/socket", as written
+  std::string socket;    // the path part
+  std::chrono::milliseconds timeout{3000};
+};
+// Makes the transformer of a kms provider (kms/envelope.h: a client of the plugin). barrier
+// itself speaks no gRPC; programs that accept kms providers pass one of these.
+using KmsFactory = std::function<Result<std::unique_ptr<Transformer>>(const KmsProviderConfig&)>;
 
 class EncryptionConfig {
  public:
@@ -29,8 +42,9 @@ class EncryptionConfig {
 
   // Parses and validates the file's contents (YAML or JSON). Errors are kInvalidArgument with
   // kube-apiserver's field paths and messages; key material is shown as "REDACTED".
-  static Result<std::unique_ptr<EncryptionConfig>> Parse(std::string_view text);
-  static Result<std::unique_ptr<EncryptionConfig>> LoadFile(const std::string& path);
+  // A kms provider needs `kms`; without one it is refused with a clear message.
+  static Result<std::unique_ptr<EncryptionConfig>> Parse(std::string_view text, const KmsFactory& kms = nullptr);
+  static Result<std::unique_ptr<EncryptionConfig>> LoadFile(const std::string& path, const KmsFactory& kms = nullptr);
 
   // The rule for the resource a storage key belongs to (/registry/<resource>/...), or nullptr
   // when no rule matches (sigil then uses its own keyring; kube-apiserver would store
@@ -42,8 +56,12 @@ class EncryptionConfig {
 
   const std::vector<Rule>& rules() const { return rules_; }
 
+  // The kms providers, by name, for health checks (/healthz's kms-providers check).
+  const std::vector<std::pair<std::string, Transformer*>>& kms_providers() const { return kms_; }
+
  private:
   std::vector<Rule> rules_;
+  std::vector<std::pair<std::string, Transformer*>> kms_;
 };
 
 // The group-qualified resource for a storage key: "/registry/secrets/ns/x" -> "secrets",

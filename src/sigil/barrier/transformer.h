@@ -29,8 +29,13 @@ class Transformer {
   // A short description for logs and errors ("aesgcm key1"), never key material.
   virtual std::string name() const = 0;
   virtual Result<std::string> Encrypt(std::string_view plaintext, std::string_view aad) const = 0;
-  // `stored` includes the prefix. kDataLoss when the value does not authenticate or parse.
-  virtual Result<SecretBytes> Decrypt(std::string_view stored, std::string_view aad) const = 0;
+  // `stored` includes the prefix. kDataLoss when the value does not authenticate or parse;
+  // kUnavailable or kDeadlineExceeded when a key service needed to open it did not answer.
+  // Sets *stale when the value opened but was not written with the current key (a KMS v2
+  // value of an older key ID); the caller starts with *stale false.
+  virtual Result<SecretBytes> Decrypt(std::string_view stored, std::string_view aad, bool* stale) const = 0;
+  // Whether the transformer can work now: a KMS provider's plugin answers and is healthy.
+  virtual Status Health() const { return OkStatus(); }
 };
 
 std::unique_ptr<Transformer> NewIdentityTransformer();

@@ -42,7 +42,8 @@ Status GetSeconds(const YAML::Node& node, const char* key, const std::string& wh
 Status Parse(const YAML::Node& root, Config* c) {
   if (!root.IsMap()) return InvalidArgumentError("config: the document must be a YAML mapping");
   SIGIL_RETURN_IF_ERROR(CheckKeys(root, "", {"listen", "data_dir", "log", "tls", "seal", "encryption_config",
-                                               "storage", "limits", "threads", "history", "auth", "audit"}));
+                                               "storage", "limits", "threads", "history", "auth", "audit", "kms",
+                                               "kms_plugin"}));
   SIGIL_RETURN_IF_ERROR(Get(root, "listen", "", &c->listen));
   SIGIL_RETURN_IF_ERROR(Get(root, "data_dir", "", &c->data_dir));
   SIGIL_RETURN_IF_ERROR(Get(root, "encryption_config", "", &c->encryption_config_file));
@@ -66,6 +67,26 @@ Status Parse(const YAML::Node& root, Config* c) {
     SIGIL_RETURN_IF_ERROR(CheckKeys(seal, "seal.", {"type", "key_file"}));
     SIGIL_RETURN_IF_ERROR(Get(seal, "type", "seal.", &c->seal_type));
     SIGIL_RETURN_IF_ERROR(Get(seal, "key_file", "seal.", &c->seal_key_file));
+  }
+  if (YAML::Node kms = root["kms"]) {
+    if (!kms.IsMap()) return InvalidArgumentError("config: \"kms\" must be a mapping");
+    SIGIL_RETURN_IF_ERROR(CheckKeys(kms, "kms.", {"poll_interval_seconds", "poll_interval_unhealthy_seconds",
+                                                  "write_seed_ttl_seconds"}));
+    SIGIL_RETURN_IF_ERROR(GetSeconds(kms, "poll_interval_seconds", "kms.", &c->kms_poll_healthy));
+    SIGIL_RETURN_IF_ERROR(GetSeconds(kms, "poll_interval_unhealthy_seconds", "kms.", &c->kms_poll_unhealthy));
+    SIGIL_RETURN_IF_ERROR(GetSeconds(kms, "write_seed_ttl_seconds", "kms.", &c->kms_write_seed_ttl));
+  }
+  if (YAML::Node plugin = root["kms_plugin"]) {
+    if (!plugin.IsMap()) return InvalidArgumentError("config: \"kms_plugin\" must be a mapping");
+    SIGIL_RETURN_IF_ERROR(CheckKeys(plugin, "kms_plugin.", {"socket", "rotation_period_seconds"}));
+    SIGIL_RETURN_IF_ERROR(Get(plugin, "socket", "kms_plugin.", &c->kms_plugin_socket));
+    if (c->kms_plugin_socket.empty() || c->kms_plugin_socket.front() != '/') {
+      return InvalidArgumentError("config: kms_plugin.socket must be an absolute path");
+    }
+    int64_t period = 0;
+    SIGIL_RETURN_IF_ERROR(Get(plugin, "rotation_period_seconds", "kms_plugin.", &period));
+    if (period < 0) return InvalidArgumentError("config: kms_plugin.rotation_period_seconds must not be negative");
+    c->kms_plugin_rotation_period = std::chrono::seconds(period);
   }
   if (YAML::Node storage = root["storage"]) {
     if (!storage.IsMap()) return InvalidArgumentError("config: \"storage\" must be a mapping");

@@ -4,6 +4,7 @@
 // silently leave a setting at its default. Thread safety: a value type.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -29,6 +30,12 @@ struct Config {
   std::string seal_type = "key-file";
   std::string seal_key_file;
   std::string encryption_config_file;  // a Kubernetes EncryptionConfiguration
+  // EncryptionConfiguration kms providers (kms/envelope.h): kube-apiserver's fixed intervals,
+  // tunable here (kms.*).
+  std::chrono::seconds kms_poll_healthy{60}, kms_poll_unhealthy{10}, kms_write_seed_ttl{180};
+  // sigil as a KMS v2 plugin (kms/plugin.h): served on this unix socket when set.
+  std::string kms_plugin_socket;
+  std::chrono::seconds kms_plugin_rotation_period{0};  // 0: rotated only when asked
   uint64_t storage_max_bytes = uint64_t{1} << 30;
   // Watch history kept in memory (storage/watch_hub.h): at most this many events and bytes.
   size_t watch_history = 10000;

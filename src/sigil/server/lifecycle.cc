@@ -180,6 +180,15 @@ void Lifecycle::Dispatch(const http::Request& req, const http::RequestContext& c
 
 std::vector<std::pair<std::string, sigil::Status>> Lifecycle::Checks() {
   std::vector<std::pair<std::string, sigil::Status>> out = {{"storage", o_.backend->Health()}};
+  if (o_.encryption && !o_.encryption->kms_providers().empty()) {
+    // kube-apiserver's single "kms-providers" check: each failing plugin, by name.
+    sigil::Status kms;
+    for (const auto& [name, t] : o_.encryption->kms_providers()) {
+      sigil::Status h = t->Health();
+      if (!h.ok()) kms = UnavailableError((kms.ok() ? "" : kms.message() + "; ") + name + ": " + h.message());
+    }
+    out.emplace_back("kms-providers", kms);
+  }
   Held held(Enter());
   if (!held.g) {
     out.emplace_back("seal", UnavailableError("sealed"));

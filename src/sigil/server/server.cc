@@ -19,6 +19,7 @@
 
 #include "sigil/api/http/errors.h"
 #include "sigil/base/encoding.h"
+#include "sigil/kms/envelope.h"
 #include "sigil/client/kubeconfig.h"
 #include "sigil/base/file.h"
 #include "sigil/base/logging.h"
@@ -126,8 +127,13 @@ Result<std::unique_ptr<storage::Backend>> OpenStorage(const Config& c, const std
 
 Result<std::shared_ptr<const barrier::EncryptionConfig>> LoadEncryptionConfig(const Config& c) {
   if (c.encryption_config_file.empty()) return std::shared_ptr<const barrier::EncryptionConfig>();
+  kms::ProviderOptions kms;
+  kms.poll_healthy = c.kms_poll_healthy;
+  kms.poll_unhealthy = c.kms_poll_unhealthy;
+  kms.write_seed_ttl = c.kms_write_seed_ttl;
   SIGIL_ASSIGN_OR_RETURN(std::unique_ptr<barrier::EncryptionConfig> ec,
-                         barrier::EncryptionConfig::LoadFile(c.encryption_config_file));
+                         barrier::EncryptionConfig::LoadFile(c.encryption_config_file,
+                                                             kms::ProviderFactory(kms, Clock::Real())));
   for (const std::string& r : ec->IdentityWriteResources()) {
     log::Warn("EncryptionConfiguration writes this resource in PLAINTEXT (identity provider first)",
               {{"resource", r}, {"file", c.encryption_config_file}});

@@ -22,6 +22,35 @@ namespace {
 
 constexpr std::string_view kClusterKey = "/sigil/core/cluster";
 
+// One KMS plugin call in the trail: a non-resource request by the socket's (file-permission
+// authorized) caller, at Metadata level at most: the key ID and the caller's uid, never the
+// plaintext or the wrapped key.
+Status AuditKmsCall(audit::Auditor* auditor, const kms::PluginCall& call) {
+  if (auditor == nullptr) return OkStatus();
+  static const Identity who{"system:sigil:kms-plugin-client", "", {"system:sigil"}, {}, "unix-socket"};
+  std::string verb = call.method == "Encrypt" ? "encrypt" : "decrypt";
+  std::string path = "/v2.KeyManagementService/" + call.method;
+  audit::Request r{&who, verb, false, "", "", "", "", "", path};
+  if (auditor->Decide(r).level == audit::Level::kNone) return OkStatus();
+  std::string now = FormatRfc3339(Clock::Real()->Now());
+  nlohmann::ordered_json ev = {
+      {"kind", "Event"},
+      {"apiVersion", "audit.k8s.io/v1"},
+      {"level", "Metadata"},
+      {"auditID", crypto::RandomUuid()},
+      {"stage", "ResponseComplete"},
+      {"requestURI", path},
+      {"verb", verb},
+      {"user", {{"username", who.user}, {"groups", who.groups}}},
+      {"sourceIPs", nlohmann::ordered_json::array()},
+      {"responseStatus", {{"metadata", nlohmann::ordered_json::object()}, {"code", call.ok ? 200 : 400}}},
+      {"requestReceivedTimestamp", now},
+      {"stageTimestamp", now},
+      {"annotations", {{"sigil.dev/kms-key-id", call.key_id}, {"sigil.dev/kms-uid", call.uid.substr(0, 128)}}}};
+  if (!call.ok) ev["responseStatus"]["message"] = call.error;
+  return auditor->Write({ev});
+}
+
 // The audit trail: on by default outside dev mode (every request at Metadata level to
 // data_dir/audit/audit.log); in dev mode only when configured. Null when off.
 Result<std::unique_ptr<audit::Auditor>> OpenAuditor(const Config& c, store::ObjectStore* store, const std::string& dev_dir) {
@@ -239,6 +268,14 @@ Result<std::unique_ptr<Unsealed>> Unsealed::Build(const Deps& deps, SecretBytes 
     kv.options = engines::Json{{"version", "2"}};
     SIGIL_RETURN_IF_ERROR(u->secret_mounts_->Enable(std::move(kv)).status());
   }
+  if (!c.kms_plugin_socket.empty()) {
+    kms::Plugin::Options po;
+    po.socket_path = c.kms_plugin_socket;
+    po.rotation_period = c.kms_plugin_rotation_period;
+    po.audit = [a = u->auditor_.get()](const kms::PluginCall& call) { return AuditKmsCall(a, call); };
+    SIGIL_ASSIGN_OR_RETURN(u->kms_plugin_, kms::Plugin::Start(std::move(po), u->barrier_.get(), Clock::Real()));
+  }
+  vault_options.kms_plugin = u->kms_plugin_.get();
   vault_options.auditor = u->auditor_.get();
   vault_options.limiter = u->limiter_.get();
   vault_options.seal = deps.seal;
@@ -262,6 +299,7 @@ Unsealed::~Unsealed() {
   if (leases_) leases_->Stop();  // revocations in flight finish before anything they use goes
   if (tokens_) tokens_->SetHooks({});  // they point at the lease manager
   rotations_.reset();  // its watch and worker end before the registry and store they use
+  kms_plugin_.reset();  // its calls finish (and are audited) before the auditor and barrier go
   kube_.reset();
   vault_.reset();
   router_ = http::Router();

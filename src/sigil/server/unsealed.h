@@ -25,6 +25,7 @@
 #include "sigil/core/inflight.h"
 #include "sigil/database/database.h"
 #include "sigil/engines/mount_table.h"
+#include "sigil/kms/plugin.h"
 #include "sigil/server/config.h"
 #include "sigil/server/secret_rotation.h"
 #include "sigil/store/object_store.h"
@@ -84,6 +85,7 @@ class Unsealed {
   std::unique_ptr<engines::MountTable> secret_mounts_;
   std::unique_ptr<database::Service> database_;
   std::unique_ptr<SecretRotations> rotations_;  // Secrets' rotation policies, on the lease manager's jobs  // the database engines' pools and revokers
+  std::unique_ptr<kms::Plugin> kms_plugin_;  // sigil as a KMS v2 plugin, when configured
   std::unique_ptr<vault::VaultApi> vault_;
   http::Router router_;
 };

@@ -18,7 +18,8 @@ bool NeedsSudo(std::string_view path, Operation op) {
   static constexpr std::string_view kPrefixes[] = {"sys/audit/",  "sys/auth/",          "sys/raw/",
                                                    "sys/config/", "sys/plugins/catalog/", "sys/leases/revoke-prefix/",
                                                    "sys/leases/revoke-force/", "sys/leases/lookup/", "sys/revoke-prefix/",
-                                                   "sys/revoke-force/", "sys/rotate/"};
+                                                   "sys/revoke-force/", "sys/rotate/",
+                                                   "sys/kms-plugin/rotate"};
   for (std::string_view e : kExact) {
     if (path == e) return true;
   }

@@ -28,6 +28,7 @@
 #include "sigil/core/inflight.h"
 #include "sigil/database/database.h"
 #include "sigil/engines/mount_table.h"
+#include "sigil/kms/plugin.h"
 #include "sigil/leases/leases.h"
 #include "sigil/registry/registry.h"
 
@@ -50,6 +51,7 @@ class VaultApi {
     leases::Manager* leases = nullptr;  // sys/leases/*; null: not served
     database::Service* database = nullptr;  // the database secrets engine; null: not served
     core::InflightLimiter* limiter = nullptr;  // bounds requests in flight; null: unbounded
+    kms::Plugin* kms_plugin = nullptr;  // sys/kms-plugin/*; null: not served
   };
   VaultApi(Clock* clock, const Options& options);
   ~VaultApi();
