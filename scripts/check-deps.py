@@ -20,13 +20,14 @@ ALLOWED = {
     "leases": {"base", "crypto", "store"},
     "core": {"base", "crypto", "auth", "authz", "audit"},
     "engines": {"base", "crypto", "store"},
+    "kms": {"base", "crypto", "barrier", "store", "proto"},
     "database": {"base", "crypto", "store", "engines", "leases"},
     "testing": {"base"},
     "api/http": {"base", "crypto"},
     "api/kubernetes": {"base", "crypto", "registry", "core", "auth", "authz", "audit", "api/http", "proto"},
-    "api/vault": {"base", "crypto", "core", "auth", "authz", "audit", "engines", "database", "registry", "leases", "api/http"},
+    "api/vault": {"base", "crypto", "core", "auth", "authz", "audit", "engines", "database", "registry", "leases", "api/http", "kms"},
     "client": {"base"},
-    "server": {"base", "crypto", "storage", "barrier", "store", "auth", "authz", "audit", "registry", "leases", "core", "engines", "database", "api/http", "api/kubernetes", "api/vault", "proto", "client"},
+    "server": {"base", "crypto", "storage", "barrier", "store", "auth", "authz", "audit", "registry", "leases", "core", "engines", "database", "api/http", "api/kubernetes", "api/vault", "proto", "client", "kms"},
 }
 INCLUDE = re.compile(r'#include "sigil/([a-z_]+(?:/[a-z_]+)?)/')
 

@@ -9,9 +9,10 @@ PACKAGES=(
   # libraries
   libboost1.81-dev libssl-dev liblmdb-dev protobuf-compiler libprotobuf-dev nlohmann-json3-dev
   libyaml-cpp-dev libcli11-dev libspdlog-dev libsodium-dev libgfshare-dev libpq-dev
+  libgrpc++-dev protobuf-compiler-grpc
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev python3 python3-pytest python3-requests
-  python3-cryptography python3-nacl python3-kubernetes python3-hvac nodejs openssl curl
+  python3-cryptography python3-nacl python3-kubernetes python3-hvac python3-grpcio nodejs openssl curl
   postgresql
 )
 

@@ -29,6 +29,7 @@ class KmsTest : public ::testing::Test {
     std::filesystem::create_directories(dir_);
     socket_ = (dir_ / "kms.sock").string();
     barrier_ = std::move(barrier::Barrier::Open(&backend_, seal_.get(), nullptr, &clock_)).value();
+    store_ = std::make_unique<store::ObjectStore>(barrier_.get());
     StartPlugin();
   }
   void TearDown() override {
@@ -44,7 +45,7 @@ class KmsTest : public ::testing::Test {
       calls_.push_back(c);
       return refuse_audit_ ? UnavailableError("audit down") : OkStatus();
     };
-    auto p = Plugin::Start(std::move(o), barrier_.get(), &clock_);
+    auto p = Plugin::Start(std::move(o), store_.get(), &clock_);
     ASSERT_TRUE(p.ok()) << p.error();
     plugin_ = std::move(p).value();
   }
@@ -72,6 +73,7 @@ class KmsTest : public ::testing::Test {
   storage::MemoryBackend backend_;
   std::unique_ptr<barrier::Seal> seal_ = barrier::NewDevSeal();
   std::unique_ptr<barrier::Barrier> barrier_;
+  std::unique_ptr<store::ObjectStore> store_;
   std::unique_ptr<Plugin> plugin_;
   std::unique_ptr<Provider> provider_;
   std::mutex mu_;

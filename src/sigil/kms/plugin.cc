@@ -123,15 +123,15 @@ struct Plugin::Server {
   std::thread rotator;
 };
 
-Plugin::Plugin(Options options, barrier::Barrier* barrier, Clock* clock)
-    : o_(std::move(options)), barrier_(barrier), clock_(clock) {}
+Plugin::Plugin(Options options, store::ObjectStore* store, Clock* clock)
+    : o_(std::move(options)), store_(store), clock_(clock) {}
 
-Result<std::unique_ptr<Plugin>> Plugin::Start(Options options, barrier::Barrier* barrier, Clock* clock) {
+Result<std::unique_ptr<Plugin>> Plugin::Start(Options options, store::ObjectStore* store, Clock* clock) {
   if (options.socket_path.empty() || options.socket_path.front() != '/') {
     return InvalidArgumentError("kms_plugin.socket must be an absolute path");
   }
   if (!options.audit) return InvalidArgumentError("the KMS plugin needs an audit function");
-  std::unique_ptr<Plugin> p(new Plugin(std::move(options), barrier, clock));
+  std::unique_ptr<Plugin> p(new Plugin(std::move(options), store, clock));
   {
     std::lock_guard<std::mutex> l(p->mu_);
     SIGIL_RETURN_IF_ERROR(p->Load());
@@ -190,13 +190,13 @@ Plugin::~Plugin() {
 }
 
 Status Plugin::Load() {
-  SIGIL_ASSIGN_OR_RETURN(std::optional<barrier::Entry> e, barrier_->Get(kPluginKeyringKey));
+  SIGIL_ASSIGN_OR_RETURN(std::optional<store::Object> e, store_->Get(std::string(kPluginKeyringKey)));
   if (!e) {
     keys_.clear();
     revision_ = 0;
     return OkStatus();
   }
-  Json j = Json::parse(e->value.view(), nullptr, false);
+  Json j = Json::parse(e->doc.view(), nullptr, false);
   if (!j.is_object() || !j.contains("keys") || !j["keys"].is_array()) {
     return DataLossError("the KMS plugin keyring in the store is malformed");
   }
@@ -213,7 +213,7 @@ Status Plugin::Load() {
     keys.push_back(Key{k["id"].get<std::string>(), std::move(key).value(), k.value("created", int64_t{0})});
   }
   keys_ = std::move(keys);
-  revision_ = e->mod_revision;
+  revision_ = e->revision;
   return OkStatus();
 }
 
@@ -229,16 +229,16 @@ Result<std::string> Plugin::AddKeyLocked() {
   std::string doc = j.dump();
   SecretBytes value(doc);
   Wipe(&doc);
-  barrier::BarrierTxn txn;
-  txn.compares.push_back({std::string(kPluginKeyringKey), revision_});
-  txn.ops.push_back(barrier::BarrierOp::Put(std::string(kPluginKeyringKey), std::move(value)));
-  SIGIL_ASSIGN_OR_RETURN(storage::TxnResult r, barrier_->Commit(std::move(txn)));
-  if (!r.succeeded) {
+  Result<int64_t> r = revision_ == 0 ? store_->Create(std::string(kPluginKeyringKey), value)
+                                      : store_->Update(std::string(kPluginKeyringKey), value, revision_);
+  if (!r.ok()) {
+    StatusCode code = r.error().code();
+    if (code != StatusCode::kAborted && code != StatusCode::kAlreadyExists && code != StatusCode::kNotFound) return r.error();
     // Another server changed it: take theirs.
     SIGIL_RETURN_IF_ERROR(Load());
     return AbortedError("the KMS plugin keyring changed meanwhile; try again");
   }
-  revision_ = r.revision;
+  revision_ = *r;
   k.key.Lock();
   std::string id = k.id;
   keys_.push_back(std::move(k));

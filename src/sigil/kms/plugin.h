@@ -26,10 +26,10 @@
 #include <string>
 #include <vector>
 
-#include "sigil/barrier/barrier.h"
 #include "sigil/base/clock.h"
 #include "sigil/base/result.h"
 #include "sigil/base/secret_bytes.h"
+#include "sigil/store/object_store.h"
 
 namespace sigil::kms {
 
@@ -59,7 +59,7 @@ class Plugin {
   };
   // Loads (or creates) the keyring and starts serving. Errors: the socket cannot be made or
   // secured, the keyring cannot be read or written.
-  static Result<std::unique_ptr<Plugin>> Start(Options options, barrier::Barrier* barrier, Clock* clock);
+  static Result<std::unique_ptr<Plugin>> Start(Options options, store::ObjectStore* store, Clock* clock);
   // Stops serving (in-flight calls finish) and removes the socket.
   ~Plugin();
 
@@ -77,7 +77,7 @@ class Plugin {
     SecretBytes key;
     int64_t created_unix = 0;
   };
-  Plugin(Options options, barrier::Barrier* barrier, Clock* clock);
+  Plugin(Options options, store::ObjectStore* store, Clock* clock);
   Status Load();                        // mu_ held
   Result<std::string> AddKeyLocked();   // mu_ held
   void RotateIfDue();
@@ -86,7 +86,7 @@ class Plugin {
   std::string CurrentKeyId() const;
 
   const Options o_;
-  barrier::Barrier* const barrier_;
+  store::ObjectStore* const store_;
   Clock* const clock_;
   mutable std::mutex mu_;
   std::vector<Key> keys_;      // guarded by mu_; oldest first

@@ -273,7 +273,7 @@ Result<std::unique_ptr<Unsealed>> Unsealed::Build(const Deps& deps, SecretBytes 
     po.socket_path = c.kms_plugin_socket;
     po.rotation_period = c.kms_plugin_rotation_period;
     po.audit = [a = u->auditor_.get()](const kms::PluginCall& call) { return AuditKmsCall(a, call); };
-    SIGIL_ASSIGN_OR_RETURN(u->kms_plugin_, kms::Plugin::Start(std::move(po), u->barrier_.get(), Clock::Real()));
+    SIGIL_ASSIGN_OR_RETURN(u->kms_plugin_, kms::Plugin::Start(std::move(po), u->store_.get(), Clock::Real()));
   }
   vault_options.kms_plugin = u->kms_plugin_.get();
   vault_options.auditor = u->auditor_.get();
