@@ -284,3 +284,53 @@ def test_sigil_as_the_kms_plugin_of_another_sigil(start_server, workdir, key_fil
     assert {e["annotations"]["sigil.dev/kms-key-id"] for e in kms_events} == {first_key, second_key}
     raw_trail = open(os.path.join(a_dir, "data", "audit", "audit.log")).read()
     assert "hunter2" not in raw_trail and not os.path.exists(socket)
+
+
+def seal_config(workdir, socket):
+    path = os.path.join(workdir, "sigil.yaml")
+    with open(path, "w") as f:
+        f.write(f"listen: 127.0.0.1:0\ndata_dir: {workdir}/data\nseal: {{type: kms, endpoint: 'unix://{socket}', timeout_seconds: 1}}\n")
+    return path
+
+
+def test_kms_seal_unseals_through_the_plugin_and_waits_for_it(start_server, workdir):
+    plugin = Plugin(workdir)
+    try:
+        cfg = seal_config(workdir, plugin.socket)
+        s = start_server(["--config", cfg])
+        token = s.token
+        assert token, "a new store under the kms seal makes a root token"
+        assert create(s, "sealed-by-kms", "behind-the-plugin").status_code == 201
+        health = requests.get(s.url + "/v1/sys/health", verify=s.ca, timeout=5).json()
+        assert health["sealed"] is False and health["initialized"] is True
+        s.stop()
+        # The root key exists only wrapped by the plugin: no key file, and the stored blob opens
+        # with the plugin's key (and only then).
+        blob = json.loads(bytes.fromhex(run([STORETOOL, "raw-get", "--data-dir", os.path.join(workdir, "data", "store"),
+                                              "--key", "/sigil/core/kms-root-key"]).stdout.strip()))
+        assert blob["key_id"] == "key-1"
+        root = kms_plugin.unwrap(plugin.state, base64.b64decode(blob["ciphertext"]), blob["key_id"])
+        assert len(root) == 32
+        assert [c["plaintext_len"] for c in plugin.calls("Encrypt")] == [32]
+
+        # The plugin rotates its key: the old key still opens the root key at the next start.
+        plugin.control(key_id="key-2")
+        s = start_server(["--config", cfg])
+        s.token = token
+        assert base64.b64decode(read(s, "sealed-by-kms").json()["data"]["password"]) == b"behind-the-plugin"
+        s.stop()
+
+        # Plugin down at start: the server serves sealed (503 on both faces) and unseals by itself
+        # once the plugin answers, without a restart.
+        plugin.stop()
+        s = start_server(["--config", cfg])
+        s.token = token
+        assert read(s, "sealed-by-kms").status_code == 503
+        status = requests.get(s.url + "/v1/sys/seal-status", verify=s.ca, timeout=5).json()
+        assert status["sealed"] is True
+        assert "the KMS seal's plugin did not answer" in s.logs()
+        plugin.start()
+        assert wait_for(lambda: read(s, "sealed-by-kms").status_code == 200, timeout=20)
+        assert "behind-the-plugin" not in s.logs()
+    finally:
+        plugin.stop()

@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 
 #include "sigil/base/encoding.h"
+#include "sigil/crypto/aes.h"
+#include "sigil/crypto/random.h"
 #include "sigil/base/file.h"
 #include "sigil/storage/lmdb_backend.h"
 #include "sigil/storage/memory_backend.h"
@@ -349,6 +351,62 @@ TEST(SealTest, KeyFileSealReopensLmdbStoreAndNoPlaintextOnDisk) {
   auto b = Barrier::Open(backend->get(), seal.get(), nullptr, &clock);
   ASSERT_TRUE(b.ok());
   EXPECT_EQ((*(*b)->Get("/registry/secrets/default/s7"))->value.view(), marker + "7");
+}
+
+}  // namespace
+}  // namespace sigil::barrier
+
+namespace sigil::barrier {
+namespace {
+
+// A key service for the wrapped-key seal's logic (the real one, a KMS v2 plugin over gRPC, is
+// tested in kms_test and test_kms.py): AES-GCM under a key of its own, failing on request.
+class TestWrapper final : public KeyWrapper {
+ public:
+  explicit TestWrapper(SecretBytes key, bool* down) : key_(std::move(key)), down_(down) {}
+  std::string name() const override { return "test wrapper"; }
+  Result<std::string> Wrap(const SecretBytes& k) override {
+    if (*down_) return UnavailableError("down");
+    std::string nonce = crypto::RandomNonce(12);
+    SIGIL_ASSIGN_OR_RETURN(std::string sealed, crypto::AesGcmSeal(key_, nonce, k.view(), "root"));
+    return nonce + sealed;
+  }
+  Result<SecretBytes> Unwrap(std::string_view blob) override {
+    if (*down_) return UnavailableError("down");
+    return crypto::AesGcmOpen(key_, blob.substr(0, 12), blob.substr(12), "root");
+  }
+
+ private:
+  SecretBytes key_;
+  bool* down_;
+};
+
+TEST(WrappedKeySealTest, MakesOneRootKeyOnceAndUnwrapsItLater) {
+  storage::MemoryBackend backend;
+  SecretBytes kek = crypto::RandomKey(32);
+  bool down = false;
+  auto seal = NewWrappedKeySeal(&backend, std::make_unique<TestWrapper>(kek.Clone(), &down));
+  SIGIL_ASSERT_OK_AND_ASSIGN(SecretBytes first, seal->RootKey());
+  EXPECT_EQ(first.size(), kRootKeySize);
+  auto stored = backend.Get(kServiceWrappedRootKeyKey);
+  ASSERT_TRUE(stored.ok() && stored->has_value());
+  EXPECT_EQ((*stored)->value.find(std::string(first.view())), std::string::npos);  // wrapped, not plain
+  // Another server (a second seal over the same store) gets the same key.
+  auto other = NewWrappedKeySeal(&backend, std::make_unique<TestWrapper>(kek.Clone(), &down));
+  SIGIL_ASSERT_OK_AND_ASSIGN(SecretBytes again, other->RootKey());
+  EXPECT_EQ(again.view(), first.view());
+  // The service down: a retryable error, not a new key.
+  down = true;
+  EXPECT_THAT(other->RootKey(), StatusIs(StatusCode::kUnavailable));
+}
+
+TEST(WrappedKeySealTest, RefusesAStoreMadeUnderAnotherSeal) {
+  storage::MemoryBackend backend;
+  auto dev = NewDevSeal();
+  ASSERT_TRUE(Barrier::Open(&backend, dev.get(), nullptr, Clock::Real()).ok());  // a keyring exists
+  bool down = false;
+  auto seal = NewWrappedKeySeal(&backend, std::make_unique<TestWrapper>(crypto::RandomKey(32), &down));
+  EXPECT_THAT(seal->RootKey(), StatusIs(StatusCode::kFailedPrecondition));
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "sigil/barrier/keyring.h"
 #include "sigil/base/encoding.h"
 #include "sigil/base/file.h"
 #include "sigil/crypto/random.h"
@@ -56,7 +57,49 @@ class KeyFileSeal final : public Seal {
   std::string path_;
 };
 
+class WrappedKeySeal final : public Seal {
+ public:
+  WrappedKeySeal(storage::Backend* backend, std::unique_ptr<KeyWrapper> wrapper)
+      : backend_(backend), wrapper_(std::move(wrapper)) {}
+  std::string name() const override { return wrapper_->name(); }
+  Result<SecretBytes> RootKey() override {
+    SIGIL_ASSIGN_OR_RETURN(std::optional<storage::KeyValue> stored, backend_->Get(kServiceWrappedRootKeyKey));
+    if (!stored) {
+      SIGIL_ASSIGN_OR_RETURN(std::optional<storage::KeyValue> keyring, backend_->Get(kKeyringStorageKey));
+      if (keyring) {
+        return FailedPreconditionError("this store was initialised under another seal (it has a keyring but no root key wrapped by " +
+                                       wrapper_->name() + "); start it with its own seal");
+      }
+      SecretBytes root = crypto::RandomKey(kRootKeySize);
+      root.Lock();
+      SIGIL_ASSIGN_OR_RETURN(std::string blob, wrapper_->Wrap(root));
+      storage::Txn txn;
+      txn.compares.push_back({std::string(kServiceWrappedRootKeyKey), 0});
+      txn.ops.push_back(storage::Op::Put(std::string(kServiceWrappedRootKeyKey), blob));
+      SIGIL_ASSIGN_OR_RETURN(storage::TxnResult r, backend_->Commit(std::move(txn)));
+      if (r.succeeded) return root;
+      // Another server stored its key first: use that one.
+      SIGIL_ASSIGN_OR_RETURN(stored, backend_->Get(kServiceWrappedRootKeyKey));
+      if (!stored) return AbortedError("the wrapped root key vanished while starting; retry");
+    }
+    SIGIL_ASSIGN_OR_RETURN(SecretBytes root, wrapper_->Unwrap(stored->value));
+    if (root.size() != kRootKeySize) {
+      return DataLossError(wrapper_->name() + " unwrapped a root key of " + std::to_string(root.size()) + " bytes, not 32");
+    }
+    root.Lock();
+    return root;
+  }
+
+ private:
+  storage::Backend* const backend_;
+  std::unique_ptr<KeyWrapper> wrapper_;
+};
+
 }  // namespace
+
+std::unique_ptr<Seal> NewWrappedKeySeal(storage::Backend* backend, std::unique_ptr<KeyWrapper> wrapper) {
+  return std::make_unique<WrappedKeySeal>(backend, std::move(wrapper));
+}
 
 std::unique_ptr<Seal> NewDevSeal() { return std::make_unique<DevSeal>(); }
 std::unique_ptr<Seal> NewKeyFileSeal(std::string path) { return std::make_unique<KeyFileSeal>(std::move(path)); }

@@ -15,6 +15,7 @@
 
 #include "sigil/base/result.h"
 #include "sigil/base/secret_bytes.h"
+#include "sigil/storage/backend.h"
 
 namespace sigil::barrier {
 
@@ -31,6 +32,27 @@ class Seal {
 
 std::unique_ptr<Seal> NewDevSeal();
 std::unique_ptr<Seal> NewKeyFileSeal(std::string path);
+
+// A key service that wraps the root key (kms/seal.h: a KMS v2 plugin). The blob it returns is
+// stored as is, outside the barrier, so it must be safe to store: a ciphertext and the names
+// needed to open it.
+class KeyWrapper {
+ public:
+  virtual ~KeyWrapper() = default;
+  virtual std::string name() const = 0;
+  virtual Result<std::string> Wrap(const SecretBytes& key) = 0;
+  // kUnavailable / kDeadlineExceeded when the service does not answer (retry later).
+  virtual Result<SecretBytes> Unwrap(std::string_view blob) = 0;
+};
+
+// Where a wrapper-sealed store keeps its wrapped root key (raw, in the backend).
+inline constexpr std::string_view kServiceWrappedRootKeyKey = "/sigil/core/kms-root-key";
+
+// Auto-unseal through a key service: the first start of an empty store makes a random root key,
+// has `wrapper` wrap it and stores the blob (compare-and-create, so two servers starting at once
+// agree on one key); later starts unwrap it. A store that already has a keyring but no wrapped
+// key was made under another seal and is refused (kFailedPrecondition), never re-keyed.
+std::unique_ptr<Seal> NewWrappedKeySeal(storage::Backend* backend, std::unique_ptr<KeyWrapper> wrapper);
 
 // Writes a new random root key file (base64, mode 0600); refuses to overwrite an existing file.
 Status GenerateKeyFile(const std::string& path);

@@ -64,9 +64,13 @@ Status Parse(const YAML::Node& root, Config* c) {
   }
   if (YAML::Node seal = root["seal"]) {
     if (!seal.IsMap()) return InvalidArgumentError("config: \"seal\" must be a mapping");
-    SIGIL_RETURN_IF_ERROR(CheckKeys(seal, "seal.", {"type", "key_file"}));
+    SIGIL_RETURN_IF_ERROR(CheckKeys(seal, "seal.", {"type", "key_file", "endpoint", "timeout_seconds"}));
     SIGIL_RETURN_IF_ERROR(Get(seal, "type", "seal.", &c->seal_type));
     SIGIL_RETURN_IF_ERROR(Get(seal, "key_file", "seal.", &c->seal_key_file));
+    SIGIL_RETURN_IF_ERROR(Get(seal, "endpoint", "seal.", &c->seal_kms_endpoint));
+    std::chrono::seconds timeout = std::chrono::duration_cast<std::chrono::seconds>(c->seal_kms_timeout);
+    SIGIL_RETURN_IF_ERROR(GetSeconds(seal, "timeout_seconds", "seal.", &timeout));
+    c->seal_kms_timeout = timeout;
   }
   if (YAML::Node kms = root["kms"]) {
     if (!kms.IsMap()) return InvalidArgumentError("config: \"kms\" must be a mapping");
@@ -212,8 +216,16 @@ Status Config::Validate() {
     if (!seal_key_file.empty()) return InvalidArgumentError("seal.key_file is for the key-file seal; the shamir seal takes none");
     return OkStatus();
   }
+  if (seal_type == "kms") {
+    if (!seal_key_file.empty()) return InvalidArgumentError("seal.key_file is for the key-file seal; the kms seal takes an endpoint");
+    if (!seal_kms_endpoint.starts_with("unix:///")) {
+      return InvalidArgumentError("seal.endpoint is required for the kms seal: the KMS v2 plugin's socket, unix:///path/to/socket");
+    }
+    return OkStatus();
+  }
+  if (!seal_kms_endpoint.empty()) return InvalidArgumentError("seal.endpoint is for the kms seal (seal.type: kms)");
   if (seal_type != "key-file") {
-    return InvalidArgumentError("seal.type \"" + seal_type + "\" is not supported (shamir, key-file)");
+    return InvalidArgumentError("seal.type \"" + seal_type + "\" is not supported (shamir, key-file, kms)");
   }
   if (seal_key_file.empty()) {
     return InvalidArgumentError("seal.key_file is required for the key-file seal; create one with "

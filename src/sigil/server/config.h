@@ -29,6 +29,9 @@ struct Config {
   // Seal: "key-file" (production) or "dev" (implied by dev mode).
   std::string seal_type = "key-file";
   std::string seal_key_file;
+  // The KMS seal (seal.type kms): a KMS v2 plugin wraps the root key (kms/seal.h).
+  std::string seal_kms_endpoint;  // unix:///path/to/socket
+  std::chrono::milliseconds seal_kms_timeout{3000};
   std::string encryption_config_file;  // a Kubernetes EncryptionConfiguration
   // EncryptionConfiguration kms providers (kms/envelope.h): kube-apiserver's fixed intervals,
   // tunable here (kms.*).

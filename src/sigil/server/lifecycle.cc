@@ -1,5 +1,8 @@
 #include "sigil/server/lifecycle.h"
 
+#include "sigil/base/file.h"
+#include "sigil/kms/seal.h"
+
 #include <boost/asio/post.hpp>
 #include <condition_variable>
 
@@ -78,7 +81,14 @@ Lifecycle::Lifecycle(Options options)
     : o_(std::move(options)),
       shamir_(o_.config->dev || o_.config->seal_type == "shamir"),
       shamir_seal_(o_.backend) {
-  if (!shamir_) key_file_seal_ = barrier::NewKeyFileSeal(o_.config->seal_key_file);
+  if (shamir_) return;
+  if (o_.config->seal_type == "kms") {
+    const std::string& endpoint = o_.config->seal_kms_endpoint;
+    auto client = kms::NewGrpcClient(endpoint.substr(std::string_view("unix://").size()), o_.config->seal_kms_timeout);
+    auto_seal_ = barrier::NewWrappedKeySeal(o_.backend, kms::NewKmsKeyWrapper(std::move(client), "kms " + endpoint));
+  } else {
+    auto_seal_ = barrier::NewKeyFileSeal(o_.config->seal_key_file);
+  }
 }
 
 Lifecycle::~Lifecycle() {
@@ -86,6 +96,8 @@ Lifecycle::~Lifecycle() {
     std::lock_guard l(mu_);
     stopping_ = true;  // Seal() and unseals now leave current_ alone
   }
+  retry_cv_.notify_all();
+  if (retry_thread_.joinable()) retry_thread_.join();
   retire_pool_.join();  // retirements already under way
   std::shared_ptr<Generation> g = current_.exchange(nullptr);
   if (g) {
@@ -96,13 +108,21 @@ Lifecycle::~Lifecycle() {
 
 std::string Lifecycle::seal_name() const {
   if (o_.config->dev) return "shamir (dev: one share)";
-  return shamir_ ? "shamir" : key_file_seal_->name();
+  return shamir_ ? "shamir" : auto_seal_->name();
 }
 
 Result<Lifecycle::Started> Lifecycle::Start() {
   Started out;
   if (!shamir_) {
-    SIGIL_ASSIGN_OR_RETURN(SecretBytes root, key_file_seal_->RootKey());
+    Result<SecretBytes> key = auto_seal_->RootKey();
+    if (!key.ok() && o_.config->seal_type == "kms" &&
+        (key.error().code() == StatusCode::kUnavailable || key.error().code() == StatusCode::kDeadlineExceeded)) {
+      // The plugin may simply not be up yet: serve sealed (503) and keep trying.
+      log::Error("sealed: the KMS seal's plugin did not answer; retrying every 5 s", {{"error", key.error().message()}});
+      retry_thread_ = std::thread([this] { RetryAutoUnseal(); });
+      return out;
+    }
+    SIGIL_ASSIGN_OR_RETURN(SecretBytes root, std::move(key));
     std::lock_guard op(op_mu_);
     SIGIL_RETURN_IF_ERROR(UnsealWith(std::move(root)));
     std::shared_ptr<Generation> g = current_.load();
@@ -125,6 +145,37 @@ Result<Lifecycle::Started> Lifecycle::Start() {
   log::Info(config ? "sealed: unseal with `sigil operator unseal` (or PUT /v1/sys/unseal)"
                    : "not initialised: initialise with `sigil operator init` (or PUT /v1/sys/init)");
   return out;
+}
+
+void Lifecycle::RetryAutoUnseal() {
+  std::unique_lock l(mu_);
+  while (!stopping_) {
+    if (retry_cv_.wait_for(l, std::chrono::seconds(5), [this] { return stopping_; })) return;
+    l.unlock();
+    Result<SecretBytes> key = auto_seal_->RootKey();
+    sigil::Status st = key.ok() ? OkStatus() : key.error();
+    if (st.ok()) {
+      std::lock_guard op(op_mu_);
+      st = UnsealWith(std::move(key).value());
+      if (st.ok()) {
+        log::Info("unsealed through the KMS seal", {{"seal", auto_seal_->name()}});
+        std::shared_ptr<Generation> g = current_.load();
+        if (std::optional<SecretBytes> token = g ? g->core->TakeNewRootToken() : std::nullopt) {
+          // A new store: its root token goes where a first start puts it, never to the log.
+          std::string path = o_.config->data_dir + "/root-token";
+          sigil::Status w = file::WriteFileAtomic(path, std::string(token->view()) + "\n", 0600);
+          if (w.ok()) {
+            log::Info("initialised: the root token is in a private file; read it, keep it safe, delete the file", {{"path", path}});
+          } else {
+            log::Error("initialised, but the root token could not be written; it is lost", {{"error", w.message()}});
+          }
+        }
+        return;
+      }
+    }
+    log::Warn("still sealed: the KMS seal could not unseal", {{"error", st.message()}});
+    l.lock();
+  }
 }
 
 std::shared_ptr<Lifecycle::Generation> Lifecycle::Enter() {

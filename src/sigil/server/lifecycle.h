@@ -4,7 +4,8 @@
 //
 // Seals: "shamir" (the root key is wrapped under an unseal key held as key shares; sys/init
 // makes the shares, sys/unseal takes them: barrier/shamir_seal.h), "key-file" (auto-unseal at
-// start from a root key file), and dev mode, which is a Shamir seal with one share that the
+// start from a root key file), "kms" (auto-unseal at start through a KMS v2 plugin, kms/seal.h;
+// while the plugin does not answer the server stays sealed and retries every 5 s), and dev mode, which is a Shamir seal with one share that the
 // server initialises and unseals itself at start.
 //
 // Requests: Dispatch() hands each request to the current Unsealed's routes, or answers 503 in
@@ -21,6 +22,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <thread>
 
 #include "sigil/api/vault/seal_control.h"
 #include "sigil/barrier/seal.h"
@@ -90,7 +92,11 @@ class Lifecycle final : public vault::SealControl {
   const Options o_;
   const bool shamir_;  // dev mode uses the Shamir seal too
   barrier::ShamirSeal shamir_seal_;
-  std::unique_ptr<barrier::Seal> key_file_seal_;
+  std::unique_ptr<barrier::Seal> auto_seal_;  // key-file or kms: unseals without shares
+  // The kms seal, when its plugin did not answer at start: retries until it unseals.
+  void RetryAutoUnseal();
+  std::condition_variable retry_cv_;  // with mu_; woken when stopping
+  std::thread retry_thread_;
 
   std::mutex op_mu_;  // serialises initialise, unseal and rekey completion
   std::mutex mu_;     // guards the fields below

@@ -20,6 +20,7 @@
 #include "sigil/api/http/errors.h"
 #include "sigil/base/encoding.h"
 #include "sigil/kms/envelope.h"
+#include "sigil/kms/seal.h"
 #include "sigil/client/kubeconfig.h"
 #include "sigil/base/file.h"
 #include "sigil/base/logging.h"
@@ -343,7 +344,13 @@ Status RotateOffline(const Config& config_in) {
   }
   SIGIL_ASSIGN_OR_RETURN(auto backend, OpenStorage(c, c.data_dir + "/store"));
   SIGIL_ASSIGN_OR_RETURN(auto enc, LoadEncryptionConfig(c));
-  auto seal = barrier::NewKeyFileSeal(c.seal_key_file);
+  std::unique_ptr<barrier::Seal> seal;
+  if (c.seal_type == "kms") {
+    auto client = kms::NewGrpcClient(c.seal_kms_endpoint.substr(std::string_view("unix://").size()), c.seal_kms_timeout);
+    seal = barrier::NewWrappedKeySeal(backend.get(), kms::NewKmsKeyWrapper(std::move(client), "kms " + c.seal_kms_endpoint));
+  } else {
+    seal = barrier::NewKeyFileSeal(c.seal_key_file);
+  }
   SIGIL_ASSIGN_OR_RETURN(auto b, barrier::Barrier::Open(backend.get(), seal.get(), enc, Clock::Real()));
   SIGIL_ASSIGN_OR_RETURN(uint32_t term, b->Rotate());
   barrier::KeyringInfo info = b->keyring_info();
