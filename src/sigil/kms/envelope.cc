@@ -358,21 +358,30 @@ Result<SecretBytes> Provider::OpenSeed(int type, const std::string& wrapped, con
   return seed;
 }
 
-Result<SecretBytes> Provider::Decrypt(std::string_view stored, std::string_view aad, bool* stale) const {
-  std::string_view body = stored.substr(prefix_.size());
+Result<EncryptedObjectFields> ParseEncryptedObject(std::string_view body) {
   EncryptedObject o;
   if (!o.ParseFromArray(body.data(), static_cast<int>(body.size()))) {
     return DataLossError("the stored KMS v2 EncryptedObject does not parse");
   }
   if (Status s = ValidateObject(o); !s.ok()) return DataLossError("invalid KMS v2 EncryptedObject: " + s.message());
+  EncryptedObjectFields f;
+  f.type = o.encrypteddeksourcetype();
+  f.data = std::move(*o.mutable_encrypteddata());
+  f.key_id = std::move(*o.mutable_keyid());
+  f.wrapped = std::move(*o.mutable_encrypteddeksource());
+  f.annotations.insert(o.annotations().begin(), o.annotations().end());
+  return f;
+}
+
+Result<SecretBytes> Provider::Decrypt(std::string_view stored, std::string_view aad, bool* stale) const {
+  SIGIL_ASSIGN_OR_RETURN(EncryptedObjectFields o, ParseEncryptedObject(stored.substr(prefix_.size())));
   std::shared_ptr<const State> st = CurrentState();
   if (!st) {
     return UnavailableError("kms provider " + o_.name + " has no state yet (got unexpected nil transformer)");
   }
-  std::map<std::string, std::string> annotations(o.annotations().begin(), o.annotations().end());
-  int type = o.encrypteddeksourcetype();
-  SIGIL_ASSIGN_OR_RETURN(SecretBytes seed, OpenSeed(type, o.encrypteddeksource(), o.keyid(), annotations));
-  std::string_view data = o.encrypteddata();
+  int type = o.type;
+  SIGIL_ASSIGN_OR_RETURN(SecretBytes seed, OpenSeed(type, o.wrapped, o.key_id, o.annotations));
+  std::string_view data = o.data;
   SecretBytes dek;
   if (type == kTypeSeed) {
     if (data.size() < kInfoSize) return DataLossError("the stored data was shorter than the required size");
@@ -383,7 +392,7 @@ Result<SecretBytes> Provider::Decrypt(std::string_view stored, std::string_view 
   }
   if (data.size() < kNonceSize) return DataLossError("the stored data was shorter than the required size");
   SIGIL_ASSIGN_OR_RETURN(SecretBytes plain, crypto::AesGcmOpen(dek, data.substr(0, kNonceSize), data.substr(kNonceSize), aad));
-  *stale = o.keyid() != st->key_id || type != kTypeSeed;
+  *stale = o.key_id != st->key_id || type != kTypeSeed;
   return plain;
 }
 

@@ -112,6 +112,15 @@ class Provider final : public barrier::Transformer {
 // of the configured socket with the provider's timeout, and `defaults` for the rest.
 barrier::KmsFactory ProviderFactory(ProviderOptions defaults, Clock* clock);
 
+// A stored value's EncryptedObject (after the "k8s:enc:kms:v2:<name>:" prefix), decoded and
+// checked as kube-apiserver checks it (type, sizes, key ID, annotation names). kDataLoss if not.
+struct EncryptedObjectFields {
+  int type = 0;  // 0 AES_GCM_KEY, 1 HKDF_SHA256_XNONCE_AES_GCM_SEED
+  std::string data, key_id, wrapped;
+  std::map<std::string, std::string> annotations;
+};
+Result<EncryptedObjectFields> ParseEncryptedObject(std::string_view body);
+
 // "sha256:<hex>" of a key ID, as kube-apiserver shows key IDs in errors and logs.
 std::string KeyIdHash(std::string_view key_id);
 
