@@ -220,10 +220,16 @@ def test_slow_and_garbage_plugins_fail_clearly(start_server, workdir, key_file):
         assert "invalid seed length 7" in s.logs()
         # A plugin that wraps under another key ID than its Status reports: no new seed.
         plugin.control(garbage=None)
-        assert read(s, "one").status_code == 200
+        # (a failed Decrypt is remembered for a second, so readers do not storm a failing plugin)
+        assert wait_for(lambda: read(s, "one").status_code == 200, timeout=5)
         plugin.control(garbage="encrypt-keyid-mismatch", key_id="key-9")
         assert wait_for(lambda: "[-]kms-providers failed" in readyz(s).text, timeout=10)
         assert "not the key ID its Status reported" in s.logs()
+        # An empty wrapped seed, and a Status without a key ID: refused too.
+        plugin.control(garbage="encrypt-short", key_id="key-10")
+        assert wait_for(lambda: "encrypted DEK source is empty" in s.logs(), timeout=10)
+        plugin.control(garbage="status-empty-keyid")
+        assert wait_for(lambda: "keyID is empty" in s.logs(), timeout=10)
         plugin.control(garbage=None)
         assert wait_for(lambda: "[+]kms-providers ok" in readyz(s).text, timeout=10)
         assert create(s, "two", "value-two").status_code == 201
@@ -334,3 +340,49 @@ def test_kms_seal_unseals_through_the_plugin_and_waits_for_it(start_server, work
         assert "behind-the-plugin" not in s.logs()
     finally:
         plugin.stop()
+
+
+def test_sigils_plugin_answers_what_kube_apiserver_sends(start_server, workdir):
+    """A raw gRPC client (grpcio, the independent protobuf codec) making kube-apiserver's calls:
+    Status, Encrypt of a 32-byte seed with a uid, Decrypt with the key ID and no annotations."""
+    import uuid
+
+    import grpc
+
+    socket = os.path.join(workdir, "kms.sock")
+    s = start_server(["--dev", "--listen", "127.0.0.1:0", "--config",
+                      server_config_dev(workdir, f"kms_plugin: {{socket: {socket}}}\n")])
+    channel = grpc.insecure_channel("unix:" + socket, options=[("grpc.default_authority", "localhost")])
+
+    def call(method, schema_in, values, schema_out):
+        fn = channel.unary_unary(f"/v2.KeyManagementService/{method}")
+        return fmt.decode_message(schema_out, fn(fmt.encode_message(schema_in, values), timeout=3))
+
+    status = call("Status", (), {}, fmt.STATUS_RESPONSE)
+    assert status["version"] == "v2" and status["healthz"] == "ok" and status["key_id"].startswith("sigil-kek-1-")
+    seed = os.urandom(32)
+    enc = call("Encrypt", fmt.ENCRYPT_REQUEST, {"plaintext": seed, "uid": str(uuid.uuid4())}, fmt.ENCRYPT_RESPONSE)
+    assert enc["key_id"] == status["key_id"] and seed not in enc["ciphertext"] and not enc.get("annotations")
+    dec = call("Decrypt", fmt.DECRYPT_REQUEST, {"ciphertext": enc["ciphertext"], "uid": str(uuid.uuid4()),
+                                                "key_id": enc["key_id"]}, fmt.DECRYPT_RESPONSE)
+    assert dec["plaintext"] == seed
+    # Refusals: an unknown key ID, a ciphertext that does not authenticate, an empty plaintext.
+    for method, schema, values, code in (
+            ("Decrypt", fmt.DECRYPT_REQUEST, {"ciphertext": enc["ciphertext"], "uid": "u", "key_id": "nope"}, grpc.StatusCode.NOT_FOUND),
+            ("Decrypt", fmt.DECRYPT_REQUEST, {"ciphertext": enc["ciphertext"][:-1] + b"x", "uid": "u", "key_id": enc["key_id"]},
+             grpc.StatusCode.INVALID_ARGUMENT),
+            ("Encrypt", fmt.ENCRYPT_REQUEST, {"plaintext": b"", "uid": "u"}, grpc.StatusCode.INVALID_ARGUMENT)):
+        try:
+            channel.unary_unary(f"/v2.KeyManagementService/{method}")(fmt.encode_message(schema, values), timeout=3)
+            raise AssertionError(f"{method} {values} was not refused")
+        except grpc.RpcError as e:
+            assert e.code() == code, (method, e.code(), e.details())
+    channel.close()
+    assert s.logs().count("kms plugin listening") == 1 and base64.b64encode(seed).decode() not in s.logs()
+
+
+def server_config_dev(workdir, text):
+    path = os.path.join(workdir, "dev.yaml")
+    with open(path, "w") as f:
+        f.write(text)
+    return path

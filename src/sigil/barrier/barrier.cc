@@ -81,7 +81,7 @@ Result<std::string> Barrier::EncryptValue(std::string_view key, std::string_view
   return out;
 }
 
-Result<Entry> Barrier::DecryptValue(std::string_view key, std::string_view stored) {
+Result<Entry> Barrier::DecryptValue(std::string_view key, std::string_view stored, bool may_call_out) {
   const EncryptionConfig::Rule* rule = config_ ? config_->RuleForKey(key) : nullptr;
   Entry e;
   e.key = std::string(key);
@@ -114,7 +114,7 @@ Result<Entry> Barrier::DecryptValue(std::string_view key, std::string_view store
     bool applies = t->prefix().empty() ? true : stored.starts_with(t->prefix());
     if (applies) {
       bool stale = false;
-      auto plain = t->Decrypt(stored, key, &stale);
+      auto plain = t->Decrypt(stored, key, &stale, may_call_out);
       if (plain.ok()) {
         e.value = std::move(plain).value();
         e.stale = !first || stale;
@@ -136,8 +136,8 @@ Result<Entry> Barrier::DecryptValue(std::string_view key, std::string_view store
   return last;
 }
 
-Result<Entry> Barrier::Decrypt(const storage::KeyValue& kv) {
-  SIGIL_ASSIGN_OR_RETURN(Entry e, DecryptValue(kv.key, kv.value));
+Result<Entry> Barrier::Decrypt(const storage::KeyValue& kv, bool may_call_out) {
+  SIGIL_ASSIGN_OR_RETURN(Entry e, DecryptValue(kv.key, kv.value, may_call_out));
   e.create_revision = kv.create_revision;
   e.mod_revision = kv.mod_revision;
   return e;
@@ -207,8 +207,12 @@ Result<std::unique_ptr<storage::WatchHandle>> Barrier::Watch(std::string prefix,
                            Status error;
                            for (const storage::Event& ev : events) {
                              BarrierEvent be{ev.type, Entry{ev.kv.key, {}, ev.kv.create_revision, ev.kv.mod_revision, false}, std::nullopt};
+                             // Watch events are delivered on the storage commit path: a
+                             // value whose key a service would have to open (a KMS seed not
+                             // in memory) is an error event here, never a wait that would
+                             // hold up every commit; the watcher re-lists and reads it.
                              if (ev.type == storage::Event::Type::kPut) {
-                               auto e = Decrypt(ev.kv);
+                               auto e = Decrypt(ev.kv, /*may_call_out=*/false);
                                if (e.ok()) {
                                  be.entry = std::move(e).value();
                                } else {
@@ -216,7 +220,7 @@ Result<std::unique_ptr<storage::WatchHandle>> Barrier::Watch(std::string prefix,
                                }
                              }
                              if (ev.prev) {
-                               auto p = Decrypt(*ev.prev);
+                               auto p = Decrypt(*ev.prev, /*may_call_out=*/false);
                                if (p.ok()) be.prev = std::move(p).value();
                              }
                              out.push_back(std::move(be));

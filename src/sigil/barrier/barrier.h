@@ -100,12 +100,13 @@ class Barrier {
   // The value transformation alone, exposed for tools and fuzzing: encrypt `plaintext` as it
   // would be stored at `key`, or decrypt a stored value.
   Result<std::string> EncryptValue(std::string_view key, std::string_view plaintext);
-  Result<Entry> DecryptValue(std::string_view key, std::string_view stored);
+  // `may_call_out` false: never wait for a key service (see Transformer::Decrypt).
+  Result<Entry> DecryptValue(std::string_view key, std::string_view stored, bool may_call_out = true);
 
  private:
   Barrier(storage::Backend* backend, SecretBytes root_key, std::shared_ptr<const EncryptionConfig> config,
           Clock* clock, Keyring keyring, int64_t keyring_revision);
-  Result<Entry> Decrypt(const storage::KeyValue& kv);
+  Result<Entry> Decrypt(const storage::KeyValue& kv, bool may_call_out = true);
   Result<storage::Txn> Encrypt(BarrierTxn txn);
 
   storage::Backend* const backend_;

@@ -261,6 +261,11 @@ TEST(EncryptionConfigTest, ValidationMessages) {
       {Config("      - kms: {apiVersion: v2, name: p, endpoint: 'tcp://127.0.0.1:1'}\n"), "unsupported scheme \"tcp\" for KMS provider, only unix is supported"},
       {Config("      - kms: {apiVersion: v2, name: p, endpoint: unix:///x, timeout: 0s}\n"), "timeout should be a positive value"},
       {Config("      - kms: {apiVersion: v2, name: p, endpoint: unix:///x, cachesize: 10}\n"), "cachesize is not supported in v2"},
+      {Config("      - kms: {apiVersion: v2, name: p, endpoint: unix:///x, timeout: 3}\n"), "must be a duration such as 3s"},
+      {Config("      - kms: {apiVersion: v2, name: p, endpoint: unix:///x, timeout: 10m}\n"), "sigil takes at most 5m"},
+      // Go durations below a second are fine: refused here only for want of a KMS factory.
+      {Config("      - kms: {apiVersion: v2, name: p, endpoint: unix:///x, timeout: 0.5s}\n"), "kms providers are not available"},
+      {Config("      - kms: {apiVersion: v2, name: p, endpoint: unix:///x, timeout: 1s500ms}\n"), "kms providers are not available"},
       {Config("      - kms: {apiVersion: v2, name: p, endpoint: unix:///x}\n      - kms: {apiVersion: v2, name: p, endpoint: unix:///y}\n"),
        "duplicate KMS provider name p, names must be unique"},
       {"apiVersion: v2\nkind: Nope\n", "apiVersion/kind must be"},

@@ -3,9 +3,9 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <optional>
 #include <set>
 
-#include "sigil/base/clock.h"
 #include "sigil/base/encoding.h"
 #include "sigil/base/file.h"
 
@@ -90,6 +90,33 @@ void AddKeyedProvider(const YAML::Node& node, const std::string& path, const std
   }
 }
 
+// A Go duration ("3s", "1.5s", "2s500ms", "100ms", "1m"; "0" alone) in milliseconds, or nullopt.
+std::optional<double> GoDurationMillis(std::string_view s) {
+  if (s == "0") return 0.0;
+  if (s.empty() || s.size() > 64) return std::nullopt;
+  double total = 0;
+  size_t i = 0;
+  while (i < s.size()) {
+    size_t start = i;
+    while (i < s.size() && ((s[i] >= '0' && s[i] <= '9') || s[i] == '.')) ++i;
+    std::string_view num = s.substr(start, i - start);
+    if (num.empty() || num == "." || std::count(num.begin(), num.end(), '.') > 1) return std::nullopt;
+    size_t ustart = i;
+    while (i < s.size() && !((s[i] >= '0' && s[i] <= '9') || s[i] == '.')) ++i;
+    std::string_view unit = s.substr(ustart, i - ustart);
+    double scale;
+    if (unit == "ns") scale = 1e-6;
+    else if (unit == "us" || unit == "\u00b5s" || unit == "\u03bcs") scale = 1e-3;
+    else if (unit == "ms") scale = 1;
+    else if (unit == "s") scale = 1e3;
+    else if (unit == "m") scale = 60e3;
+    else if (unit == "h") scale = 3600e3;
+    else return std::nullopt;
+    total += std::stod(std::string(num)) * scale;
+  }
+  return total;
+}
+
 std::string Scalar(const YAML::Node& n, const char* field) {
   return n[field] && n[field].IsScalar() ? n[field].as<std::string>() : "";
 }
@@ -135,20 +162,15 @@ void AddKmsProvider(const YAML::Node& node, const std::string& path, const KmsFa
   }
   if (node["timeout"]) {
     std::string t = Scalar(node, "timeout");
-    // Go durations below a second ("500ms") are valid; ParseGoDuration works in seconds, so
-    // take milliseconds ourselves.
-    std::optional<std::chrono::milliseconds> ms;
-    if (t.size() > 2 && t.ends_with("ms") && t.find_first_not_of("0123456789") == t.size() - 2) {
-      ms = std::chrono::milliseconds(std::stoll(t.substr(0, std::min<size_t>(t.size() - 2, 12))));
-    } else if (auto secs = ParseGoDuration(t, 3600)) {
-      ms = std::chrono::duration_cast<std::chrono::milliseconds>(*secs);
-    }
+    std::optional<double> ms = GoDurationMillis(t);
     if (!ms) {
-      errors->Add(path + ".timeout", "Invalid value: \"" + t + "\": must be a duration such as 3s");
-    } else if (ms->count() <= 0) {
+      errors->Add(path + ".timeout", "Invalid value: \"" + t + "\": must be a duration such as 3s or 500ms");
+    } else if (*ms < 1) {
       errors->Add(path + ".timeout", "Invalid value: \"" + t + "\": timeout should be a positive value");
+    } else if (*ms > 300000) {
+      errors->Add(path + ".timeout", "Invalid value: \"" + t + "\": sigil takes at most 5m (a longer wait only holds requests up)");
     } else {
-      c.timeout = *ms;
+      c.timeout = std::chrono::milliseconds(static_cast<int64_t>(*ms));
     }
   }
   if (node["cachesize"] && api == "v2") {

@@ -16,7 +16,7 @@ class Identity final : public Transformer {
   Result<std::string> Encrypt(std::string_view plaintext, std::string_view) const override {
     return std::string(plaintext);
   }
-  Result<SecretBytes> Decrypt(std::string_view stored, std::string_view, bool*) const override {
+  Result<SecretBytes> Decrypt(std::string_view stored, std::string_view, bool*, bool) const override {
     if (stored.starts_with(kK8sEncryptedPrefix)) {
       return DataLossError("identity transformer tried to read encrypted data");
     }
@@ -50,7 +50,7 @@ class AesCbc final : public KeyedTransformer {
     SIGIL_ASSIGN_OR_RETURN(std::string ct, crypto::AesCbcEncrypt(key_, iv, plaintext));
     return prefix_ + iv + ct;
   }
-  Result<SecretBytes> Decrypt(std::string_view stored, std::string_view, bool*) const override {
+  Result<SecretBytes> Decrypt(std::string_view stored, std::string_view, bool*, bool) const override {
     std::string_view body = stored.substr(prefix_.size());
     if (body.size() < crypto::kAesBlockSize) return TooShort();
     return crypto::AesCbcDecrypt(key_, body.substr(0, crypto::kAesBlockSize), body.substr(crypto::kAesBlockSize));
@@ -65,7 +65,7 @@ class AesGcm final : public KeyedTransformer {
     SIGIL_ASSIGN_OR_RETURN(std::string sealed, crypto::AesGcmSeal(key_, nonce, plaintext, aad));
     return prefix_ + nonce + sealed;
   }
-  Result<SecretBytes> Decrypt(std::string_view stored, std::string_view aad, bool*) const override {
+  Result<SecretBytes> Decrypt(std::string_view stored, std::string_view aad, bool*, bool) const override {
     std::string_view body = stored.substr(prefix_.size());
     if (body.size() < crypto::kGcmNonceSize) return TooShort();
     return crypto::AesGcmOpen(key_, body.substr(0, crypto::kGcmNonceSize), body.substr(crypto::kGcmNonceSize), aad);
@@ -80,7 +80,7 @@ class Secretbox final : public KeyedTransformer {
     SIGIL_ASSIGN_OR_RETURN(std::string sealed, crypto::SecretboxSeal(key_, nonce, plaintext));
     return prefix_ + nonce + sealed;
   }
-  Result<SecretBytes> Decrypt(std::string_view stored, std::string_view, bool*) const override {
+  Result<SecretBytes> Decrypt(std::string_view stored, std::string_view, bool*, bool) const override {
     std::string_view body = stored.substr(prefix_.size());
     if (body.size() < crypto::kSecretboxNonceSize + crypto::kSecretboxTagSize) return TooShort();
     return crypto::SecretboxOpen(key_, body.substr(0, crypto::kSecretboxNonceSize),

@@ -32,8 +32,11 @@ class Transformer {
   // `stored` includes the prefix. kDataLoss when the value does not authenticate or parse;
   // kUnavailable or kDeadlineExceeded when a key service needed to open it did not answer.
   // Sets *stale when the value opened but was not written with the current key (a KMS v2
-  // value of an older key ID); the caller starts with *stale false.
-  virtual Result<SecretBytes> Decrypt(std::string_view stored, std::string_view aad, bool* stale) const = 0;
+  // value of an older key ID); the caller starts with *stale false. With `may_call_out` false
+  // the caller cannot wait (the storage commit path delivering watch events): a transformer
+  // that would have to ask a key service answers kUnavailable instead.
+  virtual Result<SecretBytes> Decrypt(std::string_view stored, std::string_view aad, bool* stale,
+                                      bool may_call_out) const = 0;
   // Whether the transformer can work now: a KMS provider's plugin answers and is healthy.
   virtual Status Health() const { return OkStatus(); }
 };

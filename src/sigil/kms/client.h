@@ -2,9 +2,11 @@
 // gRPC on a unix socket (insecure credentials, authority "localhost", wait-for-ready), each call
 // bounded by the provider's timeout. The messages are k8s.io/kms apis/v2 (kms/kms_api.proto).
 //
-// Errors: kUnavailable when the plugin cannot be reached or fails a call, kDeadlineExceeded
-// when it does not answer in time; the plugin's own message is kept (it never holds key
-// material: plugins must not echo plaintext). Plaintext in and out is SecretBytes, and the
+// Errors: kUnavailable when the plugin cannot be reached or fails a call for a passing reason,
+// kDeadlineExceeded when it does not answer in time, kFailedPrecondition when it refuses the
+// request (an unknown key ID, a ciphertext that does not authenticate); the plugin's own
+// message is kept, cut to 256 bytes (it never holds key material: plugins must not echo
+// plaintext). Answers larger than 64 KiB are refused. Plaintext in and out is SecretBytes, and the
 // protobuf copies of it are wiped before they are freed.
 // Thread safety: thread-safe; calls may run concurrently on one connection.
 #pragma once
@@ -44,6 +46,9 @@ class Client {
   virtual Result<StatusResponse> Status() = 0;
   virtual Result<EncryptResponse> Encrypt(std::string_view uid, const SecretBytes& plaintext) = 0;
   virtual Result<SecretBytes> Decrypt(std::string_view uid, const DecryptRequest& request) = 0;
+  // Cancels the calls in flight and fails every later one (kUnavailable): a stopping server
+  // does not wait out a hung plugin.
+  virtual void Shutdown() = 0;
 };
 
 // A client of the plugin listening on the unix socket at `socket_path` (an absolute path; a

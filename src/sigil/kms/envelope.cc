@@ -121,11 +121,28 @@ std::string CacheKey(int type, std::string_view wrapped, std::string_view key_id
   return crypto::Sha256(b);
 }
 
+// A Prometheus label value: backslash, quote and newline escaped (provider names come from
+// the operator's file, but may hold anything but ':').
+std::string LabelValue(std::string_view v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') out.push_back('\\');
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out.push_back(c);
+  }
+  return out;
+}
+
 metrics::Counter* Calls(const std::string& provider, const char* method, const char* result) {
   return metrics::Registry::Global().GetCounter(
       "sigil_kms_client_calls_total", "Calls to KMS v2 plugins by EncryptionConfiguration kms providers.",
-      "provider=\"" + provider + "\",method=\"" + method + "\",result=\"" + result + "\"");
+      "provider=\"" + LabelValue(provider) + "\",method=\"" + method + "\",result=\"" + result + "\"");
 }
+
+constexpr auto kFailureMemory = std::chrono::seconds(1);
 
 }  // namespace
 
@@ -135,6 +152,13 @@ struct Provider::State {
   std::string wrapped;
   std::map<std::string, std::string> annotations;
   Clock::TimePoint expires;
+  std::string cache_key;
+};
+
+struct Provider::Pending {
+  bool done = false;
+  Status error;
+  SecretBytes seed;
 };
 
 std::string KeyIdHash(std::string_view key_id) {
@@ -158,6 +182,7 @@ std::unique_ptr<Provider> Provider::Start(std::unique_ptr<Client> client, Provid
 }
 
 Provider::~Provider() {
+  client_->Shutdown();  // a probe stuck on a hung plugin ends now, not at its timeout
   {
     std::lock_guard<std::mutex> l(poll_mu_);
     stopping_ = true;
@@ -169,17 +194,14 @@ Provider::~Provider() {
 void Provider::Poll() {
   std::unique_lock<std::mutex> l(poll_mu_);
   while (!stopping_) {
-    bool healthy;
-    {
-      std::lock_guard<std::mutex> p(probe_mu_);
-      healthy = last_probe_.ok();
-    }
+    bool healthy = LastProbe().ok();
     poll_cv_.wait_for(l, healthy ? o_.poll_healthy : o_.poll_unhealthy, [this] { return stopping_ || probe_now_; });
     if (stopping_) break;
     probe_now_ = false;
     l.unlock();
     Status s = Probe();
     if (!s.ok()) log::Warn("kms provider: probe failed", {{"provider", o_.name}, {"error", s.message()}});
+    SweepCache();
     l.lock();
   }
 }
@@ -189,14 +211,31 @@ std::shared_ptr<const Provider::State> Provider::CurrentState() const {
   return state_;
 }
 
+void Provider::SetState(std::shared_ptr<const State> next) const {
+  std::shared_ptr<const State> old;
+  {
+    std::lock_guard<std::mutex> l(state_mu_);
+    old = std::exchange(state_, std::move(next));
+  }
+  // A replaced seed stays readable from memory for the cache's TTL from now (the last writes
+  // with it were just before).
+  if (old && old->cache_key != state_->cache_key) CacheSeed(old->cache_key, old->seed.Clone());
+}
+
 std::string Provider::key_id() const {
   auto s = CurrentState();
   return s ? s->key_id : "";
 }
 
+Status Provider::LastProbe() const {
+  std::lock_guard<std::mutex> l(health_mu_);
+  return probed_ ? last_probe_ : UnavailableError("kms provider " + o_.name + " has not been probed yet");
+}
+
 Status Provider::Probe() const {
   std::lock_guard<std::mutex> l(probe_mu_);
   Status s = ProbeLocked();
+  std::lock_guard<std::mutex> h(health_mu_);
   last_probe_ = s;
   last_probe_at_ = clock_->MonotonicNow();
   probed_ = true;
@@ -207,7 +246,7 @@ Status Provider::Health() const {
   bool stale = true;
   Status last = UnavailableError("kms provider " + o_.name + " has not been probed yet");
   {
-    std::lock_guard<std::mutex> l(probe_mu_);
+    std::lock_guard<std::mutex> l(health_mu_);
     if (probed_) {
       auto age = clock_->MonotonicNow() - last_probe_at_;
       stale = last_probe_.ok() ? age >= kHealthyReuse : age >= kUnhealthyReuse;
@@ -237,7 +276,7 @@ Status Provider::ProbeLocked() const {
   std::vector<std::string> errs;
   if (st->healthz != "ok") errs.push_back("got unexpected healthz status: " + st->healthz);
   if (st->version != "v2" && st->version != "v2beta1") {
-    errs.push_back("expected KMSv2 API version v2, got " + st->version);
+    errs.push_back("expected KMSv2 API version v2, got " + st->version.substr(0, 64));
   } else if (first_version_.empty()) {
     first_version_ = st->version;
   } else if (first_version_ != st->version) {
@@ -252,9 +291,8 @@ Status Provider::ProbeLocked() const {
     std::shared_ptr<const State> cur = CurrentState();
     Clock::TimePoint expires = before + o_.write_seed_ttl;
     if (cur && cur->key_id == st->key_id) {
-      auto next = std::make_shared<State>(State{cur->seed.Clone(), cur->key_id, cur->wrapped, cur->annotations, expires});
-      std::lock_guard<std::mutex> l(state_mu_);
-      state_ = std::move(next);
+      SetState(std::make_shared<State>(
+          State{cur->seed.Clone(), cur->key_id, cur->wrapped, cur->annotations, expires, cur->cache_key}));
     } else {
       SecretBytes seed = crypto::RandomKey(kSeedSize);
       Result<EncryptResponse> enc = client_->Encrypt(crypto::RandomUuid(), seed);
@@ -273,12 +311,8 @@ Status Provider::ProbeLocked() const {
         errs.push_back("failed to rotate DEK: " + gen.message() + " (status key ID hash \"" + KeyIdHash(st->key_id) +
                        "\", current key ID hash \"" + (cur ? KeyIdHash(cur->key_id) : std::string()) + "\")");
       } else {
-        CacheSeed(CacheKey(kTypeSeed, enc->ciphertext, enc->key_id, enc->annotations), seed.Clone());
-        auto next = std::make_shared<State>(State{std::move(seed), enc->key_id, enc->ciphertext, enc->annotations, expires});
-        {
-          std::lock_guard<std::mutex> l(state_mu_);
-          state_ = std::move(next);
-        }
+        std::string key = CacheKey(kTypeSeed, enc->ciphertext, enc->key_id, enc->annotations);
+        SetState(std::make_shared<State>(State{std::move(seed), enc->key_id, enc->ciphertext, enc->annotations, expires, key}));
         log::Info("kms provider: new DEK seed", {{"provider", o_.name},
                                                 {"key_id_hash", KeyIdHash(st->key_id)},
                                                 {"previous_key_id_hash", cur ? KeyIdHash(cur->key_id) : std::string()}});
@@ -294,13 +328,9 @@ Status Provider::ProbeLocked() const {
 Result<std::string> Provider::Encrypt(std::string_view plaintext, std::string_view aad) const {
   std::shared_ptr<const State> st = CurrentState();
   if (!st) {
-    Status last;
-    {
-      std::lock_guard<std::mutex> l(probe_mu_);
-      last = last_probe_;
-    }
+    Status last = LastProbe();
     return UnavailableError("kms provider " + o_.name + " has no DEK seed yet (got unexpected nil transformer): " +
-                            (last.ok() ? std::string("the plugin has not been probed") : last.message()));
+                            last.message());
   }
   Clock::TimePoint now = clock_->Now();
   if (now > st->expires) {
@@ -324,11 +354,15 @@ Result<std::string> Provider::Encrypt(std::string_view plaintext, std::string_vi
 }
 
 void Provider::CacheSeed(const std::string& cache_key, SecretBytes seed) const {
-  Clock::TimePoint now = clock_->Now();
   std::lock_guard<std::mutex> l(cache_mu_);
+  CacheSeedLocked(cache_key, std::move(seed));
+}
+
+void Provider::CacheSeedLocked(const std::string& cache_key, SecretBytes seed) const {
+  Clock::TimePoint now = clock_->Now();
   if (cache_.size() >= o_.decrypt_cache_max && !cache_.contains(cache_key)) {
     std::erase_if(cache_, [now](const auto& kv) { return kv.second.expires <= now; });
-    while (cache_.size() >= o_.decrypt_cache_max) {
+    while (!cache_.empty() && cache_.size() >= o_.decrypt_cache_max) {
       auto oldest = std::min_element(cache_.begin(), cache_.end(),
                                      [](const auto& a, const auto& b) { return a.second.expires < b.second.expires; });
       cache_.erase(oldest);
@@ -337,24 +371,63 @@ void Provider::CacheSeed(const std::string& cache_key, SecretBytes seed) const {
   cache_[cache_key] = CachedSeed{std::move(seed), now + o_.decrypt_cache_ttl};
 }
 
-Result<SecretBytes> Provider::OpenSeed(int type, const std::string& wrapped, const std::string& key_id,
-                                       const std::map<std::string, std::string>& annotations) const {
-  std::string key = CacheKey(type, wrapped, key_id, annotations);
+void Provider::SweepCache() const {
+  Clock::TimePoint now = clock_->Now();
+  std::lock_guard<std::mutex> l(cache_mu_);
+  std::erase_if(cache_, [now](const auto& kv) { return kv.second.expires <= now; });
+  std::erase_if(failed_, [now](const auto& kv) { return kv.second.second <= now; });
+}
+
+Result<SecretBytes> Provider::OpenSeed(const std::string& key, int type, const std::string& wrapped,
+                                       const std::string& key_id, const std::map<std::string, std::string>& annotations,
+                                       bool may_call_out) const {
+  std::shared_ptr<Pending> mine;
   {
-    std::lock_guard<std::mutex> l(cache_mu_);
+    std::unique_lock<std::mutex> l(cache_mu_);
+    Clock::TimePoint now = clock_->Now();
     auto it = cache_.find(key);
-    if (it != cache_.end() && it->second.expires > clock_->Now()) return it->second.seed.Clone();
+    if (it != cache_.end() && it->second.expires > now) return it->second.seed.Clone();
+    if (!may_call_out) {
+      return UnavailableError("kms provider " + o_.name + ": the value's DEK seed is not in memory and is not opened on "
+                              "the storage commit path; read the value again");
+    }
+    auto f = failed_.find(key);
+    if (f != failed_.end() && f->second.second > now) return f->second.first;
+    if (auto p = pending_.find(key); p != pending_.end()) {
+      // Another reader is asking the plugin for this seed: wait for its answer.
+      std::shared_ptr<Pending> theirs = p->second;
+      cache_cv_.wait(l, [&] { return theirs->done; });
+      if (!theirs->error.ok()) return theirs->error;
+      return theirs->seed.Clone();
+    }
+    mine = std::make_shared<Pending>();
+    pending_[key] = mine;
   }
   Result<SecretBytes> seed = client_->Decrypt(crypto::RandomUuid(), DecryptRequest{wrapped, key_id, annotations});
   Calls(o_.name, "Decrypt", seed.ok() ? "ok" : "error")->Inc();
-  if (!seed.ok()) return Status(seed.error().code(), "failed to decrypt DEK, error: " + seed.error().message());
-  size_t n = seed->size();
-  bool ok = type == kTypeSeed ? n >= kSeedSize : crypto::IsValidAesKeySize(n);
-  if (!ok) {
-    return DataLossError(type == kTypeSeed ? "invalid seed length " + std::to_string(n) + " used for key generation"
-                                           : "the plugin returned a DEK of " + std::to_string(n) + " bytes");
+  Status err = seed.ok() ? OkStatus() : Status(seed.error().code(), "failed to decrypt DEK, error: " + seed.error().message());
+  if (err.ok()) {
+    size_t n = seed->size();
+    bool ok = type == kTypeSeed ? n >= kSeedSize : crypto::IsValidAesKeySize(n);
+    if (!ok) {
+      err = DataLossError(type == kTypeSeed ? "invalid seed length " + std::to_string(n) + " used for key generation"
+                                            : "the plugin returned a DEK of " + std::to_string(n) + " bytes");
+    }
   }
-  CacheSeed(key, seed->Clone());
+  {
+    std::lock_guard<std::mutex> l(cache_mu_);
+    mine->done = true;
+    if (err.ok()) {
+      mine->seed = seed->Clone();
+      CacheSeedLocked(key, seed->Clone());
+    } else {
+      mine->error = err;
+      failed_[key] = {err, clock_->Now() + kFailureMemory};
+    }
+    pending_.erase(key);
+  }
+  cache_cv_.notify_all();
+  if (!err.ok()) return err;
   return seed;
 }
 
@@ -373,14 +446,21 @@ Result<EncryptedObjectFields> ParseEncryptedObject(std::string_view body) {
   return f;
 }
 
-Result<SecretBytes> Provider::Decrypt(std::string_view stored, std::string_view aad, bool* stale) const {
+Result<SecretBytes> Provider::Decrypt(std::string_view stored, std::string_view aad, bool* stale,
+                                     bool may_call_out) const {
   SIGIL_ASSIGN_OR_RETURN(EncryptedObjectFields o, ParseEncryptedObject(stored.substr(prefix_.size())));
   std::shared_ptr<const State> st = CurrentState();
   if (!st) {
     return UnavailableError("kms provider " + o_.name + " has no state yet (got unexpected nil transformer)");
   }
   int type = o.type;
-  SIGIL_ASSIGN_OR_RETURN(SecretBytes seed, OpenSeed(type, o.wrapped, o.key_id, o.annotations));
+  std::string key = CacheKey(type, o.wrapped, o.key_id, o.annotations);
+  SecretBytes seed;
+  if (key == st->cache_key) {
+    seed = st->seed.Clone();  // the current seed: always at hand
+  } else {
+    SIGIL_ASSIGN_OR_RETURN(seed, OpenSeed(key, type, o.wrapped, o.key_id, o.annotations, may_call_out));
+  }
   std::string_view data = o.data;
   SecretBytes dek;
   if (type == kTypeSeed) {

@@ -16,8 +16,13 @@
 // healthy and every 10 s while not; each healthy answer lets writes use the seed for 3 more
 // minutes, after which writes fail (reads go on). Reads open the value's seed with one Decrypt
 // and keep it 24 h (cached by type, wrapped seed, key ID and annotations), so a plugin outage
-// does not stop reads of values whose seed was seen. A value whose key ID (or type) is not the
-// current one reads as stale, so a rewrite moves it to the new key. Reads of the legacy
+// does not stop reads of values whose seed was seen (the current seed itself is always at
+// hand, and a replaced one is kept 24 h from its replacement, as kube-apiserver's cache does by
+// refreshing the current seed's entry on every write). Concurrent reads needing the same seed
+// share one Decrypt; a failed one is not retried for a second. Watch events (the storage commit
+// path) never call the plugin: a value whose seed is not in memory is an error event there.
+// A value whose key ID (or type) is not the current one reads as stale, so a rewrite moves it
+// to the new key. Reads of the legacy
 // AES_GCM_KEY type (a wrapped DEK, nonce(12) | ciphertext | tag) are supported; writes always
 // use the seed. Until the first seed exists, reads and writes both fail, as kube-apiserver's do.
 // Health() is kube-apiserver's kms-providers check: the last probe's result; one older than
@@ -62,7 +67,7 @@ class Provider final : public barrier::Transformer {
   const std::string& prefix() const override { return prefix_; }
   std::string name() const override { return "kms " + o_.name; }
   Result<std::string> Encrypt(std::string_view plaintext, std::string_view aad) const override;
-  Result<SecretBytes> Decrypt(std::string_view stored, std::string_view aad, bool* stale) const override;
+  Result<SecretBytes> Decrypt(std::string_view stored, std::string_view aad, bool* stale, bool may_call_out) const override;
   Status Health() const override;
 
   // The plugin's current key ID as last seen (empty before the first successful probe).
@@ -76,30 +81,41 @@ class Provider final : public barrier::Transformer {
     SecretBytes seed;
     Clock::TimePoint expires;
   };
+  struct Pending;  // one Decrypt of a seed in flight, shared by every reader that needs it
   Provider(std::unique_ptr<Client> client, ProviderOptions options, Clock* clock);
   void Poll();
   Status ProbeLocked() const;  // probe_mu_ held
+  void SetState(std::shared_ptr<const State> next) const;
   std::shared_ptr<const State> CurrentState() const;
-  Result<SecretBytes> OpenSeed(int type, const std::string& wrapped, const std::string& key_id,
-                               const std::map<std::string, std::string>& annotations) const;
-  void CacheSeed(const std::string& cache_key, SecretBytes seed) const;
+  Status LastProbe() const;
+  Result<SecretBytes> OpenSeed(const std::string& cache_key, int type, const std::string& wrapped,
+                               const std::string& key_id, const std::map<std::string, std::string>& annotations,
+                               bool may_call_out) const;
+  void CacheSeed(const std::string& cache_key, SecretBytes seed) const;  // cache_mu_ not held
+  void CacheSeedLocked(const std::string& cache_key, SecretBytes seed) const;  // cache_mu_ held
+  void SweepCache() const;
 
   const ProviderOptions o_;
   const std::string prefix_;
   Clock* const clock_;
   std::unique_ptr<Client> client_;
 
-  mutable std::mutex probe_mu_;  // one probe at a time; guards the fields below
-  mutable std::string first_version_;
-  mutable Status last_probe_;
-  mutable std::chrono::steady_clock::time_point last_probe_at_{};
-  mutable bool probed_ = false;
+  mutable std::mutex probe_mu_;  // one probe at a time (held across its calls to the plugin)
+  mutable std::string first_version_;  // guarded by probe_mu_
+
+  mutable std::mutex health_mu_;  // never held across a call to the plugin
+  mutable Status last_probe_;     // guarded by health_mu_
+  mutable std::chrono::steady_clock::time_point last_probe_at_{};  // guarded by health_mu_
+  mutable bool probed_ = false;   // guarded by health_mu_
 
   mutable std::mutex state_mu_;
   mutable std::shared_ptr<const State> state_;  // guarded by state_mu_
 
   mutable std::mutex cache_mu_;
-  mutable std::map<std::string, CachedSeed> cache_;  // guarded by cache_mu_
+  mutable std::condition_variable cache_cv_;
+  mutable std::map<std::string, CachedSeed> cache_;                       // guarded by cache_mu_
+  mutable std::map<std::string, std::shared_ptr<Pending>> pending_;       // guarded by cache_mu_
+  mutable std::map<std::string, std::pair<Status, Clock::TimePoint>> failed_;  // guarded by cache_mu_
 
   mutable std::mutex poll_mu_;
   mutable std::condition_variable poll_cv_;

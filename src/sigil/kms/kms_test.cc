@@ -6,7 +6,10 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <atomic>
 #include <filesystem>
+#include <fstream>
+#include <thread>
 
 #include "sigil/crypto/random.h"
 #include "sigil/kms/envelope.h"
@@ -41,10 +44,12 @@ class KmsTest : public ::testing::Test {
     Plugin::Options o;
     o.socket_path = socket_;
     o.audit = [this](const PluginCall& c) {
+      if (int ms = audit_delay_ms_.load(); ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(ms));
       std::lock_guard<std::mutex> l(mu_);
       calls_.push_back(c);
       return refuse_audit_ ? UnavailableError("audit down") : OkStatus();
     };
+    o.health = [this]() { return unhealthy_ ? UnavailableError("audit trail stopped") : OkStatus(); };
     auto p = Plugin::Start(std::move(o), store_.get(), &clock_);
     ASSERT_TRUE(p.ok()) << p.error();
     plugin_ = std::move(p).value();
@@ -78,7 +83,15 @@ class KmsTest : public ::testing::Test {
   std::unique_ptr<Provider> provider_;
   std::mutex mu_;
   std::vector<PluginCall> calls_;
-  bool refuse_audit_ = false;
+  std::atomic<bool> refuse_audit_ = false;
+  std::atomic<bool> unhealthy_ = false;
+  std::atomic<int> audit_delay_ms_ = 0;
+  int Decrypts() {
+    std::lock_guard<std::mutex> l(mu_);
+    int n = 0;
+    for (const PluginCall& c : calls_) n += c.method == "Decrypt";
+    return n;
+  }
 };
 
 TEST_F(KmsTest, WritesTheKmsV2FormatWithOneSeedAndReadsItBack) {
@@ -96,12 +109,12 @@ TEST_F(KmsTest, WritesTheKmsV2FormatWithOneSeedAndReadsItBack) {
   EXPECT_EQ(oa.encrypteddeksource(), ob.encrypteddeksource());
   EXPECT_NE(oa.encrypteddata().substr(0, 32), ob.encrypteddata().substr(0, 32));
   bool stale = false;
-  auto back = provider_->Decrypt(a, kAad, &stale);
+  auto back = provider_->Decrypt(a, kAad, &stale, true);
   ASSERT_TRUE(back.ok()) << back.error();
   EXPECT_EQ(back->view(), "first value");
   EXPECT_FALSE(stale);
   // Bound to its storage key.
-  EXPECT_THAT(provider_->Decrypt(a, "/registry/secrets/default/other", &stale), StatusIs(StatusCode::kDataLoss));
+  EXPECT_THAT(provider_->Decrypt(a, "/registry/secrets/default/other", &stale, true), StatusIs(StatusCode::kDataLoss));
   // Exactly one Encrypt (the seed) so far, audited; reads of our own seed needed no Decrypt.
   std::lock_guard<std::mutex> l(mu_);
   ASSERT_EQ(calls_.size(), 1u);
@@ -123,10 +136,10 @@ TEST_F(KmsTest, RotationInThePluginMakesANewSeedAndOldValuesReadStale) {
   EXPECT_EQ(Decode(new_value).keyid(), *rotated);
   EXPECT_NE(Decode(new_value).encrypteddeksource(), Decode(old_value).encrypteddeksource());
   bool stale = false;
-  ASSERT_EQ(provider_->Decrypt(old_value, kAad, &stale)->view(), "before rotation");
+  ASSERT_EQ(provider_->Decrypt(old_value, kAad, &stale, true)->view(), "before rotation");
   EXPECT_TRUE(stale);
   stale = false;
-  ASSERT_EQ(provider_->Decrypt(new_value, kAad, &stale)->view(), "after rotation");
+  ASSERT_EQ(provider_->Decrypt(new_value, kAad, &stale, true)->view(), "after rotation");
   EXPECT_FALSE(stale);
 }
 
@@ -143,8 +156,8 @@ TEST_F(KmsTest, AnotherProcessReadsThroughOneDecryptPerSeed) {
     before = calls_.size();
   }
   bool stale = false;
-  EXPECT_EQ(other->Decrypt(v1, kAad, &stale)->view(), "one");
-  EXPECT_EQ(other->Decrypt(v2, kAad, &stale)->view(), "two");
+  EXPECT_EQ(other->Decrypt(v1, kAad, &stale, true)->view(), "one");
+  EXPECT_EQ(other->Decrypt(v2, kAad, &stale, true)->view(), "two");
   std::lock_guard<std::mutex> l(mu_);
   int decrypts = 0;
   for (size_t i = before; i < calls_.size(); ++i) decrypts += calls_[i].method == "Decrypt";
@@ -157,13 +170,13 @@ TEST_F(KmsTest, PluginDownCachedSeedsKeepReadingAndWritesStopAfterTheSeedTtl) {
   plugin_.reset();  // the plugin is gone
   EXPECT_FALSE(provider_->Probe().ok());
   bool stale = false;
-  EXPECT_EQ(provider_->Decrypt(v, kAad, &stale)->view(), "kept");  // cached seed
+  EXPECT_EQ(provider_->Decrypt(v, kAad, &stale, true)->view(), "kept");  // cached seed
   EXPECT_TRUE(provider_->Encrypt("still", kAad).ok());             // within the seed's 3 minutes
   clock_.Advance(std::chrono::minutes(4));
   auto w = provider_->Encrypt("too late", kAad);
   ASSERT_THAT(w, StatusIs(StatusCode::kUnavailable));
   EXPECT_NE(w.error().message().find("expired at"), std::string::npos) << w.error();
-  EXPECT_EQ(provider_->Decrypt(v, kAad, &stale)->view(), "kept");  // reads go on
+  EXPECT_EQ(provider_->Decrypt(v, kAad, &stale, true)->view(), "kept");  // reads go on
   // The plugin returns: the next probe restores writes with the same key (and seed).
   StartPlugin();
   ASSERT_TRUE(provider_->Probe().ok());
@@ -188,26 +201,26 @@ TEST_F(KmsTest, MalformedStoredObjectsAreDataLossNotCrashes) {
   bool stale = false;
   for (size_t cut : {size_t{0}, size_t{5}, v.size() - provider_->prefix().size() - 1}) {
     std::string t = v.substr(0, provider_->prefix().size() + cut);
-    auto r = provider_->Decrypt(t, kAad, &stale);
+    auto r = provider_->Decrypt(t, kAad, &stale, true);
     EXPECT_FALSE(r.ok());
   }
   k8s::kmsv2::EncryptedObject o = Decode(v);
   o.set_encrypteddeksourcetype(static_cast<k8s::kmsv2::EncryptedDEKSourceType>(7));
   std::string bad = provider_->prefix() + o.SerializeAsString();
-  EXPECT_THAT(provider_->Decrypt(bad, kAad, &stale), StatusIs(StatusCode::kDataLoss));
+  EXPECT_THAT(provider_->Decrypt(bad, kAad, &stale, true), StatusIs(StatusCode::kDataLoss));
   o = Decode(v);
   o.set_keyid(std::string(1025, 'k'));
   bad = provider_->prefix() + o.SerializeAsString();
-  EXPECT_THAT(provider_->Decrypt(bad, kAad, &stale), StatusIs(StatusCode::kDataLoss));
+  EXPECT_THAT(provider_->Decrypt(bad, kAad, &stale, true), StatusIs(StatusCode::kDataLoss));
   o = Decode(v);
   (*o.mutable_annotations())["not a domain"] = "x";
   bad = provider_->prefix() + o.SerializeAsString();
-  EXPECT_THAT(provider_->Decrypt(bad, kAad, &stale), StatusIs(StatusCode::kDataLoss));
+  EXPECT_THAT(provider_->Decrypt(bad, kAad, &stale, true), StatusIs(StatusCode::kDataLoss));
   // A wrapped seed the plugin does not recognise: the plugin refuses, the read fails.
   o = Decode(v);
   o.set_encrypteddeksource(std::string(60, 'g'));
   bad = provider_->prefix() + o.SerializeAsString();
-  EXPECT_FALSE(provider_->Decrypt(bad, kAad, &stale).ok());
+  EXPECT_FALSE(provider_->Decrypt(bad, kAad, &stale, true).ok());
 }
 
 TEST_F(KmsTest, PluginKeysPersistAcrossRestartsAndTheSocketIsPrivate) {
@@ -224,7 +237,7 @@ TEST_F(KmsTest, PluginKeysPersistAcrossRestartsAndTheSocketIsPrivate) {
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   StartProvider();
   bool stale = false;
-  EXPECT_EQ(provider_->Decrypt(v, kAad, &stale)->view(), "durable");
+  EXPECT_EQ(provider_->Decrypt(v, kAad, &stale, true)->view(), "durable");
 }
 
 TEST_F(KmsTest, AnUnauditableCallIsRefused) {
@@ -235,6 +248,112 @@ TEST_F(KmsTest, AnUnauditableCallIsRefused) {
   refuse_audit_ = false;
   ASSERT_TRUE(provider_->Probe().ok());
   EXPECT_TRUE(provider_->Encrypt("x", kAad).ok());
+}
+
+// Review regressions: the current seed never needs the plugin, however old; the storage commit
+// path never calls the plugin; readers of one seed share one Decrypt, and a failure is not
+// retried for a second.
+TEST_F(KmsTest, TheCurrentSeedIsAlwaysAtHandAndAReplacedOneIsKeptADay) {
+  StartProvider(std::chrono::milliseconds(300));
+  std::string v = Write("today");
+  ASSERT_TRUE(plugin_->Rotate().ok());
+  ASSERT_TRUE(provider_->Probe().ok());
+  std::string w = Write("after rotation");
+  plugin_.reset();
+  clock_.Advance(std::chrono::hours(23));
+  bool stale = false;
+  EXPECT_EQ(provider_->Decrypt(v, kAad, &stale, true)->view(), "today");  // the replaced seed: kept
+  clock_.Advance(std::chrono::hours(2));
+  EXPECT_EQ(provider_->Decrypt(w, kAad, &stale, true)->view(), "after rotation");  // the current one: always
+  EXPECT_FALSE(provider_->Decrypt(v, kAad, &stale, true).ok());  // the replaced one, a day after: needs the plugin
+}
+
+TEST_F(KmsTest, TheCommitPathNeverCallsThePluginAndReadersShareOneDecrypt) {
+  StartProvider();
+  std::string v = Write("shared");
+  ProviderOptions o;
+  o.name = "sigil";
+  auto other = Provider::Start(NewGrpcClient(socket_, std::chrono::seconds(3)), o, &clock_);
+  int before = Decrypts();
+  bool stale = false;
+  auto r = other->Decrypt(v, kAad, &stale, /*may_call_out=*/false);
+  ASSERT_THAT(r, StatusIs(StatusCode::kUnavailable));
+  EXPECT_EQ(Decrypts(), before);
+  audit_delay_ms_ = 200;  // a slow Decrypt: the readers overlap
+  std::vector<std::thread> readers;
+  std::atomic<int> ok = 0;
+  for (int i = 0; i < 8; ++i) {
+    readers.emplace_back([&] {
+      bool s = false;
+      auto got = other->Decrypt(v, kAad, &s, true);
+      if (got.ok() && got->view() == "shared") ++ok;
+    });
+  }
+  for (auto& t : readers) t.join();
+  audit_delay_ms_ = 0;
+  EXPECT_EQ(ok.load(), 8);
+  EXPECT_EQ(Decrypts(), before + 1);
+}
+
+TEST_F(KmsTest, AFailedDecryptIsNotRetriedForASecond) {
+  StartProvider();
+  std::string v = Write("x");
+  ProviderOptions o;
+  o.name = "sigil";
+  auto other = Provider::Start(NewGrpcClient(socket_, std::chrono::seconds(3)), o, &clock_);
+  refuse_audit_ = true;  // every plugin call is refused
+  bool stale = false;
+  EXPECT_FALSE(other->Decrypt(v, kAad, &stale, true).ok());
+  int after_first = Decrypts();
+  EXPECT_FALSE(other->Decrypt(v, kAad, &stale, true).ok());
+  EXPECT_EQ(Decrypts(), after_first);  // answered from the failure memory
+  refuse_audit_ = false;
+  clock_.Advance(std::chrono::seconds(2));
+  EXPECT_EQ(other->Decrypt(v, kAad, &stale, true)->view(), "x");
+}
+
+TEST_F(KmsTest, StoppingDoesNotWaitForAHungPlugin) {
+  StartProvider(std::chrono::seconds(20));
+  ASSERT_TRUE(plugin_->Rotate().ok());
+  audit_delay_ms_ = 3000;  // the re-seed's Encrypt hangs in the plugin
+  clock_.Advance(std::chrono::seconds(30));       // the health result is stale: the poller probes
+  (void)provider_->Health();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  auto t = std::chrono::steady_clock::now();
+  provider_.reset();
+  EXPECT_LT(std::chrono::steady_clock::now() - t, std::chrono::milliseconds(1500));
+  audit_delay_ms_ = 0;
+}
+
+TEST_F(KmsTest, ThePluginReportsWhenItCannotServe) {
+  StartProvider();
+  unhealthy_ = true;
+  Status s = provider_->Probe();
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("got unexpected healthz status: unhealthy: audit trail stopped"), std::string::npos) << s;
+  unhealthy_ = false;
+  EXPECT_TRUE(provider_->Probe().ok());
+}
+
+TEST_F(KmsTest, ThePluginNeverTakesOverALiveSocketOrAnOpenDirectory) {
+  Plugin::Options o;
+  o.socket_path = socket_;
+  o.audit = [](const PluginCall&) { return OkStatus(); };
+  EXPECT_THAT(Plugin::Start(o, store_.get(), &clock_), StatusIs(StatusCode::kFailedPrecondition));  // plugin_ serves there
+  auto open_dir = dir_ / "open";
+  std::filesystem::create_directories(open_dir);
+  std::filesystem::permissions(open_dir, std::filesystem::perms::all);
+  o.socket_path = (open_dir / "kms.sock").string();
+  auto r = Plugin::Start(o, store_.get(), &clock_);
+  ASSERT_THAT(r, StatusIs(StatusCode::kFailedPrecondition));
+  EXPECT_NE(r.error().message().find("writable by group or others"), std::string::npos);
+  // A socket that is not ours is left alone at stop.
+  plugin_.reset();
+  StartPlugin();
+  std::filesystem::rename(socket_, socket_ + ".moved");
+  { std::ofstream(socket_) << "someone else's"; }
+  plugin_.reset();
+  EXPECT_TRUE(std::filesystem::exists(socket_));
 }
 
 }  // namespace

@@ -1,9 +1,12 @@
 #include "sigil/kms/plugin.h"
 
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <condition_variable>
+#include <cstring>
 #include <grpcpp/grpcpp.h>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -42,6 +45,35 @@ void Count(const char* method, grpc::StatusCode code) {
 
 std::string Aad(std::string_view key_id) { return "sigil-kms-plugin:" + std::string(key_id); }
 
+// Whether a process accepts connections on the unix socket at `path`.
+bool SomeoneListens(const std::string& path) {
+  sockaddr_un addr{};
+  if (path.size() >= sizeof(addr.sun_path)) return false;
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.data(), path.size());
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  ::close(fd);
+  return ok;
+}
+
+// The socket's directory must be sigil's (or root's) and writable by nobody else.
+Status CheckDirectory(const std::string& socket_path) {
+  std::string dir = socket_path.substr(0, socket_path.rfind('/'));
+  if (dir.empty()) dir = "/";
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) return FailedPreconditionError("kms_plugin.socket: directory " + dir + " does not exist");
+  if (st.st_uid != ::geteuid() && st.st_uid != 0) {
+    return FailedPreconditionError("kms_plugin.socket: directory " + dir + " belongs to another user, who could replace the socket");
+  }
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    return FailedPreconditionError("kms_plugin.socket: directory " + dir +
+                                   " is writable by group or others, who could replace the socket; use a private directory");
+  }
+  return OkStatus();
+}
+
 }  // namespace
 
 class Plugin::Service final : public v2::KeyManagementService::Service {
@@ -51,7 +83,8 @@ class Plugin::Service final : public v2::KeyManagementService::Service {
   grpc::Status Status(grpc::ServerContext*, const v2::StatusRequest*, v2::StatusResponse* resp) override {
     resp->set_version("v2");
     std::string id = p_->CurrentKeyId();
-    resp->set_healthz(id.empty() ? "no key" : "ok");
+    sigil::Status health = p_->o_.health ? p_->o_.health() : OkStatus();
+    resp->set_healthz(id.empty() ? "no key" : health.ok() ? "ok" : "unhealthy: " + health.message().substr(0, 200));
     resp->set_key_id(id);
     Count("Status", grpc::StatusCode::OK);
     return grpc::Status::OK;
@@ -138,12 +171,18 @@ Result<std::unique_ptr<Plugin>> Plugin::Start(Options options, store::ObjectStor
     if (p->keys_.empty()) SIGIL_RETURN_IF_ERROR(p->AddKeyLocked().status());
   }
   p->RotateIfDue();
-  // Refuse to serve on a path something else holds (a file that is not a socket); a stale
-  // socket from an earlier run is replaced.
+  SIGIL_RETURN_IF_ERROR(CheckDirectory(p->o_.socket_path));
+  // Refuse to serve on a path something else holds (a file that is not a socket, or a socket a
+  // live process serves on); a stale socket from an earlier run is replaced.
   struct stat st {};
   if (::lstat(p->o_.socket_path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) return FailedPreconditionError("kms_plugin.socket " + p->o_.socket_path + " exists and is not a socket");
-    ::unlink(p->o_.socket_path.c_str());
+    if (SomeoneListens(p->o_.socket_path)) {
+      return FailedPreconditionError("kms_plugin.socket " + p->o_.socket_path + ": another process is serving on it");
+    }
+    if (::unlink(p->o_.socket_path.c_str()) != 0) {
+      return FailedPreconditionError("kms_plugin.socket " + p->o_.socket_path + ": cannot remove the stale socket");
+    }
   }
   p->service_ = std::make_unique<Service>(p.get());
   p->server_ = std::make_unique<Server>();
@@ -154,11 +193,15 @@ Result<std::unique_ptr<Plugin>> Plugin::Start(Options options, store::ObjectStor
   b.SetMaxReceiveMessageSize(1 << 20);
   p->server_->grpc = b.BuildAndStart();
   if (!p->server_->grpc) return UnavailableError("kms plugin: cannot listen on " + p->o_.socket_path);
-  // The socket was made with the process umask; narrow it to the owner before announcing it.
-  if (::chmod(p->o_.socket_path.c_str(), 0600) != 0) {
+  // The socket was made with the process umask; narrow it to the owner before announcing it
+  // (the directory is private, so the path still names our socket).
+  if (::lstat(p->o_.socket_path.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode) ||
+      ::chmod(p->o_.socket_path.c_str(), 0600) != 0) {
     p->server_->grpc->Shutdown();
     return PermissionDeniedError("kms plugin: cannot make " + p->o_.socket_path + " mode 0600");
   }
+  p->socket_dev_ = st.st_dev;
+  p->socket_ino_ = st.st_ino;
   if (p->o_.rotation_period.count() > 0) {
     p->server_->rotator = std::thread([raw = p.get()] {
       std::unique_lock<std::mutex> l(raw->server_->mu);
@@ -184,7 +227,10 @@ Plugin::~Plugin() {
     if (server_->grpc) {
       server_->grpc->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
       server_->grpc->Wait();
-      ::unlink(o_.socket_path.c_str());
+      struct stat st {};
+      if (::lstat(o_.socket_path.c_str(), &st) == 0 && st.st_dev == socket_dev_ && st.st_ino == socket_ino_) {
+        ::unlink(o_.socket_path.c_str());
+      }
     }
   }
 }
@@ -290,8 +336,12 @@ Result<SecretBytes> Plugin::Unwrap(std::string_view key_id, std::string_view cip
     return nullptr;
   };
   const Key* k = find();
-  if (k == nullptr) {
-    SIGIL_RETURN_IF_ERROR(Load());  // rotated by another server since we read it?
+  auto now = std::chrono::steady_clock::now();
+  if (k == nullptr && now - last_reload_ >= std::chrono::seconds(1)) {
+    // Rotated by another server since we read it? (At most once a second: unknown key IDs
+    // cost callers nothing else.)
+    last_reload_ = now;
+    SIGIL_RETURN_IF_ERROR(Load());
     k = find();
   }
   if (k == nullptr) return NotFoundError("unknown key_id");

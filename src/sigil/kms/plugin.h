@@ -2,7 +2,9 @@
 //   kms: {apiVersion: v2, name: sigil, endpoint: unix:///run/sigil/kms.sock}
 // wraps its DEK seeds with sigil's key-encryption keys: Status, Encrypt and Decrypt of
 // k8s.io/kms apis/v2 on a unix socket (mode 0600: whoever may open the socket may use the
-// keys; that is the whole authorization, as for every KMS plugin).
+// keys; that is the whole authorization, as for every KMS plugin). The socket's directory must
+// not be writable by anyone else (who could swap the socket for theirs); a socket a live process
+// still serves on is never taken over, and at stop only this plugin's own socket is removed.
 //
 // Keys: a dedicated keyring of 256-bit AES keys kept in sigil's store (behind the barrier, at
 // /sigil/kms-plugin/keyring), created on first start. Each key has an ID "sigil-kek-<n>-<random>";
@@ -18,6 +20,8 @@
 // server is unsealed: a sealed server holds no keys and its socket is gone.
 // Thread safety: thread-safe; gRPC serves calls on its own threads.
 #pragma once
+
+#include <sys/types.h>
 
 #include <chrono>
 #include <functional>
@@ -56,6 +60,9 @@ class Plugin {
     // Adds a key when the newest is this old (checked at start and every minute); 0: never.
     std::chrono::seconds rotation_period{0};
     std::function<Status(const PluginCall&)> audit;  // required
+    // Whether calls can be served (the store and the audit trail): Status reports its failure
+    // as the healthz text, so a kube-apiserver sees the outage. Optional.
+    std::function<Status()> health;
   };
   // Loads (or creates) the keyring and starts serving. Errors: the socket cannot be made or
   // secured, the keyring cannot be read or written.
@@ -91,6 +98,10 @@ class Plugin {
   mutable std::mutex mu_;
   std::vector<Key> keys_;      // guarded by mu_; oldest first
   int64_t revision_ = 0;       // guarded by mu_: the keyring's mod revision
+  std::chrono::steady_clock::time_point last_reload_{};  // guarded by mu_
+  // The socket this plugin made (device and inode), so it never removes another's.
+  dev_t socket_dev_ = 0;
+  ino_t socket_ino_ = 0;
   std::unique_ptr<Service> service_;
   struct Server;
   std::unique_ptr<Server> server_;

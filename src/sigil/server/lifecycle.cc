@@ -232,12 +232,15 @@ void Lifecycle::Dispatch(const http::Request& req, const http::RequestContext& c
 std::vector<std::pair<std::string, sigil::Status>> Lifecycle::Checks() {
   std::vector<std::pair<std::string, sigil::Status>> out = {{"storage", o_.backend->Health()}};
   if (o_.encryption && !o_.encryption->kms_providers().empty()) {
-    // kube-apiserver's single "kms-providers" check: each failing plugin, by name.
+    // kube-apiserver's single "kms-providers" check: each failing plugin, by name. The
+    // reasons (the plugin's own words) go to the log, not to this unauthenticated answer.
     sigil::Status kms;
     for (const auto& [name, t] : o_.encryption->kms_providers()) {
-      sigil::Status h = t->Health();
-      if (!h.ok()) kms = UnavailableError((kms.ok() ? "" : kms.message() + "; ") + name + ": " + h.message());
+      if (!t->Health().ok()) {
+        kms = UnavailableError((kms.ok() ? "kms provider " : kms.message() + ", ") + name);
+      }
     }
+    if (!kms.ok()) kms = UnavailableError(kms.message() + " not healthy (reason withheld; see the server log)");
     out.emplace_back("kms-providers", kms);
   }
   Held held(Enter());

@@ -46,8 +46,8 @@ Status AuditKmsCall(audit::Auditor* auditor, const kms::PluginCall& call) {
       {"responseStatus", {{"metadata", nlohmann::ordered_json::object()}, {"code", call.ok ? 200 : 400}}},
       {"requestReceivedTimestamp", now},
       {"stageTimestamp", now},
-      {"annotations", {{"sigil.dev/kms-key-id", call.key_id}, {"sigil.dev/kms-uid", call.uid.substr(0, 128)}}}};
-  if (!call.ok) ev["responseStatus"]["message"] = call.error;
+      {"annotations", {{"sigil.dev/kms-key-id", call.key_id.substr(0, 128)}, {"sigil.dev/kms-uid", call.uid.substr(0, 128)}}}};
+  if (!call.ok) ev["responseStatus"]["message"] = call.error.substr(0, 256);
   return auditor->Write({ev});
 }
 
@@ -273,6 +273,10 @@ Result<std::unique_ptr<Unsealed>> Unsealed::Build(const Deps& deps, SecretBytes 
     po.socket_path = c.kms_plugin_socket;
     po.rotation_period = c.kms_plugin_rotation_period;
     po.audit = [a = u->auditor_.get()](const kms::PluginCall& call) { return AuditKmsCall(a, call); };
+    po.health = [a = u->auditor_.get(), b = u->barrier_.get()]() -> Status {
+      SIGIL_RETURN_IF_ERROR(b->Health());
+      return a ? a->log()->Health() : OkStatus();
+    };
     SIGIL_ASSIGN_OR_RETURN(u->kms_plugin_, kms::Plugin::Start(std::move(po), u->store_.get(), Clock::Real()));
   }
   vault_options.kms_plugin = u->kms_plugin_.get();
