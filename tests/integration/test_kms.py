@@ -95,6 +95,28 @@ def test_sigil_writes_what_kube_apiserver_reads(workdir, key_file):
         plugin.stop()
 
 
+def test_the_configuration_the_guides_show_works(workdir, key_file):
+    """The EncryptionConfiguration of the Kubernetes guides (kms without apiVersion, name myKMS,
+    a unix socket), against a KMS v2 plugin: taken as v2, with a warning."""
+    plugin = Plugin(workdir)
+    try:
+        path = os.path.join(workdir, "guide.yaml")
+        with open(path, "w") as f:
+            f.write("apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n"
+                    "  - resources:\n      - secrets\n    providers:\n"
+                    f"      - kms:\n          name: myKMS\n          endpoint: unix://{plugin.socket}\n"
+                    "      - identity: {}\n")
+        os.chmod(path, 0o600)
+        r = tool(workdir, key_file, "put", "--key", KEY, "--hex", PLAINTEXT.hex(), config=path)
+        assert "has no apiVersion" in r.stderr and "sigil uses v2" in r.stderr, r.stderr
+        stored = bytes.fromhex(tool(workdir, key_file, "raw-get", "--key", KEY).stdout.strip())
+        plain, _ = fmt.decrypt_value(stored, "myKMS", KEY.encode(), plugin.unwrap)
+        assert plain == PLAINTEXT
+        assert tool(workdir, key_file, "get", "--key", KEY, config=path).stdout.split() == [PLAINTEXT.hex(), "current"]
+    finally:
+        plugin.stop()
+
+
 def test_sigil_reads_what_kube_apiserver_writes(workdir, key_file):
     plugin = Plugin(workdir)
     try:

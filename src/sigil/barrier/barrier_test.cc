@@ -253,7 +253,9 @@ TEST(EncryptionConfigTest, ValidationMessages) {
       {Config("      - identity: {}\n", "[\"*.\", secrets]"), "using overlapping resources"},
       // Without a KMS factory (this program speaks no gRPC), a valid kms provider is refused.
       {Config("      - kms: {apiVersion: v2, name: p, endpoint: unix:///tmp/x.sock}\n"), "kms providers are not available in this program"},
-      {Config("      - kms: {name: p, endpoint: unix:///tmp/x.sock}\n"), "KMS v1 is deprecated upstream and not supported by sigil"},
+      {Config("      - kms: {apiVersion: v1, name: p, endpoint: unix:///tmp/x.sock}\n"), "KMS v1 is deprecated upstream and not supported by sigil"},
+      // Without apiVersion: taken as v2 (refused here only for want of a KMS factory).
+      {Config("      - kms: {name: p, endpoint: unix:///tmp/x.sock}\n"), "kms providers are not available in this program"},
       {Config("      - kms: {apiVersion: v3, name: p, endpoint: unix:///tmp/x.sock}\n"), "unsupported apiVersion v3 for KMS provider, only v1 and v2 are supported"},
       {Config("      - kms: {apiVersion: v2, name: 'a:b', endpoint: unix:///tmp/x.sock}\n"), "invalid KMS provider name a:b, must not contain ':'"},
       {Config("      - kms: {apiVersion: v2, endpoint: unix:///tmp/x.sock}\n"), "kms.name: Required value"},

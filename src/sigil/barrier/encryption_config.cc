@@ -8,6 +8,7 @@
 
 #include "sigil/base/encoding.h"
 #include "sigil/base/file.h"
+#include "sigil/base/logging.h"
 
 namespace sigil::barrier {
 namespace {
@@ -132,7 +133,15 @@ void AddKmsProvider(const YAML::Node& node, const std::string& path, const KmsFa
   }
   size_t before = errors->size();
   std::string api = Scalar(node, "apiVersion");
-  if (api.empty()) api = "v1";  // kube-apiserver's default
+  if (api.empty()) {
+    // kube-apiserver defaults to v1, which it refuses since 1.29 unless the deprecated KMSv1
+    // feature gate is on; sigil speaks v2 only, so a provider written without apiVersion (as
+    // many guides show it) is taken as v2 rather than refused.
+    api = "v2";
+    log::Warn("EncryptionConfiguration: a kms provider has no apiVersion; kube-apiserver would take v1 (deprecated), "
+              "sigil uses v2: its plugin must serve the KMS v2 API",
+              {{"provider", Scalar(node, "name")}});
+  }
   if (api == "v1") {
     errors->Add(path + ".apiVersion", "Unsupported value: \"v1\": KMS v1 is deprecated upstream and not supported by sigil; use apiVersion: v2");
   } else if (api != "v2") {
