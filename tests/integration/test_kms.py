@@ -19,6 +19,7 @@ import requests
 import kms_plugin
 import kmsv2_format as fmt
 from conftest import STORETOOL, run, wait_for
+from test_encryption_config_vectors import tool
 
 KEY = "/registry/secrets/default/db-creds"
 PLAINTEXT = b"k8s\x00\n\x0c\n\x02v1\x12\x06Secret\x12\x20password=s3cr3t-value-for-kms-tests"
@@ -61,15 +62,6 @@ class Plugin:
     def unwrap(self, ciphertext, key_id, annotations):
         assert annotations == {k: v.encode() for k, v in kms_plugin.DEFAULT_ANNOTATIONS.items()}, annotations
         return kms_plugin.unwrap(self.state, ciphertext, key_id)
-
-
-def tool(workdir, key_file, *args, config=None, check=True):
-    cmd = [STORETOOL, args[0], "--data-dir", os.path.join(workdir, "store")]
-    if args[0] not in ("raw-get", "raw-put"):
-        cmd += ["--key-file", key_file]
-    if config:
-        cmd += ["--encryption-config", config]
-    return run(cmd + list(args[1:]), check=check)
 
 
 def test_sigil_writes_what_kube_apiserver_reads(workdir, key_file):
