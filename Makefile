@@ -10,7 +10,7 @@ PYTHON     ?= /usr/bin/python3
 JOBS       ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test unit integration asan fuzz bench clean
+.PHONY: all deps build run test unit integration asan asan-build asan-check fuzz bench clean
 
 all: build
 
@@ -31,10 +31,13 @@ unit: build
 integration: build
 	@SIGIL_BIN_DIR=$(CURDIR)/$(BUILD)/bin $(PYTHON) -m pytest -q tests/integration
 
-asan: deps
+asan-build: deps
 	@cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSIGIL_SANITIZE=ON -DSIGIL_BUILD_BENCH=OFF \
 	  -DSIGIL_WERROR=ON $(CMAKE_FLAGS) > /dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
+
+# The sanitized tests, against an existing ASan build.
+asan-check:
 	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -j $(JOBS)
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
@@ -50,7 +53,19 @@ asan: deps
 	  --deselect tests/integration/test_hostile.py::test_idle_sockets_cost_little_and_memory_comes_back \
 	  --deselect tests/integration/test_hostile.py::test_throttled_refusals_cannot_hold_every_connection
 
-test: unit integration asan
+asan: asan-build
+	@$(MAKE) --no-print-directory asan-check
+
+# Every test. The sanitized build compiles at the lowest CPU priority while the release
+# integration tests run (they mostly wait on servers and clients, so it takes only idle CPU),
+# then the sanitized tests run; its compiler output is in $(ASAN_BUILD)/build.log.
+test: unit
+	@mkdir -p $(ASAN_BUILD); \
+	( nice -n 19 $(MAKE) --no-print-directory asan-build > $(ASAN_BUILD)/build.log 2>&1 ) & asan=$$!; \
+	rc=0; $(MAKE) --no-print-directory integration || rc=$$?; \
+	if ! wait $$asan; then echo "the ASan+UBSan build failed:"; tail -40 $(ASAN_BUILD)/build.log; exit 1; fi; \
+	if [ $$rc -ne 0 ]; then exit $$rc; fi; \
+	$(MAKE) --no-print-directory asan-check
 
 # libFuzzer with clang 14: FUZZ_SECONDS per target (default 60).
 FUZZ_SECONDS ?= 60
