@@ -268,7 +268,7 @@ def test_throttled_refusals_cannot_hold_every_connection(start_server, workdir):
     # connection waiting for such a refusal is shed like an idle one, so a flood of bad tokens
     # cannot fill the connection limit and lock everyone else out.
     s = dev(start_server, workdir, "limits: {max_connections: 20}\n")
-    stop = time.time() + 8
+    stop = time.time() + 12
 
     def attacker():
         while time.time() < stop:
@@ -286,14 +286,18 @@ def test_throttled_refusals_cannot_hold_every_connection(start_server, workdir):
             ex.submit(attacker)
         time.sleep(3)
         ok = 0
-        for _ in range(5):
+        for _ in range(20):
             try:
                 ok += requests.get(s.url + "/healthz", verify=s.ca, timeout=10).status_code == 200
             except requests.exceptions.RequestException:
                 pass  # a new connection can still be shed mid-handshake: it looks like the flood's
             time.sleep(0.2)
-        # Before, every slot held a delayed refusal and every new connection was closed.
-        assert ok >= 3, ok
+        # Before, every slot held a delayed refusal and every new connection was closed (0 of
+        # 20). A new connection is still shed about half the time while its handshake is
+        # indistinguishable from the flood's (measured: 2 to 5 of 10 got through), so the test
+        # asks only that some do, all while the flood lasts.
+        assert time.time() < stop, "the checks outlasted the flood"
+        assert ok >= 2, ok
 
 
 # ---- requests in flight ---------------------------------------------------------------------
