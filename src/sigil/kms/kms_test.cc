@@ -54,12 +54,14 @@ class KmsTest : public ::testing::Test {
     ASSERT_TRUE(p.ok()) << p.error();
     plugin_ = std::move(p).value();
   }
-  void StartProvider(std::chrono::milliseconds timeout = std::chrono::seconds(3)) {
+  // A provider of the plugin, as one server's EncryptionConfiguration makes it.
+  std::unique_ptr<Provider> NewProvider(std::chrono::milliseconds timeout = std::chrono::seconds(3)) {
     ProviderOptions o;
     o.name = "sigil";
     o.write_seed_ttl = std::chrono::seconds(180);
-    provider_ = Provider::Start(NewGrpcClient(socket_, timeout), o, &clock_);
+    return Provider::Start(NewGrpcClient(socket_, timeout), o, &clock_);
   }
+  void StartProvider(std::chrono::milliseconds timeout = std::chrono::seconds(3)) { provider_ = NewProvider(timeout); }
   std::string Write(std::string_view plaintext) {
     auto v = provider_->Encrypt(plaintext, kAad);
     EXPECT_TRUE(v.ok()) << v.error();
@@ -147,9 +149,7 @@ TEST_F(KmsTest, AnotherProcessReadsThroughOneDecryptPerSeed) {
   StartProvider();
   std::string v1 = Write("one"), v2 = Write("two");
   // A second provider (another server) has never seen this seed: one Decrypt opens both.
-  ProviderOptions o;
-  o.name = "sigil";
-  auto other = Provider::Start(NewGrpcClient(socket_, std::chrono::seconds(3)), o, &clock_);
+  auto other = NewProvider();  // another server: it has never seen this seed
   size_t before;
   {
     std::lock_guard<std::mutex> l(mu_);
@@ -271,9 +271,7 @@ TEST_F(KmsTest, TheCurrentSeedIsAlwaysAtHandAndAReplacedOneIsKeptADay) {
 TEST_F(KmsTest, TheCommitPathNeverCallsThePluginAndReadersShareOneDecrypt) {
   StartProvider();
   std::string v = Write("shared");
-  ProviderOptions o;
-  o.name = "sigil";
-  auto other = Provider::Start(NewGrpcClient(socket_, std::chrono::seconds(3)), o, &clock_);
+  auto other = NewProvider();  // another server: it has never seen this seed
   int before = Decrypts();
   bool stale = false;
   auto r = other->Decrypt(v, kAad, &stale, /*may_call_out=*/false);
@@ -298,9 +296,7 @@ TEST_F(KmsTest, TheCommitPathNeverCallsThePluginAndReadersShareOneDecrypt) {
 TEST_F(KmsTest, AFailedDecryptIsNotRetriedForASecond) {
   StartProvider();
   std::string v = Write("x");
-  ProviderOptions o;
-  o.name = "sigil";
-  auto other = Provider::Start(NewGrpcClient(socket_, std::chrono::seconds(3)), o, &clock_);
+  auto other = NewProvider();  // another server: it has never seen this seed
   refuse_audit_ = true;  // every plugin call is refused
   bool stale = false;
   EXPECT_FALSE(other->Decrypt(v, kAad, &stale, true).ok());
