@@ -27,6 +27,7 @@ ALLOWED = {
     "api/kubernetes": {"base", "crypto", "registry", "core", "auth", "authz", "audit", "api/http", "proto"},
     "api/vault": {"base", "crypto", "core", "auth", "authz", "audit", "engines", "database", "registry", "leases", "api/http", "kms"},
     "client": {"base"},
+    "agent": {"base", "client"},
     "server": {"base", "crypto", "storage", "barrier", "store", "auth", "authz", "audit", "registry", "leases", "core", "engines", "database", "api/http", "api/kubernetes", "api/vault", "proto", "client", "kms"},
 }
 INCLUDE = re.compile(r'#include "sigil/([a-z_]+(?:/[a-z_]+)?)/')

@@ -3,7 +3,7 @@ every read path (GET, LIST, watch, history, Table), patched and deleted, each re
 own TLS connection; then the server's whole writable memory (heap, thread stacks, anonymous
 mappings, read through /proc/<pid>/mem) is searched for the canary in raw and base64 form.
 What the server no longer uses must have been wiped: C++ blocks when freed
-(server/wipe_on_free.cc), OpenSSL's record buffers once read (SSL_OP_CLEANSE_PLAINTEXT).
+(base/wipe_on_free.cc), OpenSSL's record buffers once read (SSL_OP_CLEANSE_PLAINTEXT).
 The name of a Secret, which the in-memory watch history keeps live (with the encrypted value),
 must be found, which proves the search works.
 Needs root (the server is not dumpable, so only CAP_SYS_PTRACE may read its memory)."""

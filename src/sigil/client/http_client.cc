@@ -9,22 +9,18 @@
 #include <charconv>
 
 namespace sigil::client {
-namespace {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 
-struct Url {
-  std::string host, port;
-};
-
-Result<Url> ParseServer(const std::string& server) {
+Result<ServerUrl> ParseServerUrl(const std::string& server) {
   constexpr std::string_view kScheme = "https://";
-  if (!std::string_view(server).starts_with(kScheme)) return InvalidArgumentError("server must be an https:// URL: " + server);
+  if (!std::string_view(server).starts_with(kScheme))
+    return InvalidArgumentError("server must be an https:// URL: " + server);
   std::string rest = server.substr(kScheme.size());
   rest = rest.substr(0, rest.find('/'));
-  Url u;
+  ServerUrl u;
   if (!rest.empty() && rest.front() == '[') {  // [v6]:port
     size_t close = rest.find(']');
     if (close == std::string::npos) return InvalidArgumentError("bad server URL: " + server);
@@ -37,17 +33,17 @@ Result<Url> ParseServer(const std::string& server) {
   }
   unsigned port = 0;
   auto [p, ec] = std::from_chars(u.port.data(), u.port.data() + u.port.size(), port);
-  if (u.host.empty() || ec != std::errc() || p != u.port.data() + u.port.size() || port == 0 || port > 65535) {
+  if (u.host.empty() || ec != std::errc() || p != u.port.data() + u.port.size() || port == 0 ||
+      port > 65535) {
     return InvalidArgumentError("bad server URL: " + server);
   }
   return u;
 }
 
-}  // namespace
-
-Result<Reply> Request(const Endpoint& ep, const std::string& method, const std::string& target, std::string_view body,
-                      const std::string& content_type, std::chrono::seconds timeout) {
-  SIGIL_ASSIGN_OR_RETURN(Url url, ParseServer(ep.server));
+Result<Reply> Request(const Endpoint& ep, const std::string& method, const std::string& target,
+                      std::string_view body, const std::string& content_type,
+                      std::chrono::seconds timeout) {
+  SIGIL_ASSIGN_OR_RETURN(ServerUrl url, ParseServerUrl(ep.server));
   try {
     asio::io_context ioc;
     asio::ssl::context ctx(asio::ssl::context::tls_client);
@@ -60,7 +56,8 @@ Result<Reply> Request(const Endpoint& ep, const std::string& method, const std::
     ctx.set_verify_mode(asio::ssl::verify_peer);
     if (!ep.cert_pem.empty()) {
       ctx.use_certificate_chain(asio::buffer(ep.cert_pem));
-      ctx.use_private_key(asio::buffer(ep.key_pem.data(), ep.key_pem.size()), asio::ssl::context::pem);
+      ctx.use_private_key(asio::buffer(ep.key_pem.data(), ep.key_pem.size()),
+                          asio::ssl::context::pem);
     }
     beast::ssl_stream<beast::tcp_stream> stream(ioc, ctx);
     stream.set_verify_callback(asio::ssl::host_name_verification(url.host));
@@ -75,7 +72,8 @@ Result<Reply> Request(const Endpoint& ep, const std::string& method, const std::
     req.set(http::field::host, url.host);
     req.set(http::field::user_agent, "sigil-cli");
     req.set(http::field::accept, "application/json");
-    if (!ep.token.empty()) req.set(http::field::authorization, "Bearer " + std::string(ep.token.view()));
+    if (!ep.token.empty())
+      req.set(http::field::authorization, "Bearer " + std::string(ep.token.view()));
     if (!body.empty() || method == "POST" || method == "PUT" || method == "PATCH") {
       req.set(http::field::content_type, content_type);
       req.body() = std::string(body);

@@ -17,10 +17,17 @@ struct Reply {
   SecretBytes body;  // may hold secret values
 };
 
+// An https:// server URL split into host and port (443 when none is given); IPv6 in brackets.
+struct ServerUrl {
+  std::string host, port;
+};
+Result<ServerUrl> ParseServerUrl(const std::string& server);
+
 // `target` is the path and query ("/version"). kUnavailable when the server cannot be reached
 // or TLS fails (the message says which); an HTTP error status is a Reply, not an error.
 Result<Reply> Request(const Endpoint& ep, const std::string& method, const std::string& target,
-                     std::string_view body = {}, const std::string& content_type = "application/json",
-                     std::chrono::seconds timeout = std::chrono::seconds(30));
+                      std::string_view body = {},
+                      const std::string& content_type = "application/json",
+                      std::chrono::seconds timeout = std::chrono::seconds(30));
 
 }  // namespace sigil::client

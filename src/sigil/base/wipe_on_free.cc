@@ -1,4 +1,4 @@
-// server/wipe_on_free.cc: in the sigil binary, every block the C++ runtime frees is zeroed
+// base/wipe_on_free.cc: in the sigil and sigil-agent binaries, every block the C++ runtime frees is zeroed
 // first.
 //
 // Decrypted Secrets pass through many short-lived C++ objects that sigil does not own the
@@ -10,7 +10,7 @@
 // free. The cost is one memset per freed byte (docs/benchmarks.md). It covers allocations made
 // through operator new, in sigil and in every C++ library linked in; not memory that C
 // libraries take with malloc (OpenSSL, LMDB, libpq, libsodium), which docs/threat-model.md
-// lists. Linked into the sigil executable only (a static library's copy would not be chosen
+// lists. Linked into those executables only (a static library's copy would not be chosen
 // over libstdc++'s), and into the unit test that checks it.
 #include <malloc.h>
 

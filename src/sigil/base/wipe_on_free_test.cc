@@ -1,4 +1,4 @@
-// server/wipe_on_free.cc: a freed block no longer holds what it held. glibc hands a block of
+// base/wipe_on_free.cc: a freed block no longer holds what it held. glibc hands a block of
 // the same size straight back to the next allocation (its per-thread cache), so the test frees
 // a string's buffer and looks at the next allocation of that size: with the replacement, every
 // byte past the allocator's own bookkeeping (the first 16) is zero; with libstdc++'s operator

@@ -1,0 +1,422 @@
+#include "sigil/agent/agent.h"
+
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <random>
+
+#include "sigil/agent/stream.h"
+#include "sigil/base/encoding.h"
+#include "sigil/base/file.h"
+#include "sigil/base/logging.h"
+#include "sigil/client/kubeconfig.h"
+
+namespace sigil::agent {
+
+namespace asio = boost::asio;
+using Json = nlohmann::json;
+
+Result<std::vector<FileData>> SelectFiles(const SecretSource& source, const Json& secret) {
+  std::string what = source.namespace_ + "/" + source.name;
+  const Json* data = nullptr;
+  if (secret.is_object() && secret.contains("data") && secret["data"].is_object())
+    data = &secret["data"];
+  std::vector<FileData> files;
+  auto add = [&](const std::string& key, const std::string& path, int mode) -> Status {
+    const Json& v = (*data)[key];
+    if (!v.is_string())
+      return InvalidArgumentError("Secret " + what + ": the value of " + key + " is not a string");
+    auto bytes = Base64DecodeSecret(v.get_ref<const std::string&>());
+    if (!bytes.ok())
+      return InvalidArgumentError("Secret " + what + ": the value of " + key + " is not base64");
+    files.push_back(FileData{path, std::move(bytes).value(), mode});
+    return OkStatus();
+  };
+  if (source.items.empty()) {
+    if (data != nullptr) {
+      for (const auto& [key, value] : data->items()) {
+        // The server refuses such keys; a file name that could escape the directory is
+        // refused here again, whatever the server sent.
+        if (Status st = CheckItemPath(key); !st.ok() || key.find('/') != std::string::npos) {
+          return InvalidArgumentError("Secret " + what + ": key \"" + key +
+                                      "\" cannot be a file name");
+        }
+        SIGIL_RETURN_IF_ERROR(add(key, key, source.mode));
+      }
+    }
+    return files;
+  }
+  for (const Item& item : source.items) {
+    if (data == nullptr || !data->contains(item.key)) {
+      return NotFoundError("Secret " + what + " has no key \"" + item.key + "\"");
+    }
+    SIGIL_RETURN_IF_ERROR(add(item.key, item.path, item.mode.value_or(source.mode)));
+  }
+  return files;
+}
+
+namespace {
+
+std::string Describe(const SecretSource& s) { return s.namespace_ + "/" + s.name; }
+
+// The message of a Kubernetes Status body, or the status code alone.
+std::string ApiMessage(int status, const SecretBytes& body) {
+  Json j = Json::parse(body.view(), nullptr, false);
+  if (j.is_object() && j.contains("message") && j["message"].is_string()) {
+    return "HTTP " + std::to_string(status) + ": " + j["message"].get<std::string>();
+  }
+  return "HTTP " + std::to_string(status);
+}
+
+}  // namespace
+
+struct Agent::Impl {
+  Impl(Config c, Options o, asio::io_context& io)
+      : config(std::move(c)),
+        options(o),
+        ioc(io),
+        tls(asio::ssl::context::tls_client),
+        deadline(io) {}
+
+  class Source;
+
+  Status Load();
+  Result<HttpTarget> Target();
+  void SourceFinished(bool ok);
+
+  Config config;
+  Options options;
+  asio::io_context& ioc;
+  asio::ssl::context tls;
+  client::ServerUrl url;
+  SecretBytes fixed_token;  // from a kubeconfig
+  std::vector<std::unique_ptr<Source>> sources;
+  asio::steady_timer deadline;  // once: how long transient failures are retried
+  Finished finished;
+  size_t pending = 0;
+  bool failed = false;
+  bool stopped = false;
+  std::minstd_rand rng{std::random_device{}()};
+};
+
+class Agent::Impl::Source {
+ public:
+  Source(Impl* agent, const SecretSource& src)
+      : agent_(agent), src_(src), timer_(agent->ioc), backoff_(agent->config.backoff_min) {}
+
+  void Start() { List(); }
+
+  void Stop() {
+    done_ = true;
+    timer_.cancel();
+    if (stream_) stream_->Cancel();
+    stream_.reset();
+  }
+
+  // Once: give up (the deadline passed).
+  void GiveUp(const std::string& why) {
+    if (done_) return;
+    log::Error("giving up on the Secret", {{"secret", Describe(src_)}, {"error", why}});
+    Finish(false);
+  }
+
+ private:
+  std::string Path() const {
+    return "/api/v1/namespaces/" + src_.namespace_ + "/secrets?fieldSelector=metadata.name%3D" +
+           src_.name;
+  }
+
+  void List() {
+    auto target = agent_->Target();
+    if (!target.ok()) return Retry("cannot read the token: " + target.error().message(), false);
+    stream_ = std::make_shared<HttpStream>(agent_->ioc, agent_->tls);
+    stream_->Get(*target, Path(), std::chrono::seconds(30),
+                 [this](Status st, int status, SecretBytes body) {
+                   stream_.reset();
+                   if (!st.ok()) return Retry(st.message(), false);
+                   if (status == 401 || status == 403) return Retry(ApiMessage(status, body), true);
+                   if (status != 200)
+                     return Retry(ApiMessage(status, body),
+                                  status / 100 == 4 && status != 429 && status != 404);
+                   Json list = Json::parse(body.view(), nullptr, false);
+                   if (!list.is_object() || !list.contains("items") || !list["items"].is_array())
+                     return Retry("the server's answer is not a SecretList", false);
+                   rv_ = list["metadata"].value("resourceVersion", "");
+                   const Json* found = nullptr;
+                   for (const Json& item : list["items"]) {
+                     if (item.is_object() && item["metadata"].value("name", "") == src_.name)
+                       found = &item;
+                   }
+                   if (found != nullptr) {
+                     if (!Apply(*found)) return;
+                   } else {
+                     if (agent_->options.once) {
+                       if (src_.optional) {
+                         log::Info("the Secret does not exist; it is optional",
+                                   {{"secret", Describe(src_)}});
+                         return Finish(true);
+                       }
+                       return Retry("the Secret does not exist", true);
+                     }
+                     log::Warn("the Secret does not exist yet; waiting for it",
+                               {{"secret", Describe(src_)}});
+                   }
+                   backoff_ = agent_->config.backoff_min;
+                   if (agent_->options.once) return Finish(true);
+                   WatchFrom();
+                 });
+  }
+
+  void WatchFrom() {
+    if (rv_.empty()) return List();
+    auto target = agent_->Target();
+    if (!target.ok()) return Retry("cannot read the token: " + target.error().message(), false);
+    std::string path = Path() + "&watch=1&allowWatchBookmarks=true&resourceVersion=" + rv_ +
+                       "&timeoutSeconds=" + std::to_string(agent_->config.watch_timeout.count());
+    auto started = std::chrono::steady_clock::now();
+    stream_ = std::make_shared<HttpStream>(agent_->ioc, agent_->tls);
+    stream_->Watch(
+        *target, path, std::chrono::seconds(30),
+        agent_->config.watch_timeout + std::chrono::seconds(60),
+        [this](std::string_view line) { return OnEvent(line); },
+        [this, started](Status st, int status, SecretBytes body) {
+          stream_.reset();
+          bool lasted = std::chrono::steady_clock::now() - started > std::chrono::seconds(10);
+          if (lasted) backoff_ = agent_->config.backoff_min;
+          if (!st.ok()) return Retry("the watch broke: " + st.message(), false);
+          if (status == 410) {
+            rv_.clear();
+            return List();
+          }
+          if (status != 200) return Retry(ApiMessage(status, body), false);
+          WatchFrom();  // the server ended the watch (its timeout): resume at once
+        });
+  }
+
+  // One watch event. False ends the stream (then the next step is already scheduled).
+  bool OnEvent(std::string_view line) {
+    Json ev = Json::parse(line, nullptr, false);
+    if (!ev.is_object() || !ev.contains("type") || !ev["type"].is_string() ||
+        !ev.contains("object")) {
+      log::Warn("ignoring a watch line that is not an event",
+                {{"secret", Describe(src_)}, {"bytes", line.size()}});
+      return true;
+    }
+    const std::string& type = ev["type"].get_ref<const std::string&>();
+    const Json& obj = ev["object"];
+    if (type == "ERROR") {
+      int code = obj.is_object() ? obj.value("code", 0) : 0;
+      stream_->Cancel();
+      stream_.reset();
+      if (code == 410) {
+        log::Info("the watch expired; listing again",
+                  {{"secret", Describe(src_)}, {"resourceVersion", rv_}});
+        rv_.clear();
+        List();
+      } else {
+        Retry("the server ended the watch: " + (obj.is_object()
+                                                    ? obj.value("message", std::string("error"))
+                                                    : std::string("error")),
+              false);
+      }
+      return false;
+    }
+    std::string rv = obj.is_object() && obj.contains("metadata")
+                         ? obj["metadata"].value("resourceVersion", "")
+                         : "";
+    if (!rv.empty()) rv_ = rv;
+    if (type == "ADDED" || type == "MODIFIED") {
+      Apply(obj);
+    } else if (type == "DELETED") {
+      if (src_.remove_on_delete) {
+        Status st = RemoveAll(src_.directory);
+        log::Warn("the Secret was deleted; its files were removed",
+                  {{"secret", Describe(src_)},
+                   {"directory", src_.directory},
+                   {"error", st.ok() ? "" : st.message()}});
+      } else {
+        log::Warn("the Secret was deleted; keeping its last files",
+                  {{"secret", Describe(src_)}, {"directory", src_.directory}});
+      }
+    }
+    return true;  // BOOKMARK: only its resourceVersion matters
+  }
+
+  // Renders the Secret. False when it cannot be (the old files stay; in once mode that fails).
+  bool Apply(const Json& secret) {
+    std::string rv = secret["metadata"].value("resourceVersion", "");
+    auto files = SelectFiles(src_, secret);
+    Result<bool> wrote =
+        files.ok() ? WriteAtomically(src_.directory, *files, Ownership{src_.owner, src_.group})
+                   : Result<bool>(files.error());
+    if (!wrote.ok()) {
+      log::Error("cannot render the Secret; the previous files stay",
+                 {{"secret", Describe(src_)},
+                  {"resourceVersion", rv},
+                  {"error", wrote.error().message()}});
+      if (agent_->options.once) {
+        Finish(false);
+        return false;
+      }
+      return true;
+    }
+    if (*wrote) {
+      log::Info("rendered", {{"secret", Describe(src_)},
+                             {"resourceVersion", rv},
+                             {"directory", src_.directory},
+                             {"files", files->size()}});
+    } else {
+      log::Debug("unchanged", {{"secret", Describe(src_)}, {"resourceVersion", rv}});
+    }
+    return true;
+  }
+
+  // Waits (backoff with jitter), then lists again or resumes the watch. `permanent`: retrying
+  // cannot help without a change elsewhere (denied, not found); once mode fails at once then.
+  void Retry(const std::string& why, bool permanent) {
+    if (done_) return;
+    if (agent_->options.once && permanent) {
+      log::Error("cannot render the Secret", {{"secret", Describe(src_)}, {"error", why}});
+      return Finish(false);
+    }
+    std::uniform_real_distribution<double> jitter(0.5, 1.0);
+    auto wait = std::chrono::milliseconds(
+        static_cast<int64_t>(static_cast<double>(backoff_.count()) * jitter(agent_->rng)));
+    log::Warn("retrying", {{"secret", Describe(src_)}, {"error", why}, {"in_ms", wait.count()}});
+    backoff_ = std::min(backoff_ * 2, agent_->config.backoff_max);
+    timer_.expires_after(wait);
+    timer_.async_wait([this](boost::system::error_code ec) {
+      if (ec || done_) return;
+      WatchFrom();  // lists first when no resourceVersion is known
+    });
+  }
+
+  void Finish(bool ok) {
+    if (done_) return;
+    Stop();
+    agent_->SourceFinished(ok);
+  }
+
+  Impl* agent_;
+  const SecretSource& src_;
+  asio::steady_timer timer_;
+  std::shared_ptr<HttpStream> stream_;
+  std::string rv_;
+  std::chrono::milliseconds backoff_;
+  bool done_ = false;
+};
+
+Status Agent::Impl::Load() {
+  tls.set_options(asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1 |
+                  asio::ssl::context::no_compression);
+  tls.set_verify_mode(asio::ssl::verify_peer);
+  std::string ca_pem, cert_pem, server = config.server;
+  SecretBytes key_pem;
+  if (!config.kubeconfig.empty()) {
+    SIGIL_ASSIGN_OR_RETURN(client::Endpoint ep,
+                           client::LoadKubeconfig(config.kubeconfig, config.context));
+    server = ep.server;
+    ca_pem = ep.ca_pem;
+    cert_pem = ep.cert_pem;
+    key_pem = std::move(ep.key_pem);
+    fixed_token = std::move(ep.token);
+  } else {
+    if (!config.ca_file.empty()) {
+      SIGIL_ASSIGN_OR_RETURN(ca_pem, file::ReadFile(config.ca_file, 1 << 20));
+    }
+  }
+  if (!config.auth.cert_file.empty()) {
+    SIGIL_ASSIGN_OR_RETURN(cert_pem, file::ReadFile(config.auth.cert_file, 1 << 20));
+    SIGIL_ASSIGN_OR_RETURN(key_pem, file::ReadPrivateFile(config.auth.key_file));
+  }
+  SIGIL_ASSIGN_OR_RETURN(url, client::ParseServerUrl(server));
+  boost::system::error_code ec;
+  if (!ca_pem.empty()) {
+    tls.add_certificate_authority(asio::buffer(ca_pem), ec);
+    if (ec)
+      return InvalidArgumentError("the server's CA certificate cannot be used: " + ec.message());
+  } else {
+    tls.set_default_verify_paths(ec);
+  }
+  if (!cert_pem.empty()) {
+    tls.use_certificate_chain(asio::buffer(cert_pem), ec);
+    if (!ec)
+      tls.use_private_key(asio::buffer(key_pem.data(), key_pem.size()), asio::ssl::context::pem,
+                          ec);
+    if (ec)
+      return InvalidArgumentError("the client certificate or key cannot be used: " + ec.message());
+  }
+  return OkStatus();
+}
+
+// The token is read again for every connection: projected service-account tokens are
+// replaced on disk by the kubelet before they expire.
+Result<HttpTarget> Agent::Impl::Target() {
+  HttpTarget t{url, SecretBytes()};
+  if (!config.auth.token_file.empty()) {
+    SIGIL_ASSIGN_OR_RETURN(std::string raw, file::ReadFile(config.auth.token_file, 64 << 10));
+    size_t b = raw.find_first_not_of(" \t\r\n"), e = raw.find_last_not_of(" \t\r\n");
+    t.token = b == std::string::npos ? SecretBytes()
+                                     : SecretBytes(std::string_view(raw).substr(b, e - b + 1));
+    internal::SecureZero(raw.data(), raw.size());
+    if (t.token.empty()) return InvalidArgumentError(config.auth.token_file + " is empty");
+  } else if (!fixed_token.empty()) {
+    t.token = fixed_token.Clone();
+  }
+  return t;
+}
+
+void Agent::Impl::SourceFinished(bool ok) {
+  if (!ok) failed = true;
+  if (pending > 0) --pending;
+  if (pending == 0 || (!ok && options.once)) {
+    for (auto& s : sources) s->Stop();
+    deadline.cancel();
+    if (finished) {
+      Finished f = std::move(finished);
+      finished = nullptr;
+      f(!failed);
+    }
+  }
+}
+
+Agent::Agent(Config config, Options options, asio::io_context& ioc)
+    : impl_(std::make_unique<Impl>(std::move(config), options, ioc)) {}
+
+Agent::~Agent() { Stop(); }
+
+Status Agent::Start(Finished finished) {
+  SIGIL_RETURN_IF_ERROR(impl_->Load());
+  impl_->finished = std::move(finished);
+  for (const SecretSource& s : impl_->config.secrets)
+    impl_->sources.push_back(std::make_unique<Impl::Source>(impl_.get(), s));
+  impl_->pending = impl_->sources.size();
+  if (impl_->options.once) {
+    impl_->deadline.expires_after(impl_->options.once_timeout);
+    impl_->deadline.async_wait([impl = impl_.get()](boost::system::error_code ec) {
+      if (ec) return;
+      for (auto& s : impl->sources)
+        s->GiveUp("not rendered within " + std::to_string(impl->options.once_timeout.count()) +
+                  " s");
+    });
+  }
+  log::Info("sigil-agent started",
+            {{"server", "https://" + impl_->url.host + ":" + impl_->url.port},
+             {"secrets", impl_->sources.size()},
+             {"once", impl_->options.once}});
+  for (auto& s : impl_->sources) s->Start();
+  return OkStatus();
+}
+
+void Agent::Stop() {
+  if (impl_->stopped) return;
+  impl_->stopped = true;
+  for (auto& s : impl_->sources) s->Stop();
+  impl_->deadline.cancel();
+  if (impl_->finished) {
+    Finished f = std::move(impl_->finished);
+    impl_->finished = nullptr;
+    f(!impl_->failed);
+  }
+}
+
+}  // namespace sigil::agent
