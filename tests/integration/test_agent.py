@@ -1,0 +1,345 @@
+"""sigil-agent (issue 18): Secrets rendered into directories as the kubelet lays out a secret
+volume, kept current by watch, through a service account's token that may only read them.
+An application-like reader checks that no read is ever torn or finds a file missing while the
+Secret is updated, rotated on demand, deleted and re-created, and across restarts of the
+agent and of the server."""
+import base64
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+import requests
+
+from conftest import BIN, free_port, wait_for
+
+AGENT = os.path.join(BIN, "sigil-agent")
+NS = "default"
+
+
+def b64(s):
+    return base64.b64encode(s.encode()).decode()
+
+
+def put_secret(s, name, data, ns=NS, annotations=None):
+    body = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": ns},
+            "data": {k: b64(v) for k, v in data.items()}}
+    if annotations:
+        body["metadata"]["annotations"] = annotations
+    url = f"{s.url}/api/v1/namespaces/{ns}/secrets"
+    r = requests.put(f"{url}/{name}", json=body, headers=s.auth, verify=s.ca, timeout=10)
+    if r.status_code == 404:
+        r = requests.post(url, json=body, headers=s.auth, verify=s.ca, timeout=10)
+    assert r.status_code in (200, 201), r.text
+    return r.json()["metadata"]["resourceVersion"]
+
+
+def delete_secret(s, name, ns=NS):
+    r = requests.delete(f"{s.url}/api/v1/namespaces/{ns}/secrets/{name}", headers=s.auth, verify=s.ca, timeout=10)
+    assert r.status_code == 200, r.text
+
+
+def reader_token(s, workdir, ns=NS):
+    """A service account that may get, list and watch Secrets in `ns` and nothing else, and a
+    token for it in a file, as a projected token would be mounted."""
+    def post(path, body):
+        r = requests.post(s.url + path, json=body, headers=s.auth, verify=s.ca, timeout=10)
+        assert r.status_code in (200, 201, 409), r.text
+        return r.json()
+    post(f"/api/v1/namespaces/{ns}/serviceaccounts", {"metadata": {"name": "agent"}})
+    post(f"/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/roles",
+         {"metadata": {"name": "secret-reader"},
+          "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "watch"]}]})
+    post(f"/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings",
+         {"metadata": {"name": "agent-reads"},
+          "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "secret-reader"},
+          "subjects": [{"kind": "ServiceAccount", "name": "agent", "namespace": ns}]})
+    tr = post(f"/api/v1/namespaces/{ns}/serviceaccounts/agent/token",
+              {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": 3600}})
+    path = os.path.join(workdir, "sa-token")
+    with open(path, "w") as f:
+        f.write(tr["status"]["token"] + "\n")
+    os.chmod(path, 0o600)
+    return path
+
+
+def write_config(workdir, s, token_file, secrets, name="agent.yaml", extra=""):
+    path = os.path.join(workdir, name)
+    with open(path, "w") as f:
+        f.write(f"server: {s.url}\nca_file: {s.ca}\nauth: {{token_file: {token_file}}}\n"
+                f"backoff: {{min_milliseconds: 100, max_milliseconds: 1000}}\n{extra}secrets:\n{secrets}")
+    return path
+
+
+class Agent:
+    def __init__(self, config, *args):
+        self.log_path = config + ".log"
+        self.log = open(self.log_path, "a")
+        self.proc = subprocess.Popen([AGENT, "--config", config, *args], stdout=self.log, stderr=self.log)
+
+    def logs(self):
+        self.log.flush()
+        with open(self.log_path) as f:
+            return f.read()
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+@pytest.fixture
+def agents():
+    started = []
+
+    def start(config, *args):
+        a = Agent(config, *args)
+        started.append(a)
+        return a
+
+    yield start
+    for a in started:
+        a.stop(signal.SIGKILL)
+
+
+def run_once(config, *args, timeout=60):
+    return subprocess.run([AGENT, "--config", config, "--once", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def read(path):
+    with open(path) as f:
+        return f.read()
+
+
+@pytest.fixture
+def srv(start_server, workdir):
+    return start_server(["--dev", "--listen", "127.0.0.1:0"])
+
+
+def test_once_renders_the_kubelet_layout_and_exits(srv, workdir):
+    put_secret(srv, "db", {"password": "s3cret-value-1", "user": "app", "ca.crt": "-----PEM-----"})
+    token = reader_token(srv, workdir)
+    whole, chosen = os.path.join(workdir, "whole"), os.path.join(workdir, "chosen")
+    cfg = write_config(workdir, srv, token, f"""
+- {{name: db, directory: {whole}}}
+- name: db
+  directory: {chosen}
+  mode: 0440
+  items: [{{key: password, path: conf/pw, mode: 0400}}, {{key: user}}]
+""")
+    r = run_once(cfg)
+    assert r.returncode == 0, r.stderr
+    assert "s3cret-value-1" not in r.stderr + r.stdout
+
+    # The kubelet's layout: ..data -> ..<timestamp>, one symlink per top-level name.
+    entries = sorted(os.listdir(whole))
+    versions = [e for e in entries if re.fullmatch(r"\.\.\d{4}_\d\d_\d\d_\d\d_\d\d_\d\d\.\w{6}", e)]
+    assert len(versions) == 1, entries
+    assert sorted(set(entries) - set(versions)) == ["..data", "ca.crt", "password", "user"], entries
+    assert os.readlink(os.path.join(whole, "..data")) == versions[0]
+    for key in ("password", "user", "ca.crt"):
+        assert os.readlink(os.path.join(whole, key)) == "..data/" + key
+        assert oct(os.stat(os.path.join(whole, key)).st_mode & 0o777) == oct(0o644)  # kubelet's defaultMode
+    assert read(os.path.join(whole, "password")) == "s3cret-value-1"
+    assert read(os.path.join(whole, "ca.crt")) == "-----PEM-----"
+    assert oct(os.stat(os.path.join(whole, versions[0])).st_mode & 0o777) == oct(0o755)
+
+    assert sorted(e for e in os.listdir(chosen) if not e.startswith("..")) == ["conf", "user"]
+    assert read(os.path.join(chosen, "conf", "pw")) == "s3cret-value-1"
+    assert os.stat(os.path.join(chosen, "conf", "pw")).st_mode & 0o777 == 0o400
+    assert os.stat(os.path.join(chosen, "user")).st_mode & 0o777 == 0o440
+
+    # Run again with nothing changed: the same version stays.
+    assert run_once(cfg).returncode == 0
+    assert os.readlink(os.path.join(whole, "..data")) == versions[0]
+
+
+def test_once_failures_are_clear_and_exit_nonzero(srv, workdir):
+    token = reader_token(srv, workdir)
+    out = os.path.join(workdir, "out")
+    # A missing Secret: an error, unless optional.
+    r = run_once(write_config(workdir, srv, token, f"- {{name: nope, directory: {out}}}\n", "a.yaml"))
+    assert r.returncode == 1 and "the Secret does not exist" in r.stderr, r.stderr
+    r = run_once(write_config(workdir, srv, token, f"- {{name: nope, directory: {out}, optional: true}}\n", "b.yaml"))
+    assert r.returncode == 0, r.stderr
+    # A Secret the service account may not read (another namespace): the server's refusal.
+    requests.post(srv.url + "/api/v1/namespaces", json={"metadata": {"name": "other"}}, headers=srv.auth, verify=srv.ca, timeout=10)
+    put_secret(srv, "x", {"k": "v"}, ns="other")
+    r = run_once(write_config(workdir, srv, token, f"- {{namespace: other, name: x, directory: {out}}}\n", "c.yaml"))
+    assert r.returncode == 1 and "HTTP 403" in r.stderr and "forbidden" in r.stderr, r.stderr
+    # A key that is not in the Secret: refused as the kubelet refuses the volume.
+    put_secret(srv, "db", {"password": "p"})
+    r = run_once(write_config(workdir, srv, token, f"- {{name: db, directory: {out}, items: [{{key: nokey}}]}}\n", "d.yaml"))
+    assert r.returncode == 1 and 'has no key' in r.stderr and 'nokey' in r.stderr, r.stderr
+    assert not os.path.exists(os.path.join(out, "..data"))
+    # A configuration mistake: exit 2 and the field's path.
+    r = run_once(write_config(workdir, srv, token, f"- {{name: db, directory: {out}, mod: 0400}}\n", "e.yaml"))
+    assert r.returncode == 2 and 'secrets[0]: unknown field "mod"' in r.stderr, r.stderr
+    # No server: retried until the timeout, then exit 1.
+    dead = type("S", (), {"url": f"https://127.0.0.1:{free_port()}", "ca": srv.ca})
+    started = time.time()
+    r = run_once(write_config(workdir, dead, token, f"- {{name: db, directory: {out}}}\n", "f.yaml"), "--once-timeout", "2")
+    assert r.returncode == 1 and "giving up" in r.stderr, r.stderr
+    assert time.time() - started < 15
+    # A bad token: refused by the server, said so.
+    bad = os.path.join(workdir, "bad-token")
+    with open(bad, "w") as f:
+        f.write("not-a-token")
+    r = run_once(write_config(workdir, srv, bad, f"- {{name: db, directory: {out}}}\n", "g.yaml"))
+    assert r.returncode == 1 and "HTTP 401" in r.stderr, r.stderr
+    assert "not-a-token" not in r.stderr
+
+
+class Reader:
+    """An application reading its secret files in a loop, as a program that re-reads them on
+    every use would. Every value is `<version>:<padding>:<version>`; a torn read or a missing
+    file is recorded."""
+
+    def __init__(self, directory, keys):
+        self.paths = [os.path.join(directory, k) for k in keys]
+        self.errors = []
+        self.reads = 0
+        self.seen = set()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+        self.thread.start()
+
+    def loop(self):
+        while not self.stop.is_set():
+            for p in self.paths:
+                try:
+                    v = read(p)
+                except OSError as e:
+                    self.errors.append(f"{p}: {e}")
+                    continue
+                m = re.fullmatch(r"(v\d+):x+:(v\d+)", v)
+                if not m or m.group(1) != m.group(2):
+                    self.errors.append(f"{p}: torn read of {len(v)} bytes")
+                else:
+                    self.seen.add(m.group(1))
+                self.reads += 1
+
+    def finish(self):
+        self.stop.set()
+        self.thread.join(10)
+        return self.errors
+
+
+def value(n):
+    return f"v{n}:" + "x" * 6000 + f":v{n}"
+
+
+def test_follows_updates_rotation_delete_and_recreate_without_a_torn_read(srv, workdir, agents):
+    put_secret(srv, "app", {"a": value(0), "b": value(0)})
+    token = reader_token(srv, workdir)
+    out = os.path.join(workdir, "app")
+    agent = agents(write_config(workdir, srv, token, f"- {{name: app, directory: {out}}}\n"))
+    assert wait_for(lambda: os.path.exists(os.path.join(out, "a")), 15), agent.logs()
+    reader = Reader(out, ["a", "b"])
+    latencies = []
+    for n in range(1, 31):
+        put_secret(srv, "app", {"a": value(n), "b": value(n)})
+        acked = time.time()
+        assert wait_for(lambda: read(os.path.join(out, "a")) == value(n) and read(os.path.join(out, "b")) == value(n), 10), agent.logs()
+        latencies.append(time.time() - acked)
+    # Rotation on demand (sigil's /rotate): a rotated key is a new value, the other stays.
+    put_secret(srv, "app", {"a": value(31), "b": value(31), "token": "t0"},
+               annotations={"sigil.dev/rotation-period": "720h", "sigil.dev/rotation-keys": "token"})
+    assert wait_for(lambda: os.path.exists(os.path.join(out, "token")), 10)
+    r = requests.post(f"{srv.url}/sigil/v1/namespaces/{NS}/secrets/app/rotate", headers=srv.auth, verify=srv.ca, timeout=10)
+    assert r.status_code in (200, 201), r.text
+    assert wait_for(lambda: read(os.path.join(out, "token")) != "t0", 10), agent.logs()
+    # Deleted: the last files stay (the default), the agent says so, and a re-created Secret
+    # is rendered again.
+    delete_secret(srv, "app")
+    assert wait_for(lambda: "the Secret was deleted; keeping its last files" in agent.logs(), 10), agent.logs()
+    assert read(os.path.join(out, "a")) == value(31)
+    put_secret(srv, "app", {"a": value(32), "b": value(32)})
+    assert wait_for(lambda: read(os.path.join(out, "b")) == value(32), 10), agent.logs()
+    assert not os.path.lexists(os.path.join(out, "token"))  # a key that is gone loses its file
+    time.sleep(0.3)
+    errors = reader.finish()
+    assert errors == [], errors[:5]
+    assert reader.reads > 100 and len(reader.seen) > 5, (reader.reads, reader.seen)
+    versions = [e for e in os.listdir(out) if e.startswith("..") and e != "..data"]
+    assert len(versions) == 1, versions  # old versions are removed
+    latencies.sort()
+    print(f"update-to-file latency over {len(latencies)} updates: p50 {latencies[len(latencies) // 2] * 1000:.0f} ms, "
+          f"max {latencies[-1] * 1000:.0f} ms")
+    logs = agent.logs()
+    assert "v12:" not in logs and "xxxxxxxx" not in logs
+    assert agent.stop() == 0
+
+
+def test_on_delete_remove_takes_the_files_away(srv, workdir, agents):
+    put_secret(srv, "gone", {"k": "v1"})
+    token = reader_token(srv, workdir)
+    out = os.path.join(workdir, "gone")
+    os.makedirs(out)
+    with open(os.path.join(out, "mine"), "w") as f:
+        f.write("not the agent's")
+    agent = agents(write_config(workdir, srv, token, f"- {{name: gone, directory: {out}, on_delete: remove}}\n"))
+    assert wait_for(lambda: os.path.exists(os.path.join(out, "k")), 15), agent.logs()
+    delete_secret(srv, "gone")
+    assert wait_for(lambda: os.listdir(out) == ["mine"], 10), (os.listdir(out), agent.logs())
+
+
+def test_a_secret_created_after_the_agent_started_is_rendered(srv, workdir, agents):
+    token = reader_token(srv, workdir)
+    out = os.path.join(workdir, "later")
+    agent = agents(write_config(workdir, srv, token, f"- {{name: later, directory: {out}}}\n"))
+    assert wait_for(lambda: "waiting for it" in agent.logs(), 10), agent.logs()
+    put_secret(srv, "later", {"k": "v"})
+    assert wait_for(lambda: os.path.exists(os.path.join(out, "k")) and read(os.path.join(out, "k")) == "v", 10), agent.logs()
+
+
+def test_agent_and_server_restarts(start_server, workdir, key_file, agents):
+    port = free_port()
+    args = ["--data-dir", workdir + "/data", "--seal-key-file", key_file, "--listen", f"127.0.0.1:{port}"]
+    s = start_server(args)
+    put_secret(s, "app", {"a": value(1), "b": value(1)})
+    token = reader_token(s, workdir)
+    out = os.path.join(workdir, "app")
+    cfg = write_config(workdir, s, token, f"- {{name: app, directory: {out}}}\n")
+    agent = agents(cfg)
+    assert wait_for(lambda: os.path.exists(os.path.join(out, "a")), 15), agent.logs()
+    reader = Reader(out, ["a", "b"])
+
+    # The agent restarts: what changed meanwhile is rendered when it is back.
+    assert agent.stop() == 0
+    put_secret(s, "app", {"a": value(2), "b": value(2)})
+    agent = agents(cfg)
+    assert wait_for(lambda: read(os.path.join(out, "a")) == value(2), 15), agent.logs()
+
+    # The server restarts under a running agent: the agent reconnects (backoff), resumes or
+    # lists again, and follows changes made after the restart.
+    s.stop()
+    time.sleep(1.5)
+    s2 = start_server(args)
+    s2.token = s.token
+    put_secret(s2, "app", {"a": value(3), "b": value(3)})
+    assert wait_for(lambda: read(os.path.join(out, "a")) == value(3), 30), agent.logs()
+    assert "retrying" in agent.logs()
+    # A SIGKILLed server too, with an update right after it is back.
+    s2.stop(signal.SIGKILL)
+    s3 = start_server(args)
+    s3.token = s.token
+    put_secret(s3, "app", {"a": value(4), "b": value(4)})
+    assert wait_for(lambda: read(os.path.join(out, "b")) == value(4), 30), agent.logs()
+    errors = reader.finish()
+    assert errors == [], errors[:5]
+    assert agent.proc.poll() is None
+
+    # Footprint: the agent's resident size while following one Secret.
+    with open(f"/proc/{agent.proc.pid}/status") as f:
+        rss_kib = int(re.search(r"VmRSS:\s+(\d+) kB", f.read()).group(1))
+    print(f"sigil-agent RSS: {rss_kib} KiB")
+    assert rss_kib < 20 * 1024, rss_kib
