@@ -343,3 +343,127 @@ def test_agent_and_server_restarts(start_server, workdir, key_file, agents):
         rss_kib = int(re.search(r"VmRSS:\s+(\d+) kB", f.read()).group(1))
     print(f"sigil-agent RSS: {rss_kib} KiB")
     assert rss_kib < 20 * 1024, rss_kib
+
+
+# ---- sigil-agent run -- CMD: Secrets in the environment ---------------------------------------
+
+PROGRAM = """
+echo "start $$ ${DB_PASSWORD-unset} ${API_token-unset} ${API_other-unset}" >> "$OUT"
+trap 'echo "usr1 $$" >> "$OUT"' USR1
+trap 'echo "term $$" >> "$OUT"; exit 0' TERM
+while true; do sleep 0.05; done
+"""
+
+
+def lines(path):
+    try:
+        with open(path) as f:
+            return f.read().splitlines()
+    except FileNotFoundError:
+        return []
+
+
+def run_agent(agents, workdir, s, token, extra, program=PROGRAM, secrets=""):
+    out = os.path.join(workdir, "program.out")
+    cfg = write_config(workdir, s, token, secrets, name="run.yaml", extra=extra)
+    if not secrets:
+        with open(cfg) as f:
+            text = f.read().replace("secrets:\n", "")
+        with open(cfg, "w") as f:
+            f.write(text)
+    os.environ["OUT"] = out  # inherited by the agent, and by the program through it
+    try:
+        a = agents(cfg, "run", "--", "/bin/sh", "-c", program)
+    finally:
+        del os.environ["OUT"]
+    return a, out
+
+
+ENV = """env:
+- {name: DB_PASSWORD, secret: db, key: password}
+- {secret: api, prefix: API_}
+"""
+
+
+def test_run_starts_the_program_with_secrets_and_restarts_it_on_change(srv, workdir, agents):
+    put_secret(srv, "db", {"password": "pw1-c4n4ry", "user": "u"})
+    put_secret(srv, "api", {"token": "tok-c4n4ry", "bad-key": "x"})
+    token = reader_token(srv, workdir)
+    agent, out = run_agent(agents, workdir, srv, token, ENV + "exec: {stop_timeout_seconds: 5}\n")
+    assert wait_for(lambda: len(lines(out)) == 1, 15), agent.logs()
+    first = lines(out)[0].split()
+    assert first[0] == "start" and first[2:] == ["pw1-c4n4ry", "tok-c4n4ry", "unset"], first
+    assert "not a valid variable name" in agent.logs()  # bad-key is left out, said so
+
+    put_secret(srv, "db", {"password": "pw2-c4n4ry", "user": "u"})
+    assert wait_for(lambda: any(l.startswith("start") and " pw2-c4n4ry " in l for l in lines(out)), 15), (lines(out), agent.logs())
+    ls = lines(out)
+    assert ls[1] == "term " + first[1], ls  # the old program was asked to stop first
+    second = ls[2].split()
+    assert second[1] != first[1] and second[2:] == ["pw2-c4n4ry", "tok-c4n4ry", "unset"], ls
+    # A new key of a whole-Secret entry is a new variable: restarted again.
+    put_secret(srv, "api", {"token": "tok-c4n4ry", "bad-key": "x", "other": "o"})
+    assert wait_for(lambda: any(l.endswith(" pw2-c4n4ry tok-c4n4ry o") for l in lines(out)), 15), (lines(out), agent.logs())
+    assert "c4n4ry" not in agent.logs()  # no value in the agent's log
+
+    # SIGTERM to the agent reaches the program; the agent exits with its status.
+    agent.proc.send_signal(signal.SIGTERM)
+    assert agent.proc.wait(timeout=15) == 0, agent.logs()
+    assert lines(out)[-1].startswith("term "), lines(out)
+
+
+def test_run_signal_mode_keeps_the_program_and_the_files_current(srv, workdir, agents):
+    put_secret(srv, "db", {"password": "p1"})
+    put_secret(srv, "api", {"token": "t1"})
+    token = reader_token(srv, workdir)
+    files = os.path.join(workdir, "files")
+    agent, out = run_agent(agents, workdir, srv, token, ENV + "exec: {on_change: signal, signal: SIGUSR1}\n",
+                           secrets=f"- {{name: db, directory: {files}}}\n")
+    assert wait_for(lambda: len(lines(out)) == 1, 15), agent.logs()
+    assert read(os.path.join(files, "password")) == "p1"  # files are in place before the program starts
+    pid = lines(out)[0].split()[1]
+    put_secret(srv, "db", {"password": "p2"})
+    assert wait_for(lambda: f"usr1 {pid}" in lines(out), 15), (lines(out), agent.logs())
+    assert read(os.path.join(files, "password")) == "p2"
+    assert [l for l in lines(out) if l.startswith("start")] == [lines(out)[0]]  # never restarted
+
+
+def test_run_waits_for_a_missing_secret_and_passes_on_the_exit_status(srv, workdir, agents):
+    token = reader_token(srv, workdir)
+    agent, out = run_agent(agents, workdir, srv, token, "env:\n- {name: DB_PASSWORD, secret: db, key: password}\n"
+                                                       "- {name: OPT, secret: db, key: nokey, optional: true}\n",
+                           program='echo "start $DB_PASSWORD ${OPT-unset}" >> "$OUT"; exit 3')
+    assert wait_for(lambda: "not starting the program yet" in agent.logs(), 10), agent.logs()
+    assert lines(out) == []
+    put_secret(srv, "db", {"password": "late"})
+    assert agent.proc.wait(timeout=15) == 3, agent.logs()
+    assert lines(out) == ["start late unset"]
+
+
+def test_run_kills_a_program_that_ignores_its_stop_signal(srv, workdir, agents):
+    put_secret(srv, "db", {"password": "p1"})
+    put_secret(srv, "api", {"token": "t1"})
+    token = reader_token(srv, workdir)
+    agent, out = run_agent(agents, workdir, srv, token, ENV + "exec: {stop_timeout_seconds: 1}\n",
+                           program='echo "start $$" >> "$OUT"; trap "" TERM; while true; do sleep 0.05; done')
+    assert wait_for(lambda: len(lines(out)) == 1, 15), agent.logs()
+    agent.proc.send_signal(signal.SIGTERM)
+    assert agent.proc.wait(timeout=15) == 128 + signal.SIGKILL, agent.logs()
+    assert "did not stop in time" in agent.logs()
+
+
+def test_run_refusals(srv, workdir):
+    token = reader_token(srv, workdir)
+    cfg = write_config(workdir, srv, token, "", name="env.yaml", extra=ENV)
+    with open(cfg) as f:
+        text = f.read().replace("secrets:\n", "")
+    with open(cfg, "w") as f:
+        f.write(text)
+    r = subprocess.run([AGENT, "--config", cfg], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and "env is only used by" in r.stderr, r.stderr
+    r = subprocess.run([AGENT, "--config", cfg, "--once", "run", "--", "true"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and "do not go together" in r.stderr, r.stderr
+    put_secret(srv, "db", {"password": "p"})
+    put_secret(srv, "api", {"token": "t"})
+    r = subprocess.run([AGENT, "--config", cfg, "run", "--", "/nonexistent/program"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 127 and "cannot start the program" in r.stderr, r.stderr

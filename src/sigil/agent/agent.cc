@@ -2,6 +2,8 @@
 
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <cstring>
+#include <map>
 #include <random>
 
 #include "sigil/agent/stream.h"
@@ -56,8 +58,6 @@ Result<std::vector<FileData>> SelectFiles(const SecretSource& source, const Json
 
 namespace {
 
-std::string Describe(const SecretSource& s) { return s.namespace_ + "/" + s.name; }
-
 // The message of a Kubernetes Status body, or the status code alone.
 std::string ApiMessage(int status, const SecretBytes& body) {
   Json j = Json::parse(body.view(), nullptr, false);
@@ -82,26 +82,48 @@ struct Agent::Impl {
   Status Load();
   Result<HttpTarget> Target();
   void SourceFinished(bool ok);
+  void Notify() {
+    if (on_change) on_change();
+  }
+  Source* Find(const std::string& ns, const std::string& name) const;
 
   Config config;
   Options options;
   asio::io_context& ioc;
   asio::ssl::context tls;
   client::ServerUrl url;
-  SecretBytes fixed_token;  // from a kubeconfig
-  std::vector<std::unique_ptr<Source>> sources;
-  asio::steady_timer deadline;  // once: how long transient failures are retried
+  SecretBytes fixed_token;                       // from a kubeconfig
+  std::vector<std::unique_ptr<Source>> sources;  // one per Secret followed
+  asio::steady_timer deadline;                   // once: how long transient failures are retried
   Finished finished;
+  Changed on_change;
   size_t pending = 0;
   bool failed = false;
   bool stopped = false;
   std::minstd_rand rng{std::random_device{}()};
 };
 
+// One Secret followed by list and watch, for every use the configuration makes of it: zero
+// or more directories, and env variables (then its latest values are kept).
 class Agent::Impl::Source {
  public:
-  Source(Impl* agent, const SecretSource& src)
-      : agent_(agent), src_(src), timer_(agent->ioc), backoff_(agent->config.backoff_min) {}
+  Source(Impl* agent, std::string ns, std::string name)
+      : agent_(agent),
+        ns_(std::move(ns)),
+        name_(std::move(name)),
+        timer_(agent->ioc),
+        backoff_(agent->config.backoff_min) {}
+
+  void AddDirectory(const SecretSource* src) { dirs_.push_back(src); }
+  void KeepValues() { keep_values_ = true; }
+  // Once: a missing Secret is not an error only if every use of it says optional.
+  void SetRequired(bool required) { required_ = required_ || required; }
+
+  const std::string& ns() const { return ns_; }
+  const std::string& name() const { return name_; }
+  bool seen() const { return seen_; }
+  // The latest values (with KeepValues), nullptr while the Secret does not exist.
+  const std::map<std::string, SecretBytes>* values() const { return present_ ? &values_ : nullptr; }
 
   void Start() { List(); }
 
@@ -115,55 +137,57 @@ class Agent::Impl::Source {
   // Once: give up (the deadline passed).
   void GiveUp(const std::string& why) {
     if (done_) return;
-    log::Error("giving up on the Secret", {{"secret", Describe(src_)}, {"error", why}});
+    log::Error("giving up on the Secret", {{"secret", What()}, {"error", why}});
     Finish(false);
   }
 
  private:
+  std::string What() const { return ns_ + "/" + name_; }
   std::string Path() const {
-    return "/api/v1/namespaces/" + src_.namespace_ + "/secrets?fieldSelector=metadata.name%3D" +
-           src_.name;
+    return "/api/v1/namespaces/" + ns_ + "/secrets?fieldSelector=metadata.name%3D" + name_;
   }
 
   void List() {
     auto target = agent_->Target();
     if (!target.ok()) return Retry("cannot read the token: " + target.error().message(), false);
     stream_ = std::make_shared<HttpStream>(agent_->ioc, agent_->tls);
-    stream_->Get(*target, Path(), std::chrono::seconds(30),
-                 [this](Status st, int status, SecretBytes body) {
-                   stream_.reset();
-                   if (!st.ok()) return Retry(st.message(), false);
-                   if (status == 401 || status == 403) return Retry(ApiMessage(status, body), true);
-                   if (status != 200)
-                     return Retry(ApiMessage(status, body),
-                                  status / 100 == 4 && status != 429 && status != 404);
-                   Json list = Json::parse(body.view(), nullptr, false);
-                   if (!list.is_object() || !list.contains("items") || !list["items"].is_array())
-                     return Retry("the server's answer is not a SecretList", false);
-                   rv_ = list["metadata"].value("resourceVersion", "");
-                   const Json* found = nullptr;
-                   for (const Json& item : list["items"]) {
-                     if (item.is_object() && item["metadata"].value("name", "") == src_.name)
-                       found = &item;
-                   }
-                   if (found != nullptr) {
-                     if (!Apply(*found)) return;
-                   } else {
-                     if (agent_->options.once) {
-                       if (src_.optional) {
-                         log::Info("the Secret does not exist; it is optional",
-                                   {{"secret", Describe(src_)}});
-                         return Finish(true);
-                       }
-                       return Retry("the Secret does not exist", true);
-                     }
-                     log::Warn("the Secret does not exist yet; waiting for it",
-                               {{"secret", Describe(src_)}});
-                   }
-                   backoff_ = agent_->config.backoff_min;
-                   if (agent_->options.once) return Finish(true);
-                   WatchFrom();
-                 });
+    stream_->Get(
+        *target, Path(), std::chrono::seconds(30), [this](Status st, int status, SecretBytes body) {
+          stream_.reset();
+          if (!st.ok()) return Retry(st.message(), false);
+          if (status == 401 || status == 403) return Retry(ApiMessage(status, body), true);
+          if (status != 200)
+            return Retry(ApiMessage(status, body),
+                         status / 100 == 4 && status != 429 && status != 404);
+          Json list = Json::parse(body.view(), nullptr, false);
+          if (!list.is_object() || !list.contains("items") || !list["items"].is_array()) {
+            return Retry("the server's answer is not a SecretList", false);
+          }
+          rv_ = list["metadata"].value("resourceVersion", "");
+          const Json* found = nullptr;
+          for (const Json& item : list["items"]) {
+            if (item.is_object() && item["metadata"].value("name", "") == name_) found = &item;
+          }
+          bool first = !seen_;
+          seen_ = true;
+          if (found != nullptr) {
+            if (!Apply(*found, first)) return;
+          } else {
+            if (agent_->options.once) {
+              if (!required_) {
+                log::Info("the Secret does not exist; it is optional", {{"secret", What()}});
+                return Finish(true);
+              }
+              return Retry("the Secret does not exist", true);
+            }
+            if (present_) Deleted();
+            log::Warn("the Secret does not exist yet; waiting for it", {{"secret", What()}});
+            if (first) agent_->Notify();
+          }
+          backoff_ = agent_->config.backoff_min;
+          if (agent_->options.once) return Finish(true);
+          WatchFrom();
+        });
   }
 
   void WatchFrom() {
@@ -198,7 +222,7 @@ class Agent::Impl::Source {
     if (!ev.is_object() || !ev.contains("type") || !ev["type"].is_string() ||
         !ev.contains("object")) {
       log::Warn("ignoring a watch line that is not an event",
-                {{"secret", Describe(src_)}, {"bytes", line.size()}});
+                {{"secret", What()}, {"bytes", line.size()}});
       return true;
     }
     const std::string& type = ev["type"].get_ref<const std::string&>();
@@ -209,7 +233,7 @@ class Agent::Impl::Source {
       stream_.reset();
       if (code == 410) {
         log::Info("the watch expired; listing again",
-                  {{"secret", Describe(src_)}, {"resourceVersion", rv_}});
+                  {{"secret", What()}, {"resourceVersion", rv_}});
         rv_.clear();
         List();
       } else {
@@ -225,49 +249,103 @@ class Agent::Impl::Source {
                          : "";
     if (!rv.empty()) rv_ = rv;
     if (type == "ADDED" || type == "MODIFIED") {
-      Apply(obj);
+      Apply(obj, false);
     } else if (type == "DELETED") {
-      if (src_.remove_on_delete) {
-        Status st = RemoveAll(src_.directory);
-        log::Warn("the Secret was deleted; its files were removed",
-                  {{"secret", Describe(src_)},
-                   {"directory", src_.directory},
-                   {"error", st.ok() ? "" : st.message()}});
-      } else {
-        log::Warn("the Secret was deleted; keeping its last files",
-                  {{"secret", Describe(src_)}, {"directory", src_.directory}});
-      }
+      Deleted();
     }
     return true;  // BOOKMARK: only its resourceVersion matters
   }
 
-  // Renders the Secret. False when it cannot be (the old files stay; in once mode that fails).
-  bool Apply(const Json& secret) {
+  // Renders the Secret into its directories and keeps its values. False when a directory
+  // cannot be rendered in once mode (the source has then failed); otherwise the old files of
+  // a directory that cannot be rendered stay.
+  bool Apply(const Json& secret, bool first) {
     std::string rv = secret["metadata"].value("resourceVersion", "");
-    auto files = SelectFiles(src_, secret);
-    Result<bool> wrote =
-        files.ok() ? WriteAtomically(src_.directory, *files, Ownership{src_.owner, src_.group})
-                   : Result<bool>(files.error());
-    if (!wrote.ok()) {
-      log::Error("cannot render the Secret; the previous files stay",
-                 {{"secret", Describe(src_)},
-                  {"resourceVersion", rv},
-                  {"error", wrote.error().message()}});
-      if (agent_->options.once) {
-        Finish(false);
-        return false;
+    bool changed = false;
+    for (const SecretSource* dir : dirs_) {
+      auto files = SelectFiles(*dir, secret);
+      Result<bool> wrote =
+          files.ok() ? WriteAtomically(dir->directory, *files, Ownership{dir->owner, dir->group})
+                     : Result<bool>(files.error());
+      if (!wrote.ok()) {
+        log::Error("cannot render the Secret; the previous files stay",
+                   {{"secret", What()},
+                    {"resourceVersion", rv},
+                    {"directory", dir->directory},
+                    {"error", wrote.error().message()}});
+        if (agent_->options.once) {
+          Finish(false);
+          return false;
+        }
+        continue;
       }
-      return true;
+      if (*wrote) {
+        changed = true;
+        log::Info("rendered", {{"secret", What()},
+                               {"resourceVersion", rv},
+                               {"directory", dir->directory},
+                               {"files", files->size()}});
+      } else {
+        log::Debug("unchanged",
+                   {{"secret", What()}, {"resourceVersion", rv}, {"directory", dir->directory}});
+      }
     }
-    if (*wrote) {
-      log::Info("rendered", {{"secret", Describe(src_)},
-                             {"resourceVersion", rv},
-                             {"directory", src_.directory},
-                             {"files", files->size()}});
-    } else {
-      log::Debug("unchanged", {{"secret", Describe(src_)}, {"resourceVersion", rv}});
+    if (keep_values_) {
+      std::map<std::string, SecretBytes> values;
+      if (secret.contains("data") && secret["data"].is_object()) {
+        for (const auto& [key, v] : secret["data"].items()) {
+          auto bytes = v.is_string() ? Base64DecodeSecret(v.get_ref<const std::string&>())
+                                     : Result<SecretBytes>(InvalidArgumentError(""));
+          if (!bytes.ok()) {
+            log::Warn("a value is not base64; its variable is left out",
+                      {{"secret", What()}, {"key", key}});
+            continue;
+          }
+          values.emplace(key, std::move(bytes).value());
+        }
+      }
+      if (!present_ || !SameValues(values)) {
+        values_ = std::move(values);
+        changed = true;
+        log::Info("values for env updated",
+                  {{"secret", What()}, {"resourceVersion", rv}, {"keys", values_.size()}});
+      }
+    }
+    present_ = true;
+    if (changed || first) agent_->Notify();
+    return true;
+  }
+
+  bool SameValues(const std::map<std::string, SecretBytes>& other) const {
+    if (other.size() != values_.size()) return false;
+    for (const auto& [k, v] : other) {
+      auto it = values_.find(k);
+      if (it == values_.end() || it->second.view() != v.view()) return false;
     }
     return true;
+  }
+
+  void Deleted() {
+    for (const SecretSource* dir : dirs_) {
+      if (dir->remove_on_delete) {
+        Status st = RemoveAll(dir->directory);
+        log::Warn("the Secret was deleted; its files were removed",
+                  {{"secret", What()},
+                   {"directory", dir->directory},
+                   {"error", st.ok() ? "" : st.message()}});
+      } else {
+        log::Warn("the Secret was deleted; keeping its last files",
+                  {{"secret", What()}, {"directory", dir->directory}});
+      }
+    }
+    // Variables keep their values too (a running program keeps its environment anyway); a
+    // restart for some other change starts the program without the deleted Secret's values.
+    if (keep_values_ && present_) {
+      log::Warn("the Secret was deleted; its env variables go at the next restart",
+                {{"secret", What()}});
+      values_.clear();
+    }
+    present_ = false;
   }
 
   // Waits (backoff with jitter), then lists again or resumes the watch. `permanent`: retrying
@@ -275,13 +353,13 @@ class Agent::Impl::Source {
   void Retry(const std::string& why, bool permanent) {
     if (done_) return;
     if (agent_->options.once && permanent) {
-      log::Error("cannot render the Secret", {{"secret", Describe(src_)}, {"error", why}});
+      log::Error("cannot render the Secret", {{"secret", What()}, {"error", why}});
       return Finish(false);
     }
     std::uniform_real_distribution<double> jitter(0.5, 1.0);
     auto wait = std::chrono::milliseconds(
         static_cast<int64_t>(static_cast<double>(backoff_.count()) * jitter(agent_->rng)));
-    log::Warn("retrying", {{"secret", Describe(src_)}, {"error", why}, {"in_ms", wait.count()}});
+    log::Warn("retrying", {{"secret", What()}, {"error", why}, {"in_ms", wait.count()}});
     backoff_ = std::min(backoff_ * 2, agent_->config.backoff_max);
     timer_.expires_after(wait);
     timer_.async_wait([this](boost::system::error_code ec) {
@@ -297,13 +375,26 @@ class Agent::Impl::Source {
   }
 
   Impl* agent_;
-  const SecretSource& src_;
+  std::string ns_, name_;
+  std::vector<const SecretSource*> dirs_;
+  bool keep_values_ = false;
+  bool required_ = false;
   asio::steady_timer timer_;
   std::shared_ptr<HttpStream> stream_;
   std::string rv_;
   std::chrono::milliseconds backoff_;
+  bool seen_ = false;     // listed at least once
+  bool present_ = false;  // the Secret exists, as last seen
+  std::map<std::string, SecretBytes> values_;
   bool done_ = false;
 };
+
+Agent::Impl::Source* Agent::Impl::Find(const std::string& ns, const std::string& name) const {
+  for (const auto& s : sources) {
+    if (s->ns() == ns && s->name() == name) return s.get();
+  }
+  return nullptr;
+}
 
 Status Agent::Impl::Load() {
   tls.set_options(asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1 |
@@ -387,8 +478,24 @@ Agent::~Agent() { Stop(); }
 Status Agent::Start(Finished finished) {
   SIGIL_RETURN_IF_ERROR(impl_->Load());
   impl_->finished = std::move(finished);
-  for (const SecretSource& s : impl_->config.secrets)
-    impl_->sources.push_back(std::make_unique<Impl::Source>(impl_.get(), s));
+  auto source = [this](const std::string& ns, const std::string& name) {
+    Impl::Source* s = impl_->Find(ns, name);
+    if (s == nullptr) {
+      impl_->sources.push_back(std::make_unique<Impl::Source>(impl_.get(), ns, name));
+      s = impl_->sources.back().get();
+    }
+    return s;
+  };
+  for (const SecretSource& d : impl_->config.secrets) {
+    Impl::Source* s = source(d.namespace_, d.name);
+    s->AddDirectory(&d);
+    s->SetRequired(!d.optional);
+  }
+  for (const EnvVar& e : impl_->config.env) {
+    Impl::Source* s = source(e.namespace_, e.secret);
+    s->KeepValues();
+    s->SetRequired(!e.optional);
+  }
   impl_->pending = impl_->sources.size();
   if (impl_->options.once) {
     impl_->deadline.expires_after(impl_->options.once_timeout);
@@ -417,6 +524,58 @@ void Agent::Stop() {
     impl_->finished = nullptr;
     f(!impl_->failed);
   }
+}
+
+void Agent::SetOnChange(Changed changed) { impl_->on_change = std::move(changed); }
+
+bool Agent::Ready() const {
+  for (const auto& s : impl_->sources) {
+    if (!s->seen()) return false;
+  }
+  return true;
+}
+
+Result<std::vector<SecretBytes>> Agent::Environment() const {
+  std::vector<SecretBytes> env;
+  auto add = [&](const std::string& name, const SecretBytes& value) {
+    if (std::memchr(value.data(), 0, value.size()) != nullptr) {
+      log::Warn("a value holds a NUL byte and cannot be an env variable; left out",
+                {{"variable", name}});
+      return;
+    }
+    SecretBytes entry(name.size() + 1 + value.size());
+    std::memcpy(entry.data(), name.data(), name.size());
+    entry.data()[name.size()] = '=';
+    if (!value.empty()) std::memcpy(entry.data() + name.size() + 1, value.data(), value.size());
+    env.push_back(std::move(entry));
+  };
+  for (const EnvVar& e : impl_->config.env) {
+    const Impl::Source* s = impl_->Find(e.namespace_, e.secret);
+    const std::map<std::string, SecretBytes>* values = s != nullptr ? s->values() : nullptr;
+    std::string what = e.namespace_ + "/" + e.secret;
+    if (values == nullptr) {
+      if (e.optional) continue;
+      return UnavailableError("Secret " + what + " does not exist");
+    }
+    if (!e.name.empty()) {
+      auto it = values->find(e.key);
+      if (it == values->end()) {
+        if (e.optional) continue;
+        return UnavailableError("Secret " + what + " has no key \"" + e.key + "\"");
+      }
+      add(e.name, it->second);
+      continue;
+    }
+    for (const auto& [key, value] : *values) {
+      std::string name = e.prefix + key;
+      if (!IsEnvName(name)) {
+        log::Warn("a key is not a valid variable name; left out", {{"secret", what}, {"key", key}});
+        continue;
+      }
+      add(name, value);
+    }
+  }
+  return env;
 }
 
 }  // namespace sigil::agent

@@ -43,6 +43,17 @@ class Agent {
   // Ends every request and timer; Finished(true) is called if it was not yet.
   void Stop();
 
+  // For `sigil-agent run`. Called on the io thread after a change took effect (files swapped,
+  // or a value an env variable uses changed), and when the agent first becomes Ready().
+  using Changed = std::function<void()>;
+  void SetOnChange(Changed changed);
+  // Every Secret has been listed at least once (whether it exists or not).
+  bool Ready() const;
+  // The configured env variables as "NAME=value", from the latest values; kUnavailable (the
+  // message says which) while a required Secret or key is missing. Keys of a whole-Secret
+  // entry that are not variable names, and values holding a NUL byte, are left out (warned).
+  Result<std::vector<SecretBytes>> Environment() const;
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 
@@ -117,6 +118,52 @@ TEST(ConfigTest, ModesAsYamlWritersGiveThem) {
   EXPECT_FALSE(ParseMode("0x1ff").ok());
   EXPECT_FALSE(ParseMode("512").ok());
   EXPECT_FALSE(ParseMode("-1").ok());
+}
+
+TEST(ConfigTest, EnvAndExecForRun) {
+  SIGIL_ASSERT_OK_AND_ASSIGN(
+      Config c, ParseConfig(std::string(kMinimal) +
+                                "env:\n- {name: DB_PASSWORD, secret: db, key: password}\n"
+                                "- {secret: api, namespace: team-a, prefix: API_, optional: true}\n"
+                                "exec: {on_change: signal, signal: USR1, stop_signal: SIGINT, "
+                                "stop_timeout_seconds: 3}\n",
+                            "/"));
+  EXPECT_TRUE(c.secrets.empty());  // env alone is enough
+  ASSERT_EQ(c.env.size(), 2u);
+  EXPECT_EQ(c.env[0].name, "DB_PASSWORD");
+  EXPECT_EQ(c.env[0].namespace_, "default");
+  EXPECT_EQ(c.env[1].prefix, "API_");
+  EXPECT_TRUE(c.env[1].optional);
+  EXPECT_EQ(c.exec.on_change, Exec::OnChange::kSignal);
+  EXPECT_EQ(c.exec.signal, SIGUSR1);
+  EXPECT_EQ(c.exec.stop_signal, SIGINT);
+  EXPECT_EQ(c.exec.stop_timeout, std::chrono::seconds(3));
+  struct Case {
+    std::string yaml, message;
+  };
+  std::vector<Case> cases = {
+      {"env:\n- {name: 1X, secret: db, key: k}\n", "env[0].name: must be a variable name"},
+      {"env:\n- {name: X, secret: db}\n", "env[0]: key is required with name"},
+      {"env:\n- {secret: db, key: k}\n", "env[0]: name is required with key"},
+      {"env:\n- {name: X, secret: db, key: k, prefix: P}\n", "prefix goes without name"},
+      {"env:\n- {name: X, secret: db, key: a}\n- {name: X, secret: db, key: b}\n",
+       "env[1].name: \"X\" is given twice"},
+      {"env:\n- {name: X, key: a}\n", "env[0]: secret is required"},
+      {"exec: {on_change: reload}\nenv:\n- {secret: db}\n",
+       "exec.on_change: must be restart, signal or none"},
+      {"exec: {signal: SIGSEGV}\nenv:\n- {secret: db}\n", "exec.signal: must be one of"},
+  };
+  for (const Case& k : cases) {
+    auto r = ParseConfig(std::string(kMinimal) + k.yaml, "/");
+    EXPECT_NE(Message(r).find(k.message), std::string::npos) << k.yaml << " gave: " << Message(r);
+  }
+  EXPECT_EQ(*ParseSignal("SIGHUP"), SIGHUP);
+  EXPECT_EQ(*ParseSignal("TERM"), SIGTERM);
+  EXPECT_EQ(*ParseSignal("10"), SIGUSR1);
+  EXPECT_FALSE(ParseSignal("11").ok());
+  EXPECT_TRUE(IsEnvName("_A1"));
+  EXPECT_FALSE(IsEnvName("a-b"));
+  EXPECT_FALSE(IsEnvName(""));
 }
 
 // ---- the layout -------------------------------------------------------------------------

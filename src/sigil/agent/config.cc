@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <charconv>
+#include <csignal>
 #include <set>
 
 namespace sigil::agent {
@@ -142,7 +143,75 @@ Result<SecretSource> ParseSecret(const YAML::Node& node, const std::string& wher
   return s;
 }
 
+Result<EnvVar> ParseEnv(const YAML::Node& node, const std::string& where) {
+  SIGIL_RETURN_IF_ERROR(
+      OnlyKnownKeys(node, where, {"name", "prefix", "namespace", "secret", "key", "optional"}));
+  EnvVar e;
+  e.namespace_ = "default";
+  if (node["name"]) {
+    SIGIL_ASSIGN_OR_RETURN(e.name, String(node["name"], where + ".name"));
+  }
+  if (node["prefix"]) {
+    SIGIL_ASSIGN_OR_RETURN(e.prefix, String(node["prefix"], where + ".prefix"));
+  }
+  if (node["namespace"]) {
+    SIGIL_ASSIGN_OR_RETURN(e.namespace_, String(node["namespace"], where + ".namespace"));
+  }
+  SIGIL_RETURN_IF_ERROR(CheckName(e.namespace_, where + ".namespace"));
+  if (!node["secret"]) return Bad(where, "secret is required");
+  SIGIL_ASSIGN_OR_RETURN(e.secret, String(node["secret"], where + ".secret"));
+  SIGIL_RETURN_IF_ERROR(CheckName(e.secret, where + ".secret"));
+  if (node["key"]) {
+    SIGIL_ASSIGN_OR_RETURN(e.key, String(node["key"], where + ".key"));
+  }
+  if (node["optional"]) {
+    SIGIL_ASSIGN_OR_RETURN(e.optional, Bool(node["optional"], where + ".optional"));
+  }
+  if (!e.name.empty()) {
+    if (!IsEnvName(e.name))
+      return Bad(where + ".name", "must be a variable name ([A-Za-z_][A-Za-z0-9_]*)");
+    if (e.key.empty()) return Bad(where, "key is required with name");
+    if (!e.prefix.empty()) return Bad(where, "prefix goes without name (every key of the Secret)");
+  } else {
+    if (!e.key.empty()) return Bad(where, "name is required with key");
+    if (!e.prefix.empty() && !IsEnvName(e.prefix))
+      return Bad(where + ".prefix", "must start a variable name ([A-Za-z_][A-Za-z0-9_]*)");
+  }
+  return e;
+}
+
 }  // namespace
+
+bool IsEnvName(std::string_view s) {
+  if (s.empty() || (s[0] >= '0' && s[0] <= '9')) return false;
+  for (char c : s) {
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_'))
+      return false;
+  }
+  return true;
+}
+
+Result<int> ParseSignal(const std::string& text) {
+  static const std::pair<const char*, int> kSignals[] = {
+      {"HUP", SIGHUP},   {"INT", SIGINT},   {"QUIT", SIGQUIT}, {"KILL", SIGKILL},
+      {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"TERM", SIGTERM}, {"WINCH", SIGWINCH}};
+  std::string_view name = text;
+  if (name.starts_with("SIG")) name.remove_prefix(3);
+  for (const auto& [n, v] : kSignals) {
+    if (name == n) return v;
+  }
+  int v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec == std::errc() && end == text.data() + text.size()) {
+    for (const auto& [n, s] : kSignals) {
+      if (v == s) return v;
+    }
+  }
+  return InvalidArgumentError(
+      "must be one of SIGHUP, SIGINT, SIGQUIT, SIGKILL, SIGUSR1, SIGUSR2, SIGTERM, SIGWINCH; got "
+      "\"" +
+      text + "\"");
+}
 
 Result<int> ParseMode(const std::string& text) {
   std::string_view s = text;
@@ -193,9 +262,10 @@ Result<Config> ParseConfig(const std::string& yaml_text, const std::string& base
                                 std::to_string(e.mark.line + 1) + ")");
   }
   try {
-    SIGIL_RETURN_IF_ERROR(OnlyKnownKeys(root, "configuration",
-                                        {"server", "ca_file", "kubeconfig", "context", "auth",
-                                         "secrets", "backoff", "watch_timeout_seconds"}));
+    SIGIL_RETURN_IF_ERROR(
+        OnlyKnownKeys(root, "configuration",
+                      {"server", "ca_file", "kubeconfig", "context", "auth", "secrets", "env",
+                       "exec", "backoff", "watch_timeout_seconds"}));
     Config c;
     if (root["server"]) {
       SIGIL_ASSIGN_OR_RETURN(c.server, String(root["server"], "server"));
@@ -265,11 +335,54 @@ Result<Config> ParseConfig(const std::string& yaml_text, const std::string& base
           int64_t v, Integer(root["watch_timeout_seconds"], "watch_timeout_seconds", 10, 3600));
       c.watch_timeout = std::chrono::seconds(v);
     }
+    if (const YAML::Node& env = root["env"]) {
+      if (!env.IsSequence()) return Bad("env", "must be a list");
+      std::set<std::string> names;
+      for (size_t i = 0; i < env.size(); ++i) {
+        std::string at = "env[" + std::to_string(i) + "]";
+        SIGIL_ASSIGN_OR_RETURN(EnvVar e, ParseEnv(env[i], at));
+        if (!e.name.empty() && !names.insert(e.name).second) {
+          return Bad(at + ".name", "\"" + e.name + "\" is given twice");
+        }
+        c.env.push_back(std::move(e));
+      }
+    }
+    if (const YAML::Node& exec = root["exec"]) {
+      SIGIL_RETURN_IF_ERROR(OnlyKnownKeys(
+          exec, "exec", {"on_change", "signal", "stop_signal", "stop_timeout_seconds"}));
+      if (exec["on_change"]) {
+        SIGIL_ASSIGN_OR_RETURN(std::string v, String(exec["on_change"], "exec.on_change"));
+        if (v == "restart") {
+          c.exec.on_change = Exec::OnChange::kRestart;
+        } else if (v == "signal") {
+          c.exec.on_change = Exec::OnChange::kSignal;
+        } else if (v == "none") {
+          c.exec.on_change = Exec::OnChange::kNone;
+        } else {
+          return Bad("exec.on_change", "must be restart, signal or none");
+        }
+      }
+      for (auto [field, out] :
+           {std::pair{"signal", &c.exec.signal}, std::pair{"stop_signal", &c.exec.stop_signal}}) {
+        if (!exec[field]) continue;
+        SIGIL_ASSIGN_OR_RETURN(std::string v, String(exec[field], std::string("exec.") + field));
+        auto sig = ParseSignal(v);
+        if (!sig.ok()) return Bad(std::string("exec.") + field, sig.error().message());
+        *out = *sig;
+      }
+      if (exec["stop_timeout_seconds"]) {
+        SIGIL_ASSIGN_OR_RETURN(
+            int64_t v, Integer(exec["stop_timeout_seconds"], "exec.stop_timeout_seconds", 1, 3600));
+        c.exec.stop_timeout = std::chrono::seconds(v);
+      }
+    }
     const YAML::Node& secrets = root["secrets"];
-    if (!secrets || !secrets.IsSequence() || secrets.size() == 0)
-      return Bad("secrets", "a non-empty list is required");
+    if (secrets && !secrets.IsSequence()) return Bad("secrets", "must be a list");
+    if ((!secrets || secrets.size() == 0) && c.env.empty()) {
+      return Bad("secrets", "a non-empty list is required (or env, with sigil-agent run)");
+    }
     std::set<std::string> dirs;
-    for (size_t i = 0; i < secrets.size(); ++i) {
+    for (size_t i = 0; secrets && i < secrets.size(); ++i) {
       std::string at = "secrets[" + std::to_string(i) + "]";
       SIGIL_ASSIGN_OR_RETURN(SecretSource s, ParseSecret(secrets[i], at, base_dir));
       // Two sources in one directory would swap each other's ..data link.

@@ -34,6 +34,26 @@ struct SecretSource {
   bool remove_on_delete = false;  // on_delete: remove (default keep: the last values stay)
 };
 
+// Environment variables for `sigil-agent run` (as a container's env / envFrom): one variable
+// from one key, or every key of a Secret (those that are valid variable names) with a prefix.
+struct EnvVar {
+  std::string name;    // empty: every key, each as prefix + key
+  std::string prefix;  // with an empty name
+  std::string namespace_;
+  std::string secret;
+  std::string key;        // with a name
+  bool optional = false;  // a missing Secret or key leaves the variable unset instead of waiting
+};
+
+// What `sigil-agent run` does to its program when a followed Secret changes.
+struct Exec {
+  enum class OnChange { kRestart, kSignal, kNone };
+  OnChange on_change = OnChange::kRestart;
+  int signal = 1;        // SIGHUP: with on_change signal
+  int stop_signal = 15;  // SIGTERM: asks the program to stop (restart, or the agent stopping)
+  std::chrono::seconds stop_timeout{10};  // then SIGKILL
+};
+
 struct Auth {
   std::string token_file;  // a sigil token or a service-account JWT; read again at each connection
   std::string cert_file;   // a client certificate (PEM) and its key
@@ -48,6 +68,8 @@ struct Config {
   std::string context;
   Auth auth;
   std::vector<SecretSource> secrets;
+  std::vector<EnvVar> env;  // only with `sigil-agent run`
+  Exec exec;
   // Backoff between reconnection attempts: doubles from `min` to `max`, with jitter.
   std::chrono::milliseconds backoff_min{500};
   std::chrono::milliseconds backoff_max{30000};
@@ -57,6 +79,12 @@ struct Config {
 
 // `base_dir` is the directory relative paths in the file resolve against.
 Result<Config> ParseConfig(const std::string& yaml_text, const std::string& base_dir);
+
+// [A-Za-z_][A-Za-z0-9_]*: a variable name every shell accepts.
+bool IsEnvName(std::string_view s);
+
+// A signal by name ("SIGHUP", "HUP") or number; only those a program can be asked to act on.
+Result<int> ParseSignal(const std::string& text);
 
 // A file mode as YAML writers give it: 0644 / 0o644 (octal) or 420 (decimal), at most 0777.
 Result<int> ParseMode(const std::string& text);

@@ -3,15 +3,21 @@
 //
 //   sigil-agent --config agent.yaml          # follow the Secrets until SIGTERM or SIGINT
 //   sigil-agent --config agent.yaml --once   # render each once and exit (init containers)
+//   sigil-agent --config agent.yaml run -- CMD ARGS   # CMD with Secrets in its environment,
+//                                                     # restarted or signalled on change
 //
 // Exit status: 0 done (or stopped by a signal), 1 a source could not be rendered (--once), 2
-// bad configuration or command line.
+// bad configuration or command line; with run, the program's own status (128 + signal when it
+// was killed; 127 when it cannot be started).
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <functional>
 #include <iostream>
+#include <memory>
 
 #include "sigil/agent/agent.h"
+#include "sigil/agent/runner.h"
 #include "sigil/base/file.h"
 #include "sigil/base/logging.h"
 
@@ -31,6 +37,11 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
   app.add_option("--log-format", log_format, "text or json")
       ->check(CLI::IsMember({"text", "json"}));
+  std::vector<std::string> command;
+  CLI::App* run = app.add_subcommand(
+      "run", "start a program with Secrets in its environment; restart or signal it on change");
+  run->add_option("command", command, "the program and its arguments (after --)")->required();
+  app.fallthrough();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -57,14 +68,36 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  if (run->parsed() && once) {
+    std::cerr << "sigil-agent: --once and run do not go together\n";
+    return 2;
+  }
+  if (!run->parsed() && !config->env.empty()) {
+    std::cerr << "sigil-agent: " << config_path
+              << ": env is only used by `sigil-agent run -- CMD`\n";
+    return 2;
+  }
+
   boost::asio::io_context ioc(1);
   sigil::agent::Agent::Options options;
   options.once = once;
   options.once_timeout = std::chrono::seconds(once_timeout);
+  sigil::agent::Exec exec = config->exec;
   sigil::agent::Agent agent(std::move(config).value(), options, ioc);
   int rc = 0;
   boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
+  std::unique_ptr<sigil::agent::Runner> runner;
+  if (run->parsed()) {
+    runner = std::make_unique<sigil::agent::Runner>(ioc, agent, exec, command);
+    runner->Start([&](int code) {
+      rc = code;
+      signals.cancel();
+      agent.Stop();
+      ioc.stop();
+    });
+  }
   sigil::Status started = agent.Start([&](bool ok) {
+    if (runner) return;  // with run, the program's exit ends the agent
     rc = ok ? 0 : 1;
     signals.cancel();
     ioc.stop();
@@ -73,11 +106,19 @@ int main(int argc, char** argv) {
     std::cerr << "sigil-agent: " << started.message() << "\n";
     return 2;
   }
-  signals.async_wait([&](boost::system::error_code ec, int sig) {
-    if (ec) return;
-    sigil::log::Info("stopping", {{"signal", sig}});
-    agent.Stop();
-  });
+  std::function<void()> wait_signal = [&] {
+    signals.async_wait([&](boost::system::error_code ec, int sig) {
+      if (ec) return;
+      sigil::log::Info("stopping", {{"signal", sig}});
+      if (runner) {
+        runner->Stop(sig);  // the agent ends when the program has
+        wait_signal();      // a second signal is passed on too
+      } else {
+        agent.Stop();
+      }
+    });
+  };
+  wait_signal();
   ioc.run();
   return rc;
 }
