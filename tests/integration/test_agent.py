@@ -342,7 +342,8 @@ def test_agent_and_server_restarts(start_server, workdir, key_file, agents):
     with open(f"/proc/{agent.proc.pid}/status") as f:
         rss_kib = int(re.search(r"VmRSS:\s+(\d+) kB", f.read()).group(1))
     print(f"sigil-agent RSS: {rss_kib} KiB")
-    assert rss_kib < 20 * 1024, rss_kib
+    if "ASAN_OPTIONS" not in os.environ:  # a sanitized build's shadow memory is another matter
+        assert rss_kib < 20 * 1024, rss_kib
 
 
 # ---- sigil-agent run -- CMD: Secrets in the environment ---------------------------------------
