@@ -67,6 +67,23 @@ std::string ApiMessage(int status, const SecretBytes& body) {
   return "HTTP " + std::to_string(status);
 }
 
+// A string member of an object, "" when absent or of another type: what the server sends is
+// not trusted to have the right shape (nlohmann's value() throws on a wrong type).
+std::string Str(const Json& obj, const char* key) {
+  if (!obj.is_object()) return "";
+  auto it = obj.find(key);
+  return it != obj.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+const Json& Member(const Json& obj, const char* key) {
+  static const Json kNull;
+  if (!obj.is_object()) return kNull;
+  auto it = obj.find(key);
+  return it != obj.end() ? *it : kNull;
+}
+
+std::string MetaStr(const Json& obj, const char* key) { return Str(Member(obj, "metadata"), key); }
+
 }  // namespace
 
 struct Agent::Impl {
@@ -153,41 +170,61 @@ class Agent::Impl::Source {
     stream_ = std::make_shared<HttpStream>(agent_->ioc, agent_->tls);
     stream_->Get(
         *target, Path(), std::chrono::seconds(30), [this](Status st, int status, SecretBytes body) {
-          stream_.reset();
-          if (!st.ok()) return Retry(st.message(), false);
-          if (status == 401 || status == 403) return Retry(ApiMessage(status, body), true);
-          if (status != 200)
-            return Retry(ApiMessage(status, body),
-                         status / 100 == 4 && status != 429 && status != 404);
-          Json list = Json::parse(body.view(), nullptr, false);
-          if (!list.is_object() || !list.contains("items") || !list["items"].is_array()) {
-            return Retry("the server's answer is not a SecretList", false);
-          }
-          rv_ = list["metadata"].value("resourceVersion", "");
-          const Json* found = nullptr;
-          for (const Json& item : list["items"]) {
-            if (item.is_object() && item["metadata"].value("name", "") == name_) found = &item;
-          }
-          bool first = !seen_;
-          seen_ = true;
-          if (found != nullptr) {
-            if (!Apply(*found, first)) return;
-          } else {
-            if (agent_->options.once) {
-              if (!required_) {
-                log::Info("the Secret does not exist; it is optional", {{"secret", What()}});
-                return Finish(true);
-              }
-              return Retry("the Secret does not exist", true);
+          Guard([&] {
+            stream_.reset();
+            if (!st.ok()) return Retry(st.message(), false);
+            if (status == 401 || status == 403) return Retry(ApiMessage(status, body), true);
+            if (status != 200)
+              return Retry(ApiMessage(status, body),
+                           status / 100 == 4 && status != 429 && status != 404);
+            Json list = Json::parse(body.view(), nullptr, false);
+            if (!list.is_object() || !list.contains("items") || !list["items"].is_array()) {
+              return Retry("the server's answer is not a SecretList", false);
             }
-            if (present_) Deleted();
-            log::Warn("the Secret does not exist yet; waiting for it", {{"secret", What()}});
-            if (first) agent_->Notify();
-          }
-          backoff_ = agent_->config.backoff_min;
-          if (agent_->options.once) return Finish(true);
-          WatchFrom();
+            rv_ = MetaStr(list, "resourceVersion");
+            const Json* found = nullptr;
+            for (const Json& item : list["items"]) {
+              if (MetaStr(item, "name") == name_) found = &item;
+            }
+            bool first = !seen_;
+            seen_ = true;
+            if (found != nullptr) {
+              if (!Apply(*found, first)) return;
+              if (render_failed_) {
+                rv_.clear();
+                return Retry("a directory could not be rendered", false);
+              }
+            } else {
+              if (agent_->options.once) {
+                if (!required_) {
+                  log::Info("the Secret does not exist; it is optional", {{"secret", What()}});
+                  return Finish(true);
+                }
+                return Retry("the Secret does not exist", true);
+              }
+              if (present_) Deleted();
+              log::Warn("the Secret does not exist yet; waiting for it", {{"secret", What()}});
+              if (first) agent_->Notify();
+            }
+            backoff_ = agent_->config.backoff_min;
+            if (agent_->options.once) return Finish(true);
+            WatchFrom();
+          });
         });
+  }
+
+  // What the server sends is parsed defensively, but a shape nobody foresaw must cost a retry,
+  // never the agent (an exception escaping into the io_context would end it).
+  template <typename F>
+  void Guard(F&& f) {
+    try {
+      f();
+    } catch (const std::exception& e) {
+      if (stream_) stream_->Cancel();
+      stream_.reset();
+      rv_.clear();
+      Retry(std::string("the server's answer could not be used: ") + e.what(), false);
+    }
   }
 
   void WatchFrom() {
@@ -197,11 +234,16 @@ class Agent::Impl::Source {
     std::string path = Path() + "&watch=1&allowWatchBookmarks=true&resourceVersion=" + rv_ +
                        "&timeoutSeconds=" + std::to_string(agent_->config.watch_timeout.count());
     auto started = std::chrono::steady_clock::now();
+    watch_started_ = started;
     stream_ = std::make_shared<HttpStream>(agent_->ioc, agent_->tls);
     stream_->Watch(
         *target, path, std::chrono::seconds(30),
         agent_->config.watch_timeout + std::chrono::seconds(60),
-        [this](std::string_view line) { return OnEvent(line); },
+        [this](std::string_view line) {
+          bool more = false;
+          Guard([&] { more = OnEvent(line); });
+          return more;
+        },
         [this, started](Status st, int status, SecretBytes body) {
           stream_.reset();
           bool lasted = std::chrono::steady_clock::now() - started > std::chrono::seconds(10);
@@ -209,48 +251,58 @@ class Agent::Impl::Source {
           if (!st.ok()) return Retry("the watch broke: " + st.message(), false);
           if (status == 410) {
             rv_.clear();
-            return List();
+            return lasted ? List() : Retry("the watch expired at once", false);
           }
           if (status != 200) return Retry(ApiMessage(status, body), false);
-          WatchFrom();  // the server ended the watch (its timeout): resume at once
+          // The server ended the watch (its timeout): resume at once, unless watches end as
+          // soon as they start (a proxy cutting them): then after a backoff.
+          if (!lasted) return Retry("the watch ended after less than 10 s", false);
+          WatchFrom();
         });
   }
 
   // One watch event. False ends the stream (then the next step is already scheduled).
   bool OnEvent(std::string_view line) {
     Json ev = Json::parse(line, nullptr, false);
-    if (!ev.is_object() || !ev.contains("type") || !ev["type"].is_string() ||
-        !ev.contains("object")) {
+    std::string type = Str(ev, "type");
+    const Json& obj = Member(ev, "object");
+    if (type.empty() || !obj.is_object()) {
       log::Warn("ignoring a watch line that is not an event",
                 {{"secret", What()}, {"bytes", line.size()}});
       return true;
     }
-    const std::string& type = ev["type"].get_ref<const std::string&>();
-    const Json& obj = ev["object"];
     if (type == "ERROR") {
-      int code = obj.is_object() ? obj.value("code", 0) : 0;
+      int code = Member(obj, "code").is_number_integer() ? Member(obj, "code").get<int>() : 0;
       stream_->Cancel();
       stream_.reset();
       if (code == 410) {
         log::Info("the watch expired; listing again",
                   {{"secret", What()}, {"resourceVersion", rv_}});
         rv_.clear();
-        List();
+        // A server that expires every watch at once must not make the agent spin.
+        if (std::chrono::steady_clock::now() - watch_started_ < std::chrono::seconds(10)) {
+          Retry("the watch expired at once", false);
+        } else {
+          List();
+        }
       } else {
-        Retry("the server ended the watch: " + (obj.is_object()
-                                                    ? obj.value("message", std::string("error"))
-                                                    : std::string("error")),
-              false);
+        std::string message = Str(obj, "message");
+        Retry("the server ended the watch: " + (message.empty() ? "error" : message), false);
       }
       return false;
     }
-    std::string rv = obj.is_object() && obj.contains("metadata")
-                         ? obj["metadata"].value("resourceVersion", "")
-                         : "";
-    if (!rv.empty()) rv_ = rv;
-    if (type == "ADDED" || type == "MODIFIED") {
+    if (std::string rv = MetaStr(obj, "resourceVersion"); !rv.empty()) rv_ = rv;
+    if ((type == "ADDED" || type == "MODIFIED") && MetaStr(obj, "name") == name_) {
       Apply(obj, false);
-    } else if (type == "DELETED") {
+      if (render_failed_) {
+        // Listed again after a backoff, and rendered from that, until it works.
+        stream_->Cancel();
+        stream_.reset();
+        rv_.clear();
+        Retry("a directory could not be rendered", false);
+        return false;
+      }
+    } else if (type == "DELETED" && MetaStr(obj, "name") == name_) {
       Deleted();
     }
     return true;  // BOOKMARK: only its resourceVersion matters
@@ -260,8 +312,9 @@ class Agent::Impl::Source {
   // cannot be rendered in once mode (the source has then failed); otherwise the old files of
   // a directory that cannot be rendered stay.
   bool Apply(const Json& secret, bool first) {
-    std::string rv = secret["metadata"].value("resourceVersion", "");
+    std::string rv = MetaStr(secret, "resourceVersion");
     bool changed = false;
+    render_failed_ = false;
     for (const SecretSource* dir : dirs_) {
       auto files = SelectFiles(*dir, secret);
       Result<bool> wrote =
@@ -277,6 +330,7 @@ class Agent::Impl::Source {
           Finish(false);
           return false;
         }
+        render_failed_ = true;
         continue;
       }
       if (*wrote) {
@@ -383,7 +437,9 @@ class Agent::Impl::Source {
   std::shared_ptr<HttpStream> stream_;
   std::string rv_;
   std::chrono::milliseconds backoff_;
-  bool seen_ = false;     // listed at least once
+  bool seen_ = false;           // listed at least once
+  bool render_failed_ = false;  // the last Apply could not render some directory
+  std::chrono::steady_clock::time_point watch_started_;
   bool present_ = false;  // the Secret exists, as last seen
   std::map<std::string, SecretBytes> values_;
   bool done_ = false;

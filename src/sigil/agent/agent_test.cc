@@ -253,6 +253,31 @@ TEST(AtomicWriterTest, LeftoversOfAnInterruptedWriteAreRemoved) {
   EXPECT_EQ(Read(tmp.Sub("a")), "1");
 }
 
+TEST(AtomicWriterTest, AnUnchangedSetStillRepairsLinksAndLeftovers) {
+  TempDir tmp;
+  SIGIL_ASSERT_OK(WriteAtomically(tmp.path(), Files({{"a", "1", 0644}, {"b", "2", 0644}})));
+  fs::remove(tmp.Sub("a"));
+  fs::create_directory(tmp.Sub("..2020_01_01_00_00_00.abcdef"));
+  SIGIL_ASSERT_OK_AND_ASSIGN(
+      bool wrote, WriteAtomically(tmp.path(), Files({{"a", "1", 0644}, {"b", "2", 0644}})));
+  EXPECT_FALSE(wrote);
+  EXPECT_EQ(Read(tmp.Sub("a")), "1");
+  EXPECT_FALSE(fs::exists(tmp.Sub("..2020_01_01_00_00_00.abcdef")));
+}
+
+TEST(AtomicWriterTest, DirectoriesAre0755WhateverTheUmask) {
+  TempDir tmp;
+  mode_t old = ::umask(077);
+  auto r = WriteAtomically(tmp.Sub("new/dir"), Files({{"sub/a", "1", 0644}}));
+  ::umask(old);
+  SIGIL_ASSERT_OK(r);
+  for (const std::string& d : {tmp.Sub("new"), tmp.Sub("new/dir"), tmp.Sub("new/dir/..data/sub")}) {
+    struct stat st;
+    ASSERT_EQ(::stat(d.c_str(), &st), 0) << d;
+    EXPECT_EQ(st.st_mode & 07777, 0755u) << d;
+  }
+}
+
 TEST(AtomicWriterTest, NeverReplacesAFileItDidNotMake) {
   TempDir tmp;
   std::ofstream(tmp.Sub("password")) << "mine";

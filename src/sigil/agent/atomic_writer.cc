@@ -145,7 +145,12 @@ Status WriteFileAt(int dfd, const FileData& f, const Ownership& own) {
   for (size_t slash = f.path.find('/'); slash != std::string::npos;
        slash = f.path.find('/', slash + 1)) {
     std::string parent = f.path.substr(0, slash);
-    if (::mkdirat(dfd, parent.c_str(), 0755) != 0 && errno != EEXIST) return Errno(parent);
+    if (::mkdirat(dfd, parent.c_str(), 0755) == 0) {
+      Fd pfd(::openat(dfd, parent.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      if (!pfd.ok() || ::fchmod(pfd.get(), 0755) != 0) return Errno(parent);  // whatever the umask
+    } else if (errno != EEXIST) {
+      return Errno(parent);
+    }
   }
   Fd fd(::openat(dfd, f.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
   if (!fd.ok()) return Errno(f.path);
@@ -166,16 +171,22 @@ Status WriteFileAt(int dfd, const FileData& f, const Ownership& own) {
   return OkStatus();
 }
 
+// mkdir with mode 0755 whatever the umask (only a directory this call made is chmod-ed).
+bool MakeDir(const std::string& path) {
+  if (::mkdir(path.c_str(), 0755) != 0) return errno == EEXIST;
+  Fd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  return fd.ok() && ::fchmod(fd.get(), 0755) == 0;
+}
+
 Result<int> OpenTarget(const std::string& dir) {
-  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+  if (!MakeDir(dir)) {
     // Parents first, as `mkdir -p`.
     if (errno != ENOENT) return Errno(dir);
     for (size_t slash = dir.find('/', 1); slash != std::string::npos;
          slash = dir.find('/', slash + 1)) {
-      if (::mkdir(dir.substr(0, slash).c_str(), 0755) != 0 && errno != EEXIST)
-        return Errno(dir.substr(0, slash));
+      if (!MakeDir(dir.substr(0, slash))) return Errno(dir.substr(0, slash));
     }
-    if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return Errno(dir);
+    if (!MakeDir(dir)) return Errno(dir);
   }
   int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return Errno(dir);
@@ -199,6 +210,42 @@ bool IsOurLink(int dfd, const std::string& name) {
          std::string_view(buf, static_cast<size_t>(n)) == std::string(kDataLink) + "/" + name;
 }
 
+// Step 3 of a write, and the repair of a directory whose data did not change: a link for
+// every top-level name, none for names that are gone, no version directory but `version`.
+Status Tidy(int dfd, const std::string& dir, const std::string& version,
+            const std::set<std::string>& tops) {
+  Status result = OkStatus();
+  for (const std::string& top : tops) {
+    if (::symlinkat((std::string(kDataLink) + "/" + top).c_str(), dfd, top.c_str()) != 0 &&
+        errno != EEXIST && result.ok()) {
+      result = Errno(dir + "/" + top);
+    }
+  }
+  int fd2 = ::dup(dfd);
+  DIR* d = fd2 >= 0 ? ::fdopendir(fd2) : nullptr;
+  if (d == nullptr && fd2 >= 0) ::close(fd2);
+  std::vector<std::string> stale_links, stale_versions;
+  while (d != nullptr) {
+    dirent* e = ::readdir(d);
+    if (e == nullptr) break;
+    std::string n = e->d_name;
+    if (n == "." || n == ".." || n == kDataLink) continue;
+    if (n == kDataTmp) {
+      stale_links.push_back(n);
+    } else if (IsVersionDir(n)) {
+      if (n != version) stale_versions.push_back(n);
+    } else if (!tops.count(n) && IsOurLink(dfd, n)) {
+      stale_links.push_back(n);
+    }
+  }
+  if (d != nullptr) ::closedir(d);
+  for (const std::string& n : stale_links) ::unlinkat(dfd, n.c_str(), 0);
+  for (const std::string& n : stale_versions) {
+    if (Status st = RemoveTreeAt(dfd, n); !st.ok() && result.ok()) result = st;
+  }
+  return result;
+}
+
 }  // namespace
 
 Result<bool> WriteAtomically(const std::string& dir, const std::vector<FileData>& files,
@@ -212,7 +259,19 @@ Result<bool> WriteAtomically(const std::string& dir, const std::vector<FileData>
   SIGIL_ASSIGN_OR_RETURN(int raw_fd, OpenTarget(dir));
   Fd dfd(raw_fd);
   std::optional<std::string> old = CurrentVersion(dfd.get());
-  if (old && Same(dfd.get(), *old, files, own)) return false;
+  if (old && Same(dfd.get(), *old, files, own)) {
+    // Nothing to write, but a link removed by hand or leftovers of an interrupted write are
+    // repaired (a name we did not make is left alone, as below).
+    std::set<std::string> ours;
+    for (const std::string& top : tops) {
+      struct stat st;
+      if (::fstatat(dfd.get(), top.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+          IsOurLink(dfd.get(), top))
+        ours.insert(top);
+    }
+    SIGIL_RETURN_IF_ERROR(Tidy(dfd.get(), dir, *old, ours));
+    return false;
+  }
 
   // Every user-visible name must be free or already ours: never replace a file we did not make.
   for (const std::string& top : tops) {
@@ -234,14 +293,10 @@ Result<bool> WriteAtomically(const std::string& dir, const std::vector<FileData>
   if (::mkdtemp(tmpl.data()) == nullptr) return Errno(dir);
   std::string version = tmpl.substr(dir.size() + 1);
   auto discard = [&] { RemoveTreeAt(dfd.get(), version).IgnoreError(); };
-  if (::fchmodat(dfd.get(), version.c_str(), 0755, 0) != 0) {
-    Status st = Errno(tmpl);
-    discard();
-    return st;
-  }
   {
+    // By descriptor, never by path: nothing swapped in for the new directory is followed.
     Fd vfd(::openat(dfd.get(), version.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (!vfd.ok()) {
+    if (!vfd.ok() || ::fchmod(vfd.get(), 0755) != 0) {
       Status st = Errno(tmpl);
       discard();
       return st;
@@ -270,36 +325,7 @@ Result<bool> WriteAtomically(const std::string& dir, const std::vector<FileData>
   ::fsync(dfd.get());
 
   // 3. Links for new names; links of names that are gone removed; older versions removed.
-  Status result = OkStatus();
-  for (const std::string& top : tops) {
-    if (::symlinkat((std::string(kDataLink) + "/" + top).c_str(), dfd.get(), top.c_str()) != 0 &&
-        errno != EEXIST && result.ok()) {
-      result = Errno(dir + "/" + top);
-    }
-  }
-  {
-    int fd2 = ::dup(dfd.get());
-    DIR* d = fd2 >= 0 ? ::fdopendir(fd2) : nullptr;
-    if (d == nullptr && fd2 >= 0) ::close(fd2);
-    std::vector<std::string> stale_links, stale_versions;
-    while (d != nullptr) {
-      dirent* e = ::readdir(d);
-      if (e == nullptr) break;
-      std::string n = e->d_name;
-      if (n == "." || n == ".." || n == kDataLink) continue;
-      if (IsVersionDir(n)) {
-        if (n != version) stale_versions.push_back(n);
-      } else if (!tops.count(n) && IsOurLink(dfd.get(), n)) {
-        stale_links.push_back(n);
-      }
-    }
-    if (d != nullptr) ::closedir(d);
-    for (const std::string& n : stale_links) ::unlinkat(dfd.get(), n.c_str(), 0);
-    for (const std::string& n : stale_versions) {
-      if (Status st = RemoveTreeAt(dfd.get(), n); !st.ok() && result.ok()) result = st;
-    }
-  }
-  if (!result.ok()) return result;
+  SIGIL_RETURN_IF_ERROR(Tidy(dfd.get(), dir, version, tops));
   return true;
 }
 

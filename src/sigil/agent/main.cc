@@ -111,8 +111,8 @@ int main(int argc, char** argv) {
       if (ec) return;
       sigil::log::Info("stopping", {{"signal", sig}});
       if (runner) {
-        runner->Stop(sig);  // the agent ends when the program has
-        wait_signal();      // a second signal is passed on too
+        runner->Stop();  // the agent ends when the program has
+        wait_signal();   // a second signal kills it
       } else {
         agent.Stop();
       }

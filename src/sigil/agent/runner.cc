@@ -131,7 +131,12 @@ struct Runner::Impl : std::enable_shared_from_this<Runner::Impl> {
     for (std::string& a : argv) args.push_back(a.data());
     args.push_back(nullptr);
     pid_t child = -1;
-    int rc = ::posix_spawnp(&child, args[0], nullptr, nullptr, args.data(), envp.data());
+    // The agent's own descriptors (its watch connections) are not the program's.
+    posix_spawn_file_actions_t actions;
+    ::posix_spawn_file_actions_init(&actions);
+    ::posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+    int rc = ::posix_spawnp(&child, args[0], &actions, nullptr, args.data(), envp.data());
+    ::posix_spawn_file_actions_destroy(&actions);
     if (rc != 0) {
       log::Error("cannot start the program", {{"program", argv[0]}, {"error", std::strerror(rc)}});
       return Finish(127);
@@ -205,16 +210,18 @@ void Runner::Start(Exited exited) {
   });
 }
 
-void Runner::Stop(int signal) {
+void Runner::Stop() {
   switch (impl_->state) {
     case Impl::State::kRunning:
     case Impl::State::kRestarting:
       impl_->state = Impl::State::kStopping;
-      impl_->StopChild(signal);
+      impl_->StopChild(impl_->exec.stop_signal);
       return;
     case Impl::State::kWaiting:
       return impl_->Finish(0);
-    case Impl::State::kStopping:
+    case Impl::State::kStopping:  // asked twice: no more waiting
+      if (impl_->pid > 0) ::kill(impl_->pid, SIGKILL);
+      return;
     case Impl::State::kDone:
       return;
   }

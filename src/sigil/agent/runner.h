@@ -5,8 +5,8 @@
 // left alone, as `exec.on_change` says. Changes that arrive together (within 250 ms) are acted
 // on once. The agent lives as long as the program: when it exits on its own, the agent exits
 // with its status (128 + signal when killed), so a container's restart policy sees it. A
-// SIGTERM or SIGINT to the agent is passed on to the program, and the agent exits when the
-// program has (SIGKILL after stop_timeout).
+// SIGTERM or SIGINT to the agent sends the program its stop signal, and the agent exits when
+// the program has (SIGKILL after stop_timeout, or at a second SIGTERM/SIGINT).
 //
 // Thread safety: all on the agent's io_context thread.
 #pragma once
@@ -33,8 +33,9 @@ class Runner {
 
   // Hooks into the agent's changes; the program starts when the agent is ready.
   void Start(Exited exited);
-  // Passes `signal` on to the program (or finishes at once when none runs).
-  void Stop(int signal);
+  // Sends the program its stop signal (or finishes at once when none runs); a second call
+  // kills it.
+  void Stop();
 
  private:
   struct Impl;

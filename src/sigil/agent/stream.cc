@@ -49,15 +49,20 @@ struct HttpStream::Impl : std::enable_shared_from_this<HttpStream::Impl> {
     resolver.async_resolve(
         to.url.host, to.url.port,
         [self = shared_from_this()](beast::error_code ec, asio::ip::tcp::resolver::results_type r) {
+          if (self->finished) return;  // cancelled meanwhile: nothing more is sent
           if (ec) return self->Fail("resolve", ec);
           beast::get_lowest_layer(self->stream)
               .async_connect(r, [self](beast::error_code ec2, const asio::ip::tcp::endpoint&) {
+                if (self->finished) return;  // cancelled meanwhile: nothing more is sent
                 if (ec2) return self->Fail("connect", ec2);
                 self->stream.async_handshake(
                     asio::ssl::stream_base::client, [self](beast::error_code ec3) {
+                      if (self->finished) return;  // cancelled meanwhile: nothing more is sent
                       if (ec3) return self->Fail("TLS handshake", ec3);
                       http::async_write(self->stream, self->request,
                                         [self](beast::error_code ec4, size_t) {
+                                          if (self->finished)
+                                            return;  // cancelled meanwhile: nothing more is sent
                                           if (ec4) return self->Fail("send", ec4);
                                           self->ReadHead();
                                         });
