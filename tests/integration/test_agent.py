@@ -468,3 +468,104 @@ def test_run_refusals(srv, workdir):
     put_secret(srv, "api", {"token": "t"})
     r = subprocess.run([AGENT, "--config", cfg, "run", "--", "/nonexistent/program"], capture_output=True, text=True, timeout=30)
     assert r.returncode == 127 and "cannot start the program" in r.stderr, r.stderr
+
+
+# ---- a hostile or broken server -------------------------------------------------------------
+
+class FakeApi:
+    """An HTTPS server that answers the agent's LIST and WATCH with whatever a test says, and
+    counts the requests."""
+
+    def __init__(self, workdir, list_body, watch_lines):
+        import datetime
+        import http.server
+        import ipaddress
+        import ssl
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fake")])
+        now = datetime.datetime.now(datetime.timezone.utc)
+        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                .serial_number(1).not_valid_before(now - datetime.timedelta(hours=1))
+                .not_valid_after(now + datetime.timedelta(hours=1))
+                .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+                .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+                .sign(key, hashes.SHA256()))
+        self.ca = os.path.join(workdir, "fake-ca.pem")
+        keyfile = os.path.join(workdir, "fake-key.pem")
+        with open(self.ca, "wb") as f:
+            f.write(cert.public_bytes(serialization.Encoding.PEM))
+        with open(keyfile, "wb") as f:
+            f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption()))
+        self.requests = []
+        fake = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                fake.requests.append(self.path)
+                if "watch=1" in self.path:
+                    body = "".join(l + "\n" for l in watch_lines).encode()
+                else:
+                    body = list_body.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(self.ca, keyfile)
+        self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+        self.url = f"https://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+
+
+GOOD_LIST = '{"kind":"SecretList","metadata":{"resourceVersion":"5"},"items":[{"metadata":{"name":"app","resourceVersion":"5"},"data":{"k":"djE="}}]}'
+
+
+@pytest.mark.parametrize("case,list_body,watch_lines", [
+    # Shapes nobody should send: each once made the agent abort (an uncaught JSON type error).
+    ("list without metadata", '{"items":[]}', []),
+    ("object not an object", GOOD_LIST, ['{"type":"ADDED","object":"x"}']),
+    ("numeric resourceVersion", GOOD_LIST, ['{"type":"BOOKMARK","object":{"metadata":{"resourceVersion":5}}}']),
+    ("error code of another type", GOOD_LIST, ['{"type":"ERROR","object":{"code":"410","message":7}}']),
+    ("data of another type", GOOD_LIST, ['{"type":"MODIFIED","object":{"metadata":{"name":"app","resourceVersion":"6"},"data":[1]}}']),
+    # Watches that end at once, or expire at once, once made it reconnect without pause.
+    ("watch ends at once", GOOD_LIST, ['{"type":"BOOKMARK","object":{"metadata":{"resourceVersion":"6"}}}']),
+    ("watch expires at once", GOOD_LIST, ['{"type":"ERROR","object":{"kind":"Status","code":410,"message":"too old"}}']),
+])
+def test_a_broken_server_costs_retries_not_the_agent(workdir, agents, case, list_body, watch_lines):
+    fake = FakeApi(workdir, list_body, watch_lines)
+    try:
+        token = os.path.join(workdir, "t")
+        with open(token, "w") as f:
+            f.write("tok")
+        out = os.path.join(workdir, "out")
+        cfg = os.path.join(workdir, "fake.yaml")
+        with open(cfg, "w") as f:
+            f.write(f"server: {fake.url}\nca_file: {fake.ca}\nauth: {{token_file: {token}}}\n"
+                    f"backoff: {{min_milliseconds: 200, max_milliseconds: 2000}}\nsecrets:\n- {{name: app, directory: {out}}}\n")
+        agent = agents(cfg)
+        time.sleep(4)
+        assert agent.proc.poll() is None, agent.logs()
+        assert "retrying" in agent.logs(), agent.logs()
+        # With a 200 ms backoff doubling to 2 s, 4 s allow about 6 attempts; a spin makes dozens.
+        assert len(fake.requests) <= 16, (len(fake.requests), agent.logs()[-2000:])
+        assert agent.stop() == 0, agent.logs()
+    finally:
+        fake.close()

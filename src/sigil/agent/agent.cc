@@ -182,6 +182,7 @@ class Agent::Impl::Source {
               return Retry("the server's answer is not a SecretList", false);
             }
             rv_ = MetaStr(list, "resourceVersion");
+            if (rv_.empty()) return Retry("the SecretList has no resourceVersion", false);
             const Json* found = nullptr;
             for (const Json& item : list["items"]) {
               if (MetaStr(item, "name") == name_) found = &item;
@@ -206,7 +207,8 @@ class Agent::Impl::Source {
               log::Warn("the Secret does not exist yet; waiting for it", {{"secret", What()}});
               if (first) agent_->Notify();
             }
-            backoff_ = agent_->config.backoff_min;
+            // The backoff is reset only by a watch that lasted: a server that lists fine but
+            // expires every watch at once must still be retried ever more slowly.
             if (agent_->options.once) return Finish(true);
             WatchFrom();
           });
