@@ -28,6 +28,7 @@ ALLOWED = {
     "api/vault": {"base", "crypto", "core", "auth", "authz", "audit", "engines", "database", "registry", "leases", "api/http", "kms"},
     "client": {"base"},
     "agent": {"base", "client"},
+    "csi": {"base", "crypto", "client", "agent"},
     "server": {"base", "crypto", "storage", "barrier", "store", "auth", "authz", "audit", "registry", "leases", "core", "engines", "database", "api/http", "api/kubernetes", "api/vault", "proto", "client", "kms"},
 }
 INCLUDE = re.compile(r'#include "sigil/([a-z_]+(?:/[a-z_]+)?)/')
