@@ -161,7 +161,7 @@ int main(int argc, char** argv) {
   b.AddListeningPort("unix:" + socket_path, grpc::InsecureServerCredentials());
   b.RegisterService(&service);
   b.SetMaxReceiveMessageSize(1 << 20);
-  mode_t old = ::umask(077);  // the socket is made 0600: only the driver (root) may call it
+  mode_t old = ::umask(077);  // no group or other bits on the socket: only the driver (root) may call it
   std::unique_ptr<grpc::Server> server_handle = b.BuildAndStart();
   ::umask(old);
   if (!server_handle) {
