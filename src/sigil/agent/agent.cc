@@ -129,6 +129,7 @@ class Agent::Impl::Source {
         ns_(std::move(ns)),
         name_(std::move(name)),
         timer_(agent->ioc),
+        cleanup_(agent->ioc),
         backoff_(agent->config.backoff_min) {}
 
   void AddDirectory(const SecretSource* src) { dirs_.push_back(src); }
@@ -147,6 +148,10 @@ class Agent::Impl::Source {
   void Stop() {
     done_ = true;
     timer_.cancel();
+    if (cleanup_pending_) {  // stopping: no reader is worth leaving old values on disk for
+      cleanup_.cancel();
+      RemoveOld();
+    }
     if (stream_) stream_->Cancel();
     stream_.reset();
   }
@@ -320,7 +325,8 @@ class Agent::Impl::Source {
     for (const SecretSource* dir : dirs_) {
       auto files = SelectFiles(*dir, secret);
       Result<bool> wrote =
-          files.ok() ? WriteAtomically(dir->directory, *files, Ownership{dir->owner, dir->group})
+          files.ok() ? WriteAtomically(dir->directory, *files, Ownership{dir->owner, dir->group},
+                                       /*keep_previous=*/!agent_->options.once)
                      : Result<bool>(files.error());
       if (!wrote.ok()) {
         log::Error("cannot render the Secret; the previous files stay",
@@ -337,6 +343,7 @@ class Agent::Impl::Source {
       }
       if (*wrote) {
         changed = true;
+        ScheduleCleanup();
         log::Info("rendered", {{"secret", What()},
                                {"resourceVersion", rv},
                                {"directory", dir->directory},
@@ -370,6 +377,27 @@ class Agent::Impl::Source {
     present_ = true;
     if (changed || first) agent_->Notify();
     return true;
+  }
+
+  // The version a write replaced is removed a second later: long enough for any reader that
+  // resolved `..data` just before the swap to open its file, short enough that old values do
+  // not linger.
+  void ScheduleCleanup() {
+    cleanup_pending_ = true;
+    cleanup_.expires_after(std::chrono::seconds(1));
+    cleanup_.async_wait([this](boost::system::error_code ec) {
+      if (!ec) RemoveOld();
+    });
+  }
+
+  void RemoveOld() {
+    cleanup_pending_ = false;
+    for (const SecretSource* dir : dirs_) {
+      if (Status st = RemoveOldVersions(dir->directory); !st.ok()) {
+        log::Warn("cannot remove an old version",
+                  {{"directory", dir->directory}, {"error", st.message()}});
+      }
+    }
   }
 
   bool SameValues(const std::map<std::string, SecretBytes>& other) const {
@@ -436,6 +464,8 @@ class Agent::Impl::Source {
   bool keep_values_ = false;
   bool required_ = false;
   asio::steady_timer timer_;
+  asio::steady_timer cleanup_;
+  bool cleanup_pending_ = false;
   std::shared_ptr<HttpStream> stream_;
   std::string rv_;
   std::chrono::milliseconds backoff_;

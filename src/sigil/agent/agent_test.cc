@@ -242,6 +242,21 @@ TEST(AtomicWriterTest, ANewVersionReplacesTheOldAndRemovesWhatIsGone) {
   EXPECT_EQ(names.size(), 5u);  // one version, ..data, a, c, unrelated
 }
 
+TEST(AtomicWriterTest, ThePreviousVersionCanBeKeptForAMoment) {
+  TempDir tmp;
+  SIGIL_ASSERT_OK(WriteAtomically(tmp.path(), Files({{"a", "1", 0644}})));
+  std::string first = Link(tmp.Sub("..data"));
+  SIGIL_ASSERT_OK(
+      WriteAtomically(tmp.path(), Files({{"a", "2", 0644}}), {}, /*keep_previous=*/true));
+  EXPECT_EQ(Read(tmp.Sub(first + "/a")), "1");  // a reader that resolved ..data before the swap
+  SIGIL_ASSERT_OK(
+      WriteAtomically(tmp.path(), Files({{"a", "3", 0644}}), {}, /*keep_previous=*/true));
+  EXPECT_FALSE(fs::exists(tmp.Sub(first)));  // only the one just replaced is kept
+  SIGIL_ASSERT_OK(RemoveOldVersions(tmp.path()));
+  EXPECT_EQ(Entries(tmp.path()).size(), 3u);  // the current version, ..data, a
+  EXPECT_EQ(Read(tmp.Sub("a")), "3");
+}
+
 TEST(AtomicWriterTest, LeftoversOfAnInterruptedWriteAreRemoved) {
   TempDir tmp;
   fs::create_directory(tmp.Sub("..2020_01_01_00_00_00.abcdef"));

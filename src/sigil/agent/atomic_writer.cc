@@ -211,9 +211,10 @@ bool IsOurLink(int dfd, const std::string& name) {
 }
 
 // Step 3 of a write, and the repair of a directory whose data did not change: a link for
-// every top-level name, none for names that are gone, no version directory but `version`.
+// every top-level name, none for names that are gone, no version directory but `version`
+// (and `keep`, when given).
 Status Tidy(int dfd, const std::string& dir, const std::string& version,
-            const std::set<std::string>& tops) {
+            const std::set<std::string>& tops, const std::string& keep = "") {
   Status result = OkStatus();
   for (const std::string& top : tops) {
     if (::symlinkat((std::string(kDataLink) + "/" + top).c_str(), dfd, top.c_str()) != 0 &&
@@ -233,7 +234,7 @@ Status Tidy(int dfd, const std::string& dir, const std::string& version,
     if (n == kDataTmp) {
       stale_links.push_back(n);
     } else if (IsVersionDir(n)) {
-      if (n != version) stale_versions.push_back(n);
+      if (n != version && n != keep) stale_versions.push_back(n);
     } else if (!tops.count(n) && IsOurLink(dfd, n)) {
       stale_links.push_back(n);
     }
@@ -249,7 +250,7 @@ Status Tidy(int dfd, const std::string& dir, const std::string& version,
 }  // namespace
 
 Result<bool> WriteAtomically(const std::string& dir, const std::vector<FileData>& files,
-                             const Ownership& own) {
+                             const Ownership& own, bool keep_previous) {
   std::set<std::string> tops;
   for (const FileData& f : files) {
     if (Status st = CheckItemPath(f.path); !st.ok())
@@ -325,8 +326,32 @@ Result<bool> WriteAtomically(const std::string& dir, const std::vector<FileData>
   ::fsync(dfd.get());
 
   // 3. Links for new names; links of names that are gone removed; older versions removed.
-  SIGIL_RETURN_IF_ERROR(Tidy(dfd.get(), dir, version, tops));
+  SIGIL_RETURN_IF_ERROR(Tidy(dfd.get(), dir, version, tops, keep_previous && old ? *old : ""));
   return true;
+}
+
+Status RemoveOldVersions(const std::string& dir) {
+  Fd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dfd.ok()) return errno == ENOENT ? OkStatus() : Errno(dir);
+  std::optional<std::string> current = CurrentVersion(dfd.get());
+  if (!current) return OkStatus();  // nothing of ours here (or RemoveAll ran)
+  int fd2 = ::dup(dfd.get());
+  DIR* d = fd2 >= 0 ? ::fdopendir(fd2) : nullptr;
+  if (d == nullptr) {
+    if (fd2 >= 0) ::close(fd2);
+    return Errno(dir);
+  }
+  std::vector<std::string> old;
+  while (dirent* e = ::readdir(d)) {
+    std::string n = e->d_name;
+    if (IsVersionDir(n) && n != *current) old.push_back(n);
+  }
+  ::closedir(d);
+  Status result = OkStatus();
+  for (const std::string& n : old) {
+    if (Status st = RemoveTreeAt(dfd.get(), n); !st.ok() && result.ok()) result = st;
+  }
+  return result;
 }
 
 Status RemoveAll(const std::string& dir) {
