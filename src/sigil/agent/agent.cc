@@ -7,6 +7,7 @@
 #include <random>
 
 #include "sigil/agent/agent_internal.h"
+#include "sigil/agent/credential.h"
 #include "sigil/agent/secret_source.h"
 #include "sigil/agent/stream.h"
 #include "sigil/base/encoding.h"
@@ -56,6 +57,12 @@ Result<std::vector<FileData>> SelectFiles(const SecretSource& source, const Json
 }
 
 Agent::Impl::~Impl() = default;
+
+void Agent::Impl::StopAll() {
+  for (auto& s : sources) s->Stop();
+  for (auto& c : credentials) c->Stop();
+  if (vault) vault->Stop();
+}
 
 Agent::Impl::Source* Agent::Impl::Find(const std::string& ns, const std::string& name) const {
   for (const auto& s : sources) {
@@ -128,7 +135,7 @@ void Agent::Impl::SourceFinished(bool ok) {
   if (!ok) failed = true;
   if (pending > 0) --pending;
   if (pending == 0 || (!ok && options.once)) {
-    for (auto& s : sources) s->Stop();
+    StopAll();
     deadline.cancel();
     if (finished) {
       Finished f = std::move(finished);
@@ -160,32 +167,42 @@ Status Agent::Start(Finished finished) {
     s->SetRequired(!d.optional);
   }
   for (const EnvVar& e : impl_->config.env) {
+    if (e.secret.empty()) continue;  // a credential's
     Impl::Source* s = source(e.namespace_, e.secret);
     s->KeepValues();
     s->SetRequired(!e.optional);
   }
-  impl_->pending = impl_->sources.size();
+  if (!impl_->config.credentials.empty()) {
+    impl_->vault = std::make_unique<Impl::VaultSession>(impl_.get());
+    for (const CredentialSource& c : impl_->config.credentials) {
+      impl_->credentials.push_back(std::make_unique<Impl::Credential>(impl_.get(), c));
+    }
+  }
+  impl_->pending = impl_->sources.size() + impl_->credentials.size();
   if (impl_->options.once) {
     impl_->deadline.expires_after(impl_->options.once_timeout);
     impl_->deadline.async_wait([impl = impl_.get()](boost::system::error_code ec) {
       if (ec) return;
-      for (auto& s : impl->sources)
-        s->GiveUp("not rendered within " + std::to_string(impl->options.once_timeout.count()) +
-                  " s");
+      std::string why =
+          "not rendered within " + std::to_string(impl->options.once_timeout.count()) + " s";
+      for (auto& s : impl->sources) s->GiveUp(why);
+      for (auto& c : impl->credentials) c->GiveUp(why);
     });
   }
   log::Info("sigil-agent started",
             {{"server", "https://" + impl_->url.host + ":" + impl_->url.port},
              {"secrets", impl_->sources.size()},
+             {"credentials", impl_->credentials.size()},
              {"once", impl_->options.once}});
   for (auto& s : impl_->sources) s->Start();
+  for (auto& c : impl_->credentials) c->Start();
   return OkStatus();
 }
 
 void Agent::Stop() {
   if (impl_->stopped) return;
   impl_->stopped = true;
-  for (auto& s : impl_->sources) s->Stop();
+  impl_->StopAll();
   impl_->deadline.cancel();
   if (impl_->finished) {
     Finished f = std::move(impl_->finished);
@@ -199,6 +216,9 @@ void Agent::SetOnChange(Changed changed) { impl_->on_change = std::move(changed)
 bool Agent::Ready() const {
   for (const auto& s : impl_->sources) {
     if (!s->seen()) return false;
+  }
+  for (const auto& c : impl_->credentials) {
+    if (!c->seen()) return false;
   }
   return true;
 }
@@ -218,18 +238,27 @@ Result<std::vector<SecretBytes>> Agent::Environment() const {
     env.push_back(std::move(entry));
   };
   for (const EnvVar& e : impl_->config.env) {
-    const Impl::Source* s = impl_->Find(e.namespace_, e.secret);
-    const std::map<std::string, SecretBytes>* values = s != nullptr ? s->values() : nullptr;
-    std::string what = e.namespace_ + "/" + e.secret;
+    const std::map<std::string, SecretBytes>* values = nullptr;
+    std::string what;
+    if (!e.credential.empty()) {
+      what = "credentials " + e.credential;
+      for (const auto& c : impl_->credentials) {
+        if (c->source().path == e.credential) values = c->values();
+      }
+    } else {
+      const Impl::Source* s = impl_->Find(e.namespace_, e.secret);
+      values = s != nullptr ? s->values() : nullptr;
+      what = "Secret " + e.namespace_ + "/" + e.secret;
+    }
     if (values == nullptr) {
       if (e.optional) continue;
-      return UnavailableError("Secret " + what + " does not exist");
+      return UnavailableError(what + (e.credential.empty() ? " does not exist" : " not read yet"));
     }
     if (!e.name.empty()) {
       auto it = values->find(e.key);
       if (it == values->end()) {
         if (e.optional) continue;
-        return UnavailableError("Secret " + what + " has no key \"" + e.key + "\"");
+        return UnavailableError(what + " has no key \"" + e.key + "\"");
       }
       add(e.name, it->second);
       continue;

@@ -45,6 +45,16 @@ inline const Json& Member(const Json& obj, const char* key) {
   return it != obj.end() ? *it : kNull;
 }
 
+// The first of a Vault error answer's "errors", or the status code alone.
+inline std::string VaultMessage(int status, const SecretBytes& body) {
+  Json j = Json::parse(body.view(), nullptr, false);
+  const Json& errors = j.is_object() && j.contains("errors") ? j["errors"] : Json();
+  if (errors.is_array() && !errors.empty() && errors[0].is_string()) {
+    return "HTTP " + std::to_string(status) + ": " + errors[0].get<std::string>();
+  }
+  return "HTTP " + std::to_string(status);
+}
+
 inline std::string MetaStr(const Json& obj, const char* key) {
   return Str(Member(obj, "metadata"), key);
 }
@@ -57,13 +67,15 @@ struct Agent::Impl {
         tls(asio::ssl::context::tls_client),
         deadline(io) {}
 
-  class Source;      // agent/secret_source.h
-  class Credential;  // agent/credential.h
+  class Source;        // agent/secret_source.h
+  class Credential;    // agent/credential.h
+  class VaultSession;  // agent/credential.h
   ~Impl();
 
   Status Load();
   Result<HttpTarget> Target();
   void SourceFinished(bool ok);
+  void StopAll();
   void Notify() {
     if (on_change) on_change();
   }
@@ -76,7 +88,9 @@ struct Agent::Impl {
   client::ServerUrl url;
   SecretBytes fixed_token;                       // from a kubeconfig
   std::vector<std::unique_ptr<Source>> sources;  // one per Secret followed
-  asio::steady_timer deadline;                   // once: how long transient failures are retried
+  std::unique_ptr<VaultSession> vault;           // with credentials
+  std::vector<std::unique_ptr<Credential>> credentials;
+  asio::steady_timer deadline;  // once: how long transient failures are retried
   Finished finished;
   Changed on_change;
   size_t pending = 0;

@@ -109,6 +109,25 @@ TEST(ConfigTest, MistakesAreReportedWithTheFieldsPath) {
             std::string::npos);
 }
 
+TEST(ConfigTest, CredentialsAndAVaultLogin) {
+  SIGIL_ASSERT_OK_AND_ASSIGN(
+      Config c,
+      ParseConfig(std::string(kMinimal) +
+                      "vault: {login: {role: app}}\n"
+                      "credentials:\n- {path: /v1/database/creds/ro, directory: db, mode: 0400}\n"
+                      "env:\n- {name: DB_USER, credential: database/creds/ro, key: username}\n"
+                      "- {name: OTHER, credential: database/creds/other, key: username}\n",
+                  "/etc/agent"));
+  ASSERT_TRUE(c.vault_login.has_value());
+  EXPECT_EQ(c.vault_login->mount, "kubernetes");
+  ASSERT_EQ(c.credentials.size(), 2u);  // the one env names is added
+  EXPECT_EQ(c.credentials[0].path, "database/creds/ro");
+  EXPECT_EQ(c.credentials[0].directory, "/etc/agent/db");
+  EXPECT_EQ(c.credentials[0].mode, 0400);
+  EXPECT_EQ(c.credentials[1].path, "database/creds/other");
+  EXPECT_TRUE(c.credentials[1].directory.empty());
+}
+
 TEST(ConfigTest, ModesAsYamlWritersGiveThem) {
   EXPECT_EQ(*ParseMode("0644"), 0644);
   EXPECT_EQ(*ParseMode("0o600"), 0600);
@@ -148,7 +167,16 @@ TEST(ConfigTest, EnvAndExecForRun) {
       {"env:\n- {name: X, secret: db, key: k, prefix: P}\n", "prefix goes without name"},
       {"env:\n- {name: X, secret: db, key: a}\n- {name: X, secret: db, key: b}\n",
        "env[1].name: \"X\" is given twice"},
-      {"env:\n- {name: X, key: a}\n", "env[0]: secret is required"},
+      {"env:\n- {name: X, key: a}\n", "env[0]: give secret or credential"},
+      {"env:\n- {name: X, key: a, secret: s, credential: database/creds/r}\n",
+       "give secret or credential"},
+      {"env:\n- {name: X, key: a, credential: ../sys/seal}\n",
+       "env[0].credential: must be a Vault path"},
+      {"credentials:\n- {path: database/creds/r, directory: d}\n- {path: database/creds/r}\n",
+       "credentials[1].path: \"database/creds/r\" is given twice"},
+      {"vault: {login: {method: approle, role: r}}\nenv:\n- {secret: db}\n",
+       "vault.login.method: only kubernetes"},
+      {"credentials:\n- {directory: d}\n", "credentials[0]: path is required"},
       {"exec: {on_change: reload}\nenv:\n- {secret: db}\n",
        "exec.on_change: must be restart, signal or none"},
       {"exec: {signal: SIGSEGV}\nenv:\n- {secret: db}\n", "exec.signal: must be one of"},

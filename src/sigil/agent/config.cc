@@ -143,9 +143,29 @@ Result<SecretSource> ParseSecret(const YAML::Node& node, const std::string& wher
   return s;
 }
 
+// A Vault path (no leading /v1/): segments of URL-safe characters, none "." or "..".
+Status CheckVaultPath(const std::string& s, const std::string& where) {
+  if (s.empty() || s.size() > 1024 || s.front() == '/' || s.back() == '/')
+    return Bad(where, "must be a Vault path like database/creds/readonly");
+  size_t start = 0;
+  while (true) {
+    size_t slash = s.find('/', start);
+    std::string_view seg(s.data() + start, (slash == std::string::npos ? s.size() : slash) - start);
+    if (seg.empty() || seg == "." || seg == "..")
+      return Bad(where, "must be a Vault path like database/creds/readonly");
+    for (char c : seg) {
+      bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                c == '-' || c == '_' || c == '.' || c == '@';
+      if (!ok) return Bad(where, "must be a Vault path like database/creds/readonly");
+    }
+    if (slash == std::string::npos) return OkStatus();
+    start = slash + 1;
+  }
+}
+
 Result<EnvVar> ParseEnv(const YAML::Node& node, const std::string& where) {
-  SIGIL_RETURN_IF_ERROR(
-      OnlyKnownKeys(node, where, {"name", "prefix", "namespace", "secret", "key", "optional"}));
+  SIGIL_RETURN_IF_ERROR(OnlyKnownKeys(
+      node, where, {"name", "prefix", "namespace", "secret", "credential", "key", "optional"}));
   EnvVar e;
   e.namespace_ = "default";
   if (node["name"]) {
@@ -158,9 +178,15 @@ Result<EnvVar> ParseEnv(const YAML::Node& node, const std::string& where) {
     SIGIL_ASSIGN_OR_RETURN(e.namespace_, String(node["namespace"], where + ".namespace"));
   }
   SIGIL_RETURN_IF_ERROR(CheckName(e.namespace_, where + ".namespace"));
-  if (!node["secret"]) return Bad(where, "secret is required");
-  SIGIL_ASSIGN_OR_RETURN(e.secret, String(node["secret"], where + ".secret"));
-  SIGIL_RETURN_IF_ERROR(CheckName(e.secret, where + ".secret"));
+  if (node["secret"].IsDefined() == node["credential"].IsDefined())
+    return Bad(where, "give secret or credential");
+  if (node["secret"]) {
+    SIGIL_ASSIGN_OR_RETURN(e.secret, String(node["secret"], where + ".secret"));
+    SIGIL_RETURN_IF_ERROR(CheckName(e.secret, where + ".secret"));
+  } else {
+    SIGIL_ASSIGN_OR_RETURN(e.credential, String(node["credential"], where + ".credential"));
+    SIGIL_RETURN_IF_ERROR(CheckVaultPath(e.credential, where + ".credential"));
+  }
   if (node["key"]) {
     SIGIL_ASSIGN_OR_RETURN(e.key, String(node["key"], where + ".key"));
   }
@@ -265,7 +291,7 @@ Result<Config> ParseConfig(const std::string& yaml_text, const std::string& base
     SIGIL_RETURN_IF_ERROR(
         OnlyKnownKeys(root, "configuration",
                       {"server", "ca_file", "kubeconfig", "context", "auth", "secrets", "env",
-                       "exec", "backoff", "watch_timeout_seconds"}));
+                       "exec", "credentials", "vault", "backoff", "watch_timeout_seconds"}));
     Config c;
     if (root["server"]) {
       SIGIL_ASSIGN_OR_RETURN(c.server, String(root["server"], "server"));
@@ -376,9 +402,70 @@ Result<Config> ParseConfig(const std::string& yaml_text, const std::string& base
         c.exec.stop_timeout = std::chrono::seconds(v);
       }
     }
+    if (const YAML::Node& v = root["vault"]) {
+      SIGIL_RETURN_IF_ERROR(OnlyKnownKeys(v, "vault", {"login"}));
+      if (const YAML::Node& login = v["login"]) {
+        SIGIL_RETURN_IF_ERROR(OnlyKnownKeys(login, "vault.login", {"method", "role", "mount"}));
+        VaultLogin l;
+        std::string method = "kubernetes";
+        if (login["method"]) {
+          SIGIL_ASSIGN_OR_RETURN(method, String(login["method"], "vault.login.method"));
+        }
+        if (method != "kubernetes")
+          return Bad("vault.login.method", "only kubernetes is supported");
+        if (!login["role"]) return Bad("vault.login", "role is required");
+        SIGIL_ASSIGN_OR_RETURN(l.role, String(login["role"], "vault.login.role"));
+        if (login["mount"]) {
+          SIGIL_ASSIGN_OR_RETURN(l.mount, String(login["mount"], "vault.login.mount"));
+        }
+        SIGIL_RETURN_IF_ERROR(CheckVaultPath(l.mount, "vault.login.mount"));
+        if (c.auth.token_file.empty())
+          return Bad("vault.login",
+                     "needs auth.token_file (the service-account token it logs in with)");
+        c.vault_login = std::move(l);
+      }
+    }
+    if (const YAML::Node& creds = root["credentials"]) {
+      if (!creds.IsSequence()) return Bad("credentials", "must be a list");
+      for (size_t i = 0; i < creds.size(); ++i) {
+        std::string at = "credentials[" + std::to_string(i) + "]";
+        SIGIL_RETURN_IF_ERROR(
+            OnlyKnownKeys(creds[i], at, {"path", "directory", "items", "mode", "owner", "group"}));
+        if (!creds[i]["path"]) return Bad(at, "path is required");
+        // The same item and mode rules as a Secret's; parsed through ParseSecret's code.
+        YAML::Node as_secret;
+        as_secret["name"] = "credential";
+        as_secret["directory"] = creds[i]["directory"] ? creds[i]["directory"] : YAML::Node("-");
+        for (const char* k : {"items", "mode", "owner", "group"}) {
+          if (creds[i][k]) as_secret[k] = creds[i][k];
+        }
+        SIGIL_ASSIGN_OR_RETURN(SecretSource s, ParseSecret(as_secret, at, base_dir));
+        CredentialSource cs;
+        SIGIL_ASSIGN_OR_RETURN(cs.path, String(creds[i]["path"], at + ".path"));
+        if (cs.path.starts_with("/v1/")) cs.path.erase(0, 4);
+        SIGIL_RETURN_IF_ERROR(CheckVaultPath(cs.path, at + ".path"));
+        if (creds[i]["directory"]) cs.directory = s.directory;
+        cs.items = std::move(s.items);
+        cs.mode = s.mode;
+        cs.owner = s.owner;
+        cs.group = s.group;
+        for (const CredentialSource& other : c.credentials) {
+          if (other.path == cs.path) return Bad(at + ".path", "\"" + cs.path + "\" is given twice");
+        }
+        c.credentials.push_back(std::move(cs));
+      }
+    }
+    for (const EnvVar& e : c.env) {
+      if (e.credential.empty()) continue;
+      bool listed = false;
+      for (const CredentialSource& cs : c.credentials) listed = listed || cs.path == e.credential;
+      if (!listed)
+        c.credentials.push_back(
+            CredentialSource{e.credential, "", {}, 0644, std::nullopt, std::nullopt});
+    }
     const YAML::Node& secrets = root["secrets"];
     if (secrets && !secrets.IsSequence()) return Bad("secrets", "must be a list");
-    if ((!secrets || secrets.size() == 0) && c.env.empty()) {
+    if ((!secrets || secrets.size() == 0) && c.env.empty() && c.credentials.empty()) {
       return Bad("secrets", "a non-empty list is required (or env, with sigil-agent run)");
     }
     std::set<std::string> dirs;
@@ -389,6 +476,13 @@ Result<Config> ParseConfig(const std::string& yaml_text, const std::string& base
       if (!dirs.insert(s.directory).second)
         return Bad(at + ".directory", "\"" + s.directory + "\" is used by another source");
       c.secrets.push_back(std::move(s));
+    }
+    for (size_t i = 0; i < c.credentials.size(); ++i) {
+      const std::string& d = c.credentials[i].directory;
+      if (!d.empty() && !dirs.insert(d).second) {
+        return Bad("credentials[" + std::to_string(i) + "].directory",
+                   "\"" + d + "\" is used by another source");
+      }
     }
     return c;
   } catch (const YAML::Exception& e) {

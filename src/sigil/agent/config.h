@@ -41,8 +41,9 @@ struct EnvVar {
   std::string prefix;  // with an empty name
   std::string namespace_;
   std::string secret;
-  std::string key;        // with a name
-  bool optional = false;  // a missing Secret or key leaves the variable unset instead of waiting
+  std::string credential;  // instead of secret: a Vault path of `credentials` (added if not listed)
+  std::string key;         // with a name
+  bool optional = false;   // a missing Secret or key leaves the variable unset instead of waiting
 };
 
 // What `sigil-agent run` does to its program when a followed Secret changes.
@@ -52,6 +53,26 @@ struct Exec {
   int signal = 1;        // SIGHUP: with on_change signal
   int stop_signal = 15;  // SIGTERM: asks the program to stop (restart, or the agent stopping)
   std::chrono::seconds stop_timeout{10};  // then SIGKILL
+};
+
+// A Vault-face path whose answer carries a lease (dynamic credentials: database/creds/<role>),
+// read with the agent's Vault token, rendered like a Secret (each field of `data` a file), the
+// lease renewed before it ends and, when it cannot be renewed further, new credentials read
+// and rendered before the old ones expire.
+struct CredentialSource {
+  std::string path;       // without /v1/: database/creds/readonly
+  std::string directory;  // empty: only env variables use it
+  std::vector<Item> items;
+  int mode = 0644;
+  std::optional<uint32_t> owner, group;
+};
+
+// How the agent gets a Vault token for `credentials`: by logging in with `auth.token_file`'s
+// service-account JWT (method kubernetes), or, without `vault.login`, by using the token file's
+// token as it is. Either way the token is renewed before it expires.
+struct VaultLogin {
+  std::string role;
+  std::string mount = "kubernetes";
 };
 
 struct Auth {
@@ -69,6 +90,8 @@ struct Config {
   Auth auth;
   std::vector<SecretSource> secrets;
   std::vector<EnvVar> env;  // only with `sigil-agent run`
+  std::vector<CredentialSource> credentials;
+  std::optional<VaultLogin> vault_login;
   Exec exec;
   // Backoff between reconnection attempts: doubles from `min` to `max`, with jitter.
   std::chrono::milliseconds backoff_min{500};

@@ -20,7 +20,7 @@ struct HttpStream::Impl : std::enable_shared_from_this<HttpStream::Impl> {
   asio::ip::tcp::resolver resolver;
   beast::ssl_stream<beast::tcp_stream> stream;
   beast::flat_buffer buffer;
-  http::request<http::empty_body> request;
+  http::request<http::string_body> request;
   std::optional<http::response_parser<http::string_body>> parser;
   Done done;
   OnLine on_line;  // set for a watch
@@ -29,9 +29,15 @@ struct HttpStream::Impl : std::enable_shared_from_this<HttpStream::Impl> {
   std::string host;
   bool finished = false;
 
-  void Start(const HttpTarget& to, const std::string& target) {
+  void Start(const HttpTarget& to, const std::string& target, http::verb method = http::verb::get,
+             SecretBytes body = SecretBytes()) {
     host = to.url.host;
-    request = http::request<http::empty_body>(http::verb::get, target, 11);
+    request = http::request<http::string_body>(method, target, 11);
+    if (method != http::verb::get) {
+      request.set(http::field::content_type, "application/json");
+      request.body().assign(reinterpret_cast<const char*>(body.data()), body.size());
+      request.prepare_payload();
+    }
     request.set(http::field::host, to.url.host);
     request.set(http::field::user_agent, "sigil-agent");
     request.set(http::field::accept, "application/json");
@@ -63,6 +69,8 @@ struct HttpStream::Impl : std::enable_shared_from_this<HttpStream::Impl> {
                                         [self](beast::error_code ec4, size_t) {
                                           if (self->finished)
                                             return;  // cancelled meanwhile: nothing more is sent
+                                          internal::SecureZero(self->request.body().data(),
+                                                               self->request.body().size());
                                           if (ec4) return self->Fail("send", ec4);
                                           self->ReadHead();
                                         });
@@ -166,6 +174,13 @@ void HttpStream::Get(const HttpTarget& to, const std::string& target, std::chron
   impl_->done = std::move(done);
   impl_->timeout = timeout;
   impl_->Start(to, target);
+}
+
+void HttpStream::Send(const HttpTarget& to, const std::string& method, const std::string& target,
+                      SecretBytes body, std::chrono::seconds timeout, Done done) {
+  impl_->done = std::move(done);
+  impl_->timeout = timeout;
+  impl_->Start(to, target, http::string_to_verb(method), std::move(body));
 }
 
 void HttpStream::Watch(const HttpTarget& to, const std::string& target,

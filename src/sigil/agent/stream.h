@@ -39,6 +39,10 @@ class HttpStream : public std::enable_shared_from_this<HttpStream> {
   // GET `target`, the answer read whole (at most 16 MiB).
   void Get(const HttpTarget& to, const std::string& target, std::chrono::seconds timeout,
            Done done);
+  // Any method with a JSON body (POST/PUT to the Vault face), the answer read whole. The body
+  // may hold a credential: it is wiped once sent.
+  void Send(const HttpTarget& to, const std::string& method, const std::string& target,
+            SecretBytes body, std::chrono::seconds timeout, Done done);
   // GET `target` as a watch: a 200 answer's body is handed over line by line; each read may
   // wait at most `idle` (the server sends bookmarks or ends the watch well before).
   void Watch(const HttpTarget& to, const std::string& target, std::chrono::seconds connect_timeout,
