@@ -21,8 +21,16 @@ CREATE = ["CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNT
 
 
 @pytest.fixture
-def srv(start_server):
-    return start_server(["--dev", "--listen", "127.0.0.1:0"])
+def srv(start_server, postgres):
+    s = start_server(["--dev", "--listen", "127.0.0.1:0"])
+    yield s
+    # The dev server's leases die with it: drop the users it made in the shared PostgreSQL, so
+    # no other test finds them (sys/leases/tidy would count them as orphans).
+    s.stop()
+    _, out, _ = postgres.psql("SELECT rolname FROM pg_roles WHERE rolname LIKE 'v-%agentdb%'")
+    for user in out.split():
+        if user.startswith("v-"):
+            postgres.psql(f'DROP ROLE IF EXISTS "{user}"', check=False)
 
 
 def setup_vault(s, postgres, default_ttl="6s", max_ttl="15s", token_ttl="6s"):
@@ -30,8 +38,8 @@ def setup_vault(s, postgres, default_ttl="6s", max_ttl="15s", token_ttl="6s"):
     root.sys.enable_secrets_engine("database")
     root.secrets.database.configure(name="pg", plugin_name="postgresql-database-plugin", allowed_roles=["*"],
                                     connection_url=postgres.url(), username=postgres.ADMIN, password=postgres.password)
-    root.secrets.database.create_role("agent-ro", db_name="pg", creation_statements=CREATE, default_ttl=default_ttl, max_ttl=max_ttl)
-    root.sys.create_or_update_policy("agent-db", 'path "database/creds/agent-ro" { capabilities = ["read"] }\n')
+    root.secrets.database.create_role("agentdb", db_name="pg", creation_statements=CREATE, default_ttl=default_ttl, max_ttl=max_ttl)
+    root.sys.create_or_update_policy("agent-db", 'path "database/creds/agentdb" { capabilities = ["read"] }\n')
     root.sys.enable_auth_method("kubernetes")
     k = requests.get(s.url + "/openid/v1/jwks", headers=s.auth, verify=s.ca, timeout=10).json()["keys"][0]
     b = lambda v: int.from_bytes(base64.urlsafe_b64decode(v + "=" * (-len(v) % 4)), "big")  # noqa: E731
@@ -47,7 +55,7 @@ def setup_vault(s, postgres, default_ttl="6s", max_ttl="15s", token_ttl="6s"):
 
 def lease_count(root):
     try:
-        return len(root.list("sys/leases/lookup/database/creds/agent-ro/")["data"]["keys"])
+        return len(root.list("sys/leases/lookup/database/creds/agentdb/")["data"]["keys"])
     except (hvac.exceptions.InvalidPath, TypeError):
         return 0
 
@@ -57,7 +65,7 @@ def test_credentials_as_files_renewed_then_replaced_before_they_expire(srv, post
     token = reader_token(srv, workdir)  # the service account "agent"
     out = os.path.join(workdir, "db")
     cfg = write_config(workdir, srv, token, "", extra="vault: {login: {role: agent}}\n"
-                       f"credentials:\n- {{path: database/creds/agent-ro, directory: {out}, mode: 0400}}\n")
+                       f"credentials:\n- {{path: database/creds/agentdb, directory: {out}, mode: 0400}}\n")
     with open(cfg) as f:
         text = f.read().replace("secrets:\n", "")
     with open(cfg, "w") as f:
@@ -92,8 +100,8 @@ def test_run_restarts_the_program_with_new_credentials(srv, postgres, workdir, a
     setup_vault(srv, postgres, default_ttl="4s", max_ttl="6s", token_ttl="1h")
     token = reader_token(srv, workdir)
     agent, out = run_agent(agents, workdir, srv, token,
-                           "vault: {login: {role: agent}}\nenv:\n- {name: DB_USER, credential: database/creds/agent-ro, key: username}\n"
-                           "- {name: DB_PASSWORD, credential: database/creds/agent-ro, key: password}\n",
+                           "vault: {login: {role: agent}}\nenv:\n- {name: DB_USER, credential: database/creds/agentdb, key: username}\n"
+                           "- {name: DB_PASSWORD, credential: database/creds/agentdb, key: password}\n",
                            program='echo "start $DB_USER" >> "$OUT"; trap "exit 0" TERM; while true; do sleep 0.05; done')
     assert wait_for(lambda: len(lines(out)) >= 1, 20), agent.logs()
     first = lines(out)[0].split()[1]
@@ -110,7 +118,7 @@ def test_once_reads_credentials_and_exits(srv, postgres, workdir):
     token = reader_token(srv, workdir)
     out = os.path.join(workdir, "db")
     cfg = write_config(workdir, srv, token, "", extra="vault: {login: {role: agent}}\n"
-                       f"credentials:\n- {{path: database/creds/agent-ro, directory: {out}, items: [{{key: password}}]}}\n")
+                       f"credentials:\n- {{path: database/creds/agentdb, directory: {out}, items: [{{key: password}}]}}\n")
     with open(cfg) as f:
         text = f.read().replace("secrets:\n", "")
     with open(cfg, "w") as f:

@@ -27,7 +27,10 @@ inline bool Capped(int64_t got, int64_t asked) {
 // The Vault token the credentials are read with. With vault.login, the token file's
 // service-account JWT logs in through auth/<mount>/login; otherwise the token file's token is
 // the Vault token. Either way the token is renewed (renew-self) at two thirds of its TTL; a
-// renewal that fails or comes back shorter than asked (the token's max TTL) means a new login.
+// renewal that fails or comes back cut short by the token's max TTL means a new login, and the
+// old token is used until the new one is at hand. The server ties every lease to the token
+// that made it and revokes them when that token ends, so whenever the token is replaced each
+// credential is read again under the new one (OnNewToken).
 class Agent::Impl::VaultSession {
  public:
   explicit VaultSession(Impl* agent)
@@ -42,19 +45,32 @@ class Agent::Impl::VaultSession {
       Begin();
     }
   }
+  // Called each time the token is replaced (not for the first one).
+  void OnNewToken(std::function<void()> f) { on_new_token_.push_back(std::move(f)); }
   const SecretBytes& token() const { return token_; }
-  // A request with the token was refused (401/403): the token may be gone; log in again.
-  void Refused() {
-    if (agent_->config.vault_login && !token_.empty()) {
-      token_ = SecretBytes();
-      timer_.cancel();
-      Begin();
-    }
+
+  // A request made with `used` was refused. Vault answers 403 both for a token it does not
+  // know and for a path the policy denies, so the token is looked up first: only a token that
+  // is gone leads to a new login (or, without one, to reading the token file again).
+  void Refused(const SecretBytes& used) {
+    if (done_ || checking_ || used.view() != token_.view()) return;
+    checking_ = true;
+    check_ = std::make_shared<HttpStream>(agent_->ioc, agent_->tls);
+    check_->Get(
+        HttpTarget{agent_->url, token_.Clone()}, "/v1/auth/token/lookup-self",
+        std::chrono::seconds(30), [this](Status st, int status, SecretBytes) {
+          check_.reset();
+          checking_ = false;
+          if (done_ || !st.ok() || status == 200) return;  // alive: the policy said no
+          log::Warn("the Vault token is no longer valid; getting a new one", {{"status", status}});
+          Begin();
+        });
   }
   void Stop() {
     done_ = true;
     timer_.cancel();
     if (stream_) stream_->Cancel();
+    if (check_) check_->Cancel();
   }
 
  private:
@@ -63,8 +79,7 @@ class Agent::Impl::VaultSession {
     auto target = agent_->Target();
     if (!target.ok()) return Retry("cannot read the token file: " + target.error().message());
     if (!agent_->config.vault_login) {
-      token_ = target->token.Clone();
-      Ready();
+      Replace(std::move(target->token));
       return Lookup();
     }
     const VaultLogin& l = *agent_->config.vault_login;
@@ -79,7 +94,7 @@ class Agent::Impl::VaultSession {
                     stream_.reset();
                     if (!st.ok()) return Retry("login: " + st.message());
                     if (status != 200) return Retry("login: " + VaultMessage(status, answer));
-                    OnAuth(answer, "logged in");
+                    OnAuth(answer);
                   });
   }
 
@@ -98,132 +113,160 @@ class Agent::Impl::VaultSession {
                                      : 0;
                    bool renewable = Member(data, "renewable").is_boolean() &&
                                     Member(data, "renewable").get<bool>();
-                   if (ttl > 0 && renewable) Schedule(ttl);
+                   if (ttl > 0 && renewable) {
+                     increment_ = ttl;
+                     Schedule(ttl);
+                   }
                  });
   }
 
-  void OnAuth(const SecretBytes& answer, const char* what) {
+  void OnAuth(const SecretBytes& answer) {
     Json j = Json::parse(answer.view(), nullptr, false);
     const Json& auth = Member(j, "auth");
     std::string token = Str(auth, "client_token");
-    if (token.empty()) return Retry(std::string(what) + ": the answer has no token");
-    token_ = SecretBytes(token);
-    internal::SecureZero(token.data(), token.size());
+    if (token.empty()) return Retry("login: the answer has no token");
     int64_t ttl = Member(auth, "lease_duration").is_number_integer()
                       ? Member(auth, "lease_duration").get<int64_t>()
                       : 0;
     bool renewable =
         Member(auth, "renewable").is_boolean() && Member(auth, "renewable").get<bool>();
-    log::Info(what, {{"ttl_seconds", ttl}, {"renewable", renewable}});
+    log::Info("logged in", {{"ttl_seconds", ttl}, {"renewable", renewable}});
     backoff_ = agent_->config.backoff_min;
     if (ttl > 0) {
-      last_ttl_ = ttl;
+      increment_ = ttl;
       renewable ? Schedule(ttl) : ScheduleLogin(ttl);
     }
-    Ready();
+    Replace(SecretBytes(token));
+    internal::SecureZero(token.data(), token.size());
+  }
+
+  void Replace(SecretBytes token) {
+    bool replaced = !token_.empty() && token_.view() != token.view();
+    token_ = std::move(token);
+    auto waiting = std::move(waiting_);
+    waiting_.clear();
+    for (auto& w : waiting) w();
+    if (replaced) {
+      for (auto& f : on_new_token_) f();
+    }
   }
 
   void Schedule(int64_t ttl) {
-    last_ttl_ = ttl;
     timer_.expires_after(TwoThirds(ttl));
     timer_.async_wait([this](boost::system::error_code ec) {
-      if (!ec) Renew();
+      if (!ec && !done_) Renew();
     });
   }
 
   void ScheduleLogin(int64_t ttl) {
     timer_.expires_after(TwoThirds(ttl));
     timer_.async_wait([this](boost::system::error_code ec) {
-      if (ec) return;
-      token_ = SecretBytes();
-      Begin();
+      if (!ec && !done_) Begin();  // the old token serves until the new one is at hand
     });
   }
 
   void Renew() {
+    if (done_) return;
     stream_ = std::make_shared<HttpStream>(agent_->ioc, agent_->tls);
-    Json body = {{"increment", last_ttl_}};
+    Json body = {{"increment", increment_}};
     stream_->Send(HttpTarget{agent_->url, token_.Clone()}, "POST", "/v1/auth/token/renew-self",
                   SecretBytes(body.dump()), std::chrono::seconds(30),
                   [this](Status st, int status, SecretBytes answer) {
                     stream_.reset();
-                    int64_t asked = last_ttl_;
                     if (st.ok() && status == 200) {
                       Json j = Json::parse(answer.view(), nullptr, false);
                       const Json& auth = Member(j, "auth");
                       int64_t ttl = Member(auth, "lease_duration").is_number_integer()
                                         ? Member(auth, "lease_duration").get<int64_t>()
                                         : 0;
-                      if (ttl > 0 && (!Capped(ttl, asked) || !agent_->config.vault_login)) {
+                      if (ttl > 0 && (!Capped(ttl, increment_) || !agent_->config.vault_login)) {
                         log::Debug("renewed the Vault token", {{"ttl_seconds", ttl}});
+                        backoff_ = agent_->config.backoff_min;
                         return Schedule(ttl);
                       }
-                      if (ttl > 0) {  // capped by its max TTL: log in again before it ends
-                        log::Info("the Vault token reaches its max TTL; logging in again first",
+                      if (ttl > 0) {  // cut short by its max TTL: a new login first
+                        log::Info("the Vault token reaches its max TTL; logging in again",
                                   {{"ttl_seconds", ttl}});
-                        return ScheduleLogin(ttl);
+                        return Begin();
                       }
                     }
                     log::Warn("cannot renew the Vault token",
                               {{"error", st.ok() ? VaultMessage(status, answer) : st.message()}});
-                    if (agent_->config.vault_login) {
-                      token_ = SecretBytes();
-                      return Begin();
-                    }
-                    Schedule(std::max<int64_t>(asked / 2, 2));  // a given token: try again, sooner
+                    if (agent_->config.vault_login) return Begin();
+                    // A given token: the file may hold a new one; renew again after a backoff.
+                    if (auto target = agent_->Target(); target.ok())
+                      Replace(std::move(target->token));
+                    timer_.expires_after(NextBackoff());
+                    timer_.async_wait([this](boost::system::error_code ec) {
+                      if (!ec && !done_) Renew();
+                    });
                   });
   }
 
-  void Ready() {
-    auto waiting = std::move(waiting_);
-    waiting_.clear();
-    for (auto& w : waiting) w();
+  std::chrono::milliseconds NextBackoff() {
+    std::uniform_real_distribution<double> jitter(0.5, 1.0);
+    auto wait = std::chrono::milliseconds(
+        static_cast<int64_t>(static_cast<double>(backoff_.count()) * jitter(agent_->rng)));
+    backoff_ = std::min(backoff_ * 2, agent_->config.backoff_max);
+    return wait;
   }
 
   void Retry(const std::string& why) {
     if (done_) return;
-    std::uniform_real_distribution<double> jitter(0.5, 1.0);
-    auto wait = std::chrono::milliseconds(
-        static_cast<int64_t>(static_cast<double>(backoff_.count()) * jitter(agent_->rng)));
-    log::Warn("no Vault token; retrying", {{"error", why}, {"in_ms", wait.count()}});
-    backoff_ = std::min(backoff_ * 2, agent_->config.backoff_max);
+    auto wait = NextBackoff();
+    log::Warn(token_.empty() ? "no Vault token; retrying"
+                             : "cannot renew the Vault token's login; retrying",
+              {{"error", why}, {"in_ms", wait.count()}});
     timer_.expires_after(wait);
     timer_.async_wait([this](boost::system::error_code ec) {
-      if (!ec) Begin();
+      if (!ec && !done_) Begin();
     });
   }
 
   Impl* agent_;
   asio::steady_timer timer_;
-  std::shared_ptr<HttpStream> stream_;
+  std::shared_ptr<HttpStream> stream_, check_;
   std::chrono::milliseconds backoff_;
   SecretBytes token_;
-  int64_t last_ttl_ = 0;
-  std::vector<std::function<void()>> waiting_;
+  int64_t increment_ = 0;  // the TTL renewals ask for: the token's first TTL
+  std::vector<std::function<void()>> waiting_, on_new_token_;
   bool started_ = false;
+  bool checking_ = false;
   bool done_ = false;
 };
 
 // One lease-bearing Vault path (database/creds/<role>): read, rendered (each field of `data` a
-// file, or the chosen items), renewed at two thirds of its lease; when a renewal comes back
+// file, or the chosen items), renewed at two thirds of its lease. When a renewal comes back
 // shorter than asked (the lease's max TTL), new credentials are read at once, so they are in
-// place while the old ones still have that time left. The old lease is left to expire (the
-// program may still hold the old credentials). A path without a lease is read once.
+// place while the old ones still have that time left; the old lease is left to expire (the
+// program may still hold the old credentials). A renewal that fails for a passing reason is
+// retried while the lease has time left. A path without a lease is read once.
 class Agent::Impl::Credential {
  public:
   Credential(Impl* agent, const CredentialSource& src)
-      : agent_(agent), src_(src), timer_(agent->ioc), backoff_(agent->config.backoff_min) {}
+      : agent_(agent),
+        src_(src),
+        timer_(agent->ioc),
+        render_timer_(agent->ioc),
+        backoff_(agent->config.backoff_min) {}
 
   const CredentialSource& source() const { return src_; }
   bool seen() const { return seen_; }
   const std::map<std::string, SecretBytes>* values() const { return seen_ ? &values_ : nullptr; }
 
   void Start() {
+    agent_->vault->OnNewToken([this] {
+      if (done_ || !seen_) return;
+      log::Info("the Vault token was replaced; reading new credentials under it",
+                {{"path", src_.path}});
+      Read();
+    });
     agent_->vault->WhenReady([this] { Read(); });
   }
   void Stop() {
     done_ = true;
     timer_.cancel();
+    render_timer_.cancel();
     if (stream_) stream_->Cancel();
     if (cleanup_timer_) {  // stopping: no reader is worth leaving old values on disk for
       cleanup_timer_.reset();
@@ -239,19 +282,22 @@ class Agent::Impl::Credential {
  private:
   void Read() {
     if (done_) return;
+    timer_.cancel();
+    auto used = std::make_shared<SecretBytes>(agent_->vault->token().Clone());  // for Refused
     stream_ = std::make_shared<HttpStream>(agent_->ioc, agent_->tls);
-    stream_->Get(HttpTarget{agent_->url, agent_->vault->token().Clone()}, "/v1/" + src_.path,
-                 std::chrono::seconds(60), [this](Status st, int status, SecretBytes answer) {
+    stream_->Get(HttpTarget{agent_->url, used->Clone()}, "/v1/" + src_.path,
+                 std::chrono::seconds(60), [this, used](Status st, int status, SecretBytes answer) {
                    stream_.reset();
                    if (!st.ok()) return Retry(st.message(), false);
                    if (status != 200) {
-                     if (status == 401 || status == 403) agent_->vault->Refused();
+                     if (status == 401 || status == 403) agent_->vault->Refused(*used);
                      return Retry(VaultMessage(status, answer), status == 404 || status == 400);
                    }
                    Json j = Json::parse(answer.view(), nullptr, false);
                    if (!Member(j, "data").is_object())
                      return Retry("the answer has no data", false);
-                   if (!Render(Member(j, "data"))) return;
+                   TakeValues(Member(j, "data"));
+                   if (!Render()) return;
                    lease_id_ = Str(j, "lease_id");
                    int64_t ttl = Member(j, "lease_duration").is_number_integer()
                                      ? Member(j, "lease_duration").get<int64_t>()
@@ -266,6 +312,7 @@ class Agent::Impl::Credential {
                    if (agent_->options.once) return Finish(true);
                    if (ttl <= 0 || lease_id_.empty()) return;  // nothing to renew or replace
                    asked_ = ttl;
+                   expires_ = std::chrono::steady_clock::now() + std::chrono::seconds(ttl);
                    renewable ? ScheduleRenew(ttl) : ScheduleRead(ttl);
                  });
   }
@@ -273,57 +320,76 @@ class Agent::Impl::Credential {
   void ScheduleRenew(int64_t ttl) {
     timer_.expires_after(TwoThirds(ttl));
     timer_.async_wait([this](boost::system::error_code ec) {
-      if (!ec) Renew();
+      if (!ec && !done_) Renew();
     });
   }
   void ScheduleRead(int64_t ttl) {
     timer_.expires_after(TwoThirds(ttl));
     timer_.async_wait([this](boost::system::error_code ec) {
-      if (!ec) Read();
+      if (!ec && !done_) Read();
     });
   }
 
   void Renew() {
+    if (done_) return;
     Json body = {{"lease_id", lease_id_}, {"increment", asked_}};
+    auto used = std::make_shared<SecretBytes>(agent_->vault->token().Clone());  // for Refused
     stream_ = std::make_shared<HttpStream>(agent_->ioc, agent_->tls);
-    stream_->Send(HttpTarget{agent_->url, agent_->vault->token().Clone()}, "PUT",
-                  "/v1/sys/leases/renew", SecretBytes(body.dump()), std::chrono::seconds(30),
-                  [this](Status st, int status, SecretBytes answer) {
-                    stream_.reset();
-                    if (!st.ok() || status != 200) {
-                      if (st.ok() && (status == 401 || status == 403)) agent_->vault->Refused();
-                      log::Warn("cannot renew the lease; reading new credentials",
-                                {{"path", src_.path},
-                                 {"lease_id", lease_id_},
-                                 {"error", st.ok() ? VaultMessage(status, answer) : st.message()}});
-                      return agent_->vault->WhenReady([this] { Read(); });
-                    }
-                    Json j = Json::parse(answer.view(), nullptr, false);
-                    int64_t ttl = Member(j, "lease_duration").is_number_integer()
-                                      ? Member(j, "lease_duration").get<int64_t>()
-                                      : 0;
-                    if (!Capped(ttl, asked_)) {
-                      log::Debug("renewed the lease", {{"path", src_.path}, {"ttl_seconds", ttl}});
-                      return ScheduleRenew(ttl);
-                    }
-                    // Capped by the max TTL: these credentials end in `ttl`, less than one renewal
-                    // period away. New ones now, while the old ones still work.
-                    log::Info("the lease reaches its max TTL; reading new credentials now",
-                              {{"path", src_.path}, {"lease_id", lease_id_}, {"ttl_seconds", ttl}});
-                    agent_->vault->WhenReady([this] { Read(); });
-                  });
+    stream_->Send(
+        HttpTarget{agent_->url, used->Clone()}, "PUT", "/v1/sys/leases/renew",
+        SecretBytes(body.dump()), std::chrono::seconds(30),
+        [this, used](Status st, int status, SecretBytes answer) {
+          stream_.reset();
+          if (st.ok() && status == 200) {
+            Json j = Json::parse(answer.view(), nullptr, false);
+            int64_t ttl = Member(j, "lease_duration").is_number_integer()
+                              ? Member(j, "lease_duration").get<int64_t>()
+                              : 0;
+            backoff_ = agent_->config.backoff_min;
+            expires_ = std::chrono::steady_clock::now() + std::chrono::seconds(ttl);
+            if (!Capped(ttl, asked_)) {
+              log::Debug("renewed the lease", {{"path", src_.path}, {"ttl_seconds", ttl}});
+              return ScheduleRenew(ttl);
+            }
+            // Capped by the max TTL: these credentials end in `ttl`, less than one renewal
+            // period away. New ones now, while the old ones still work.
+            log::Info("the lease reaches its max TTL; reading new credentials now",
+                      {{"path", src_.path}, {"lease_id", lease_id_}, {"ttl_seconds", ttl}});
+            return Read();
+          }
+          std::string why = st.ok() ? VaultMessage(status, answer) : st.message();
+          if (st.ok() && (status == 401 || status == 403)) agent_->vault->Refused(*used);
+          // A lease the server no longer knows, or no time left for another try: new ones.
+          bool gone = st.ok() && (status == 400 || status == 404);
+          auto wait = NextBackoff();
+          if (gone ||
+              std::chrono::steady_clock::now() + wait + std::chrono::seconds(1) >= expires_) {
+            log::Warn("cannot renew the lease; reading new credentials",
+                      {{"path", src_.path}, {"lease_id", lease_id_}, {"error", why}});
+            return agent_->vault->WhenReady([this] { Read(); });
+          }
+          log::Warn("cannot renew the lease; retrying",
+                    {{"path", src_.path}, {"error", why}, {"in_ms", wait.count()}});
+          timer_.expires_after(wait);
+          timer_.async_wait([this](boost::system::error_code ec) {
+            if (!ec && !done_) Renew();
+          });
+        });
   }
 
-  // Files and env values from `data`. False when the credentials could not be rendered in once
-  // mode (the source has failed then).
-  bool Render(const Json& data) {
+  void TakeValues(const Json& data) {
     std::map<std::string, SecretBytes> values;
     for (const auto& [key, v] : data.items()) {
       values.emplace(key, v.is_string() ? SecretBytes(v.get_ref<const std::string&>())
                                         : SecretBytes(v.dump()));
     }
     values_ = std::move(values);
-    seen_ = true;
+  }
+
+  // Files from the values. False when they could not be rendered in once mode (the source has
+  // failed then); otherwise a failed render is tried again after a backoff, and the
+  // credentials count as seen (a program started) only once their files are in place.
+  bool Render() {
     if (!src_.directory.empty()) {
       std::vector<FileData> files;
       Status st = OkStatus();
@@ -357,7 +423,13 @@ class Agent::Impl::Credential {
           Finish(false);
           return false;
         }
-      } else if (*wrote) {
+        render_timer_.expires_after(NextBackoff());
+        render_timer_.async_wait([this](boost::system::error_code ec) {
+          if (!ec && !done_) Render();
+        });
+        return true;  // the lease is still renewed meanwhile
+      }
+      if (*wrote) {
         log::Info("rendered",
                   {{"path", src_.path}, {"directory", src_.directory}, {"files", files.size()}});
         auto dir = src_.directory;
@@ -367,8 +439,17 @@ class Agent::Impl::Credential {
         });
       }
     }
+    seen_ = true;
     agent_->Notify();  // new credentials are always a change
     return true;
+  }
+
+  std::chrono::milliseconds NextBackoff() {
+    std::uniform_real_distribution<double> jitter(0.5, 1.0);
+    auto wait = std::chrono::milliseconds(
+        static_cast<int64_t>(static_cast<double>(backoff_.count()) * jitter(agent_->rng)));
+    backoff_ = std::min(backoff_ * 2, agent_->config.backoff_max);
+    return wait;
   }
 
   void Retry(const std::string& why, bool permanent) {
@@ -377,14 +458,11 @@ class Agent::Impl::Credential {
       log::Error("cannot read the credentials", {{"path", src_.path}, {"error", why}});
       return Finish(false);
     }
-    std::uniform_real_distribution<double> jitter(0.5, 1.0);
-    auto wait = std::chrono::milliseconds(
-        static_cast<int64_t>(static_cast<double>(backoff_.count()) * jitter(agent_->rng)));
+    auto wait = NextBackoff();
     log::Warn("retrying", {{"path", src_.path}, {"error", why}, {"in_ms", wait.count()}});
-    backoff_ = std::min(backoff_ * 2, agent_->config.backoff_max);
     timer_.expires_after(wait);
     timer_.async_wait([this](boost::system::error_code ec) {
-      if (!ec) agent_->vault->WhenReady([this] { Read(); });
+      if (!ec && !done_) agent_->vault->WhenReady([this] { Read(); });
     });
   }
 
@@ -396,13 +474,15 @@ class Agent::Impl::Credential {
 
   Impl* agent_;
   const CredentialSource& src_;
-  asio::steady_timer timer_;
+  asio::steady_timer timer_;         // renewal, replacement or retry
+  asio::steady_timer render_timer_;  // a failed render tried again
   std::unique_ptr<asio::steady_timer>
       cleanup_timer_;  // removes the replaced version a second later
   std::shared_ptr<HttpStream> stream_;
   std::chrono::milliseconds backoff_;
   std::string lease_id_;
   int64_t asked_ = 0;
+  std::chrono::steady_clock::time_point expires_;
   bool seen_ = false;
   std::map<std::string, SecretBytes> values_;
   bool done_ = false;

@@ -65,9 +65,7 @@ Result<Reply> Request(const Endpoint& ep, const std::string& method, const std::
       return UnavailableError("TLS: cannot set the server name");
     }
     asio::ip::tcp::resolver resolver(ioc);
-    beast::get_lowest_layer(stream).expires_after(timeout);
-    beast::get_lowest_layer(stream).connect(resolver.resolve(url.host, url.port));
-    stream.handshake(asio::ssl::stream_base::client);
+    auto endpoints = resolver.resolve(url.host, url.port);
     http::request<http::string_body> req{http::string_to_verb(method), target, 11};
     req.set(http::field::host, url.host);
     req.set(http::field::user_agent, "sigil-cli");
@@ -79,20 +77,49 @@ Result<Reply> Request(const Endpoint& ep, const std::string& method, const std::
       req.body() = std::string(body);
       req.prepare_payload();
     }
-    http::write(stream, req);
-    internal::SecureZero(req.body().data(), req.body().size());
+    // Asynchronous steps on a private io_context, so the one deadline below bounds all of
+    // them: Beast's stream timeouts apply to asynchronous operations only, and a server that
+    // accepts and never answers would otherwise hold the caller forever.
     beast::flat_buffer buf;
     http::response_parser<http::string_body> parser;
     parser.body_limit(64 << 20);
-    http::read(stream, buf, parser);
+    beast::error_code failure;
+    std::string step;
+    auto fail = [&](const char* s, beast::error_code ec) {
+      failure = ec;
+      step = s;
+    };
+    auto& tcp = beast::get_lowest_layer(stream);
+    tcp.expires_after(timeout);
+    tcp.async_connect(endpoints, [&](beast::error_code ec, const asio::ip::tcp::endpoint&) {
+      if (ec) return fail("connect", ec);
+      stream.async_handshake(asio::ssl::stream_base::client, [&](beast::error_code ec2) {
+        if (ec2) return fail("TLS handshake", ec2);
+        http::async_write(stream, req, [&](beast::error_code ec3, size_t) {
+          internal::SecureZero(req.body().data(), req.body().size());
+          if (ec3) return fail("send", ec3);
+          http::async_read(stream, buf, parser, [&](beast::error_code ec4, size_t) {
+            if (ec4) fail("read", ec4);
+          });
+        });
+      });
+    });
+    ioc.run();
+    beast::error_code ignored;
+    tcp.socket().close(ignored);  // no TLS close_notify: a silent server could hold that too
+    if (failure) {
+      if (failure == beast::error::timeout) {
+        return UnavailableError("cannot reach " + ep.server + ": no answer within " +
+                                std::to_string(timeout.count()) + " s (" + step + ")");
+      }
+      return UnavailableError("cannot reach " + ep.server + ": " + step + ": " + failure.message());
+    }
     auto& res = parser.get();
     Reply r;
     r.status = res.result_int();
     r.content_type = std::string(res[http::field::content_type]);
     r.body = SecretBytes(res.body());
     internal::SecureZero(res.body().data(), res.body().size());
-    beast::error_code ec;
-    stream.shutdown(ec);  // the server may just close: not an error for us
     return r;
   } catch (const boost::system::system_error& e) {
     return UnavailableError("cannot reach " + ep.server + ": " + e.code().message());
