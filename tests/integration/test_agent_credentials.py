@@ -33,7 +33,7 @@ def srv(start_server, postgres):
             postgres.psql(f'DROP ROLE IF EXISTS "{user}"', check=False)
 
 
-def setup_vault(s, postgres, default_ttl="6s", max_ttl="15s", token_ttl="6s"):
+def setup_vault(s, postgres, default_ttl="6s", max_ttl="15s", token_ttl="6s", token_max_ttl="1h"):
     root = hvac.Client(url=s.url, token=s.token, verify=s.ca)
     root.sys.enable_secrets_engine("database")
     root.secrets.database.configure(name="pg", plugin_name="postgresql-database-plugin", allowed_roles=["*"],
@@ -49,7 +49,7 @@ def setup_vault(s, postgres, default_ttl="6s", max_ttl="15s", token_ttl="6s"):
                       json={"kubernetes_host": s.url, "pem_keys": [pem]})
     assert r.status_code == 204, r.text
     root.auth.kubernetes.create_role("agent", bound_service_account_names=["agent"], bound_service_account_namespaces=["default"],
-                                     policies=["default", "agent-db"], ttl=token_ttl, max_ttl="1h")
+                                     policies=["default", "agent-db"], ttl=token_ttl, max_ttl=token_max_ttl)
     return root
 
 
@@ -135,3 +135,42 @@ def test_once_reads_credentials_and_exits(srv, postgres, workdir):
     r = subprocess.run([AGENT, "--config", cfg2, "--once", "--once-timeout", "3"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 1 and "no Vault token" in r.stderr and "giving up" in r.stderr, r.stderr
     assert re.search(r"login: HTTP [45]\d\d", r.stderr), r.stderr
+
+
+def test_a_new_token_means_credentials_read_again(srv, postgres, workdir, agents):  # noqa: F811
+    """The server revokes a token's leases when the token ends. The agent's token here reaches
+    its max TTL (4 s) long before the credentials' (1 h): at each new login the agent reads new
+    credentials under the new token, before the old token (and its leases) end."""
+    setup_vault(srv, postgres, default_ttl="1h", max_ttl="2h", token_ttl="3s", token_max_ttl="4s")
+    token = reader_token(srv, workdir)
+    out = os.path.join(workdir, "db")
+    cfg = write_config(workdir, srv, token, "", extra="vault: {login: {role: agent}}\n"
+                       f"credentials:\n- {{path: database/creds/agentdb, directory: {out}}}\n")
+    with open(cfg) as f:
+        text = f.read().replace("secrets:\n", "")
+    with open(cfg, "w") as f:
+        f.write(text)
+    agent = agents(cfg)
+    assert wait_for(lambda: os.path.exists(os.path.join(out, "username")), 20), agent.logs()
+    first = read(os.path.join(out, "username"))
+    assert wait_for(lambda: read(os.path.join(out, "username")) != first, 20), agent.logs()
+    assert "reading new credentials under it" in agent.logs()
+    second, password = read(os.path.join(out, "username")), read(os.path.join(out, "password"))
+    assert postgres.can_login(second, password)
+    # The first token ended and the server revoked its lease: its user goes; the second stays.
+    assert wait_for(lambda: not postgres.role_exists(first), 20)
+    assert postgres.role_exists(read(os.path.join(out, "username")))
+
+
+def test_env_credentials_need_restart(srv, workdir):
+    token = reader_token(srv, workdir)
+    cfg = write_config(workdir, srv, token, "", extra="exec: {on_change: signal}\n"
+                       "env:\n- {name: U, credential: database/creds/agentdb, key: username}\n")
+    with open(cfg) as f:
+        text = f.read().replace("secrets:\n", "")
+    with open(cfg, "w") as f:
+        f.write(text)
+    import subprocess
+    from test_agent import AGENT
+    r = subprocess.run([AGENT, "--config", cfg, "run", "--", "true"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and "only exec.on_change: restart" in r.stderr, r.stderr

@@ -289,3 +289,33 @@ def test_the_socket_is_not_taken_over_and_goes_at_exit(srv, provider, workdir):
     provider.send_signal(signal.SIGTERM)
     assert provider.wait(timeout=10) == 0
     assert not os.path.exists(provider.socket)
+
+
+def test_a_silent_server_cannot_hold_a_mount(workdir):
+    """A server that accepts and never answers: the Mount fails within the provider's timeout
+    (it once waited forever in the TLS handshake, holding a gRPC thread), and the provider
+    still stops at once."""
+    import socket
+    import threading
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    held = []
+    threading.Thread(target=lambda: [held.append(listener.accept()) for _ in range(4)], daemon=True).start()
+    sock = os.path.join(workdir, "silent.sock")
+    log = open(os.path.join(workdir, "silent.log"), "w+")
+    proc = subprocess.Popen([PROVIDER, "--socket", sock, "--server", f"https://127.0.0.1:{listener.getsockname()[1]}",
+                             "--timeout-seconds", "2"], stdout=log, stderr=log)
+    try:
+        assert wait_for(lambda: os.path.exists(sock), 10)
+        started = time.time()
+        with pytest.raises(grpc.RpcError) as e:
+            Driver(sock).Mount(attributes("opaque-token", "- {objectName: a, secretName: db, secretKey: k}"))
+        assert e.value.code() == grpc.StatusCode.UNAVAILABLE and "no answer within 2 s" in e.value.details(), e.value.details()
+        assert time.time() - started < 8
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        listener.close()

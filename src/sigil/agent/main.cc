@@ -72,6 +72,17 @@ int main(int argc, char** argv) {
     std::cerr << "sigil-agent: --once and run do not go together\n";
     return 2;
   }
+  if (run->parsed() && config->exec.on_change != sigil::agent::Exec::OnChange::kRestart) {
+    for (const auto& e : config->env) {
+      if (!e.credential.empty()) {
+        std::cerr
+            << "sigil-agent: " << config_path << ": env takes credentials (" << e.credential
+            << ") that are replaced before they expire; only exec.on_change: restart gives the "
+               "program the new ones\n";
+        return 2;
+      }
+    }
+  }
   if (!run->parsed() && !config->env.empty()) {
     std::cerr << "sigil-agent: " << config_path
               << ": env is only used by `sigil-agent run -- CMD`\n";

@@ -112,6 +112,10 @@ int main(int argc, char** argv) {
   app.add_option("--server", server,
                  "the sigil server (https://host:port); the only one mounts read from")
       ->required();
+  int timeout_seconds = 15;
+  app.add_option("--timeout-seconds", timeout_seconds,
+                 "the most each request to the server may take")
+      ->check(CLI::Range(1, 300));
   app.add_option("--ca-file", ca_file,
                  "the CA that signed the server's certificate (default: the system's)");
   app.add_option("--log-level", log_level, "trace, debug, info, warn or error")
@@ -155,13 +159,14 @@ int main(int argc, char** argv) {
   sigaddset(&stop, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
 
-  sigil::csi::Provider provider(std::move(ep));
+  sigil::csi::Provider provider(std::move(ep), std::chrono::seconds(timeout_seconds));
   Service service(&provider);
   grpc::ServerBuilder b;
   b.AddListeningPort("unix:" + socket_path, grpc::InsecureServerCredentials());
   b.RegisterService(&service);
   b.SetMaxReceiveMessageSize(1 << 20);
-  mode_t old = ::umask(077);  // no group or other bits on the socket: only the driver (root) may call it
+  mode_t old =
+      ::umask(077);  // no group or other bits on the socket: only the driver (root) may call it
   std::unique_ptr<grpc::Server> server_handle = b.BuildAndStart();
   ::umask(old);
   if (!server_handle) {

@@ -231,8 +231,8 @@ Result<Parameters> ParseMount(const std::string& attributes_json, const std::str
   return p;
 }
 
-Provider::Provider(client::Endpoint server)
-    : server_(std::move(server)), version_key_(crypto::RandomKey(32)) {}
+Provider::Provider(client::Endpoint server, std::chrono::seconds timeout)
+    : server_(std::move(server)), timeout_(timeout), version_key_(crypto::RandomKey(32)) {}
 
 Result<SecretBytes> Provider::Fetch(const std::string& method, const std::string& target,
                                     const SecretBytes& token, std::string_view body,
@@ -241,9 +241,8 @@ Result<SecretBytes> Provider::Fetch(const std::string& method, const std::string
   ep.server = server_.server;
   ep.ca_pem = server_.ca_pem;
   ep.token = token.Clone();
-  SIGIL_ASSIGN_OR_RETURN(
-      client::Reply reply,
-      client::Request(ep, method, target, body, "application/json", std::chrono::seconds(15)));
+  SIGIL_ASSIGN_OR_RETURN(client::Reply reply,
+                         client::Request(ep, method, target, body, "application/json", timeout_));
   if (reply.status != 200)
     return FromHttp(reply.status, ServerMessage(reply.status, reply.body, vault));
   return std::move(reply.body);

@@ -17,6 +17,7 @@
 // server's message, never a value. Thread safety: Mount may be called concurrently.
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <optional>
 #include <string>
@@ -69,7 +70,7 @@ class Provider {
  public:
   // `server` is the only sigil server the provider talks to (a SecretProviderClass's
   // vaultAddress/sigilAddress must name it or be absent).
-  explicit Provider(client::Endpoint server);
+  Provider(client::Endpoint server, std::chrono::seconds timeout = std::chrono::seconds(15));
 
   // kInvalidArgument (bad parameters), kPermissionDenied / kUnauthenticated (refused by the
   // server), kNotFound (no such object or key), kUnavailable (server unreachable).
@@ -81,7 +82,8 @@ class Provider {
                             const SecretBytes& token, std::string_view body, bool vault) const;
 
   client::Endpoint server_;
-  SecretBytes version_key_;  // HMAC key for versions of unversioned objects
+  std::chrono::seconds timeout_;  // for each request to the server
+  SecretBytes version_key_;       // HMAC key for versions of unversioned objects
 };
 
 }  // namespace sigil::csi
