@@ -70,7 +70,7 @@ def write_config(workdir, s, token_file, secrets, name="agent.yaml", extra=""):
     path = os.path.join(workdir, name)
     with open(path, "w") as f:
         f.write(f"server: {s.url}\nca_file: {s.ca}\nauth: {{token_file: {token_file}}}\n"
-                f"backoff: {{min_milliseconds: 100, max_milliseconds: 1000}}\n{extra}secrets:\n{secrets}")
+                f"backoff: {{min_milliseconds: 100, max_milliseconds: 1000}}\n{extra}" + (f"secrets:\n{secrets}" if secrets else ""))
     return path
 
 
@@ -368,11 +368,6 @@ def lines(path):
 def run_agent(agents, workdir, s, token, extra, program=PROGRAM, secrets=""):
     out = os.path.join(workdir, "program.out")
     cfg = write_config(workdir, s, token, secrets, name="run.yaml", extra=extra)
-    if not secrets:
-        with open(cfg) as f:
-            text = f.read().replace("secrets:\n", "")
-        with open(cfg, "w") as f:
-            f.write(text)
     os.environ["OUT"] = out  # inherited by the agent, and by the program through it
     try:
         a = agents(cfg, "run", "--", "/bin/sh", "-c", program)
@@ -457,10 +452,6 @@ def test_run_kills_a_program_that_ignores_its_stop_signal(srv, workdir, agents):
 def test_run_refusals(srv, workdir):
     token = reader_token(srv, workdir)
     cfg = write_config(workdir, srv, token, "", name="env.yaml", extra=ENV)
-    with open(cfg) as f:
-        text = f.read().replace("secrets:\n", "")
-    with open(cfg, "w") as f:
-        f.write(text)
     r = subprocess.run([AGENT, "--config", cfg], capture_output=True, text=True, timeout=30)
     assert r.returncode == 2 and "env is only used by" in r.stderr, r.stderr
     r = subprocess.run([AGENT, "--config", cfg, "--once", "run", "--", "true"], capture_output=True, text=True, timeout=30)

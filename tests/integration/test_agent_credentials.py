@@ -66,10 +66,6 @@ def test_credentials_as_files_renewed_then_replaced_before_they_expire(srv, post
     out = os.path.join(workdir, "db")
     cfg = write_config(workdir, srv, token, "", extra="vault: {login: {role: agent}}\n"
                        f"credentials:\n- {{path: database/creds/agentdb, directory: {out}, mode: 0400}}\n")
-    with open(cfg) as f:
-        text = f.read().replace("secrets:\n", "")
-    with open(cfg, "w") as f:
-        f.write(text)
     agent = agents(cfg, "--log-level", "debug")
     assert wait_for(lambda: os.path.exists(os.path.join(out, "password")), 20), agent.logs()
     started = time.time()
@@ -119,10 +115,6 @@ def test_once_reads_credentials_and_exits(srv, postgres, workdir):
     out = os.path.join(workdir, "db")
     cfg = write_config(workdir, srv, token, "", extra="vault: {login: {role: agent}}\n"
                        f"credentials:\n- {{path: database/creds/agentdb, directory: {out}, items: [{{key: password}}]}}\n")
-    with open(cfg) as f:
-        text = f.read().replace("secrets:\n", "")
-    with open(cfg, "w") as f:
-        f.write(text)
     import subprocess
     from test_agent import AGENT
     r = subprocess.run([AGENT, "--config", cfg, "--once"], capture_output=True, text=True, timeout=60)
@@ -146,10 +138,6 @@ def test_a_new_token_means_credentials_read_again(srv, postgres, workdir, agents
     out = os.path.join(workdir, "db")
     cfg = write_config(workdir, srv, token, "", extra="vault: {login: {role: agent}}\n"
                        f"credentials:\n- {{path: database/creds/agentdb, directory: {out}}}\n")
-    with open(cfg) as f:
-        text = f.read().replace("secrets:\n", "")
-    with open(cfg, "w") as f:
-        f.write(text)
     agent = agents(cfg)
     assert wait_for(lambda: os.path.exists(os.path.join(out, "username")), 20), agent.logs()
     first = read(os.path.join(out, "username"))
@@ -166,10 +154,6 @@ def test_env_credentials_need_restart(srv, workdir):
     token = reader_token(srv, workdir)
     cfg = write_config(workdir, srv, token, "", extra="exec: {on_change: signal}\n"
                        "env:\n- {name: U, credential: database/creds/agentdb, key: username}\n")
-    with open(cfg) as f:
-        text = f.read().replace("secrets:\n", "")
-    with open(cfg, "w") as f:
-        f.write(text)
     import subprocess
     from test_agent import AGENT
     r = subprocess.run([AGENT, "--config", cfg, "run", "--", "true"], capture_output=True, text=True, timeout=30)

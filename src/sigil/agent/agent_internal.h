@@ -55,6 +55,26 @@ inline std::string VaultMessage(int status, const SecretBytes& body) {
   return "HTTP " + std::to_string(status);
 }
 
+// Exponential backoff with jitter: each Next() is the current delay times a random 0.5-1.0,
+// and doubles the delay up to the maximum; Reset() goes back to the minimum.
+class Backoff {
+ public:
+  Backoff(std::chrono::milliseconds min, std::chrono::milliseconds max, std::minstd_rand* rng)
+      : min_(min), max_(max), current_(min), rng_(rng) {}
+  std::chrono::milliseconds Next() {
+    std::uniform_real_distribution<double> jitter(0.5, 1.0);
+    auto wait = std::chrono::milliseconds(
+        static_cast<int64_t>(static_cast<double>(current_.count()) * jitter(*rng_)));
+    current_ = std::min(current_ * 2, max_);
+    return wait;
+  }
+  void Reset() { current_ = min_; }
+
+ private:
+  std::chrono::milliseconds min_, max_, current_;
+  std::minstd_rand* rng_;
+};
+
 inline std::string MetaStr(const Json& obj, const char* key) {
   return Str(Member(obj, "metadata"), key);
 }

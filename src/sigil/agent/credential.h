@@ -34,7 +34,9 @@ inline bool Capped(int64_t got, int64_t asked) {
 class Agent::Impl::VaultSession {
  public:
   explicit VaultSession(Impl* agent)
-      : agent_(agent), timer_(agent->ioc), backoff_(agent->config.backoff_min) {}
+      : agent_(agent),
+        timer_(agent->ioc),
+        backoff_(agent->config.backoff_min, agent->config.backoff_max, &agent->rng) {}
 
   // Calls `ready` once a token is at hand (at once if it is).
   void WhenReady(std::function<void()> ready) {
@@ -131,7 +133,7 @@ class Agent::Impl::VaultSession {
     bool renewable =
         Member(auth, "renewable").is_boolean() && Member(auth, "renewable").get<bool>();
     log::Info("logged in", {{"ttl_seconds", ttl}, {"renewable", renewable}});
-    backoff_ = agent_->config.backoff_min;
+    backoff_.Reset();
     if (ttl > 0) {
       increment_ = ttl;
       renewable ? Schedule(ttl) : ScheduleLogin(ttl);
@@ -181,7 +183,7 @@ class Agent::Impl::VaultSession {
                                         : 0;
                       if (ttl > 0 && (!Capped(ttl, increment_) || !agent_->config.vault_login)) {
                         log::Debug("renewed the Vault token", {{"ttl_seconds", ttl}});
-                        backoff_ = agent_->config.backoff_min;
+                        backoff_.Reset();
                         return Schedule(ttl);
                       }
                       if (ttl > 0) {  // cut short by its max TTL: a new login first
@@ -196,24 +198,16 @@ class Agent::Impl::VaultSession {
                     // A given token: the file may hold a new one; renew again after a backoff.
                     if (auto target = agent_->Target(); target.ok())
                       Replace(std::move(target->token));
-                    timer_.expires_after(NextBackoff());
+                    timer_.expires_after(backoff_.Next());
                     timer_.async_wait([this](boost::system::error_code ec) {
                       if (!ec && !done_) Renew();
                     });
                   });
   }
 
-  std::chrono::milliseconds NextBackoff() {
-    std::uniform_real_distribution<double> jitter(0.5, 1.0);
-    auto wait = std::chrono::milliseconds(
-        static_cast<int64_t>(static_cast<double>(backoff_.count()) * jitter(agent_->rng)));
-    backoff_ = std::min(backoff_ * 2, agent_->config.backoff_max);
-    return wait;
-  }
-
   void Retry(const std::string& why) {
     if (done_) return;
-    auto wait = NextBackoff();
+    auto wait = backoff_.Next();
     log::Warn(token_.empty() ? "no Vault token; retrying"
                              : "cannot renew the Vault token's login; retrying",
               {{"error", why}, {"in_ms", wait.count()}});
@@ -226,7 +220,7 @@ class Agent::Impl::VaultSession {
   Impl* agent_;
   asio::steady_timer timer_;
   std::shared_ptr<HttpStream> stream_, check_;
-  std::chrono::milliseconds backoff_;
+  Backoff backoff_;
   SecretBytes token_;
   int64_t increment_ = 0;  // the TTL renewals ask for: the token's first TTL
   std::vector<std::function<void()>> waiting_, on_new_token_;
@@ -248,7 +242,7 @@ class Agent::Impl::Credential {
         src_(src),
         timer_(agent->ioc),
         render_timer_(agent->ioc),
-        backoff_(agent->config.backoff_min) {}
+        backoff_(agent->config.backoff_min, agent->config.backoff_max, &agent->rng) {}
 
   const CredentialSource& source() const { return src_; }
   bool seen() const { return seen_; }
@@ -304,7 +298,7 @@ class Agent::Impl::Credential {
                                      : 0;
                    bool renewable =
                        Member(j, "renewable").is_boolean() && Member(j, "renewable").get<bool>();
-                   backoff_ = agent_->config.backoff_min;
+                   backoff_.Reset();
                    log::Info("read credentials", {{"path", src_.path},
                                                   {"lease_id", lease_id_},
                                                   {"ttl_seconds", ttl},
@@ -345,7 +339,7 @@ class Agent::Impl::Credential {
             int64_t ttl = Member(j, "lease_duration").is_number_integer()
                               ? Member(j, "lease_duration").get<int64_t>()
                               : 0;
-            backoff_ = agent_->config.backoff_min;
+            backoff_.Reset();
             expires_ = std::chrono::steady_clock::now() + std::chrono::seconds(ttl);
             if (!Capped(ttl, asked_)) {
               log::Debug("renewed the lease", {{"path", src_.path}, {"ttl_seconds", ttl}});
@@ -361,7 +355,7 @@ class Agent::Impl::Credential {
           if (st.ok() && (status == 401 || status == 403)) agent_->vault->Refused(*used);
           // A lease the server no longer knows, or no time left for another try: new ones.
           bool gone = st.ok() && (status == 400 || status == 404);
-          auto wait = NextBackoff();
+          auto wait = backoff_.Next();
           if (gone ||
               std::chrono::steady_clock::now() + wait + std::chrono::seconds(1) >= expires_) {
             log::Warn("cannot renew the lease; reading new credentials",
@@ -423,7 +417,7 @@ class Agent::Impl::Credential {
           Finish(false);
           return false;
         }
-        render_timer_.expires_after(NextBackoff());
+        render_timer_.expires_after(backoff_.Next());
         render_timer_.async_wait([this](boost::system::error_code ec) {
           if (!ec && !done_) Render();
         });
@@ -444,21 +438,13 @@ class Agent::Impl::Credential {
     return true;
   }
 
-  std::chrono::milliseconds NextBackoff() {
-    std::uniform_real_distribution<double> jitter(0.5, 1.0);
-    auto wait = std::chrono::milliseconds(
-        static_cast<int64_t>(static_cast<double>(backoff_.count()) * jitter(agent_->rng)));
-    backoff_ = std::min(backoff_ * 2, agent_->config.backoff_max);
-    return wait;
-  }
-
   void Retry(const std::string& why, bool permanent) {
     if (done_) return;
     if (agent_->options.once && permanent) {
       log::Error("cannot read the credentials", {{"path", src_.path}, {"error", why}});
       return Finish(false);
     }
-    auto wait = NextBackoff();
+    auto wait = backoff_.Next();
     log::Warn("retrying", {{"path", src_.path}, {"error", why}, {"in_ms", wait.count()}});
     timer_.expires_after(wait);
     timer_.async_wait([this](boost::system::error_code ec) {
@@ -479,7 +465,7 @@ class Agent::Impl::Credential {
   std::unique_ptr<asio::steady_timer>
       cleanup_timer_;  // removes the replaced version a second later
   std::shared_ptr<HttpStream> stream_;
-  std::chrono::milliseconds backoff_;
+  Backoff backoff_;
   std::string lease_id_;
   int64_t asked_ = 0;
   std::chrono::steady_clock::time_point expires_;

@@ -19,7 +19,7 @@ class Agent::Impl::Source {
         name_(std::move(name)),
         timer_(agent->ioc),
         cleanup_(agent->ioc),
-        backoff_(agent->config.backoff_min) {}
+        backoff_(agent->config.backoff_min, agent->config.backoff_max, &agent->rng) {}
 
   void AddDirectory(const SecretSource* src) { dirs_.push_back(src); }
   void KeepValues() { keep_values_ = true; }
@@ -143,7 +143,7 @@ class Agent::Impl::Source {
         [this, started](Status st, int status, SecretBytes body) {
           stream_.reset();
           bool lasted = std::chrono::steady_clock::now() - started > std::chrono::seconds(10);
-          if (lasted) backoff_ = agent_->config.backoff_min;
+          if (lasted) backoff_.Reset();
           if (!st.ok()) return Retry("the watch broke: " + st.message(), false);
           if (status == 410) {
             rv_.clear();
@@ -329,11 +329,8 @@ class Agent::Impl::Source {
       log::Error("cannot render the Secret", {{"secret", What()}, {"error", why}});
       return Finish(false);
     }
-    std::uniform_real_distribution<double> jitter(0.5, 1.0);
-    auto wait = std::chrono::milliseconds(
-        static_cast<int64_t>(static_cast<double>(backoff_.count()) * jitter(agent_->rng)));
+    auto wait = backoff_.Next();
     log::Warn("retrying", {{"secret", What()}, {"error", why}, {"in_ms", wait.count()}});
-    backoff_ = std::min(backoff_ * 2, agent_->config.backoff_max);
     timer_.expires_after(wait);
     timer_.async_wait([this](boost::system::error_code ec) {
       if (ec || done_) return;
@@ -357,7 +354,7 @@ class Agent::Impl::Source {
   bool cleanup_pending_ = false;
   std::shared_ptr<HttpStream> stream_;
   std::string rv_;
-  std::chrono::milliseconds backoff_;
+  Backoff backoff_;
   bool seen_ = false;           // listed at least once
   bool render_failed_ = false;  // the last Apply could not render some directory
   std::chrono::steady_clock::time_point watch_started_;

@@ -6,9 +6,7 @@
 //       [--socket /var/run/secrets-store-csi-providers/sigil.sock]
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -88,18 +86,6 @@ class Service final : public v1alpha1::CSIDriverProvider::Service {
   const sigil::csi::Provider* provider_;
 };
 
-bool SomeoneListens(const std::string& path) {
-  sockaddr_un addr{};
-  if (path.size() >= sizeof(addr.sun_path)) return false;
-  addr.sun_family = AF_UNIX;
-  std::memcpy(addr.sun_path, path.data(), path.size());
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-  ::close(fd);
-  return ok;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -145,7 +131,7 @@ int main(int argc, char** argv) {
   }
   struct stat st {};
   if (::lstat(socket_path.c_str(), &st) == 0) {
-    if (!S_ISSOCK(st.st_mode) || SomeoneListens(socket_path)) {
+    if (!S_ISSOCK(st.st_mode) || sigil::file::SomeoneListens(socket_path)) {
       std::cerr << "sigil-csi-provider: " << socket_path
                 << " is in use (not a socket, or another process serves on it)\n";
       return 2;

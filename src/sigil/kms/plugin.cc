@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "sigil/base/encoding.h"
+#include "sigil/base/file.h"
 #include "sigil/base/logging.h"
 #include "sigil/base/metrics.h"
 #include "sigil/crypto/aes.h"
@@ -44,19 +45,6 @@ void Count(const char* method, grpc::StatusCode code) {
 }
 
 std::string Aad(std::string_view key_id) { return "sigil-kms-plugin:" + std::string(key_id); }
-
-// Whether a process accepts connections on the unix socket at `path`.
-bool SomeoneListens(const std::string& path) {
-  sockaddr_un addr{};
-  if (path.size() >= sizeof(addr.sun_path)) return false;
-  addr.sun_family = AF_UNIX;
-  std::memcpy(addr.sun_path, path.data(), path.size());
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-  ::close(fd);
-  return ok;
-}
 
 // The socket's directory must be sigil's (or root's) and writable by nobody else.
 Status CheckDirectory(const std::string& socket_path) {
@@ -177,7 +165,7 @@ Result<std::unique_ptr<Plugin>> Plugin::Start(Options options, store::ObjectStor
   struct stat st {};
   if (::lstat(p->o_.socket_path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) return FailedPreconditionError("kms_plugin.socket " + p->o_.socket_path + " exists and is not a socket");
-    if (SomeoneListens(p->o_.socket_path)) {
+    if (file::SomeoneListens(p->o_.socket_path)) {
       return FailedPreconditionError("kms_plugin.socket " + p->o_.socket_path + ": another process is serving on it");
     }
     if (::unlink(p->o_.socket_path.c_str()) != 0) {
