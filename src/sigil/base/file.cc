@@ -1,9 +1,7 @@
 #include "sigil/base/file.h"
 
 #include <fcntl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -69,24 +67,18 @@ Status ErrnoStatus(int err, std::string_view what) {
   m += ": ";
   m += std::strerror(err);
   switch (err) {
-    case ENOENT:
-      return NotFoundError(std::move(m));
+    case ENOENT: return NotFoundError(std::move(m));
     case EACCES:
     case EPERM:
-    case EROFS:
-      return PermissionDeniedError(std::move(m));
+    case EROFS: return PermissionDeniedError(std::move(m));
     case ENOSPC:
-    case EDQUOT:
-      return ResourceExhaustedError(std::move(m));
-    case EEXIST:
-      return AlreadyExistsError(std::move(m));
+    case EDQUOT: return ResourceExhaustedError(std::move(m));
+    case EEXIST: return AlreadyExistsError(std::move(m));
     case EINVAL:
     case ENOTDIR:
     case EISDIR:
-    case ENAMETOOLONG:
-      return InvalidArgumentError(std::move(m));
-    default:
-      return UnavailableError(std::move(m));
+    case ENAMETOOLONG: return InvalidArgumentError(std::move(m));
+    default: return UnavailableError(std::move(m));
   }
 }
 
@@ -167,8 +159,7 @@ Status WriteFileAtomic(const std::string& path, std::string_view data, int mode)
 Status MakePrivateDir(const std::string& path) {
   std::error_code ec;
   if (std::filesystem::exists(path, ec)) {
-    if (!std::filesystem::is_directory(path, ec))
-      return InvalidArgumentError(path + ": not a directory");
+    if (!std::filesystem::is_directory(path, ec)) return InvalidArgumentError(path + ": not a directory");
     return OkStatus();
   }
   std::filesystem::path p(path);
@@ -184,18 +175,6 @@ Status MakePrivateDir(const std::string& path) {
 void RemoveTree(const std::string& path) {
   std::error_code ec;
   std::filesystem::remove_all(path, ec);
-}
-
-bool SomeoneListens(const std::string& path) {
-  sockaddr_un addr{};
-  if (path.size() >= sizeof(addr.sun_path)) return false;
-  addr.sun_family = AF_UNIX;
-  std::memcpy(addr.sun_path, path.data(), path.size());
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-  ::close(fd);
-  return ok;
 }
 
 }  // namespace sigil::file

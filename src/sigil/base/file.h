@@ -33,10 +33,6 @@ Status MakePrivateDir(const std::string& path);
 // Removes a directory tree; errors are ignored (best effort, used for dev-mode temp dirs).
 void RemoveTree(const std::string& path);
 
-// Whether a process accepts connections on the unix socket at `path` (a stale socket file of
-// a process that exited does not count).
-bool SomeoneListens(const std::string& path);
-
 // Maps errno to a Status with `what` (a path or operation name) as context.
 Status ErrnoStatus(int err, std::string_view what);
 

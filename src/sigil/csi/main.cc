@@ -20,6 +20,7 @@
 
 #include "sigil/base/file.h"
 #include "sigil/base/logging.h"
+#include "sigil/base/unix_socket.h"
 #include "sigil/csi/csi_provider.grpc.pb.h"
 #include "sigil/csi/provider.h"
 
@@ -131,7 +132,7 @@ int main(int argc, char** argv) {
   }
   struct stat st {};
   if (::lstat(socket_path.c_str(), &st) == 0) {
-    if (!S_ISSOCK(st.st_mode) || sigil::file::SomeoneListens(socket_path)) {
+    if (!S_ISSOCK(st.st_mode) || sigil::unix_socket::SomeoneListens(socket_path)) {
       std::cerr << "sigil-csi-provider: " << socket_path
                 << " is in use (not a socket, or another process serves on it)\n";
       return 2;

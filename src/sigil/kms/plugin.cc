@@ -12,7 +12,7 @@
 #include <thread>
 
 #include "sigil/base/encoding.h"
-#include "sigil/base/file.h"
+#include "sigil/base/unix_socket.h"
 #include "sigil/base/logging.h"
 #include "sigil/base/metrics.h"
 #include "sigil/crypto/aes.h"
@@ -165,7 +165,7 @@ Result<std::unique_ptr<Plugin>> Plugin::Start(Options options, store::ObjectStor
   struct stat st {};
   if (::lstat(p->o_.socket_path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) return FailedPreconditionError("kms_plugin.socket " + p->o_.socket_path + " exists and is not a socket");
-    if (file::SomeoneListens(p->o_.socket_path)) {
+    if (unix_socket::SomeoneListens(p->o_.socket_path)) {
       return FailedPreconditionError("kms_plugin.socket " + p->o_.socket_path + ": another process is serving on it");
     }
     if (::unlink(p->o_.socket_path.c_str()) != 0) {
