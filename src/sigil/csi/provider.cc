@@ -273,6 +273,7 @@ Result<MountResult> Provider::Mount(const std::string& attributes_json,
     token = SecretBytes(answer["auth"]["client_token"].get_ref<const std::string&>());
   }
 
+  static const Json kNoData;  // a reference to it, not a copy of the answer's data (values)
   MountResult result;
   std::map<std::string, SecretBytes> cache;  // one read per path within a mount
   for (const Object& o : p.objects) {
@@ -293,7 +294,7 @@ Result<MountResult> Provider::Mount(const std::string& attributes_json,
     f.mode = o.mode.value_or(p.mode);
     std::string version;
     if (vault) {
-      const Json& data = answer.contains("data") ? answer["data"] : Json();
+      const Json& data = answer.contains("data") ? answer["data"] : kNoData;
       // KV version 2 answers {data: {data: {...}, metadata: {version}}}.
       bool kv2 = data.is_object() && data.contains("data") && data["data"].is_object() &&
                  data.contains("metadata") && data["metadata"].is_object();
@@ -317,7 +318,7 @@ Result<MountResult> Provider::Mount(const std::string& attributes_json,
         }
       }
     } else {
-      const Json& data = answer.contains("data") ? answer["data"] : Json();
+      const Json& data = answer.contains("data") ? answer["data"] : kNoData;
       if (!data.is_object() || !data.contains(o.key) || !data[o.key].is_string()) {
         return NotFoundError(Where(o) + ": Secret " + o.secret_namespace + "/" + o.secret_name +
                              " has no key \"" + o.key + "\"");
